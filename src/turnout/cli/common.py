@@ -1,0 +1,58 @@
+"""What every command shares: options, loading configuration, output."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from turnout.config import LoadedConfig, load_config
+from turnout.store import Store
+
+# Human output goes to stderr so stdout stays clean for --json documents.
+console = Console(stderr=True, highlight=False)
+
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name from turnout.toml.")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Path to turnout.toml (default: nearest one upwards).",
+                 envvar="TURNOUT_CONFIG"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+AsOption = Annotated[
+    str | None, typer.Option("--as", help="Who is acting (default: TURNOUT_USER or the OS user).")
+]
+
+
+def current_user(given: str | None = None) -> str:
+    """The acting person: --as, TURNOUT_USER, or the OS user."""
+    if given:
+        return given
+    return os.environ.get("TURNOUT_USER") or getpass.getuser()
+
+
+def load(config_path: Path | None) -> LoadedConfig:
+    """Load and validate the configuration (errors become exit 2 at the top)."""
+    return load_config(config_path)
+
+
+def open_store(config: LoadedConfig) -> Store:
+    """The state store that belongs to this configuration."""
+    return Store.open(config.state_dir)
+
+
+def emit_json(document: Any) -> None:
+    """Write one JSON document to stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def say(message: str) -> None:
+    """One line of human output (stderr)."""
+    console.print(message)

@@ -1,0 +1,53 @@
+"""`turnout init` and `turnout check`."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from turnout.cli.common import ConfigOption, JsonOption, emit_json, load, say
+from turnout.config.loader import CONFIG_NAME
+from turnout.errors import BadInput, ConfigError
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write turnout.toml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter turnout.toml."""
+    target = directory / CONFIG_NAME
+    if target.exists() and not force:
+        raise BadInput(f"{target}: already exists (use --force to overwrite)")
+    directory.mkdir(parents=True, exist_ok=True)
+    starter = resources.files("turnout.config").joinpath("starter.toml").read_text(encoding="utf-8")
+    target.write_text(starter, encoding="utf-8")
+    say(f"wrote {target}; edit it, then run `turnout check`")
+
+
+def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Validate the configuration; no side effects."""
+    loaded = load(config)
+    missing = [(key, ref) for key, ref in loaded.secret_refs() if not ref.is_available()]
+    if missing:
+        key, ref = missing[0]
+        raise ConfigError(str(loaded.path), key, f"secret reference {ref} is not set in the environment")
+    summary = {
+        "file": str(loaded.path),
+        "app": loaded.root.app.name,
+        "environments": {name: env.target.kind for name, env in loaded.environments.items()},
+        "valid": True,
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        envs = ", ".join(f"{n} ({k})" for n, k in summary["environments"].items())  # type: ignore[attr-defined]
+        say(f"{loaded.path}: valid — app {loaded.root.app.name}; environments: {envs}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands."""
+    app.command("init")(init)
+    app.command("check")(check)

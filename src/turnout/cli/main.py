@@ -1,0 +1,72 @@
+"""The `turnout` command: builds the Typer app and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import typer
+
+from turnout.cli.common import console
+from turnout.errors import TurnoutError
+
+app = typer.Typer(
+    name="turnout",
+    help="Run a production deployment runbook as a program.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # command groups: each module adds its commands to `app`.
+    from turnout.cli import config_cmds, demo_cmd, deploy_cmds
+
+    for module in (config_cmds, deploy_cmds, demo_cmd):
+        module.register(app)
+
+
+def _crash_log(exc: BaseException) -> Path:
+    folder = Path(tempfile.gettempdir()) / "turnout-crashes"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"crash-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
+    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command; every error becomes one line and an exit code."""
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except TurnoutError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        console.print("aborted")
+        return 2
+    except click.ClickException as exc:
+        console.print(f"error: {exc.format_message()}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 1
+        log = _crash_log(exc)
+        console.print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})")
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())

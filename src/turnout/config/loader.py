@@ -1,0 +1,205 @@
+"""Load `turnout.toml`: parse, apply environment overrides, validate, resolve environments."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from turnout.config.root import MERGED_SECTIONS, EnvironmentConfig, TurnoutConfig
+from turnout.config.secrets import SecretRef
+from turnout.errors import BadInput, ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+CONFIG_NAME = "turnout.toml"
+OVERRIDE_PREFIX = "TURNOUT__"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration and where it came from."""
+
+    path: Path
+    root: TurnoutConfig
+    environments: dict[str, EnvironmentConfig] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory of the configuration file; relative paths are resolved against it."""
+        return self.path.parent
+
+    @property
+    def state_dir(self) -> Path:
+        """turnout's own working directory next to the configuration (.turnout/)."""
+        return self.base_dir / ".turnout"
+
+    def env(self, name: str) -> EnvironmentConfig:
+        """The named environment, or a bad-input error listing the known ones."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(
+                str(self.path), f"environments.{name}", f"no such environment (known: {known})"
+            ) from None
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """A path from the configuration, made absolute relative to the file's directory."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def secret_refs(self) -> list[tuple[str, SecretRef]]:
+        """Every secret reference in the configuration with its key path."""
+        found: list[tuple[str, SecretRef]] = []
+        _collect_refs(self.root, "", found)
+        for name, env in self.environments.items():
+            _collect_refs(env, f"environments.{name}", found)
+        return found
+
+
+def _collect_refs(value: Any, prefix: str, out: list[tuple[str, SecretRef]]) -> None:
+    if isinstance(value, SecretRef):
+        out.append((prefix, value))
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_refs(getattr(value, name), f"{prefix}.{name}" if prefix else name, out)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _collect_refs(item, f"{prefix}[{i}]", out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _collect_refs(item, f"{prefix}.{key}", out)
+
+
+def find_config(start: Path | None = None) -> Path:
+    """`turnout.toml` in the given directory or the nearest parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        str(here / CONFIG_NAME), None, "no turnout.toml here or in any parent (run `turnout init`)"
+    )
+
+
+def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read, override, validate. Every problem is a ConfigError naming file and key."""
+    config_path = (path or find_config()).resolve()
+    file = str(config_path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, None, f"cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, f"not valid TOML: {exc}") from None
+
+    apply_overrides(data, os.environ if environ is None else environ, file)
+    root = _validate(TurnoutConfig, data, file, prefix="")
+    environments: dict[str, EnvironmentConfig] = {}
+    for name, raw in root.environments.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(file, f"environments.{name}", "expected a table")
+        merged = _merge_environment(data, raw)
+        merged["name"] = name
+        environments[name] = _validate(
+            EnvironmentConfig, merged, file, prefix=f"environments.{name}"
+        )
+    return LoadedConfig(path=config_path, root=root, environments=environments)
+
+
+def _merge_environment(data: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(raw)
+    for section in MERGED_SECTIONS:
+        default = data.get(section)
+        if isinstance(default, dict):
+            override = raw.get(section, {})
+            merged[section] = deep_merge(default, override if isinstance(override, dict) else {})
+    return merged
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, tables merged key by key, everything else replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validate(model: type[M], data: dict[str, Any], file: str, prefix: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+        problem = _describe(first)
+        if len(errors) > 1:
+            others = "; ".join(
+                ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") + ": " + _describe(e)
+                for e in errors[1:4]
+            )
+            problem += f" (also: {others})"
+        raise ConfigError(file, key or None, problem) from None
+
+
+def _describe(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    given = error.get("input")
+    if kind not in {"missing"} and isinstance(given, str | int | float | bool) and "secret" not in message:
+        return f"{message} (got {given!r})"
+    return message
+
+
+def apply_overrides(data: dict[str, Any], environ: Mapping[str, str], file: str) -> None:
+    """Apply `TURNOUT__A__B=value` variables: the key path a.b is set to value.
+
+    The value is read as a TOML value when it parses as one (numbers, booleans,
+    quoted strings, arrays), otherwise taken as a plain string.
+    """
+    for name, value in sorted(environ.items()):
+        if not name.startswith(OVERRIDE_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(OVERRIDE_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        target: dict[str, Any] = data
+        for part in path[:-1]:
+            nxt = target.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(file, ".".join(path), f"override {name} goes through a non-table")
+            target = nxt
+        target[path[-1]] = _parse_override(value)
+
+
+def _parse_override(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def require_file(path: Path, what: str) -> Path:
+    """A path that must exist, or a bad-input error naming it."""
+    if not path.exists():
+        raise BadInput(f"{path}: {what} not found")
+    return path

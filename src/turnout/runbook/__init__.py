@@ -1,0 +1,1 @@
+"""The runbook: a pure plan, a durable engine, and one module per step."""

@@ -1,0 +1,30 @@
+"""The plan: which steps a deployment runs, computed purely from configuration and type."""
+
+from __future__ import annotations
+
+from turnout.config import EnvironmentConfig
+from turnout.model import DeploymentType
+
+GATES = ["checklist", "window", "approval"]
+OPENING = ["announce", "track", "preconditions", "snapshot"]
+CLOSING = ["announce-success", "tag", "log", "close"]
+DATABASE = ["backup", "migrate", "verify-db"]
+
+
+def app_steps(env: EnvironmentConfig) -> list[str]:
+    """Stage through verify, with the database phase where the configuration puts it."""
+    has_db = env.database.url is not None
+    before = DATABASE if has_db and env.database.run == "before-swap" else []
+    after = DATABASE if has_db and env.database.run == "after-swap" else []
+    return ["stage", "warmup", "smoke", *before, "swap", *after, "verify"]
+
+
+def plan_steps(env: EnvironmentConfig, kind: DeploymentType) -> list[str]:
+    """Step names for a deployment of this type to this environment (DESIGN.md section 2)."""
+    if kind is DeploymentType.APP:
+        middle = app_steps(env)
+    elif kind is DeploymentType.INFRA:
+        middle = ["infra"]
+    else:
+        middle = ["infra", *app_steps(env)]
+    return [*GATES, *OPENING, *middle, *CLOSING]

@@ -1,0 +1,104 @@
+"""What a step is: observe, run, undo, and a hook after the deployment's outcome.
+
+Steps reconcile rather than script: `observe` looks at the world and returns the
+step's outputs when its effect is already in place (the engine then records the
+step as succeeded without running it), which makes `resume` safe after a crash
+or after someone acted by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from turnout.errors import NotSupported
+
+if TYPE_CHECKING:
+    import httpx
+
+    from turnout.clock import Clock
+    from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.model import DeploymentInfo
+    from turnout.store import Store
+    from turnout.targets.protocol import Target
+
+
+class Outcome(StrEnum):
+    """How a deployment ended, as told to steps' `after` hooks."""
+
+    SUCCEEDED = "succeeded"
+    REFUSED = "refused"
+    ROLLED_BACK = "rolled-back"
+    NEEDS_PERSON = "needs-person"
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. Built by the engine; steps never print."""
+
+    config: LoadedConfig
+    env: EnvironmentConfig
+    deployment: DeploymentInfo
+    store: Store
+    clock: Clock
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Outputs of the steps that already succeeded, by step name."""
+    statuses: dict[str, str] = field(default_factory=dict)
+    """Journal status of every step of the plan, by step name."""
+    progress: Callable[[str], None] = lambda _message: None
+    """Report a line of live progress (the CLI shows it)."""
+    failure: dict[str, Any] = field(default_factory=dict)
+    """While compensating or in `after`: the failed step, its error and evidence."""
+    target_factory: Callable[[], Target] | None = None
+
+    @cached_property
+    def target(self) -> Target:
+        """The environment's target client, created on first use."""
+        if self.target_factory is not None:
+            return self.target_factory()
+        from turnout.targets.registry import create_target
+
+        return create_target(self.config, self.env)
+
+    def http_client(self, timeout: float = 5.0) -> httpx.Client:
+        """An HTTP client that reaches the target's slot URLs (real or in-process)."""
+        import httpx
+
+        transport = self.target.transport()
+        if transport is None:
+            return httpx.Client(timeout=timeout, follow_redirects=False)
+        return httpx.Client(timeout=timeout, transport=transport)
+
+    def succeeded(self, step: str) -> bool:
+        """Whether the named step of this deployment's plan completed (run or observed)."""
+        return self.statuses.get(step) in {"succeeded", "skipped"}
+
+
+class Step:
+    """Base class of every runbook step."""
+
+    name: ClassVar[str]
+    phase: ClassVar[str]
+    undoable: ClassVar[bool] = False
+    """True when `undo` reverses the step's effect (swap back, restore)."""
+    gate: ClassVar[bool] = False
+    """True for checks that change nothing (refusal here means exit 3)."""
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        """Outputs if the step's effect is already in place, else None."""
+        return None
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        """Do the step's work; return outputs to journal (JSON-ready, no secrets)."""
+        raise NotImplementedError
+
+    def undo(self, ctx: StepContext) -> dict[str, Any]:
+        """Reverse the step's effect during compensation."""
+        raise NotSupported(f"step {self.name} cannot be undone")
+
+    def after(self, ctx: StepContext, outcome: Outcome) -> None:
+        """Called once the deployment has ended, for steps that succeeded (e.g. to announce)."""
+        return None

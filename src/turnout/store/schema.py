@@ -1,0 +1,130 @@
+"""Open turnout's state database and bring its schema up to date with Alembic."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from turnout.errors import BadInput
+
+STATE_URL_VARIABLE = "TURNOUT_STATE_URL"
+SCRIPTS = Path(__file__).parent / "alembic"
+
+
+def state_url(state_dir: Path) -> str:
+    """`TURNOUT_STATE_URL` when set, else the SQLite file `.turnout/state.db`."""
+    url = os.environ.get(STATE_URL_VARIABLE)
+    if url:
+        return url
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{state_dir / 'state.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for turnout: SQLite in WAL mode with immediate write transactions."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 60}, poolclass=_sqlite_pool())
+            _configure_sqlite(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise BadInput(f"{STATE_URL_VARIABLE}: cannot use state database URL: {exc}") from None
+
+
+def _sqlite_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    # A file opened per use: cheap for SQLite, and safe across fork()ed helpers.
+    return NullPool
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives a killed process (the crash model we promise);
+        # it may lose the last commits on power loss.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so concurrent processes queue
+        # on busy_timeout instead of failing with "database is locked" mid-transaction.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision of turnout's schema."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        conn.rollback()
+        return None if row is None else str(row[0])
+
+
+@contextmanager
+def _upgrade_lock(engine: Engine, url: str) -> Iterator[None]:
+    """Serialise schema upgrades between processes that open the store at once."""
+    if url.startswith("sqlite") and engine.url.database:
+        lock_path = Path(engine.url.database + ".upgrade-lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(74206)"))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(74206)"))
+                conn.commit()
+    else:
+        yield
+
+
+def upgrade(engine: Engine, url: str) -> None:
+    """Bring the schema to the head revision (cheap when it is already there)."""
+    head = head_revision()
+    if _current_revision(engine) == head:
+        return
+    with _upgrade_lock(engine, url):
+        if _current_revision(engine) == head:
+            return
+        cfg = _alembic_config()
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()

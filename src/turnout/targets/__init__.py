@@ -1,0 +1,1 @@
+"""Targets: where the app runs. A protocol, a fake, and one module per backend."""
