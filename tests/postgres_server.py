@@ -68,13 +68,18 @@ class PostgresServer:
 
     def dsn(self, database: str) -> str:
         """libpq connection string."""
-        return (f"host={self.host} port={self.port} user={self.user} "
-                f"password={self.password} dbname={database}")
+        return (
+            f"host={self.host} port={self.port} user={self.user} "
+            f"password={self.password} dbname={database}"
+        )
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
-                                     "-w", "stop"]), check=False, capture_output=True)
+        subprocess.run(
+            _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
@@ -88,17 +93,45 @@ def start_postgres() -> PostgresServer:
         entry = pwd.getpwnam("postgres")
         os.chown(root, entry.pw_uid, entry.pw_gid)
         os.chown(pwfile, entry.pw_uid, entry.pw_gid)
-    os.chmod(root, 0o700)
+    root.chmod(0o700)
     subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "scram-sha-256",
-                      f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     port = _free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l",
-                      str(root / "server.log"), "-w", "-t", "60", "start"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     return PostgresServer(data_dir=data, port=port)

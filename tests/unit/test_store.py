@@ -36,8 +36,9 @@ def test_audit_chain_detects_tampering(any_store: Store) -> None:
 
 def test_journal_records_transitions(any_store: Store) -> None:
     """Step transitions are stored in plan order with outputs and errors."""
-    dep = any_store.create_deployment(environment="production", version="1.0.0", type="app",
-                                      status="running", deployer="alice")
+    dep = any_store.create_deployment(
+        environment="production", version="1.0.0", type="app", status="running", deployer="alice"
+    )
     any_store.write_plan(dep.id, ["stage", "swap"])
     any_store.record_step(dep.id, "stage", "succeeded", outputs={"slot": "blue"})
     any_store.record_step(dep.id, "swap", "failed", error="boom")

@@ -21,8 +21,12 @@ console = Console(stderr=True, highlight=False)
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name from turnout.toml.")]
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Path to turnout.toml (default: nearest one upwards).",
-                 envvar="TURNOUT_CONFIG"),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Path to turnout.toml (default: nearest one upwards).",
+        envvar="TURNOUT_CONFIG",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 AsOption = Annotated[

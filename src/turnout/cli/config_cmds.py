@@ -14,7 +14,7 @@ from turnout.errors import BadInput, ConfigError
 
 
 def init(
-    directory: Annotated[Path, typer.Argument(help="Where to write turnout.toml.")] = Path("."),
+    directory: Annotated[Path, typer.Argument(help="Where to write turnout.toml.")] = Path(),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter turnout.toml."""
@@ -33,7 +33,9 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     missing = [(key, ref) for key, ref in loaded.secret_refs() if not ref.is_available()]
     if missing:
         key, ref = missing[0]
-        raise ConfigError(str(loaded.path), key, f"secret reference {ref} is not set in the environment")
+        raise ConfigError(
+            str(loaded.path), key, f"secret reference {ref} is not set in the environment"
+        )
     summary = {
         "file": str(loaded.path),
         "app": loaded.root.app.name,

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 1
+    except Exception as exc:
         log = _crash_log(exc)
         console.print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})")
         return 1

@@ -89,7 +89,9 @@ def find_config(start: Path | None = None) -> Path:
     )
 
 
-def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> LoadedConfig:
     """Read, override, validate. Every problem is a ConfigError naming file and key."""
     config_path = (path or find_config()).resolve()
     file = str(config_path)
@@ -165,7 +167,11 @@ def _describe(error: Any) -> str:
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     given = error.get("input")
-    if kind not in {"missing"} and isinstance(given, str | int | float | bool) and "secret" not in message:
+    if (
+        kind not in {"missing"}
+        and isinstance(given, str | int | float | bool)
+        and "secret" not in message
+    ):
         return f"{message} (got {given!r})"
     return message
 

@@ -25,7 +25,7 @@ class AppConfig(Section):
     """The application being deployed."""
 
     name: str = Field(min_length=1)
-    repository: Path = Path(".")
+    repository: Path = Path()
     """Git repository of the app (release tags, deployments.log), relative to this file."""
     package: str = "dist/{name}-{version}.zip"
     """Where `deploy --version V` finds the package when --package is not given,

@@ -6,7 +6,7 @@ import os
 import re
 from typing import Annotated, Any
 
-from pydantic import PlainValidator, PlainSerializer
+from pydantic import PlainSerializer, PlainValidator
 
 from turnout.errors import ConfigError
 

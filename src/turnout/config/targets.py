@@ -36,7 +36,9 @@ class LocalTargetConfig(Section):
     slot_settings: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Slot-sticky settings: slot name -> variables that stay with the slot on a swap."""
     state_dir: Path | None = None
-    """Where the host keeps releases, logs, its slot table and admin socket (default .turnout/host/ENV)."""
+    """Where the host keeps releases, logs, slot table and admin socket.
+
+    Default: .turnout/host/ENV next to turnout.toml."""
 
 
 TargetConfig = Annotated[FakeTargetConfig | LocalTargetConfig, Field(discriminator="kind")]

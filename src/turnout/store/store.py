@@ -99,7 +99,9 @@ class Store:
     def update_deployment(self, deployment_id: int, **fields: Any) -> None:
         """Change fields of a deployment."""
         with self.session() as s:
-            s.execute(update(DeploymentRow).where(DeploymentRow.id == deployment_id).values(**fields))
+            s.execute(
+                update(DeploymentRow).where(DeploymentRow.id == deployment_id).values(**fields)
+            )
 
     def merge_deployment_data(self, deployment_id: int, **data: Any) -> None:
         """Add keys to a deployment's free-form `data` record."""
@@ -125,10 +127,18 @@ class Store:
         """Record the plan as pending journal entries."""
         with self.session() as s:
             for position, name in enumerate(names):
-                s.add(StepRow(deployment_id=deployment_id, position=position, name=name,
-                              status="pending", outputs={}))
-            s.execute(update(DeploymentRow).where(DeploymentRow.id == deployment_id)
-                      .values(plan=names))
+                s.add(
+                    StepRow(
+                        deployment_id=deployment_id,
+                        position=position,
+                        name=name,
+                        status="pending",
+                        outputs={},
+                    )
+                )
+            s.execute(
+                update(DeploymentRow).where(DeploymentRow.id == deployment_id).values(plan=names)
+            )
 
     def record_step(
         self,
@@ -152,21 +162,36 @@ class Store:
         if error is not None:
             values["error"] = error
         with self.session() as s:
-            s.execute(update(StepRow).where(StepRow.deployment_id == deployment_id,
-                                            StepRow.name == name).values(**values))
+            s.execute(
+                update(StepRow)
+                .where(StepRow.deployment_id == deployment_id, StepRow.name == name)
+                .values(**values)
+            )
 
     def steps(self, deployment_id: int) -> list[StepRow]:
         """The journal of a deployment, in plan order."""
         with self.session() as s:
-            return list(s.scalars(select(StepRow).where(StepRow.deployment_id == deployment_id)
-                                  .order_by(StepRow.position)))
+            return list(
+                s.scalars(
+                    select(StepRow)
+                    .where(StepRow.deployment_id == deployment_id)
+                    .order_by(StepRow.position)
+                )
+            )
 
     # -- locks ------------------------------------------------------------------------
     def acquire_lock(self, environment: str, deployment_id: int | None, holder: str) -> None:
         """Take the environment's lock atomically, or raise LockHeld naming the holder."""
         now = self.now()
-        row = LockRow(environment=environment, deployment_id=deployment_id, holder=holder,
-                      host=socket.gethostname(), pid=os.getpid(), acquired_at=now, heartbeat_at=now)
+        row = LockRow(
+            environment=environment,
+            deployment_id=deployment_id,
+            holder=holder,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            acquired_at=now,
+            heartbeat_at=now,
+        )
         try:
             with self.session() as s:
                 s.add(row)
@@ -176,9 +201,13 @@ class Store:
                 return self.acquire_lock(environment, deployment_id, holder)
             raise LockHeld(
                 f"environment {environment} is locked by {held.holder}"
-                f" (deployment {held.deployment_id}) since {aware(held.acquired_at):%Y-%m-%d %H:%M:%S} UTC",
-                details={"holder": held.holder, "deployment": held.deployment_id,
-                         "since": aware(held.acquired_at).isoformat()},
+                f" (deployment {held.deployment_id})"
+                f" since {aware(held.acquired_at):%Y-%m-%d %H:%M:%S} UTC",
+                details={
+                    "holder": held.holder,
+                    "deployment": held.deployment_id,
+                    "since": aware(held.acquired_at).isoformat(),
+                },
             ) from None
         return None
 
@@ -190,16 +219,20 @@ class Store:
     def set_lock_deployment(self, environment: str, holder: str, deployment_id: int) -> None:
         """Attach the deployment id to a lock taken before the deployment row existed."""
         with self.session() as s:
-            s.execute(update(LockRow).where(LockRow.environment == environment,
-                                            LockRow.holder == holder)
-                      .values(deployment_id=deployment_id))
+            s.execute(
+                update(LockRow)
+                .where(LockRow.environment == environment, LockRow.holder == holder)
+                .values(deployment_id=deployment_id)
+            )
 
     def heartbeat(self, environment: str, holder: str) -> None:
         """Show that the holder is alive."""
         with self.session() as s:
-            s.execute(update(LockRow).where(LockRow.environment == environment,
-                                            LockRow.holder == holder)
-                      .values(heartbeat_at=self.now()))
+            s.execute(
+                update(LockRow)
+                .where(LockRow.environment == environment, LockRow.holder == holder)
+                .values(heartbeat_at=self.now())
+            )
 
     def release_lock(self, environment: str, holder: str | None = None) -> None:
         """Free the lock (only the holder's, when a holder is given)."""
@@ -212,18 +245,30 @@ class Store:
     def take_over_lock(self, environment: str, expected_holder: str, holder: str) -> bool:
         """Replace a (dead) holder by a new one, only if it is still the expected one."""
         with self.session() as s:
-            result = s.execute(update(LockRow).where(LockRow.environment == environment,
-                                                     LockRow.holder == expected_holder)
-                               .values(holder=holder, host=socket.gethostname(), pid=os.getpid(),
-                                       heartbeat_at=self.now()))
+            result = s.execute(
+                update(LockRow)
+                .where(LockRow.environment == environment, LockRow.holder == expected_holder)
+                .values(
+                    holder=holder,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    heartbeat_at=self.now(),
+                )
+            )
             return bool(getattr(result, "rowcount", 0))
 
     # -- approvals --------------------------------------------------------------------
-    def add_approval(self, deployment_id: int, approver: str, role: str | None,
-                     comment: str | None = None) -> ApprovalRow:
+    def add_approval(
+        self, deployment_id: int, approver: str, role: str | None, comment: str | None = None
+    ) -> ApprovalRow:
         """Record an approval."""
-        row = ApprovalRow(deployment_id=deployment_id, approver=approver, role=role,
-                          comment=comment, created_at=self.now())
+        row = ApprovalRow(
+            deployment_id=deployment_id,
+            approver=approver,
+            role=role,
+            comment=comment,
+            created_at=self.now(),
+        )
         with self.session() as s:
             s.add(row)
         return row
@@ -231,12 +276,24 @@ class Store:
     def approvals(self, deployment_id: int) -> list[ApprovalRow]:
         """Approvals of a deployment, oldest first."""
         with self.session() as s:
-            return list(s.scalars(select(ApprovalRow).where(ApprovalRow.deployment_id == deployment_id)
-                                  .order_by(ApprovalRow.id)))
+            return list(
+                s.scalars(
+                    select(ApprovalRow)
+                    .where(ApprovalRow.deployment_id == deployment_id)
+                    .order_by(ApprovalRow.id)
+                )
+            )
 
     # -- audit ------------------------------------------------------------------------
-    def audit(self, actor: str, action: str, *, environment: str | None = None,
-              deployment_id: int | None = None, **details: Any) -> AuditRow:
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        environment: str | None = None,
+        deployment_id: int | None = None,
+        **details: Any,
+    ) -> AuditRow:
         """Append a decision to the hash-chained audit log."""
         with self.session() as s:
             if s.bind is not None and s.get_bind().dialect.name == "postgresql":
@@ -245,14 +302,22 @@ class Store:
             last = s.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
             prev = last.hash if last is not None else GENESIS
             at = self.now()
-            row = AuditRow(at=at, actor=actor, action=action, environment=environment,
-                           deployment_id=deployment_id, details=details, prev_hash=prev,
-                           hash=audit_hash(prev, at, actor, action, environment, deployment_id, details))
+            row = AuditRow(
+                at=at,
+                actor=actor,
+                action=action,
+                environment=environment,
+                deployment_id=deployment_id,
+                details=details,
+                prev_hash=prev,
+                hash=audit_hash(prev, at, actor, action, environment, deployment_id, details),
+            )
             s.add(row)
         return row
 
-    def audit_log(self, environment: str | None = None, deployment_id: int | None = None,
-                  limit: int = 1000) -> list[AuditRow]:
+    def audit_log(
+        self, environment: str | None = None, deployment_id: int | None = None, limit: int = 1000
+    ) -> list[AuditRow]:
         """Audit rows, oldest first."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if environment:
@@ -266,19 +331,32 @@ class Store:
         """Id of the first row whose chain is broken, or None when the chain holds."""
         prev = GENESIS
         for row in self.audit_log(limit=10**9):
-            expected = audit_hash(prev, aware(row.at), row.actor, row.action, row.environment,
-                                  row.deployment_id, row.details)
+            expected = audit_hash(
+                prev,
+                aware(row.at),
+                row.actor,
+                row.action,
+                row.environment,
+                row.deployment_id,
+                row.details,
+            )
             if row.prev_hash != prev or row.hash != expected:
                 return row.id
             prev = row.hash
         return None
 
     # -- incidents, post-mortems, backups, small records ------------------------------
-    def open_incident(self, title: str, opened_by: str, environment: str | None = None,
-                      **details: Any) -> IncidentRow:
+    def open_incident(
+        self, title: str, opened_by: str, environment: str | None = None, **details: Any
+    ) -> IncidentRow:
         """Record an active incident (it freezes deployments until closed)."""
-        row = IncidentRow(title=title, opened_by=opened_by, environment=environment,
-                          opened_at=self.now(), details=details)
+        row = IncidentRow(
+            title=title,
+            opened_by=opened_by,
+            environment=environment,
+            opened_at=self.now(),
+            details=details,
+        )
         with self.session() as s:
             s.add(row)
         return row
@@ -293,12 +371,15 @@ class Store:
             row.closed_by = closed_by
             return row
 
-    def incidents(self, environment: str | None = None, active_only: bool = False) -> list[IncidentRow]:
+    def incidents(
+        self, environment: str | None = None, active_only: bool = False
+    ) -> list[IncidentRow]:
         """Incidents concerning an environment (or all), newest first."""
         query = select(IncidentRow).order_by(IncidentRow.id.desc())
         if environment:
-            query = query.where((IncidentRow.environment == environment)
-                                | (IncidentRow.environment.is_(None)))
+            query = query.where(
+                (IncidentRow.environment == environment) | (IncidentRow.environment.is_(None))
+            )
         if active_only:
             query = query.where(IncidentRow.closed_at.is_(None))
         with self.session() as s:
@@ -306,13 +387,19 @@ class Store:
 
     def open_postmortem(self, deployment_id: int, environment: str, reason: str) -> PostmortemRow:
         """Open the post-mortem an emergency deployment owes."""
-        row = PostmortemRow(deployment_id=deployment_id, environment=environment, reason=reason,
-                            opened_at=self.now())
+        row = PostmortemRow(
+            deployment_id=deployment_id,
+            environment=environment,
+            reason=reason,
+            opened_at=self.now(),
+        )
         with self.session() as s:
             s.add(row)
         return row
 
-    def close_postmortem(self, postmortem_id: int, closed_by: str, link: str) -> PostmortemRow | None:
+    def close_postmortem(
+        self, postmortem_id: int, closed_by: str, link: str
+    ) -> PostmortemRow | None:
         """Close a post-mortem with a link to the write-up."""
         with self.session() as s:
             row = s.get(PostmortemRow, postmortem_id)
@@ -321,7 +408,9 @@ class Store:
             row.closed_at, row.closed_by, row.link = self.now(), closed_by, link
             return row
 
-    def postmortems(self, environment: str | None = None, open_only: bool = False) -> list[PostmortemRow]:
+    def postmortems(
+        self, environment: str | None = None, open_only: bool = False
+    ) -> list[PostmortemRow]:
         """Post-mortems, newest first."""
         query = select(PostmortemRow).order_by(PostmortemRow.id.desc())
         if environment:
@@ -346,7 +435,11 @@ class Store:
 
     def backups(self, environment: str, status: str | None = None) -> list[BackupRow]:
         """Backups of an environment, newest first."""
-        query = select(BackupRow).where(BackupRow.environment == environment).order_by(BackupRow.id.desc())
+        query = (
+            select(BackupRow)
+            .where(BackupRow.environment == environment)
+            .order_by(BackupRow.id.desc())
+        )
         if status:
             query = query.where(BackupRow.status == status)
         with self.session() as s:
@@ -373,11 +466,20 @@ class Store:
             return None if row is None else dict(row.value)
 
 
-def audit_hash(prev: str, at: datetime, actor: str, action: str, environment: str | None,
-               deployment_id: int | None, details: dict[str, Any]) -> str:
+def audit_hash(
+    prev: str,
+    at: datetime,
+    actor: str,
+    action: str,
+    environment: str | None,
+    deployment_id: int | None,
+    details: dict[str, Any],
+) -> str:
     """SHA-256 over the previous hash and the row's content, in a canonical form."""
     body = json.dumps(
         [prev, aware(at).isoformat(), actor, action, environment, deployment_id, details],
-        sort_keys=True, separators=(",", ":"), default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(body.encode()).hexdigest()

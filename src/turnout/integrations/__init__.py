@@ -1,0 +1,1 @@
+"""Integrations: notifications, tracking issue, incidents, on-call, git."""
