@@ -2,9 +2,244 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from turnout.cli.common import (
+    AsOption,
+    ConfigOption,
+    EnvOption,
+    JsonOption,
+    current_user,
+    emit_json,
+    load,
+    open_store,
+    say,
+)
+from turnout.cli.progress import Progress
+from turnout.cli.reports import deployment_summary, status_document
+from turnout.config import LoadedConfig
+from turnout.errors import BadInput, PackageError
+from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.runbook.engine import Engine, Result
+from turnout.runbook.plan import plan_steps
+from turnout.runbook.rollback import rollback as do_rollback
+from turnout.runbook.steps import load_step
+
+TypeOption = Annotated[
+    DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
+]
+
+
+def resolve_package(config: LoadedConfig, version: str, package: Path | None) -> Path:
+    """The release package: --package, or the app's package template filled in."""
+    if package is None:
+        template = config.root.app.package
+        package = config.resolve_path(template.format(name=config.root.app.name, version=version))
+    if not package.exists():
+        raise PackageError(f"{package}: release package for {version} not found")
+    return package.resolve()
+
+
+def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
+    store = open_store(config)
+    try:
+        document = deployment_summary(store, result.deployment_id)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({**document, "exit_code": result.exit_code})
+    elif result.exit_code == 0:
+        say(f"[green]✓[/] deployment {result.deployment_id}: {result.message}")
+    else:
+        say(f"[red]✗[/] deployment {result.deployment_id}: {result.message}")
+        say(f"  see `turnout status --env {document['environment']}`")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def deploy(
+    env: EnvOption,
+    version: Annotated[str, typer.Option("--version", "-v", help="Version to deploy.")],
+    package: Annotated[
+        Path | None, typer.Option(help="Release package (zip or directory).")
+    ] = None,
+    kind: TypeOption = DeploymentType.APP,
+    emergency: Annotated[bool, typer.Option(help="Emergency path (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (emergency or outside window).")] = None,
+    outside_window: Annotated[
+        bool, typer.Option(help="Deploy in an 'avoid' window (needs --reason and an approval).")
+    ] = False,
+    changes: Annotated[str | None, typer.Option(help="Change summary for announcements.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    actor: AsOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the runbook: deploy a version to an environment."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    if emergency and not reason:
+        raise BadInput("--emergency needs --reason TEXT")
+    if outside_window and not reason:
+        raise BadInput("--outside-window needs --reason TEXT")
+    release = Release(version, resolve_package(loaded, version, package))
+    if sys.stdin.isatty() and not yes and not as_json:
+        typer.confirm(f"Deploy {version} to {env}?", abort=True)
+    deployer = current_user(actor)
+    data: dict[str, Any] = {}
+    if outside_window:
+        data = {"outside_window": True, "outside_window_reason": reason}
+    store = open_store(loaded)
+    try:
+        _supersede_waiting(store, env, deployer)
+        with Progress(f"deploy {version} to {env}", quiet=as_json) as progress:
+            engine = Engine(loaded, environment, store, on_event=progress)
+            result = engine.deploy(
+                release,
+                kind,
+                deployer,
+                emergency=emergency,
+                reason=reason,
+                changes=changes or loaded.root.app.changes,
+                data=data,
+            )
+    finally:
+        store.close()
+    _finish(result, as_json, loaded)
+
+
+def _supersede_waiting(store: Any, env: str, actor: str) -> None:
+    # A new deploy replaces one that still waits for approval (it never changed anything).
+    for row in store.deployments(env, limit=20, status=DeploymentStatus.WAITING_APPROVAL.value):
+        store.update_deployment(
+            row.id,
+            status=DeploymentStatus.REFUSED.value,
+            exit_code=3,
+            message="superseded by a newer deployment",
+        )
+        store.audit(actor, "deploy.superseded", environment=env, deployment_id=row.id)
+
+
+def resume(
+    env: EnvOption,
+    force_unlock: Annotated[
+        bool, typer.Option(help="Take the lock even if its holder looks alive (audited).")
+    ] = False,
+    actor: AsOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue (or compensate) an interrupted deployment."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    store = open_store(loaded)
+    try:
+        with Progress(f"resume {env}", quiet=as_json) as progress:
+            engine = Engine(loaded, environment, store, on_event=progress)
+            result = engine.resume(current_user(actor), force_unlock=force_unlock)
+    finally:
+        store.close()
+    _finish(result, as_json, loaded)
+
+
+def plan(
+    env: EnvOption,
+    version: Annotated[str, typer.Option("--version", "-v", help="Version to plan for.")],
+    kind: TypeOption = DeploymentType.APP,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dry run: the steps a deployment would run and every gate's verdict; changes nothing."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    names = plan_steps(environment, kind)
+    steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
+    document: dict[str, Any] = {
+        "environment": env,
+        "version": version,
+        "type": kind.value,
+        "steps": steps,
+    }
+    if as_json:
+        emit_json(document)
+        return
+    say(f"plan: {kind.value} deployment of {version} to {env}")
+    for index, item in enumerate(steps, 1):
+        say(f"  {index:>2}. {item['phase']:<15} {item['step']}{'  (gate)' if item['gate'] else ''}")
+
+
+def rollback(
+    env: EnvOption,
+    to: Annotated[str | None, typer.Option("--to", help="Version to go back to.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")] = "manual",
+    actor: AsOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Swap back to the previous version (kept warm in the staging slot)."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    store = open_store(loaded)
+    try:
+        outcome = do_rollback(loaded, environment, store, current_user(actor), to=to, reason=reason)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(outcome)
+    else:
+        say(f"[green]✓[/] {outcome['summary']}")
+
+
+def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """What is live, what is running, what happened last, what to do next."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    store = open_store(loaded)
+    try:
+        document = status_document(loaded, environment, store)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(document)
+        return
+    from turnout.cli.reports import print_status
+
+    print_status(document)
+
+
+def history(
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    limit: Annotated[int, typer.Option(help="How many deployments.")] = 20,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Past deployments, newest first."""
+    loaded = load(config)
+    store = open_store(loaded)
+    try:
+        rows = [
+            deployment_summary(store, row.id, with_steps=False)
+            for row in store.deployments(env, limit=limit)
+        ]
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"deployments": rows})
+        return
+    from turnout.cli.reports import print_history
+
+    print_history(rows)
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands."""
-    return None
+    app.command("deploy")(deploy)
+    app.command("plan")(plan)
+    app.command("resume")(resume)
+    app.command("rollback")(rollback)
+    app.command("status")(status)
+    app.command("history")(history)

@@ -1,0 +1,83 @@
+"""Live progress: a Rich display in a terminal, one plain line per step otherwise."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.live import Live
+from rich.table import Table
+
+from turnout.cli.common import console
+from turnout.runbook.engine import StepEvent
+
+_MARKS = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "undone": "↶",
+    "undo-failed": "✗",
+    "running": "…",
+    "undoing": "↶",
+}
+
+
+class Progress:
+    """Receives engine events and shows them; use as a context manager."""
+
+    def __init__(self, title: str, *, live: bool | None = None, quiet: bool = False) -> None:
+        self.title = title
+        self.quiet = quiet
+        self.live_mode = console.is_terminal if live is None else live
+        self._rows: dict[str, tuple[str, str, str, str]] = {}
+        self._started = time.monotonic()
+        self._note = ""
+        self._live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if self.live_mode and not self.quiet:
+            self._live = Live(
+                self._render(), console=console, refresh_per_second=8, transient=False
+            )
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(exc_type, exc, tb)
+
+    def __call__(self, event: StepEvent) -> None:
+        """Engine callback."""
+        if self.quiet:
+            return
+        if event.status == "progress":
+            self._note = event.message
+            if self._live is None:
+                console.print(f"    {event.message}", highlight=False)
+        else:
+            elapsed = f"{event.elapsed:.2f}s" if event.elapsed else ""
+            self._rows[event.step] = (event.phase, event.status, elapsed, event.message)
+            if self._live is None and event.status != "running":
+                mark = _MARKS.get(event.status, "·")
+                line = f"{mark} {event.phase:<15} {event.step:<17} {event.status:<11} {elapsed:>7}"
+                if event.message:
+                    line += f"  {event.message}"
+                console.print(line, highlight=False, markup=False)
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Table:
+        total = time.monotonic() - self._started
+        table = Table(title=f"{self.title} — {total:.1f}s", title_justify="left", expand=False)
+        for column in ("phase", "step", "status", "time", "detail"):
+            table.add_column(column)
+        for step, (phase, status, elapsed, message) in self._rows.items():
+            table.add_row(phase, step, f"{_MARKS.get(status, '·')} {status}", elapsed, message[:80])
+        if self._note:
+            table.caption = self._note[:100]
+        return table

@@ -1,0 +1,486 @@
+"""The durable engine: journal every transition, hold the environment lock, compensate.
+
+A deployment is a row and its plan a list of journal entries written when it
+starts. Every transition is committed before the next action, so a process
+killed at any instant leaves a journal that `resume` can finish or compensate
+from. Compensation undoes completed steps in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from turnout.clock import Clock, SystemClock
+from turnout.config import EnvironmentConfig, LoadedConfig
+from turnout.errors import (
+    ApprovalRequired,
+    LockHeld,
+    NeedsPerson,
+    Refused,
+    TurnoutError,
+)
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.runbook.plan import plan_steps
+from turnout.runbook.step import Outcome, Step, StepContext
+from turnout.runbook.steps import load_step
+from turnout.store import Store, holder_identity
+from turnout.store.store import aware
+from turnout.store.tables import DeploymentRow
+from turnout.targets.protocol import Target
+
+CRASH_VARIABLE = "TURNOUT_TEST_CRASH_AT"
+"""Test-only hook: `before:STEP`, `after:STEP` or `undo:STEP` kills this process with SIGKILL."""
+
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER = timedelta(seconds=60)
+DONE = {"succeeded", "skipped"}
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A progress event for the CLI's display."""
+
+    deployment_id: int
+    step: str
+    phase: str
+    status: str
+    elapsed: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class Result:
+    """How a deployment run ended (maps to the CLI exit code)."""
+
+    deployment_id: int
+    status: DeploymentStatus
+    exit_code: int
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_VARIABLE) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Engine:
+    """Runs, resumes and compensates deployments of one environment."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        env: EnvironmentConfig,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        on_event: Callable[[StepEvent], None] | None = None,
+        target_factory: Callable[[], Target] | None = None,
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.on_event = on_event or (lambda _event: None)
+        self.target_factory = target_factory
+        self._target: Target | None = None
+
+    # -- entry points -----------------------------------------------------------------
+    def deploy(
+        self,
+        release: Release,
+        kind: DeploymentType,
+        deployer: str,
+        *,
+        emergency: bool = False,
+        reason: str | None = None,
+        changes: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> Result:
+        """Start a deployment: take the lock, write the plan, run it."""
+        holder = holder_identity(deployer)
+        self.store.acquire_lock(self.env.name, None, holder)
+        try:
+            previous = self._last_verified_version()
+            row = self.store.create_deployment(
+                environment=self.env.name,
+                version=release.version,
+                previous_version=previous,
+                type=kind.value,
+                status=DeploymentStatus.RUNNING.value,
+                deployer=deployer,
+                emergency=emergency,
+                reason=reason,
+                changes=changes,
+                package=str(release.package) if release.package else None,
+                plan=[],
+                started_at=self.clock.now(),
+                data=data or {},
+            )
+            self.store.set_lock_deployment(self.env.name, holder, row.id)
+            self.store.write_plan(row.id, plan_steps(self.env, kind))
+            self.store.audit(
+                deployer,
+                "deploy.start",
+                environment=self.env.name,
+                deployment_id=row.id,
+                version=release.version,
+                type=kind.value,
+                emergency=emergency,
+                reason=reason,
+            )
+            return self._drive(row.id, holder)
+        finally:
+            self.store.release_lock(self.env.name, holder)
+
+    def resume(self, actor: str, *, force_unlock: bool = False) -> Result:
+        """Continue (or finish compensating) the environment's interrupted deployment."""
+        row = self.unfinished()
+        if row is None:
+            raise TurnoutError(f"nothing to resume on {self.env.name}")
+        holder = holder_identity(actor)
+        self._take_lock_for_resume(row, holder, actor, force_unlock)
+        try:
+            self.store.audit(
+                actor,
+                "deploy.resume",
+                environment=self.env.name,
+                deployment_id=row.id,
+                status=row.status,
+            )
+            if row.status == DeploymentStatus.COMPENSATING.value:
+                return self._compensate_and_finish(row.id, self._context(row))
+            self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
+            return self._drive(row.id, holder)
+        finally:
+            self.store.release_lock(self.env.name, holder)
+
+    def unfinished(self) -> DeploymentRow | None:
+        """The newest deployment of this environment that has not ended, if any."""
+        for row in self.store.deployments(self.env.name, limit=20):
+            if not DeploymentStatus(row.status).finished:
+                return row
+        return None
+
+    # -- locking ----------------------------------------------------------------------
+    def _take_lock_for_resume(
+        self, row: DeploymentRow, holder: str, actor: str, force_unlock: bool
+    ) -> None:
+        lock = self.store.lock(self.env.name)
+        if lock is None:
+            self.store.acquire_lock(self.env.name, row.id, holder)
+            return
+        stale = self._lock_is_stale(lock.host, lock.pid, aware(lock.heartbeat_at))
+        if not stale and not force_unlock:
+            raise LockHeld(
+                f"environment {self.env.name} is locked by {lock.holder} (deployment"
+                f" {lock.deployment_id}) since {aware(lock.acquired_at):%Y-%m-%d %H:%M:%S} UTC"
+                " and the holder is alive; use --force-unlock only if you are sure it is not",
+            )
+        if not self.store.take_over_lock(self.env.name, lock.holder, holder):
+            raise LockHeld(f"environment {self.env.name}: the lock changed hands; try again")
+        self.store.audit(
+            actor,
+            "lock.force-unlock" if not stale else "lock.take-over",
+            environment=self.env.name,
+            deployment_id=row.id,
+            previous_holder=lock.holder,
+        )
+
+    def _lock_is_stale(self, host: str, pid: int, heartbeat: datetime) -> bool:
+        import socket
+
+        if host == socket.gethostname():
+            return not _pid_alive(pid)
+        return self.clock.now() - heartbeat > STALE_AFTER
+
+    # -- driving ----------------------------------------------------------------------
+    def _context(self, row: DeploymentRow) -> StepContext:
+        info = DeploymentInfo(
+            id=str(row.id),
+            environment=row.environment,
+            version=row.version,
+            type=DeploymentType(row.type),
+            deployer=row.deployer,
+            created_at=aware(row.created_at),
+            package=None if row.package is None else Path(row.package),
+            previous_version=row.previous_version,
+            emergency=row.emergency,
+            reason=row.reason,
+            changes=row.changes,
+        )
+        ctx = StepContext(
+            config=self.config,
+            env=self.env,
+            deployment=info,
+            store=self.store,
+            clock=self.clock,
+            target_factory=self._shared_target,
+        )
+        ctx.progress = lambda message: self.on_event(
+            StepEvent(row.id, "", "", "progress", message=message)
+        )
+        for step_row in self.store.steps(row.id):
+            ctx.statuses[step_row.name] = step_row.status
+            if step_row.status in DONE or step_row.status in {"undoing", "undone"}:
+                ctx.outputs[step_row.name] = dict(step_row.outputs or {})
+        failure = (row.data or {}).get("failure")
+        if isinstance(failure, dict):
+            ctx.failure = failure
+        return ctx
+
+    def _shared_target(self) -> Target:
+        if self._target is None:
+            if self.target_factory is not None:
+                self._target = self.target_factory()
+            else:
+                from turnout.targets.registry import create_target
+
+                self._target = create_target(self.config, self.env)
+        return self._target
+
+    def _drive(self, deployment_id: int, holder: str) -> Result:
+        row = self.store.deployment(deployment_id)
+        assert row is not None
+        ctx = self._context(row)
+        beat = _Heartbeat(self.store, self.env.name, holder)
+        beat.start()
+        try:
+            for step_row in self.store.steps(deployment_id):
+                if step_row.status in DONE:
+                    continue
+                step = load_step(step_row.name)
+                failure = self._run_step(ctx, step)
+                if failure is not None:
+                    return self._on_failure(ctx, step, failure)
+            return self._succeed(ctx)
+        finally:
+            beat.stop()
+
+    def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
+        dep_id = int(ctx.deployment.id)
+        started = self.clock.monotonic()
+        self.store.record_step(dep_id, step.name, "running")
+        ctx.statuses[step.name] = "running"
+        self._event(ctx, step, "running")
+        _crash_point(f"before:{step.name}")
+        try:
+            outputs = step.observe(ctx)
+            observed = outputs is not None
+            if outputs is None:
+                outputs = step.run(ctx)
+            outputs = {**outputs, "observed": True} if observed else dict(outputs)
+        except Exception as exc:  # every failure is journaled, then handled
+            error = _error_text(exc)
+            self.store.record_step(dep_id, step.name, "failed", error=error, outputs=_details(exc))
+            ctx.statuses[step.name] = "failed"
+            self._event(ctx, step, "failed", self.clock.monotonic() - started, error)
+            return exc
+        self.store.record_step(dep_id, step.name, "succeeded", outputs=outputs)
+        ctx.statuses[step.name] = "succeeded"
+        ctx.outputs[step.name] = outputs
+        self._event(
+            ctx,
+            step,
+            "succeeded",
+            self.clock.monotonic() - started,
+            str(outputs.get("summary", "")),
+        )
+        _crash_point(f"after:{step.name}")
+        return None
+
+    def _event(
+        self, ctx: StepContext, step: Step, status: str, elapsed: float = 0.0, message: str = ""
+    ) -> None:
+        self.on_event(
+            StepEvent(int(ctx.deployment.id), step.name, step.phase, status, elapsed, message)
+        )
+
+    # -- endings ----------------------------------------------------------------------
+    def _succeed(self, ctx: StepContext) -> Result:
+        dep_id = int(ctx.deployment.id)
+        message = f"{ctx.deployment.version} deployed to {self.env.name} and verified"
+        self._finish(ctx, DeploymentStatus.SUCCEEDED, 0, message)
+        self._after(ctx, Outcome.SUCCEEDED)
+        return Result(dep_id, DeploymentStatus.SUCCEEDED, 0, message)
+
+    def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:
+        dep_id = int(ctx.deployment.id)
+        ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
+        self.store.merge_deployment_data(dep_id, failure=ctx.failure)
+        changed = [
+            name
+            for name, status in ctx.statuses.items()
+            if status in DONE and not load_step(name).gate
+        ]
+        if isinstance(exc, ApprovalRequired):
+            self.store.record_step(dep_id, step.name, "pending", error=exc.message)
+            self.store.update_deployment(
+                dep_id, status=DeploymentStatus.WAITING_APPROVAL.value, message=exc.message
+            )
+            self.store.audit(
+                ctx.deployment.deployer,
+                "deploy.waiting-approval",
+                environment=self.env.name,
+                deployment_id=dep_id,
+                reason=exc.message,
+            )
+            return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
+        if isinstance(exc, Refused) and not self._moved_anything(changed):
+            self._finish(ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
+            self._after(ctx, Outcome.REFUSED)
+            return Result(dep_id, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
+        if isinstance(exc, NeedsPerson):
+            message = f"{step.name}: {exc.message}"
+            self._finish(ctx, DeploymentStatus.NEEDS_PERSON, 5, message)
+            self._after(ctx, Outcome.NEEDS_PERSON)
+            return Result(dep_id, DeploymentStatus.NEEDS_PERSON, 5, message, ctx.failure)
+        if not isinstance(exc, TurnoutError):
+            ctx.failure["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+            self.store.merge_deployment_data(dep_id, failure=ctx.failure)
+        self.store.update_deployment(dep_id, status=DeploymentStatus.COMPENSATING.value)
+        return self._compensate_and_finish(dep_id, ctx)
+
+    @staticmethod
+    def _moved_anything(changed: list[str]) -> bool:
+        # Announcing and opening a tracking issue change nothing in production.
+        return any(
+            name not in {"announce", "track", "preconditions", "snapshot"} for name in changed
+        )
+
+    def _compensate_and_finish(self, dep_id: int, ctx: StepContext) -> Result:
+        failed_step = str(ctx.failure.get("step", "?"))
+        error = str(ctx.failure.get("error", "failed"))
+        undo_failures: list[str] = []
+        for step_row in reversed(self.store.steps(dep_id)):
+            if step_row.status not in DONE | {"undoing"}:
+                continue
+            step = load_step(step_row.name)
+            if not step.undoable:
+                continue
+            self.store.record_step(dep_id, step.name, "undoing")
+            ctx.statuses[step.name] = "undoing"
+            self._event(ctx, step, "undoing")
+            _crash_point(f"undo:{step.name}")
+            try:
+                outputs = {**ctx.outputs.get(step.name, {}), "undo": step.undo(ctx)}
+            except Exception as exc:  # an undo that fails needs a person
+                self.store.record_step(dep_id, step.name, "undo-failed", error=_error_text(exc))
+                ctx.statuses[step.name] = "undo-failed"
+                self._event(ctx, step, "undo-failed", message=_error_text(exc))
+                undo_failures.append(f"{step.name}: {_error_text(exc)}")
+                break
+            self.store.record_step(dep_id, step.name, "undone", outputs=outputs)
+            ctx.statuses[step.name] = "undone"
+            ctx.outputs[step.name] = outputs
+            self._event(ctx, step, "undone")
+        if undo_failures:
+            message = (
+                f"{failed_step} failed ({error}) and compensation failed"
+                f" ({'; '.join(undo_failures)}); run `turnout status --env"
+                f" {self.env.name}` and act by hand"
+            )
+            self._finish(ctx, DeploymentStatus.NEEDS_PERSON, 5, message)
+            self._after(ctx, Outcome.NEEDS_PERSON)
+            return Result(dep_id, DeploymentStatus.NEEDS_PERSON, 5, message, ctx.failure)
+        message = f"{failed_step} failed: {error}; rolled back"
+        self._finish(ctx, DeploymentStatus.ROLLED_BACK, 4, message)
+        self._after(ctx, Outcome.ROLLED_BACK)
+        return Result(dep_id, DeploymentStatus.ROLLED_BACK, 4, message, ctx.failure)
+
+    def _finish(self, ctx: StepContext, status: DeploymentStatus, code: int, message: str) -> None:
+        dep_id = int(ctx.deployment.id)
+        self.store.update_deployment(
+            dep_id,
+            status=status.value,
+            exit_code=code,
+            message=message,
+            finished_at=self.clock.now(),
+        )
+        self.store.audit(
+            ctx.deployment.deployer,
+            f"deploy.{status.value}",
+            environment=self.env.name,
+            deployment_id=dep_id,
+            message=message,
+            failure=ctx.failure or None,
+        )
+
+    def _after(self, ctx: StepContext, outcome: Outcome) -> None:
+        # Hooks announce and close; their failures are recorded, never change the outcome.
+        for step_row in self.store.steps(int(ctx.deployment.id)):
+            if step_row.status not in DONE | {"undone"}:
+                continue
+            try:
+                load_step(step_row.name).after(ctx, outcome)
+            except Exception as exc:  # best effort by design
+                self.store.audit(
+                    "turnout",
+                    "hook.failed",
+                    environment=self.env.name,
+                    deployment_id=int(ctx.deployment.id),
+                    step=step_row.name,
+                    error=_error_text(exc),
+                )
+
+    def _last_verified_version(self) -> str | None:
+        for row in self.store.deployments(
+            self.env.name, limit=50, status=DeploymentStatus.SUCCEEDED.value
+        ):
+            return row.version
+        return None
+
+
+class _Heartbeat:
+    """Refreshes the lock's heartbeat while a long step runs."""
+
+    def __init__(self, store: Store, environment: str, holder: str) -> None:
+        self._store = store
+        self._environment = environment
+        self._holder = holder
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="turnout-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self._store.heartbeat(self._environment, self._holder)
+            except Exception:  # a missed beat is retried next time
+                continue
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, TurnoutError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _details(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, TurnoutError) and exc.details:
+        return {"evidence": exc.details}
+    return {}

@@ -1,0 +1,96 @@
+"""Quick rollback (the runbook's "Swap slots back"), outside a deployment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.config import EnvironmentConfig, LoadedConfig
+from turnout.errors import BadInput, NeedsPerson
+from turnout.model import DeploymentStatus
+from turnout.runbook.http_checks import failures, run_checks
+from turnout.store import Store, holder_identity
+from turnout.targets.protocol import PRODUCTION, Target
+
+
+def rollback(
+    config: LoadedConfig,
+    env: EnvironmentConfig,
+    store: Store,
+    actor: str,
+    *,
+    to: str | None = None,
+    reason: str = "manual",
+    target: Target | None = None,
+) -> dict[str, Any]:
+    """Swap the warm previous version back into production and verify it.
+
+    Takes the environment lock, so it never races a deployment. `to` must name
+    the version warm in the staging slot (otherwise deploy that version instead).
+    """
+    if target is None:
+        from turnout.targets.registry import create_target
+
+        target = create_target(config, env)
+    holder = holder_identity(actor)
+    store.acquire_lock(env.name, None, holder)
+    try:
+        slot = env.target.staging_slot
+        slots = target.slots()
+        live = slots.get(PRODUCTION)
+        warm = slots.get(slot)
+        live_version = live.version if live else None
+        warm_version = warm.version if warm else None
+        if warm_version is None:
+            raise BadInput(f"{env.name}: slot {slot} is empty; nothing to roll back to")
+        if to is not None and to != warm_version:
+            raise BadInput(
+                f"{env.name}: {to} is not warm in slot {slot} (it holds {warm_version});"
+                f" deploy it with `turnout deploy --env {env.name} --version {to}`"
+            )
+        target.swap(slot, PRODUCTION)
+        with _client(target) as client:
+            results = run_checks(client, target.production_url(), env.checks.health)
+        problem = failures(results)
+        store.audit(
+            actor,
+            "rollback",
+            environment=env.name,
+            from_version=live_version,
+            to_version=warm_version,
+            reason=reason,
+            healthy=not problem,
+        )
+        _mark_rolled_back(store, env.name, live_version, reason)
+        if problem:
+            raise NeedsPerson(f"rolled back to {warm_version}, but it is not healthy: {problem}")
+        return {
+            "environment": env.name,
+            "from": live_version,
+            "to": warm_version,
+            "checks": [r.to_dict() for r in results],
+            "summary": f"{env.name}: production back on {warm_version} (from {live_version}),"
+            " verified",
+        }
+    finally:
+        store.release_lock(env.name, holder)
+
+
+def _client(target: Target) -> Any:
+    import httpx
+
+    transport = target.transport()
+    return (
+        httpx.Client(timeout=5.0, transport=transport) if transport else httpx.Client(timeout=5.0)
+    )
+
+
+def _mark_rolled_back(store: Store, environment: str, version: str | None, reason: str) -> None:
+    for row in store.deployments(environment, limit=10, status=DeploymentStatus.SUCCEEDED.value):
+        if row.version == version:
+            store.merge_deployment_data(
+                row.id,
+                rolled_back=True,
+                rollback_reason=reason,
+                rolled_back_at=store.now().isoformat(),
+            )
+            return

@@ -1,0 +1,53 @@
+"""Phase 1.3: production healthy, staging environment healthy, no active incident."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.errors import GateFailed
+from turnout.integrations.incidents import active_incidents
+from turnout.runbook.http_checks import failures, run_checks
+from turnout.runbook.step import Step, StepContext
+from turnout.targets.protocol import PRODUCTION
+
+
+class PreconditionsStep(Step):
+    """Refuse to start on an unhealthy production or during an incident."""
+
+    name = "preconditions"
+    phase = "pre-deployment"
+    gate = True
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        live = ctx.target.slots().get(PRODUCTION)
+        if live is None or live.version is None:
+            outputs["production"] = "empty (first deployment)"
+        else:
+            with ctx.http_client() as client:
+                results = run_checks(client, ctx.target.production_url(), ctx.env.checks.health)
+            outputs["production"] = {
+                "version": live.version,
+                "checks": [r.to_dict() for r in results],
+            }
+            problem = failures(results)
+            if problem:
+                raise GateFailed(
+                    f"production is not healthy before deploying: {problem}", details=outputs
+                )
+        incidents = active_incidents(ctx.config, ctx.env, ctx.store)
+        if incidents:
+            listed = ", ".join(f"{i.source} #{i.id} {i.title!r}" for i in incidents)
+            if not ctx.deployment.emergency:
+                raise GateFailed(f"active incident(s): {listed}", details=outputs)
+            outputs["incidents_overridden"] = listed
+            ctx.store.audit(
+                ctx.deployment.deployer,
+                "preconditions.incident-override",
+                environment=ctx.env.name,
+                deployment_id=int(ctx.deployment.id),
+                incidents=listed,
+                reason=ctx.deployment.reason,
+            )
+        outputs["summary"] = "production healthy, no active incident"
+        return outputs

@@ -1,0 +1,44 @@
+"""Phase 3.1: create the staging slot and deploy the package to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.errors import PackageError, StepError
+from turnout.model import Release
+from turnout.runbook.step import Step, StepContext
+
+
+def staging_slot(ctx: StepContext) -> str:
+    """The slot new versions are staged in (`blue` by default, as in the runbook)."""
+    return ctx.env.target.staging_slot
+
+
+class StageStep(Step):
+    """Put the release into the staging slot and start it."""
+
+    name = "stage"
+    phase = "application"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        slot = ctx.target.slots().get(staging_slot(ctx))
+        if slot is not None and slot.version == ctx.deployment.version and slot.state == "running":
+            return {"slot": slot.name, "url": slot.url, "summary": f"{slot.name} already runs it"}
+        return None
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        package = ctx.deployment.package
+        if package is None or not package.exists():
+            raise PackageError(f"{package}: release package not found")
+        slot_name = staging_slot(ctx)
+        ctx.progress(f"creating slot {slot_name} if needed")
+        ctx.target.ensure_slot(slot_name)
+        ctx.progress(f"deploying {ctx.deployment.version} to slot {slot_name}")
+        state = ctx.target.deploy(slot_name, Release(ctx.deployment.version, package))
+        if state.state != "running":
+            raise StepError(f"slot {slot_name} is {state.state} after deploying: {state.detail}")
+        return {
+            "slot": slot_name,
+            "url": state.url,
+            "summary": f"{ctx.deployment.version} running in slot {slot_name}",
+        }

@@ -1,0 +1,58 @@
+"""Phase 3.2: warm the staging slot with requests to its own URL until it is healthy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from turnout.errors import StepError
+from turnout.runbook.step import Step, StepContext
+from turnout.runbook.steps.stage import staging_slot
+
+
+def slot_url(ctx: StepContext, slot: str) -> str:
+    """A slot's own URL, or a step error when the slot is not serving."""
+    state = ctx.target.slots().get(slot)
+    if state is None or state.url is None:
+        raise StepError(f"slot {slot} has no URL (state: {state.state if state else 'missing'})")
+    return state.url
+
+
+class WarmupStep(Step):
+    """Send the configured number of successful requests, within a time limit."""
+
+    name = "warmup"
+    phase = "application"
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        settings = ctx.env.checks.warmup
+        url = slot_url(ctx, staging_slot(ctx)) + settings.path
+        deadline = ctx.clock.monotonic() + settings.timeout
+        ok = sent = 0
+        last = ""
+        with ctx.http_client(timeout=min(settings.timeout, 10.0)) as client:
+            while ok < settings.requests:
+                sent += 1
+                try:
+                    response = client.get(url)
+                    if response.status_code < 500:
+                        ok += 1
+                    last = f"status {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                if ok >= settings.requests:
+                    break
+                if ctx.clock.monotonic() >= deadline:
+                    raise StepError(
+                        f"warm-up of {url}: only {ok} of {settings.requests} requests succeeded"
+                        f" in {settings.timeout:g} s (last: {last})"
+                    )
+                ctx.clock.sleep(settings.interval)
+        ctx.progress(f"warm-up: {ok} requests answered")
+        return {
+            "url": url,
+            "requests": sent,
+            "ok": ok,
+            "summary": f"{ok}/{sent} warm-up requests answered",
+        }
