@@ -147,15 +147,28 @@ def _validate(model: type[M], data: dict[str, Any], file: str, prefix: str) -> M
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+        key = _key(prefix, first["loc"])
         problem = _describe(first)
         if len(errors) > 1:
-            others = "; ".join(
-                ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") + ": " + _describe(e)
-                for e in errors[1:4]
-            )
+            others = "; ".join(_key(prefix, e["loc"]) + ": " + _describe(e) for e in errors[1:4])
             problem += f" (also: {others})"
         raise ConfigError(file, key or None, problem) from None
+
+
+def _key(prefix: str, loc: tuple[Any, ...]) -> str:
+    """A dotted key path; list indexes as [i]; union tags (like target.local) dropped."""
+    key = prefix
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif part in _UNION_TAGS:
+            continue
+        else:
+            key = f"{key}.{part}" if key else str(part)
+    return key
+
+
+_UNION_TAGS = {"fake", "local", "azure"}
 
 
 def _describe(error: Any) -> str:
