@@ -102,6 +102,8 @@ class Engine:
         self.on_event = on_event or (lambda _event: None)
         self.target_factory = target_factory
         self._target: Target | None = None
+        self.step_seconds: dict[str, float] = {}
+        """Time spent inside each step's observe/run (the rest is the engine's own work)."""
 
     # -- entry points -----------------------------------------------------------------
     def deploy(
@@ -282,6 +284,7 @@ class Engine:
         ctx.statuses[step.name] = "running"
         self._event(ctx, step, "running")
         _crash_point(f"before:{step.name}")
+        inside = self.clock.monotonic()
         try:
             outputs = step.observe(ctx)
             observed = outputs is not None
@@ -289,11 +292,13 @@ class Engine:
                 outputs = step.run(ctx)
             outputs = {**outputs, "observed": True} if observed else dict(outputs)
         except Exception as exc:  # every failure is journaled, then handled
+            self.step_seconds[step.name] = self.clock.monotonic() - inside
             error = _error_text(exc)
             self.store.record_step(dep_id, step.name, "failed", error=error, outputs=_details(exc))
             ctx.statuses[step.name] = "failed"
             self._event(ctx, step, "failed", self.clock.monotonic() - started, error)
             return exc
+        self.step_seconds[step.name] = self.clock.monotonic() - inside
         self.store.record_step(dep_id, step.name, "succeeded", outputs=outputs)
         ctx.statuses[step.name] = "succeeded"
         ctx.outputs[step.name] = outputs
