@@ -1,0 +1,83 @@
+"""Concurrent `turnout deploy` processes on one environment: exactly one proceeds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.postgres_server import PostgresServer
+from tests.project import fake_project
+
+
+def _race(
+    count: int, tmp_path: Path, state_url: str | None
+) -> list[subprocess.CompletedProcess[str]]:
+    # Warm-up requests spaced by real sleeps keep the winner holding the lock long enough
+    # for every other process to start and try.
+    project = fake_project(tmp_path, warmup_requests=40, warmup_interval=0.25)
+    project.set_slots({"production": "1.0.0", "blue": None})
+    environ = {**os.environ, "TURNOUT_USER": "racer"}
+    if state_url:
+        environ["TURNOUT_STATE_URL"] = state_url
+    # Create the schema once so the race is about the lock, not about first use.
+    subprocess.run(
+        [sys.executable, "-m", "turnout", "history", "--config", str(project.config)],
+        env=environ,
+        check=True,
+        capture_output=True,
+    )
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "turnout",
+                "deploy",
+                "--env",
+                project.env,
+                "--version",
+                "1.1.0",
+                "--yes",
+                "--config",
+                str(project.config),
+            ],
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+def _assert_one_proceeds(results: list[subprocess.CompletedProcess[str]]) -> None:
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0] + [3] * (len(results) - 1), [
+        (r.returncode, r.stderr[-300:]) for r in results
+    ]
+    for refused in (r for r in results if r.returncode == 3):
+        text = refused.stderr.replace("\n", " ")
+        assert "is locked by racer@" in text and "since" in text
+
+
+@pytest.mark.parametrize("count", [2, 10])
+def test_concurrent_deploys_on_sqlite(count: int, tmp_path: Path) -> None:
+    """Of N simultaneous deploys on SQLite, one succeeds and the rest exit 3 naming the holder."""
+    _assert_one_proceeds(_race(count, tmp_path, None))
+
+
+@pytest.mark.parametrize("count", [2, 10])
+def test_concurrent_deploys_on_postgresql(
+    count: int, tmp_path: Path, postgres: PostgresServer, pg_database: str
+) -> None:
+    """Of N simultaneous deploys on PostgreSQL, one succeeds and the rest exit 3."""
+    _assert_one_proceeds(_race(count, tmp_path, postgres.url(pg_database)))

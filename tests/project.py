@@ -1,0 +1,100 @@
+"""Build throwaway turnout projects for tests: a configuration, packages and a fake target."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FAKE_PROJECT = """
+[app]
+name = "shop"
+package = "packages/{{version}}"
+
+[checks.warmup]
+requests = {warmup_requests}
+interval = {warmup_interval}
+
+[analysis]
+provider = "none"
+min_observation = 0
+
+[policy]
+enforce_window = false
+
+[integrations.vcs]
+tag = false
+log_file = "deployments.log"
+
+[environments.{env}]
+target = {{ kind = "fake", state_file = "fake-target.json" }}
+"""
+
+
+@dataclass
+class Project:
+    """A project directory with a fake-target environment."""
+
+    root: Path
+    env: str = "web"
+
+    @property
+    def config(self) -> Path:
+        """The turnout.toml path."""
+        return self.root / "turnout.toml"
+
+    def add_package(self, version: str) -> Path:
+        """A release package directory for a version."""
+        folder = self.root / "packages" / version
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "VERSION").write_text(version)
+        return folder
+
+    def set_slots(self, slots: dict[str, str | None], unhealthy: list[str] | None = None) -> None:
+        """Write the fake target's slot table directly (the state before a test)."""
+        data = {"slots": slots, "unhealthy": unhealthy or [], "swaps": 0}
+        (self.root / "fake-target.json").write_text(json.dumps(data))
+
+    def slots(self) -> dict[str, str | None]:
+        """The fake target's slot table as it is now."""
+        data = json.loads((self.root / "fake-target.json").read_text())
+        slots: dict[str, str | None] = data["slots"]
+        return slots
+
+    def turnout(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real `turnout` command in a subprocess against this project."""
+        environ = {**os.environ, "TURNOUT_USER": "tester", **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "turnout", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=timeout,
+            cwd=self.root,
+            check=False,
+        )
+
+
+def fake_project(
+    root: Path,
+    *,
+    env: str = "web",
+    warmup_requests: int = 1,
+    warmup_interval: float = 0.0,
+    extra: str = "",
+) -> Project:
+    """Write a project whose environment runs on the file-backed fake target."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = FAKE_PROJECT.format(
+        env=env, warmup_requests=warmup_requests, warmup_interval=warmup_interval
+    )
+    (root / "turnout.toml").write_text(text + extra)
+    project = Project(root, env)
+    for version in ("1.0.0", "1.1.0"):
+        project.add_package(version)
+    return project
