@@ -1,0 +1,79 @@
+"""`turnout report`: success metrics and DORA figures from history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from turnout.cli.common import ConfigOption, JsonOption, console, emit_json, load, open_store
+from turnout.report import compute_report
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value * 100:.3g} %"
+
+
+def report(
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    days: Annotated[float, typer.Option(help="Look back this many days.")] = 30.0,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Success metrics (error rate, p95, availability, rollback rate) and DORA figures."""
+    loaded = load(config)
+    if env is not None:
+        loaded.env(env)
+    store = open_store(loaded)
+    try:
+        document = compute_report(store, env, now=store.now(), days=days)
+    finally:
+        store.close()
+    if as_json:
+        emit_json(document)
+        return
+    print_report(document)
+
+
+def print_report(document: dict[str, Any]) -> None:
+    """Human rendering of a report."""
+    runbook, dora, counts = document["runbook"], document["dora"], document["deployments"]
+    targets = runbook["targets"]
+    p95 = runbook["p95_ms"]
+    console.print(
+        f"[bold]success metrics[/] — {document['environment']}, last {document['days']:g} days"
+    )
+    console.print(
+        f"  deployments: {counts['succeeded']} succeeded, {counts['rolled_back']} rolled"
+        f" back, {counts['rolled_back_later']} rolled back later,"
+        f" {counts['needs_person']} needed a person, {counts['refused']} refused"
+    )
+    console.print(
+        f"  error rate    {_pct(runbook['error_rate']):>10}  target < "
+        f"{_pct(targets['error_rate'])} ({runbook['measured_requests']} requests judged)"
+    )
+    console.print(
+        f"  p95           {'n/a' if p95 is None else f'{p95:.0f} ms':>10}  target <"
+        f" {targets['p95_ms']:.0f} ms"
+    )
+    console.print(
+        f"  availability  {_pct(runbook['availability']):>10}  target >"
+        f" {_pct(targets['availability'])}"
+    )
+    console.print(
+        f"  rollback rate {_pct(runbook['rollback_rate']):>10}  target <"
+        f" {_pct(targets['rollback_rate'])}"
+    )
+    restore = dora["median_time_to_restore_s"]
+    duration = dora["median_deploy_duration_s"]
+    console.print(
+        f"  DORA: {dora['deployment_frequency_per_day']:.2f} deployments/day, change"
+        f" failure rate {_pct(dora['change_failure_rate'])}, time to restore"
+        f" {'n/a' if restore is None else f'{restore:.1f} s'}, deploy duration"
+        f" {'n/a' if duration is None else f'{duration:.1f} s'}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command."""
+    app.command("report")(report)
