@@ -1,0 +1,1 @@
+"""`turnout demo`: the whole runbook story on this machine, unattended."""

@@ -1,0 +1,91 @@
+"""Steady background traffic for the demo: keep-alive clients at a fixed total rate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class TrafficCounts:
+    """What the clients saw: answers by status class, and requests that got no answer."""
+
+    sent: int = 0
+    ok: int = 0
+    server_errors: int = 0
+    no_answer: int = 0
+    by_second: dict[int, list[int]] = field(default_factory=dict)
+    """Unix second -> [requests, failures]."""
+
+
+class TrafficDriver:
+    """Sends GET requests to a URL from a few keep-alive clients at `rate` requests/s total."""
+
+    def __init__(self, url: str, rate: float = 100.0, clients: int = 4) -> None:
+        self.url = url
+        self.rate = rate
+        self.clients = clients
+        self.counts = TrafficCounts()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._client, args=(i,), name=f"demo-traffic-{i}", daemon=True)
+            for i in range(clients)
+        ]
+
+    def start(self) -> None:
+        """Begin sending."""
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop sending and wait for the clients to finish their last request."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def snapshot(self) -> TrafficCounts:
+        """A copy of the counts so far."""
+        with self._lock:
+            return TrafficCounts(
+                self.counts.sent,
+                self.counts.ok,
+                self.counts.server_errors,
+                self.counts.no_answer,
+                dict(self.counts.by_second),
+            )
+
+    def _record(self, failed: bool, status: int | None) -> None:
+        second = int(time.time())
+        with self._lock:
+            self.counts.sent += 1
+            if status is None:
+                self.counts.no_answer += 1
+            elif status >= 500:
+                self.counts.server_errors += 1
+            else:
+                self.counts.ok += 1
+            bucket = self.counts.by_second.setdefault(second, [0, 0])
+            bucket[0] += 1
+            bucket[1] += int(failed)
+            for old in [s for s in self.counts.by_second if s < second - 600]:
+                del self.counts.by_second[old]
+
+    def _client(self, index: int) -> None:
+        interval = self.clients / self.rate
+        # Stagger the clients so the requests are spread evenly over each interval.
+        next_at = time.monotonic() + interval * index / self.clients
+        with httpx.Client(timeout=5.0) as client:
+            while not self._stop.is_set():
+                delay = next_at - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                next_at = max(next_at + interval, time.monotonic() - interval)
+                try:
+                    status: int | None = client.get(self.url).status_code
+                except httpx.HTTPError:
+                    status = None
+                self._record(status is None or status >= 500, status)
