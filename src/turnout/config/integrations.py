@@ -1,8 +1,10 @@
-"""External systems: notifications, tracking issue, incidents, on-call, git."""
+"""External systems: notifications, tracking issue, incidents, on-call, git, GitHub workflows."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from turnout.config.base import Section
 from turnout.config.secrets import Secret
@@ -13,6 +15,71 @@ class NotifyConfig(Section):
 
     urls: list[Secret] = Field(default_factory=list)
     """Apprise URLs as secret references (they embed tokens), e.g. env:SLACK_WEBHOOK_URL."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """Further attempts after a failed delivery, per URL."""
+    backoff: float = Field(default=1.0, ge=0.0, le=60.0)
+    """Seconds before the first retry; doubled before each further one."""
+    timeout: float = Field(default=15.0, gt=0.0, le=300.0)
+    """Upper bound, in seconds, on the time one message may take over all URLs together.
+    A notification never blocks a deployment longer than this."""
+    hashtags: str = "#deployment #{environment}"
+    """Closing line of every message ({environment} is filled in)."""
+
+
+class GitHubConfig(Section):
+    """GitHub (or GitHub Enterprise) access shared by the tracker and the workflows."""
+
+    token: Secret | None = None
+    """Secret reference to a token, e.g. env:GITHUB_TOKEN."""
+    base_url: str = "https://api.github.com"
+    """API root; GitHub Enterprise: https://HOST/api/v3."""
+    repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """owner/name of the app repository."""
+
+
+class TrackerConfig(Section):
+    """The deployment tracking issue (runbook Phase 1.2)."""
+
+    kind: Literal["local", "github"] = "local"
+    """local: kept with the deployment record; github: an issue in `repo`."""
+    repo: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """owner/name; default: github.repository."""
+    token: Secret | None = None
+    """Default: github.token."""
+    base_url: str | None = None
+    """Default: github.base_url."""
+    labels: list[str] = Field(default_factory=lambda: ["deployment", "production"])
+    title: str = "Production Deployment - {date}"
+    """Issue title; {date} (YYYY-MM-DD, UTC), {environment} and {version} are filled in."""
+
+
+class PagerDutyConfig(Section):
+    """PagerDuty REST API v2: active incidents and who is on call."""
+
+    token: Secret
+    """Secret reference to a REST API key, e.g. env:PAGERDUTY_TOKEN."""
+    service_ids: list[str] = Field(default_factory=list)
+    """Services whose triggered or acknowledged incidents freeze deployments (empty: all)."""
+    base_url: str = "https://api.pagerduty.com"
+    ca_bundle: str | None = None
+    """PEM file of certificate authorities to trust (a TLS-inspecting proxy), relative to
+    turnout.toml. Default: the system's."""
+    timeout: float = Field(default=10.0, gt=0.0, le=120.0)
+
+
+class IncidentsConfig(Section):
+    """Incident sources besides local records (`turnout incident open`)."""
+
+    pagerduty: PagerDutyConfig | None = None
+
+
+class OncallConfig(Section):
+    """Who is on call: a roster from the configuration, or PagerDuty escalation policies."""
+
+    roster: list[str] = Field(default_factory=list)
+    """Names (people[].name) on call, in order of preference."""
+    escalation_policy_ids: list[str] = Field(default_factory=list)
+    """PagerDuty escalation policies to ask (uses incidents.pagerduty credentials)."""
 
 
 class VcsConfig(Section):
@@ -20,12 +87,53 @@ class VcsConfig(Section):
 
     tag: bool = True
     tag_format: str = "v{version}"
+    tag_message: str = "{Environment} release {date}"
+    """Annotated tag message; {Environment}, {environment}, {version}, {date} are filled in."""
     push_remote: str | None = None
+    """Remote to push the tag to (e.g. origin); none: keep it local."""
     log_file: str = "deployments.log"
+    """Appended one line per deployment; relative to the app repository."""
+    log_format: str = "{time} - {tag} deployed to {environment}"
+    """{time} is UTC as YYYY-MM-DD HH:MM:SS; {tag}, {version}, {environment} are filled in."""
+
+
+class InfraConfig(Section):
+    """Infrastructure phase through a GitHub Actions workflow (runbook Phase 2)."""
+
+    workflow: str = "deploy-infrastructure.yml"
+    repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """owner/name holding the workflow; default: github.repository."""
+    ref: str = "main"
+    inputs: dict[str, str] = Field(default_factory=lambda: {"environment": "{environment}"})
+    """Workflow inputs; {environment} and {version} are filled in."""
+    timeout: float = Field(default=1800.0, gt=0.0)
+    """Seconds to wait for the run to complete."""
+    poll_interval: float = Field(default=10.0, gt=0.0)
 
 
 class IntegrationsConfig(Section):
     """Every external system turnout may talk to."""
 
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    oncall: OncallConfig = Field(default_factory=OncallConfig)
     vcs: VcsConfig = Field(default_factory=VcsConfig)
+    github: GitHubConfig = Field(default_factory=GitHubConfig)
+    infra: InfraConfig | None = None
+    """Absent: this environment has no infrastructure phase (infra/full deployments refuse)."""
+
+    @model_validator(mode="after")
+    def _github_parts_complete(self) -> IntegrationsConfig:
+        # Say at load time (exit 2) what a GitHub-backed feature lacks, not mid-deployment.
+        if self.tracker.kind == "github":
+            if not (self.tracker.repo or self.github.repository):
+                raise ValueError("tracker.repo (or github.repository) is required for kind github")
+            if not (self.tracker.token or self.github.token):
+                raise ValueError("tracker.token (or github.token) is required for kind github")
+        if self.infra is not None:
+            if not (self.infra.repository or self.github.repository):
+                raise ValueError("infra.repository (or github.repository) is required")
+            if self.github.token is None:
+                raise ValueError("github.token is required to dispatch the infra workflow")
+        return self

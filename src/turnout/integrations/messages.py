@@ -1,0 +1,257 @@
+"""The runbook's announcement templates, rendered as Slack-friendly text (mrkdwn).
+
+Slack reads `*bold*`, bullet characters and emoji; the console, e-mail and generic
+webhooks show the same text readably. Every value comes from the message context (a
+plain mapping, see `MessageKind`), never from a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+TYPE_LABELS = {"app": "Application", "infra": "Infrastructure", "full": "Full"}
+MAX_EVIDENCE_LINES = 12
+MAX_VALUE_CHARS = 160
+
+
+class MessageKind(StrEnum):
+    """Which announcement. Context keys each template reads are listed in docs/integrations.md."""
+
+    START = "start"
+    SUCCESS = "success"
+    ROLLBACK = "rollback"
+    REFUSED = "refused"
+    NEEDS_PERSON = "needs-person"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered announcement."""
+
+    kind: MessageKind
+    title: str
+    body: str
+    severity: str
+    """info, success, warning or failure (Slack colours the message by it)."""
+
+    def text(self) -> str:
+        """Title and body as one plain block (console, logs)."""
+        return f"{self.title}\n\n{self.body}".replace("*", "")
+
+
+def render(kind: MessageKind | str, context: Mapping[str, Any]) -> Message:
+    """The announcement of this kind filled from the context."""
+    kind = MessageKind(kind)
+    renderer = {
+        MessageKind.START: _start,
+        MessageKind.SUCCESS: _success,
+        MessageKind.ROLLBACK: _rollback,
+        MessageKind.REFUSED: _refused,
+        MessageKind.NEEDS_PERSON: _needs_person,
+    }[kind]
+    return renderer(context)
+
+
+def _env_title(c: Mapping[str, Any]) -> str:
+    return str(c.get("environment") or "production").title()
+
+
+def _person(name: Any) -> str:
+    if not name:
+        return "(none found)"
+    text = str(name)
+    return text if text.startswith("@") else f"@{text}"
+
+
+def _footer(c: Mapping[str, Any]) -> str:
+    tags = str(c.get("hashtags") or "#deployment #{environment}")
+    return tags.replace("{environment}", str(c.get("environment") or "production"))
+
+
+def _lines(*pairs: tuple[str, Any]) -> list[str]:
+    return [f"*{label}:* {value}" for label, value in pairs if value not in (None, "")]
+
+
+def _duration(seconds: Any) -> str:
+    if seconds is None:
+        return ""
+    total = round(float(seconds))
+    minutes, secs = divmod(total, 60)
+    if minutes == 0:
+        return f"{secs} seconds"
+    return f"{minutes} minutes" if secs == 0 else f"{minutes} min {secs} s"
+
+
+def _start(c: Mapping[str, Any]) -> Message:
+    kind = TYPE_LABELS.get(str(c.get("type", "app")), str(c.get("type", "")))
+    emergency = bool(c.get("emergency"))
+    title = f"🚀 {_env_title(c)} Deployment Starting" + (" (EMERGENCY)" if emergency else "")
+    eta = c.get("eta_minutes")
+    lines = _lines(
+        ("Type", kind),
+        ("Version", _version_change(c)),
+        ("ETA", f"{eta} minutes" if eta else ""),
+        ("Changes", c.get("changes") or "(no summary given)"),
+        ("Deployer", _person(c.get("deployer"))),
+        ("On-call backup", _person(c.get("oncall"))),
+        ("Rollback plan", c.get("rollback_plan") or "Ready"),
+        ("Reason", c.get("reason") if emergency else ""),
+        ("Tracking", c.get("tracking_url")),
+    )
+    return Message(MessageKind.START, title, "\n".join([*lines, "", _footer(c)]), "info")
+
+
+def _version_change(c: Mapping[str, Any]) -> str:
+    version = c.get("version")
+    previous = c.get("previous_version")
+    if not version:
+        return ""
+    return f"{previous} → {version}" if previous else str(version)
+
+
+def _check_mark(ok: Any) -> str:
+    if ok is None:
+        return "⚪"
+    return "✅" if ok else "❌"
+
+
+def _success(c: Mapping[str, Any]) -> Message:
+    deployed = str(c.get("version") or "")
+    if c.get("commit"):
+        deployed = f"{deployed} (commit {str(c['commit'])[:12]})".strip()
+    error_rate = c.get("error_rate")
+    max_error = float(c.get("max_error_rate", 0.001))
+    p95 = c.get("p95_ms")
+    max_p95 = float(c.get("max_p95_ms", 500.0))
+    errors_ok = None if error_rate is None else float(error_rate) < max_error
+    perf_ok = None if p95 is None else float(p95) < max_p95
+    errors_text = f"< {max_error * 100:g}%"
+    if error_rate is not None:
+        errors_text += f" (measured {float(error_rate) * 100:.3g}%)"
+    perf_text = "Normal" if perf_ok is not False else "Degraded"
+    if p95 is not None:
+        perf_text += f" (p95 {float(p95):.0f} ms, limit {max_p95:g} ms)"
+    checks = c.get("checks") or {}
+    health_ok = all(bool(v) for v in checks.values()) if checks else c.get("health_ok", True)
+    health_text = "Passing" if health_ok else "Failing"
+    if checks:
+        health_text += f" ({sum(1 for v in checks.values() if v)}/{len(checks)})"
+    title = f"✅ {_env_title(c)} Deployment Complete"
+    body = [
+        *_lines(
+            ("Status", "Successful"),
+            ("Duration", _duration(c.get("duration_seconds"))),
+            ("Deployed", deployed),
+            ("Changes", c.get("changes")),
+        ),
+        "",
+        f"*Health checks:* {_check_mark(health_ok)} {health_text}",
+        f"*Performance:* {_check_mark(perf_ok)} {perf_text}",
+        f"*Errors:* {_check_mark(errors_ok)} {errors_text}",
+        "",
+        *_lines(("Deployed by", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.SUCCESS, title, "\n".join(body), "success")
+
+
+def _failure_lines(c: Mapping[str, Any]) -> list[str]:
+    evidence = c.get("evidence")
+    lines = _lines(
+        ("Failed step", c.get("failed_step")),
+        ("What regressed", c.get("error") or "(not recorded)"),
+    )
+    reasons = []
+    if isinstance(evidence, Mapping):
+        found = evidence.get("reasons")
+        if isinstance(found, list):
+            reasons = [str(r) for r in found]
+    if reasons:
+        lines.append("*Reasons:*")
+        lines.extend(f"• {_short(r)}" for r in reasons[:MAX_EVIDENCE_LINES])
+    flat = evidence_lines(evidence)
+    if flat:
+        lines.append("*Evidence:*")
+        lines.extend(f"• {line}" for line in flat)
+    return lines
+
+
+def evidence_lines(evidence: Any) -> list[str]:
+    """Evidence as `key: value` lines (nested mappings flattened), at most a dozen."""
+    out: list[str] = []
+
+    def walk(value: Any, prefix: str) -> None:
+        if len(out) >= MAX_EVIDENCE_LINES:
+            return
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key in {"reasons", "traceback"}:
+                    continue
+                walk(item, f"{prefix}.{key}" if prefix else str(key))
+        elif prefix:
+            out.append(f"{prefix}: {_short(_format_value(value))}")
+
+    walk(evidence, "")
+    return out
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_format_value(v) for v in value)
+    return str(value)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def _rollback(c: Mapping[str, Any]) -> Message:
+    title = f"🔙 {_env_title(c)} Deployment Rolled Back"
+    back_on = c.get("previous_version")
+    body = [
+        *_lines(
+            ("Version", c.get("version")),
+            ("Production is back on", back_on or "the previous version"),
+        ),
+        *_failure_lines(c),
+        *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.ROLLBACK, title, "\n".join(body), "warning")
+
+
+def _refused(c: Mapping[str, Any]) -> Message:
+    title = f"⛔ {_env_title(c)} Deployment Refused"
+    body = [
+        *_lines(("Version", c.get("version")), ("Nothing was changed", "production untouched")),
+        *_failure_lines(c),
+        *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.REFUSED, title, "\n".join(body), "warning")
+
+
+def _needs_person(c: Mapping[str, Any]) -> Message:
+    title = f"🚨 {_env_title(c)} Deployment Needs a Person"
+    env = c.get("environment") or "production"
+    body = [
+        *_lines(("Version", c.get("version"))),
+        *_failure_lines(c),
+        *_lines(
+            ("Next", f"run `turnout status --env {env}` and act by hand"),
+            ("Deployer", _person(c.get("deployer"))),
+            ("On-call", _person(c.get("oncall")) if c.get("oncall") else ""),
+            ("Tracking", c.get("tracking_url")),
+        ),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.NEEDS_PERSON, title, "\n".join(body), "failure")

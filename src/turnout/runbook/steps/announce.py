@@ -1,0 +1,236 @@
+"""Phase 1.1 and 6.1: announce the start, the success, or what went wrong.
+
+Announcements never fail a deployment: deliveries that did not arrive are recorded in
+the step's outputs and the audit log, and the deployment goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from turnout.errors import TurnoutError
+from turnout.integrations.messages import MessageKind
+from turnout.integrations.notify import Delivery, notifier_for
+from turnout.runbook.step import Outcome, Step, StepContext
+
+HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
+_OUTCOME_KIND = {
+    Outcome.ROLLED_BACK: MessageKind.ROLLBACK,
+    Outcome.REFUSED: MessageKind.REFUSED,
+    Outcome.NEEDS_PERSON: MessageKind.NEEDS_PERSON,
+}
+
+
+def deployment_data(ctx: StepContext) -> dict[str, Any]:
+    """The deployment's free-form record as stored now."""
+    row = ctx.store.deployment(int(ctx.deployment.id))
+    return dict(row.data or {}) if row is not None else {}
+
+
+def handle(ctx: StepContext, name: str | None) -> str | None:
+    """A person's Slack handle when the configuration knows it, else the name."""
+    if not name:
+        return None
+    for person in ctx.config.root.people:
+        if person.name.casefold() == name.casefold():
+            return person.slack or person.name
+    return name
+
+
+def tracking_url(ctx: StepContext) -> str | None:
+    """Link to the tracking issue, when the track step opened one with a URL."""
+    issue = ctx.outputs.get("track", {}).get("issue")
+    if isinstance(issue, Mapping) and issue.get("url"):
+        return str(issue["url"])
+    return None
+
+
+def base_context(ctx: StepContext) -> dict[str, Any]:
+    """What every announcement names: environment, version, deployer, links."""
+    d = ctx.deployment
+    return {
+        "deployment_id": d.id,
+        "environment": d.environment,
+        "version": d.version,
+        "previous_version": d.previous_version,
+        "type": d.type.value,
+        "deployer": handle(ctx, d.deployer),
+        "changes": d.changes or ctx.config.root.app.changes,
+        "emergency": d.emergency,
+        "reason": d.reason,
+        "tracking_url": tracking_url(ctx),
+    }
+
+
+def oncall_backup(ctx: StepContext) -> str | None:
+    """The first person on call who is not the deployer (None when nobody is known)."""
+    from turnout.integrations.oncall import on_call
+
+    try:
+        found = on_call(ctx.config, ctx.env)
+    except TurnoutError as exc:
+        ctx.progress(f"on-call lookup failed: {exc.message}")
+        return None
+    return handle(ctx, found.backup_for(ctx.deployment.deployer))
+
+
+def rollback_plan(ctx: StepContext) -> str:
+    """The rollback plan in one line, from what turnout will keep."""
+    previous = ctx.deployment.previous_version
+    plan = (
+        f"Ready: swap back to {previous}, kept warm in the staging slot"
+        if previous
+        else "Ready: first release here, the current production stays warm in the staging slot"
+    )
+    if ctx.env.database.url:
+        plan += "; verified database backup before any migration"
+    return plan
+
+
+def start_context(ctx: StepContext) -> dict[str, Any]:
+    """Context of the start announcement (runbook Phase 1.1)."""
+    return {
+        **base_context(ctx),
+        "eta_minutes": ctx.config.root.app.eta_minutes,
+        "oncall": oncall_backup(ctx),
+        "rollback_plan": rollback_plan(ctx),
+    }
+
+
+def _find_number(value: Any, keys: tuple[str, ...]) -> float | None:
+    """The first numeric value under one of the keys, searching nested outputs."""
+    if isinstance(value, Mapping):
+        for key in keys:
+            found = value.get(key)
+            if isinstance(found, int | float) and not isinstance(found, bool):
+                return float(found)
+        for item in value.values():
+            nested = _find_number(item, keys)
+            if nested is not None:
+                return nested
+    return None
+
+
+def success_context(ctx: StepContext) -> dict[str, Any]:
+    """Context of the success announcement (runbook Phase 6.1)."""
+    verify = ctx.outputs.get("verify", {})
+    started = ctx.deployment.created_at
+    return {
+        **base_context(ctx),
+        "duration_seconds": max((ctx.clock.now() - started).total_seconds(), 0.0),
+        "commit": _release_commit(ctx),
+        "checks": {name: ctx.succeeded(name) for name in HEALTH_STEPS if name in ctx.statuses},
+        "error_rate": _find_number(verify, ("error_rate",)),
+        "p95_ms": _find_number(verify, ("p95_ms",)),
+        "max_error_rate": ctx.env.analysis.max_error_rate,
+        "max_p95_ms": ctx.env.analysis.max_p95_ms,
+    }
+
+
+def _release_commit(ctx: StepContext) -> str | None:
+    for step in ("stage", "snapshot"):
+        commit = ctx.outputs.get(step, {}).get("commit")
+        if isinstance(commit, str) and commit:
+            return commit
+    from turnout.integrations.vcs import git, is_repository
+
+    repo = ctx.config.resolve_path(ctx.config.root.app.repository)
+    try:
+        if is_repository(repo):
+            return git(repo, "rev-parse", "HEAD").stdout.strip() or None
+    except TurnoutError:
+        return None
+    return None
+
+
+def failure_context(ctx: StepContext) -> dict[str, Any]:
+    """Context of a rollback, refusal or needs-person message: what failed and the evidence."""
+    failure = ctx.failure or {}
+    details = failure.get("details") or {}
+    evidence = details.get("evidence") if isinstance(details, Mapping) else None
+    return {
+        **base_context(ctx),
+        "failed_step": failure.get("step"),
+        "error": failure.get("error"),
+        "evidence": evidence if evidence is not None else details or None,
+        "oncall": oncall_backup(ctx),
+    }
+
+
+def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Send, remember that it was sent, audit failures; the step outputs."""
+    notifier = notifier_for(ctx.config, ctx.env, clock=ctx.clock, console=ctx.progress)
+    deliveries = notifier.send(kind, context)
+    _remember(ctx, kind, deliveries)
+    failed = [d for d in deliveries if not d.ok]
+    if failed:
+        ctx.store.audit(
+            "turnout",
+            "notify.failed",
+            environment=ctx.deployment.environment,
+            deployment_id=int(ctx.deployment.id),
+            kind=kind.value,
+            failures=[d.to_dict() for d in failed],
+        )
+    delivered = len(deliveries) - len(failed)
+    return {
+        "summary": f"{kind.value} announcement delivered to {delivered} of {len(deliveries)}"
+        " channels",
+        "kind": kind.value,
+        "deliveries": [d.to_dict() for d in deliveries],
+    }
+
+
+def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -> None:
+    sent = dict(deployment_data(ctx).get("announcements") or {})
+    sent[kind.value] = {
+        "at": ctx.clock.now().isoformat(),
+        "delivered": [d.channel for d in deliveries if d.ok],
+    }
+    ctx.store.merge_deployment_data(int(ctx.deployment.id), announcements=sent)
+
+
+def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:
+    """The record of an announcement of this kind for the deployment, if one was sent."""
+    found = (deployment_data(ctx).get("announcements") or {}).get(kind.value)
+    return dict(found) if isinstance(found, Mapping) else None
+
+
+class AnnounceStartStep(Step):
+    """Runbook Phase 1.1: "Production Deployment Starting"."""
+
+    name = "announce"
+    phase = "pre-deployment"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        sent = already_sent(ctx, MessageKind.START)
+        if sent is None:
+            return None
+        return {"summary": "start announcement already sent", "kind": "start", **sent}
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        return announce(ctx, MessageKind.START, start_context(ctx))
+
+    def after(self, ctx: StepContext, outcome: Outcome) -> None:
+        # Success has its own step (announce-success); any other ending is told here once.
+        kind = _OUTCOME_KIND.get(outcome)
+        if kind is None or already_sent(ctx, kind) is not None:
+            return
+        announce(ctx, kind, failure_context(ctx))
+
+
+class AnnounceSuccessStep(Step):
+    """Runbook Phase 6.1: "Production Deployment Complete"."""
+
+    name = "announce-success"
+    phase = "communication"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        sent = already_sent(ctx, MessageKind.SUCCESS)
+        if sent is None:
+            return None
+        return {"summary": "success announcement already sent", "kind": "success", **sent}
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        return announce(ctx, MessageKind.SUCCESS, success_context(ctx))

@@ -1,0 +1,158 @@
+"""Phase 1.2 and 6.3: open the deployment tracking issue, and close it with the outcome.
+
+Opening happens before anything changes, so a tracker that cannot be reached fails the
+step (nothing to undo). Closing happens after the deployment is decided: a problem
+there is recorded and reported, never turned into a rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from turnout.errors import StepError, TurnoutError
+from turnout.integrations.messages import evidence_lines
+from turnout.integrations.tracker import (
+    TrackingIssue,
+    ensure_issue,
+    issue_body,
+    issue_title,
+    tracker_for,
+)
+from turnout.runbook.step import Outcome, Step, StepContext
+from turnout.runbook.steps.announce import deployment_data
+
+_OUTCOME_TEXT = {
+    Outcome.ROLLED_BACK: "Deployment failed and was rolled back.",
+    Outcome.REFUSED: "Deployment refused before any change.",
+    Outcome.NEEDS_PERSON: "Deployment failed and needs a person.",
+}
+
+
+def recorded_issue(ctx: StepContext) -> TrackingIssue | None:
+    """The deployment's tracking issue, from the track step's outputs or the record."""
+    issue = ctx.outputs.get("track", {}).get("issue")
+    if not isinstance(issue, Mapping):
+        issue = deployment_data(ctx).get("tracking_issue")
+    return TrackingIssue.from_dict(issue) if isinstance(issue, Mapping) else None
+
+
+def note_phase(ctx: StepContext, text: str) -> bool:
+    """Comment on the tracking issue (best effort); True when the comment was added.
+
+    For the engine (a comment at the end of each phase) and for steps with news.
+    """
+    issue = recorded_issue(ctx)
+    if issue is None:
+        return False
+    try:
+        tracker_for(ctx.config, ctx.env, ctx.store).comment(issue, text)
+    except TurnoutError as exc:
+        ctx.progress(f"tracking issue: comment failed: {exc.message}")
+        return False
+    return True
+
+
+def phase_summary(ctx: StepContext) -> list[str]:
+    """One line per step of the plan with its journal status."""
+    return [f"- `{name}`: {status}" for name, status in ctx.statuses.items()]
+
+
+class TrackStep(Step):
+    """Runbook Phase 1.2: create the tracking issue with the checklist."""
+
+    name = "track"
+    phase = "pre-deployment"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        found = deployment_data(ctx).get("tracking_issue")
+        if not isinstance(found, Mapping):
+            return None
+        issue = TrackingIssue.from_dict(found)
+        return {"summary": f"tracking issue already open: {issue.title}", "issue": issue.to_dict()}
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        title = issue_title(ctx.env, ctx.deployment, ctx.deployment.created_at)
+        plan = list(ctx.statuses) or []
+        body = issue_body(ctx.deployment, plan, ctx.outputs.get("checklist"))
+        try:
+            tracker = tracker_for(ctx.config, ctx.env, ctx.store)
+            issue, opened = ensure_issue(tracker, ctx.deployment, title, body)
+        except TurnoutError as exc:
+            raise StepError(
+                f"tracking issue: {exc.message}",
+                details={"tracker": ctx.env.integrations.tracker.kind},
+            ) from exc
+        ctx.store.merge_deployment_data(int(ctx.deployment.id), tracking_issue=issue.to_dict())
+        where = f" {issue.url}" if issue.url else ""
+        verb = "opened" if opened else "found"
+        return {"summary": f"tracking issue {verb}: {issue.title}{where}", "issue": issue.to_dict()}
+
+    def after(self, ctx: StepContext, outcome: Outcome) -> None:
+        # On success the close step has already closed it; otherwise close with the reason.
+        text = _OUTCOME_TEXT.get(outcome)
+        issue = recorded_issue(ctx)
+        if text is None or issue is None:
+            return
+        lines = [text]
+        failure = ctx.failure or {}
+        if failure.get("step"):
+            lines.append(f"\n**Failed step:** `{failure['step']}`: {failure.get('error', '')}")
+        details = failure.get("details")
+        evidence = details.get("evidence") if isinstance(details, Mapping) else None
+        flat = evidence_lines(evidence if evidence is not None else details)
+        if flat:
+            lines += ["\n**Evidence:**", *(f"- {line}" for line in flat)]
+        lines += ["\n**Steps:**", *phase_summary(ctx)]
+        tracker_for(ctx.config, ctx.env, ctx.store).close(issue, "\n".join(lines), success=False)
+
+
+class CloseStep(Step):
+    """Runbook Phase 6.3: close the tracking issue, deployment completed."""
+
+    name = "close"
+    phase = "communication"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        issue = recorded_issue(ctx)
+        if issue is None:
+            return {"summary": "no tracking issue to close"}
+        try:
+            closed = tracker_for(ctx.config, ctx.env, ctx.store).is_closed(issue)
+        except TurnoutError:
+            return None
+        if not closed:
+            return None
+        return {
+            "summary": f"tracking issue already closed: {issue.title}",
+            "issue": issue.to_dict(),
+        }
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        issue = recorded_issue(ctx)
+        if issue is None:
+            return {"summary": "no tracking issue to close"}
+        text = "\n".join(
+            [
+                "Deployment completed successfully. All health checks passing.",
+                f"\n**Version:** {ctx.deployment.version}",
+                "\n**Steps:**",
+                *phase_summary(ctx),
+            ]
+        )
+        try:
+            tracker_for(ctx.config, ctx.env, ctx.store).close(issue, text, success=True)
+        except TurnoutError as exc:
+            # The release is verified: a tracker outage must not roll it back.
+            ctx.progress(f"tracking issue not closed: {exc.message}")
+            return {
+                "summary": f"tracking issue NOT closed: {exc.message}",
+                "issue": issue.to_dict(),
+                "closed": False,
+                "error": exc.message,
+            }
+        return {
+            "summary": f"tracking issue closed: {issue.title}",
+            "issue": issue.to_dict(),
+            "closed": True,
+        }
