@@ -25,9 +25,25 @@ app = typer.Typer(
 
 def _register() -> None:
     # command groups: each module adds its commands to `app`.
-    from turnout.cli import config_cmds, demo_cmd, deploy_cmds, doctor_cmd, incident_cmd, report_cmd
+    from turnout.cli import (
+        config_cmds,
+        demo_cmd,
+        deploy_cmds,
+        doctor_cmd,
+        incident_cmd,
+        policy_cmds,
+        report_cmd,
+    )
 
-    for module in (config_cmds, deploy_cmds, demo_cmd, report_cmd, doctor_cmd, incident_cmd):
+    for module in (
+        config_cmds,
+        deploy_cmds,
+        demo_cmd,
+        report_cmd,
+        doctor_cmd,
+        incident_cmd,
+        policy_cmds,
+    ):
         module.register(app)
 
 

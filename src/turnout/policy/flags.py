@@ -1,0 +1,65 @@
+"""What the deployer asked for: emergency, outside the window, the incidents a fix is for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig
+    from turnout.model import DeploymentInfo
+    from turnout.store import Store
+
+
+@dataclass(frozen=True)
+class DeploymentFlags:
+    """The policy-relevant choices of one deployment."""
+
+    deployer: str
+    emergency: bool = False
+    reason: str | None = None
+    outside_window: bool = False
+    outside_window_reason: str | None = None
+    fixes_incidents: tuple[str, ...] = field(default_factory=tuple)
+    """Active incidents this emergency deployment explicitly says it fixes (ids)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "deployer": self.deployer,
+            "emergency": self.emergency,
+            "reason": self.reason,
+            "outside_window": self.outside_window,
+            "outside_window_reason": self.outside_window_reason,
+            "fixes_incidents": list(self.fixes_incidents),
+        }
+
+
+def flags_from_data(info: DeploymentInfo, data: dict[str, Any] | None) -> DeploymentFlags:
+    """Flags of a deployment from its info and its `deployments.data` record."""
+    data = data or {}
+    fixes = data.get("fixes_incidents") or []
+    if isinstance(fixes, str | int):
+        fixes = [fixes]
+    reason = data.get("outside_window_reason") or None
+    return DeploymentFlags(
+        deployer=info.deployer,
+        emergency=bool(info.emergency),
+        reason=info.reason,
+        outside_window=bool(data.get("outside_window")),
+        outside_window_reason=str(reason) if reason else info.reason,
+        fixes_incidents=tuple(str(f) for f in fixes),
+    )
+
+
+def read_flags(store: Store, info: DeploymentInfo) -> DeploymentFlags:
+    """Flags of a recorded deployment (or of a planned one that has no row yet)."""
+    row = store.deployment(int(info.id)) if str(info.id).isdigit() else None
+    return flags_from_data(info, row.data if row is not None else None)
+
+
+def is_production(env: EnvironmentConfig) -> bool:
+    """Whether production rules apply: `policy.production`, else the name "production"."""
+    if env.policy.production is not None:
+        return env.policy.production
+    return env.name == "production"

@@ -1,0 +1,80 @@
+"""Gate: approvals (runbook "Required Access" and "Emergency Deployment")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.errors import ApprovalRequired
+from turnout.policy.approvals import approval_status
+from turnout.policy.flags import read_flags
+from turnout.policy.windows import decide_window, evaluate_window
+from turnout.runbook.step import Step, StepContext
+
+
+class ApprovalStep(Step):
+    """Waits (exit 3, waiting-approval) until the needed approvals are recorded.
+
+    An approved emergency deployment opens its post-mortem record here, once.
+    """
+
+    name = "approval"
+    phase = "pre-deployment"
+    gate = True
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        flags = read_flags(ctx.store, ctx.deployment)
+        dep_id = int(ctx.deployment.id)
+        override = ctx.outputs.get("window", {}).get("override")
+        if "window" not in ctx.outputs:
+            verdict = evaluate_window(ctx.config, ctx.env, ctx.store, ctx.clock.now())
+            override = decide_window(ctx.env, verdict, flags).override
+        status = approval_status(
+            ctx.config,
+            ctx.env,
+            ctx.store.approvals(dep_id),
+            flags,
+            deployment_id=dep_id,
+            outside_window=str(override or "").startswith("outside-window"),
+        )
+        if not status.ok:
+            message = status.waiting_message(ctx.env.name)
+            ctx.store.audit(
+                flags.deployer,
+                "approval.waiting",
+                environment=ctx.env.name,
+                deployment_id=dep_id,
+                missing=[r.to_dict() for r in status.missing],
+                may_approve=status.may_approve,
+                ignored=status.ignored,
+            )
+            raise ApprovalRequired(message, details=status.to_dict())
+        outputs = status.to_dict()
+        if status.requirements:
+            ctx.store.audit(
+                flags.deployer,
+                "approval.granted",
+                environment=ctx.env.name,
+                deployment_id=dep_id,
+                met=status.met,
+            )
+        if flags.emergency:
+            outputs["postmortem"] = self._postmortem(ctx, dep_id, flags.reason, flags.deployer)
+        return outputs
+
+    @staticmethod
+    def _postmortem(ctx: StepContext, dep_id: int, reason: str | None, deployer: str) -> int:
+        existing = [p for p in ctx.store.postmortems(ctx.env.name) if p.deployment_id == dep_id]
+        if existing:
+            return existing[0].id
+        row = ctx.store.open_postmortem(
+            dep_id, ctx.env.name, reason or "emergency deployment (no reason given)"
+        )
+        ctx.store.audit(
+            deployer,
+            "postmortem.opened",
+            environment=ctx.env.name,
+            deployment_id=dep_id,
+            postmortem=row.id,
+            reason=reason,
+        )
+        return row.id

@@ -1,0 +1,51 @@
+"""Gate: the runbook's pre-deployment checklist, item by item, with evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.errors import GateFailed
+from turnout.policy.checklist import evaluate_checklist
+from turnout.policy.flags import read_flags
+from turnout.policy.windows import decide_window, evaluate_window
+from turnout.runbook.step import Step, StepContext
+
+
+class ChecklistStep(Step):
+    """Refuses while a required checklist item fails, naming it; audits every result."""
+
+    name = "checklist"
+    phase = "pre-deployment"
+    gate = True
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        now = ctx.clock.now()
+        flags = read_flags(ctx.store, ctx.deployment)
+        decision = decide_window(
+            ctx.env, evaluate_window(ctx.config, ctx.env, ctx.store, now), flags
+        )
+        report = evaluate_checklist(
+            ctx.config, ctx.env, ctx.store, ctx.deployment, flags, now, decision
+        )
+        outputs = report.to_dict()
+        results = {i.key: i.kind.value for i in report.items}
+        if not report.ok:
+            ctx.store.audit(
+                flags.deployer,
+                "checklist.refused",
+                environment=ctx.env.name,
+                deployment_id=int(ctx.deployment.id),
+                results=results,
+                failed={i.key: i.summary for i in report.failed},
+            )
+            raise GateFailed(report.refusal(), details=outputs)
+        ctx.store.audit(
+            flags.deployer,
+            "checklist.verdict",
+            environment=ctx.env.name,
+            deployment_id=int(ctx.deployment.id),
+            results=results,
+        )
+        passed = sum(1 for i in report.items if i.kind.value in {"pass", "attested"})
+        ctx.progress(f"checklist: {passed}/{len(report.items)} items pass or attested")
+        return outputs
