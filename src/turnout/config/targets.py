@@ -26,11 +26,27 @@ class LocalTargetConfig(Section):
     address: str = "127.0.0.1:8080"
     """host:port the router listens on (production traffic)."""
     command: str = "python -m app"
-    """Command template that starts a slot process in the release directory; PORT is set."""
+    """Command template that starts a slot process in the release directory; PORT is set.
+
+    Placeholders: {port}, {version}, {release_dir}, {python} (the interpreter running
+    turnout). Split like a shell would, but run without a shell."""
     staging_slot: str = "blue"
     slot_host: str = "127.0.0.1"
-    drain_timeout: float = 30.0
-    stop_grace: float = 10.0
+    """Interface the slot processes listen on (each slot's own URL)."""
+    drain_timeout: float = Field(default=30.0, ge=0)
+    """Seconds in-flight requests may take to finish on a process being retired."""
+    stop_grace: float = Field(default=10.0, ge=0)
+    """Seconds between SIGTERM and SIGKILL when stopping a slot process."""
+    start_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a new slot process has to start listening on its port."""
+    health_path: str = "/health"
+    """Path the host polls on every running slot for `host status`."""
+    health_interval: float = Field(default=5.0, gt=0)
+    metrics_address: str | None = None
+    """host:port (loopback) serving Prometheus text on /metrics; unset: only via the
+    admin socket (`turnout host status --metrics`)."""
+    metrics_retention: int = Field(default=7200, ge=3600)
+    """Seconds of per-second traffic counters kept in memory."""
     settings: dict[str, str] = Field(default_factory=dict)
     """Environment variables given to every slot process."""
     slot_settings: dict[str, dict[str, str]] = Field(default_factory=dict)

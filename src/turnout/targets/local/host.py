@@ -1,0 +1,584 @@
+"""The slot host: one process per environment owning its slots, router and admin socket.
+
+Run it with `turnout host up --env E` (background) or `--foreground` (systemd);
+`python -m turnout.targets.local.host --config FILE --env E` is the same in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turnout.config import EnvironmentConfig, LoadedConfig, load_config
+from turnout.errors import BadInput, PackageError, StepError, TurnoutError
+from turnout.targets.local.admin import AdminError, serve_admin
+from turnout.targets.local.metrics import (
+    PROMETHEUS_CONTENT_TYPE,
+    SlotGauge,
+    TrafficCounters,
+    exposition,
+)
+from turnout.targets.local.packages import unpack_release
+from turnout.targets.local.paths import HostPaths, host_paths, local_settings, split_address
+from turnout.targets.local.router import Route, Router
+from turnout.targets.local.slots import (
+    SlotProcess,
+    SlotStartFailed,
+    build_command,
+    free_port,
+    kill_leftover,
+    slot_environment,
+)
+from turnout.targets.local.table import SlotRecord, load_table, save_table
+from turnout.targets.protocol import PRODUCTION
+from turnout.traffic import merge, quantile_ms
+
+log = logging.getLogger("turnout.host")
+
+_SLOT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass
+class Slot:
+    """A slot at run time: its durable record and the process serving it."""
+
+    name: str
+    record: SlotRecord
+    process: SlotProcess | None = None
+    error: str = ""
+    """Why the slot is not running as recorded (last failed start), for people."""
+    health: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        """empty, running, crashed or stopped."""
+        if self.record.version is None:
+            return "empty"
+        if self.process is None:
+            return "stopped"
+        if self.process.running:
+            return "running"
+        return "stopped" if self.process.stopping else "crashed"
+
+
+def sticky_digest(settings: dict[str, str]) -> str:
+    """A stable fingerprint of slot-sticky settings (values are not kept in the table)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SlotHost:
+    """Owns one environment's slots, its router, metrics and admin socket."""
+
+    def __init__(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
+        self.env_name = env.name
+        self.settings = local_settings(env)
+        self.paths: HostPaths = host_paths(config, env)
+        self.address = split_address(self.settings.address)
+        self.metrics_address = (
+            split_address(self.settings.metrics_address, "metrics_address")
+            if self.settings.metrics_address
+            else None
+        )
+        self.table = load_table(self.paths.table)
+        self.slots: dict[str, Slot] = {
+            name: Slot(name, record) for name, record in self.table.slots.items()
+        }
+        self.counters = TrafficCounters(self.settings.metrics_retention)
+        self.router = Router(self.counters.record)
+        self.started_at = time.time()
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._servers: list[asyncio.Server] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def run(self) -> None:
+        """Restore the slots, serve until asked to stop, then stop every slot process."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        try:
+            await self._restore()
+            host, port = self.address
+            try:
+                self._servers.append(await self.router.start(host, port))
+                if self.metrics_address:
+                    self._servers.append(
+                        await asyncio.start_server(self._serve_metrics, *self.metrics_address)
+                    )
+            except OSError as exc:
+                raise BadInput(f"target.address: cannot listen on {host}:{port}: {exc}") from exc
+            self._spawn(self._health_loop())
+            self._servers.append(await serve_admin(self.paths.socket, self.handle))
+            log.info("slot host for %s ready: router on %s:%d", self.env_name, host, port)
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    async def _restore(self) -> None:
+        grace = self.settings.stop_grace
+        for record in self.table.slots.values():
+            await asyncio.to_thread(kill_leftover, record.pid, record.pid_started, grace)
+        await asyncio.gather(
+            *(self._restore_slot(slot) for slot in self.slots.values() if slot.record.version)
+        )
+        self._route_production()
+        save_table(self.paths.table, self.table)
+
+    async def _restore_slot(self, slot: Slot) -> None:
+        record = slot.record
+        assert record.version is not None
+        if not record.release_dir or not Path(record.release_dir).is_dir():
+            slot.error = f"release directory {record.release_dir} is gone"
+            return
+        try:
+            process = await self._launch(
+                record.version, Path(record.release_dir), slot.name, record.port
+            )
+        except (SlotStartFailed, BadInput, OSError) as exc:
+            slot.error = f"restart failed: {exc}"
+            log.error("slot %s: %s", slot.name, slot.error)
+            return
+        slot.process = process
+        self._remember(slot)
+
+    async def _shutdown(self) -> None:
+        log.info("slot host for %s stopping", self.env_name)
+        await self.router.stop()
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        processes = [s.process for s in self.slots.values() if s.process is not None]
+        await asyncio.gather(*(p.stop(self.settings.stop_grace) for p in processes))
+        with contextlib.suppress(FileNotFoundError):
+            self.paths.socket.unlink()
+
+    def request_stop(self) -> None:
+        """Stop serving (the same as SIGTERM)."""
+        self._stop.set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- processes ----------------------------------------------------------------------
+    async def _launch(
+        self, version: str, release_dir: Path, slot: str, wanted_port: int | None = None
+    ) -> SlotProcess:
+        sticky = dict(self.settings.slot_settings.get(slot, {}))
+        port = free_port(self.settings.slot_host, wanted_port)
+        values = {
+            "port": str(port),
+            "version": version,
+            "release_dir": str(release_dir),
+            "python": sys.executable,
+        }
+        argv = build_command(self.settings.command, values)
+        env = slot_environment(
+            os.environ, port, version, release_dir, self.settings.settings, sticky
+        )
+        process = SlotProcess(
+            version=version,
+            release_dir=release_dir,
+            host=self.settings.slot_host,
+            port=port,
+            sticky=sticky_digest(sticky),
+            log=self.paths.log_for(version),
+        )
+        await process.start(argv, env, slot)
+        await process.wait_listening(self.settings.start_timeout)
+        self._spawn(self._watch(process))
+        log.info("started %s for slot %s on port %d (pid %s)", version, slot, port, process.pid)
+        return process
+
+    async def _watch(self, process: SlotProcess) -> None:
+        code = await process.wait()
+        if process.stopping:
+            return
+        holder = next((s for s in self.slots.values() if s.process is process), None)
+        where = f"slot {holder.name}" if holder else "a retired process"
+        # Reported, never restarted: a crash loop would hide the problem and burn the machine.
+        log.error("%s: %s exited with code %s (log %s)", where, process.version, code, process.log)
+        if holder is not None:
+            holder.error = f"exited with code {code}"
+            if holder.name == PRODUCTION:
+                self._route_production()
+
+    async def _retire(self, process: SlotProcess | None) -> None:
+        """Let in-flight requests finish on a replaced process, then stop it."""
+        if process is None:
+            return
+        process.upstream.close()
+        await process.upstream.drained(self.settings.drain_timeout)
+        await process.stop(self.settings.stop_grace)
+        log.info("retired %s on port %d", process.version, process.port)
+
+    def _remember(self, slot: Slot) -> None:
+        process = slot.process
+        if process is not None:
+            slot.record.port = process.port
+            slot.record.pid = process.pid
+            slot.record.pid_started = process.pid_started
+            slot.record.sticky = process.sticky
+        self.table.slots[slot.name] = slot.record
+
+    def _route_production(self) -> Route | None:
+        slot = self.slots[PRODUCTION]
+        process = slot.process
+        if process is not None and process.running and slot.record.version:
+            return self.router.set_production(
+                Route(PRODUCTION, slot.record.version, process.upstream)
+            )
+        if slot.record.version is None:
+            reason = "no version is deployed to the production slot"
+        else:
+            reason = f"production slot ({slot.record.version}) is {slot.state}: {slot.error}"
+        return self.router.set_production(None, reason)
+
+    # -- admin operations ---------------------------------------------------------------
+    async def handle(self, request: dict[str, Any]) -> Any:
+        """Answer one admin request."""
+        op = request["op"]
+        if op == "ping":
+            return {"pid": os.getpid(), "environment": self.env_name}
+        if op == "status":
+            return self.status()
+        if op == "slots":
+            return self.status()["slots"]
+        if op == "ensure_slot":
+            return await self.ensure_slot(_slot_name(request.get("slot")))
+        if op == "deploy":
+            package = request.get("package")
+            return await self.deploy(
+                _slot_name(request.get("slot")),
+                str(request["version"]),
+                Path(package) if package else None,
+            )
+        if op == "swap":
+            return await self.swap(
+                _slot_name(request.get("slot")), _slot_name(request.get("target_slot", PRODUCTION))
+            )
+        if op == "traffic":
+            until = request.get("until")
+            buckets = self.counters.traffic(
+                str(request["slot"]),
+                float(request["since"]),
+                None if until is None else float(until),
+            )
+            return [b.to_dict() for b in buckets]
+        if op == "metrics":
+            return self.prometheus().decode()
+        if op == "stop":
+            asyncio.get_running_loop().call_soon(self._stop.set)
+            return {"stopping": True, "pid": os.getpid()}
+        raise AdminError("bad", f"unknown operation {op!r}")
+
+    async def ensure_slot(self, name: str) -> dict[str, Any]:
+        """Create an empty slot if it does not exist."""
+        async with self._lock:
+            if name not in self.slots:
+                self.slots[name] = Slot(name, SlotRecord())
+                self.table.slots[name] = self.slots[name].record
+                save_table(self.paths.table, self.table)
+                log.info("created slot %s", name)
+            return self._describe(self.slots[name])
+
+    async def deploy(self, name: str, version: str, package: Path | None) -> dict[str, Any]:
+        """Unpack and start `version` in slot `name`; nothing to do if it already runs there."""
+        async with self._lock:
+            slot = self.slots.get(name)
+            if slot is None:
+                raise StepError(f"slot {name!r} does not exist (known: {', '.join(self.slots)})")
+            if slot.record.version == version and slot.state == "running":
+                return self._describe(slot)
+            release_dir = await self._release_dir(version, package)
+            try:
+                process = await self._launch(version, release_dir, name)
+            except SlotStartFailed as exc:
+                slot.error = f"deploy of {version} failed: {exc}"
+                raise _start_error(name, exc) from None
+            previous = slot.process
+            slot.process, slot.error = process, ""
+            slot.record = SlotRecord(
+                version=version, release_dir=str(release_dir), deployed_at=time.time()
+            )
+            self._remember(slot)
+            save_table(self.paths.table, self.table)
+            if name == PRODUCTION:
+                self._route_production()
+            self._spawn(self._retire(previous))
+            log.info("deployed %s to slot %s", version, name)
+            return self._describe(slot)
+
+    async def _release_dir(self, version: str, package: Path | None) -> Path:
+        if package is not None:
+            return await asyncio.to_thread(unpack_release, package, self.paths.releases, version)
+        # No package: a version unpacked before (a rollback to an older release) is reused.
+        from turnout.targets.local.paths import safe_name
+
+        found = sorted(self.paths.releases.glob(f"{safe_name(version)}-*"))
+        found = [p for p in found if p.is_dir()]
+        if len(found) != 1:
+            raise PackageError(f"release {version} has no package and was never unpacked here")
+        return found[0]
+
+    async def swap(self, name: str, target: str) -> dict[str, Any]:
+        """Exchange the contents of two slots; the router follows at once."""
+        async with self._lock:
+            if name == target:
+                raise StepError(f"cannot swap slot {name} with itself")
+            for slot_name in (name, target):
+                if slot_name not in self.slots:
+                    raise StepError(
+                        f"slot {slot_name!r} does not exist (known: {', '.join(self.slots)})"
+                    )
+            source, dest = self.slots[name], self.slots[target]
+            for incoming, into in ((source, dest), (dest, source)):
+                if into.name == PRODUCTION and incoming.state != "running":
+                    detail = f" ({incoming.error})" if incoming.error else ""
+                    raise StepError(
+                        f"slot {incoming.name} is {incoming.state}{detail}; "
+                        "refusing to swap it into production"
+                    )
+            # Slot-sticky settings stay with the slot: a process that would carry the
+            # other slot's settings is replaced before the switch, as App Service does.
+            into_dest = await self._with_settings_of(source, target)
+            into_source = await self._with_settings_of(dest, name)
+            retired = [
+                old
+                for old, new in ((source.process, into_dest), (dest.process, into_source))
+                if old is not None and new is not old
+            ]
+            source_record, dest_record = source.record, dest.record
+            source.record, dest.record = dest_record, source_record
+            source.process, dest.process = into_source, into_dest
+            source.error, dest.error = dest.error, source.error
+            self._remember(source)
+            self._remember(dest)
+            self.table.swaps += 1
+            self.table.last_swap = {
+                "number": self.table.swaps,
+                "at": time.time(),
+                "slot": name,
+                "target_slot": target,
+                "versions": {name: source.record.version, target: dest.record.version},
+            }
+            save_table(self.paths.table, self.table)
+            previous = self._route_production() if PRODUCTION in (name, target) else None
+            log.info("swapped %s and %s: %s", name, target, self.table.last_swap["versions"])
+            for process in retired:
+                self._spawn(self._retire(process))
+            result = dict(self.table.last_swap)
+        # Outside the lock: waiting for the old production's in-flight requests.
+        drained = True
+        if previous is not None:
+            drained = await previous.upstream.drained(self.settings.drain_timeout)
+        result["drained"] = drained
+        return result
+
+    async def _with_settings_of(self, slot: Slot, into: str) -> SlotProcess | None:
+        process = slot.process
+        wanted = sticky_digest(dict(self.settings.slot_settings.get(into, {})))
+        if process is None or not process.running or process.sticky == wanted:
+            return process
+        assert slot.record.version is not None and slot.record.release_dir is not None
+        try:
+            return await self._launch(slot.record.version, Path(slot.record.release_dir), into)
+        except SlotStartFailed as exc:
+            raise _start_error(into, exc) from None
+
+    # -- observation --------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Everything `host status` shows."""
+        host, port = self.address
+        now = time.time()
+        return {
+            "environment": self.env_name,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime": now - self.started_at,
+            "address": f"{host}:{port}",
+            "metrics_url": (
+                f"http://{self.metrics_address[0]}:{self.metrics_address[1]}/metrics"
+                if self.metrics_address
+                else None
+            ),
+            "socket": str(self.paths.socket),
+            "state_dir": str(self.paths.state_dir),
+            "swaps": self.table.swaps,
+            "last_swap": self.table.last_swap,
+            "slots": {name: self._describe(slot) for name, slot in self.slots.items()},
+        }
+
+    def _describe(self, slot: Slot) -> dict[str, Any]:
+        process = slot.process
+        now = time.time()
+        recent = merge(self.counters.traffic(slot.name, now - 60))
+        requests = recent.count
+        return {
+            "name": slot.name,
+            "version": slot.record.version,
+            "state": slot.state,
+            "url": process.url if process is not None and process.running else None,
+            "pid": process.pid if process is not None else None,
+            "port": process.port if process is not None else slot.record.port,
+            "exit_code": process.exit_code if process is not None else None,
+            "started_at": process.started_at if process is not None else None,
+            "uptime": now - process.started_at if process is not None and process.running else None,
+            "log": str(process.log) if process is not None else None,
+            "release_dir": slot.record.release_dir,
+            "error": slot.error,
+            "health": slot.health,
+            "traffic": {
+                "requests_60s": requests,
+                "rps": round(requests / 60, 2),
+                "errors_60s": recent.errors,
+                "error_rate": (recent.errors / requests) if requests else None,
+                "p50_ms": quantile_ms(recent.latency, 0.5),
+                "p95_ms": quantile_ms(recent.latency, 0.95),
+            },
+        }
+
+    def prometheus(self) -> bytes:
+        """Prometheus text of the traffic counters and slot states."""
+        gauges = [
+            SlotGauge(name, slot.record.version or "", slot.state == "running")
+            for name, slot in self.slots.items()
+        ]
+        return exposition(self.counters, lambda: gauges)
+
+    async def _serve_metrics(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
+            if target.split(b"?")[0] == b"/metrics":
+                body, status = self.prometheus(), b"200 OK"
+                kind = PROMETHEUS_CONTENT_TYPE.encode()
+            else:
+                body, status, kind = b"see /metrics\n", b"404 Not Found", b"text/plain"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: "
+                + kind
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def _health_loop(self) -> None:
+        while True:
+            for slot in list(self.slots.values()):
+                process = slot.process
+                if process is not None and process.running:
+                    slot.health = await _probe(process, self.settings.health_path)
+                else:
+                    slot.health = {}
+            await asyncio.sleep(self.settings.health_interval)
+
+
+async def _probe(process: SlotProcess, path: str) -> dict[str, Any]:
+    checked = time.time()
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(process.host, process.port), 2.0
+        )
+        try:
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {process.host}:{process.port}\r\n"
+                "Connection: close\r\nUser-Agent: turnout-host\r\n\r\n".encode()
+            )
+            line = await asyncio.wait_for(reader.readline(), 2.0)
+        finally:
+            writer.close()
+        parts = line.split()
+        code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        return {"ok": code is not None and code < 400, "status": code, "checked_at": checked}
+    except (OSError, TimeoutError) as exc:
+        return {"ok": False, "status": None, "error": str(exc), "checked_at": checked}
+
+
+def _slot_name(value: Any) -> str:
+    if not isinstance(value, str) or not value or not set(value) <= _SLOT_NAME_CHARS:
+        raise AdminError("bad", f"bad slot name {value!r} (lowercase letters, digits, - and _)")
+    return value
+
+
+def _start_error(slot: str, exc: SlotStartFailed) -> StepError:
+    tail = exc.log_tail
+    last = "\n".join(tail.splitlines()[-5:])
+    return StepError(
+        f"slot {slot}: {exc} (log {exc.log})" + (f"\n{last}" if last else ""),
+        details={"exit_code": exc.exit_code, "log": str(exc.log), "log_tail": tail, "slot": slot},
+    )
+
+
+# -- entry point ------------------------------------------------------------------------
+def hold_lock(paths: HostPaths) -> int:
+    """Take the host lock (one host per environment); the open descriptor keeps it."""
+    paths.ensure()
+    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        pid = paths.pid_file.read_text().strip() if paths.pid_file.exists() else "?"
+        raise BadInput(f"a slot host already runs for {paths.state_dir} (pid {pid})") from None
+    paths.pid_file.write_text(f"{os.getpid()}\n")
+    return fd
+
+
+def run_host(config: LoadedConfig, env: EnvironmentConfig) -> None:
+    """Run the host in this process until SIGTERM/SIGINT or an admin `stop`."""
+    host_paths_ = host_paths(config, env)
+    lock = hold_lock(host_paths_)
+    try:
+        asyncio.run(SlotHost(config, env).run())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            host_paths_.pid_file.unlink()
+        os.close(lock)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m turnout.targets.local.host --config FILE --env NAME`."""
+    parser = argparse.ArgumentParser(prog="turnout-host", description=__doc__)
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--env", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    try:
+        config = load_config(args.config)
+        run_host(config, config.env(args.env))
+    except TurnoutError as exc:
+        log.error("%s", exc.message)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

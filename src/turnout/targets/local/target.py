@@ -1,0 +1,118 @@
+"""LocalTarget: the Target protocol over the slot host's admin socket."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from turnout.errors import StepError
+from turnout.model import Release
+from turnout.targets.local.admin import AdminClient, HostNotRunning
+from turnout.targets.local.paths import host_paths, local_settings, split_address
+from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.traffic import SecondBucket
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
+
+
+class LocalTarget:
+    """Slots on this machine, run by `turnout host up`; also a TrafficSource."""
+
+    def __init__(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
+        self.name = env.name
+        self.settings = local_settings(env)
+        self.paths = host_paths(config, env)
+        self.staging_slot = self.settings.staging_slot
+        self._client = AdminClient(self.paths.socket)
+
+    # -- Target protocol ----------------------------------------------------------------
+    def slots(self) -> dict[str, SlotState]:
+        described: dict[str, dict[str, Any]] = self._call("slots")
+        return {name: self._state(info) for name, info in described.items()}
+
+    def production_url(self) -> str:
+        host, port = split_address(self.settings.address)
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def ensure_slot(self, slot: str) -> SlotState:
+        return self._state(self._call("ensure_slot", slot=slot))
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        package = str(release.package.resolve()) if release.package is not None else None
+        timeout = self.settings.start_timeout + 120  # unpacking a large package takes a while
+        info = self._call(
+            "deploy", timeout=timeout, slot=slot, version=release.version, package=package
+        )
+        return self._state(info)
+
+    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
+        timeout = self.settings.drain_timeout + 2 * self.settings.start_timeout + 30
+        self._call("swap", timeout=timeout, slot=slot, target_slot=target_slot)
+
+    def transport(self) -> httpx.BaseTransport | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    # -- TrafficSource ------------------------------------------------------------------
+    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+        """Per-second buckets the router counted for a slot in [since, until)."""
+        rows: list[dict[str, Any]] = self._call("traffic", slot=slot, since=since, until=until)
+        return [SecondBucket.from_dict(row) for row in rows]
+
+    # -- extras -------------------------------------------------------------------------
+    def slot_url(self, slot: str) -> str | None:
+        """A slot's own URL (None when it is not serving)."""
+        return self.slots()[slot].url if slot in self.slots() else None
+
+    def status(self) -> dict[str, Any]:
+        """The host's full status document (what `turnout host status --json` prints)."""
+        result: dict[str, Any] = self._call("status")
+        return result
+
+    def prometheus(self) -> str:
+        """Prometheus text exposition of the host's counters."""
+        return str(self._call("metrics"))
+
+    def swap_count(self) -> int:
+        """How many swaps the host has done (durable across restarts)."""
+        return int(self.status()["swaps"])
+
+    # -- internals ----------------------------------------------------------------------
+    def _call(self, op: str, *, timeout: float | None = None, **arguments: Any) -> Any:
+        try:
+            return self._client.call(op, timeout=timeout, **arguments)
+        except HostNotRunning:
+            raise StepError(
+                f"slot host for {self.name} is not running (turnout host up --env {self.name})"
+            ) from None
+
+    def _state(self, info: dict[str, Any]) -> SlotState:
+        name = str(info["name"])
+        state = str(info["state"])
+        url = info.get("url")
+        if name == PRODUCTION and state == "running":
+            url = self.production_url()  # the production slot's URL is the router's
+        parts = []
+        if info.get("pid"):
+            parts.append(f"pid {info['pid']}")
+        if info.get("port"):
+            parts.append(f"port {info['port']}")
+        if state == "crashed" and info.get("exit_code") is not None:
+            parts.append(f"exit code {info['exit_code']}")
+        if info.get("error"):
+            parts.append(str(info["error"]))
+        if info.get("log"):
+            parts.append(f"log {info['log']}")
+        return SlotState(
+            name=name,
+            version=info.get("version"),
+            url=url if state == "running" else None,
+            state=state,
+            detail=", ".join(parts),
+        )

@@ -1,0 +1,1 @@
+"""A tiny stdlib HTTP app the local target tests deploy into slots."""
