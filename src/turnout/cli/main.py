@@ -30,6 +30,7 @@ def _register() -> None:
         demo_cmd,
         deploy_cmds,
         doctor_cmd,
+        host_cmd,
         incident_cmd,
         policy_cmds,
         report_cmd,
@@ -41,6 +42,7 @@ def _register() -> None:
         demo_cmd,
         report_cmd,
         doctor_cmd,
+        host_cmd,
         incident_cmd,
         policy_cmds,
     ):
