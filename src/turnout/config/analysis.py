@@ -1,32 +1,121 @@
-"""Metric analysis settings: thresholds, sequential tests, observation."""
+"""Metric analysis settings: thresholds, sequential tests, observation, business checks."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from turnout.config.base import Section
+from turnout.config.secrets import Secret
+
+
+class PrometheusConfig(Section):
+    """A Prometheus server's HTTP API and the PromQL that reads the app's traffic.
+
+    In every query `{slot}` is replaced by the slot name (`production` after the
+    swap) and `{env}` by the environment name. The three traffic queries must
+    return *cumulative counters* (turnout reads them with /api/v1/query_range and
+    takes differences between steps); the defaults read what the local router
+    exposes on `/metrics`.
+    """
+
+    url: str
+    """Base URL of the server, e.g. http://127.0.0.1:9090 (the /api/v1/... paths are added)."""
+    token: Secret | None = None
+    """Bearer token as a secret reference (env:NAME), when the server wants one."""
+    timeout: float = Field(default=10.0, gt=0)
+    step: float = Field(default=1.0, gt=0)
+    """Resolution of query_range in seconds: the width of one bucket of traffic."""
+    settle: float = Field(default=30.0, ge=0)
+    """Seconds after which a step is final (cover the scrape interval plus ingestion delay)."""
+    requests_query: str = 'sum(turnout_slot_requests_total{slot="{slot}"})'
+    errors_query: str = 'sum(turnout_slot_requests_total{slot="{slot}",status=~"5xx|err"})'
+    latency_query: str = 'sum by (le) (turnout_slot_request_duration_seconds_bucket{slot="{slot}"})'
+    """Cumulative latency histogram by `le` (seconds), like a Prometheus histogram's _bucket."""
+
+
+class BusinessCheck(Section):
+    """A business metric that must hold after the swap, e.g. rewards processed > 0.
+
+    `source = "prometheus"` runs `query` (PromQL, instant) against
+    [analysis.prometheus]; the result must be one number (a scalar or a vector,
+    whose values are summed). `source = "http"` GETs `url` (absolute, or a path
+    on the production URL) and reads the number at `field` (dotted path) of the
+    JSON answer. The number is compared with `threshold` using `op`.
+    """
+
+    name: str = Field(min_length=1)
+    source: Literal["prometheus", "http"] = "prometheus"
+    query: str | None = None
+    url: str | None = None
+    field: str | None = None
+    op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    threshold: float = 0.0
+    timeout: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _source_settings(self) -> BusinessCheck:
+        if self.source == "prometheus" and not self.query:
+            raise ValueError(f"business check {self.name!r}: source prometheus needs `query`")
+        if self.source == "http" and (not self.url or not self.field):
+            raise ValueError(f"business check {self.name!r}: source http needs `url` and `field`")
+        return self
 
 
 class AnalysisConfig(Section):
     """How the new version is judged on live traffic after the swap."""
 
     provider: Literal["router", "prometheus", "none"] = "router"
-    max_error_rate: float = Field(default=0.001, ge=0, le=1)
+    """Where traffic counts come from: the target's own router (local target), a
+    Prometheus server ([analysis.prometheus]), or none (health checks only)."""
+    max_error_rate: float = Field(default=0.001, gt=0, lt=1)
     """Absolute limit from the runbook: error rate < 0.1 %."""
     max_p95_ms: float = Field(default=500.0, gt=0)
     """Absolute limit from the runbook: p95 < 500 ms."""
+    latency_quantile: float = Field(default=0.95, gt=0.5, lt=1)
+    """The quantile `max_p95_ms` limits (0.95: p95)."""
     baseline_factor: float = Field(default=2.0, gt=1)
     """Relative limit: roll back above this multiple of the pre-deployment baseline."""
+    margin: float = Field(default=0.2, ge=0)
+    """Tolerance over the baseline a healthy release may show (time-of-day drift): 0.2 = +20 %."""
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    """Bound on the probability of rolling back a healthy release, however often turnout looks."""
     beta: float = Field(default=0.01, gt=0, lt=0.5)
+    """Bound on the probability of passing a release that is at the rollback limit."""
+    min_events: int = Field(default=2, ge=1)
+    """Errors (or slow requests) needed before a regression can be declared."""
     baseline_lookback: float = Field(default=3600.0, gt=0)
     """Seconds of the live version's history used for the baseline."""
+    baseline_min_requests: int = Field(default=500, ge=1)
+    """A baseline with fewer requests is not trusted: the absolute limits alone apply."""
     warmup_exclude: float = Field(default=0.0, ge=0)
     """Seconds after the swap whose traffic is not judged."""
     min_observation: float = Field(default=5.0, ge=0)
-    max_observation: float = Field(default=300.0, gt=0)
+    """Seconds of observation before a healthy release may pass."""
+    max_observation: float = Field(default=600.0, gt=0)
     """After this many seconds without a decision: hold and ask a person (exit 5)."""
+    poll_interval: float = Field(default=0.5, ge=0.05, le=60)
+    """Seconds between two looks at the metrics."""
     watch_for: float = Field(default=1800.0, gt=0)
+    """`turnout watch`: length of the rollback window after the swap (runbook: 30 min)."""
     emergency_watch_for: float = Field(default=7200.0, gt=0)
+    """The same after an emergency deployment (runbook: 2 h)."""
+    prometheus: PrometheusConfig | None = None
+    business: list[BusinessCheck] = Field(default_factory=list)
+    """Business checks run once the metrics say healthy (runbook Phase 5.5)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnalysisConfig:
+        if 1 + self.margin >= self.baseline_factor:
+            raise ValueError(
+                f"margin ({self.margin}) must be below baseline_factor - 1"
+                f" ({self.baseline_factor - 1:g}): a healthy release may not sit at the limit"
+            )
+        if self.min_observation > self.max_observation:
+            raise ValueError("min_observation is larger than max_observation")
+        if self.provider == "prometheus" and self.prometheus is None:
+            raise ValueError("provider = 'prometheus' needs an [analysis.prometheus] table")
+        if any(c.source == "prometheus" for c in self.business) and self.prometheus is None:
+            raise ValueError("business checks with source prometheus need [analysis.prometheus]")
+        return self

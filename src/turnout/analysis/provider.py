@@ -1,0 +1,64 @@
+"""Where traffic counts come from: one protocol, one module per metrics source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from turnout.traffic import SecondBucket, TrafficSource
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
+
+
+@runtime_checkable
+class MetricsProvider(Protocol):
+    """Per-slot traffic as buckets of requests (count, status classes, latency histogram)."""
+
+    name: str
+    step: float
+    """Width of one bucket in seconds (1 for the router)."""
+    settle: float
+    """Seconds after a bucket's end before its counts are final and may be folded in."""
+
+    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+        """Buckets of a slot whose start lies in [since, until) (unix time), oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """The provider to use, or why there is none (the analysis is then "not measured")."""
+
+    provider: MetricsProvider | None
+    note: str
+
+
+def choose_provider(config: LoadedConfig, env: EnvironmentConfig, target: object) -> ProviderChoice:
+    """The configured metrics provider for an environment and its target."""
+    analysis = env.analysis
+    if analysis.provider == "none":
+        return ProviderChoice(None, "analysis.provider is 'none': metrics not measured")
+    if analysis.provider == "prometheus":
+        from turnout.analysis.prometheus import PrometheusProvider
+
+        assert analysis.prometheus is not None  # validated with the configuration
+        return ProviderChoice(
+            PrometheusProvider(
+                analysis.prometheus, environment=env.name, config_file=str(config.path)
+            ),
+            f"Prometheus at {analysis.prometheus.url}",
+        )
+    if isinstance(target, TrafficSource):
+        from turnout.analysis.router import RouterProvider
+
+        return ProviderChoice(RouterProvider(target), "the target's router counters")
+    kind = getattr(env.target, "kind", "?")
+    return ProviderChoice(
+        None,
+        f"the {kind} target counts no traffic (analysis.provider = 'router'): metrics not measured",
+    )

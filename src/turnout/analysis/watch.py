@@ -1,0 +1,269 @@
+"""The observation loop used by `verify` and by `turnout watch`.
+
+It polls the metrics provider every `poll_interval` seconds (on the injectable
+clock), folds buckets that are final into running totals, and asks the judge
+after every look, so a regression is acted on as soon as the evidence allows.
+Its state (totals, how far they reach, decisions) is a small JSON record kept
+with `store.put`: `turnout watch` can be stopped and started again and carries
+on with the same totals, which also keeps the false-rollback bound: the whole
+watch, from the swap to the end of the rollback window, is one sequential test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from turnout.analysis.judge import Judge
+from turnout.analysis.provider import MetricsProvider
+from turnout.errors import IntegrationError
+from turnout.model import Verdict, VerdictKind
+from turnout.traffic import SecondBucket, merge
+
+if TYPE_CHECKING:
+    from turnout.clock import Clock
+    from turnout.store import Store
+
+
+REPORT_EVERY = 5.0
+
+
+def state_key(environment: str, deployment_id: str | int) -> str:
+    """Key of a deployment's analysis record in the store."""
+    return f"analysis:{environment}:{deployment_id}"
+
+
+@dataclass
+class WatchState:
+    """What the loop knows; JSON round-trips through to_dict/from_dict."""
+
+    slot: str
+    swapped_at: float
+    start: float
+    """Judged traffic starts here (the swap plus the excluded warm-up)."""
+    folded_until: float
+    """Buckets that start before this are final and included in `totals`."""
+    totals: SecondBucket = field(default_factory=lambda: SecondBucket(second=0))
+    status: str = "watching"
+    """watching, passed (verify's verdict; watching may go on), regressed, inconclusive,
+    rolled-back, ended."""
+    healthy_at: float | None = None
+    decided_at: float | None = None
+    verdict: dict[str, Any] | None = None
+    polls: int = 0
+    last_error: str | None = None
+
+    @classmethod
+    def begin(cls, slot: str, swapped_at: float, warmup_exclude: float) -> WatchState:
+        """A fresh state for traffic after the swap and warm-up."""
+        start = swapped_at + warmup_exclude
+        return cls(slot=slot, swapped_at=swapped_at, start=start, folded_until=start)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "slot": self.slot,
+            "swapped_at": self.swapped_at,
+            "start": self.start,
+            "folded_until": self.folded_until,
+            "totals": self.totals.to_dict(),
+            "status": self.status,
+            "healthy_at": self.healthy_at,
+            "decided_at": self.decided_at,
+            "verdict": self.verdict,
+            "polls": self.polls,
+            "last_error": self.last_error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WatchState:
+        """Inverse of to_dict."""
+        return cls(
+            slot=str(data["slot"]),
+            swapped_at=float(data["swapped_at"]),
+            start=float(data["start"]),
+            folded_until=float(data["folded_until"]),
+            totals=SecondBucket.from_dict(data["totals"]),
+            status=str(data.get("status", "watching")),
+            healthy_at=data.get("healthy_at"),
+            decided_at=data.get("decided_at"),
+            verdict=data.get("verdict"),
+            polls=int(data.get("polls", 0)),
+            last_error=data.get("last_error"),
+        )
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    """How a loop ended: its last verdict and the state it leaves."""
+
+    verdict: Verdict
+    state: WatchState
+    reason: str
+    """regressed, passed, max-observation, window-ended or stopped."""
+
+
+class Watcher:
+    """Polls a provider for one slot and judges the totals since `state.start`."""
+
+    def __init__(
+        self,
+        provider: MetricsProvider,
+        judge: Judge,
+        clock: Clock,
+        state: WatchState,
+        *,
+        store: Store | None = None,
+        key: str | None = None,
+        progress: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        self.provider = provider
+        self.judge = judge
+        self.clock = clock
+        self.state = state
+        self.store = store
+        self.key = key
+        self.progress = progress
+        self._reported_at: float | None = None
+
+    def save(self) -> None:
+        """Persist the state (when a store and key were given)."""
+        if self.store is not None and self.key is not None:
+            self.store.put(self.key, self.state.to_dict())
+
+    def observed(self, now: float) -> SecondBucket:
+        """Totals since the start: final buckets are folded in, recent ones added on top."""
+        state = self.state
+        step, settle = self.provider.step, self.provider.settle
+        fetched = self.provider.buckets(state.slot, state.folded_until, now)
+        cut = math.floor((now - settle) / step) * step
+        final = [b for b in fetched if b.second + step <= cut + 1e-9 and b.second >= state.start]
+        pending = [b for b in fetched if b.second + step > cut + 1e-9 and b.second >= state.start]
+        if final:
+            state.totals = merge([state.totals, *final])
+            state.totals.second = 0
+        state.folded_until = max(state.folded_until, cut)
+        return merge([state.totals, *pending]) if pending else state.totals
+
+    def poll(self) -> Verdict:
+        """One look: fetch, fold, judge; the verdict carries when it was reached."""
+        now = self.clock.now().timestamp()
+        elapsed = max(now - self.state.start, 0.0)
+        self.state.polls += 1
+        try:
+            totals = self.observed(now)
+            self.state.last_error = None
+        except IntegrationError as exc:
+            # Missing metrics never roll back: the poll is inconclusive and says why.
+            self.state.last_error = exc.message
+            totals = self.state.totals
+            verdict = self.judge.judge(totals, elapsed=elapsed)
+            if verdict.kind is not VerdictKind.FAIL:
+                verdict = Verdict(
+                    VerdictKind.INCONCLUSIVE,
+                    f"metrics unavailable: {exc.message}",
+                    [f"metrics unavailable: {exc.message}", *verdict.reasons],
+                    verdict.evidence,
+                )
+            return self._stamp(verdict, now)
+        return self._stamp(self.judge.judge(totals, elapsed=elapsed), now)
+
+    def _stamp(self, verdict: Verdict, now: float) -> Verdict:
+        evidence = dict(verdict.evidence)
+        evidence.update(
+            {
+                "slot": self.state.slot,
+                "window_start": self.state.start,
+                "swapped_at": self.state.swapped_at,
+                "at": now,
+                "at_iso": datetime.fromtimestamp(now, UTC).isoformat(),
+                "seconds_after_swap": round(now - self.state.swapped_at, 3),
+                "provider": self.provider.name,
+            }
+        )
+        if self.state.last_error:
+            evidence["metrics_error"] = self.state.last_error
+        if verdict.kind is VerdictKind.PASS and self.state.healthy_at is None:
+            self.state.healthy_at = now
+        if self.state.healthy_at is not None:
+            evidence["healthy_at"] = self.state.healthy_at
+        if verdict.kind is VerdictKind.FAIL:
+            # The test crossed its threshold at this look (it is re-evaluated at every one).
+            evidence["crossed_at"] = now
+            evidence["crossed_at_iso"] = evidence["at_iso"]
+            evidence["crossed_after_swap_s"] = evidence["seconds_after_swap"]
+        return replace(verdict, evidence=evidence)
+
+    def run(
+        self,
+        *,
+        deadline: float,
+        stop_on_pass: bool,
+        poll_interval: float,
+        hold: Callable[[], str | None] = lambda: None,
+        keep_going: Callable[[], str | None] = lambda: None,
+    ) -> WatchResult:
+        """Poll until a decision.
+
+        - a regression ends the loop at once;
+        - with stop_on_pass (verify), a pass ends it unless `hold()` gives a reason to
+          wait (the E2E command still running);
+        - at `deadline` (unix time) the loop ends with the last verdict: verify's
+          max_observation (inconclusive: ask a person) or the end of the rollback
+          window (`turnout watch`);
+        - `keep_going()` may return a reason to stop early (superseded deployment).
+        """
+        last: Verdict | None = None
+        while True:
+            verdict = self.poll()
+            last = verdict
+            now = self.clock.now().timestamp()
+            if verdict.kind is VerdictKind.FAIL:
+                self.state.status = "regressed"
+                self.state.decided_at = now
+                self.state.verdict = verdict.to_dict()
+                self.save()
+                return WatchResult(verdict, self.state, "regressed")
+            held = hold()
+            if verdict.kind is VerdictKind.PASS and stop_on_pass and held is None:
+                self.state.status = "passed"
+                self.state.decided_at = now
+                self.state.verdict = verdict.to_dict()
+                self.save()
+                return WatchResult(verdict, self.state, "passed")
+            self.save()
+            if now >= deadline and (verdict.kind is not VerdictKind.PASS or held is None):
+                reason = "max-observation" if stop_on_pass else "window-ended"
+                if stop_on_pass:
+                    self.state.status = "inconclusive"
+                    self.state.decided_at = now
+                    self.state.verdict = verdict.to_dict()
+                    self.save()
+                return WatchResult(last, self.state, reason)
+            stop = keep_going()
+            if stop is not None:
+                self.save()
+                return WatchResult(last, self.state, "stopped: " + stop)
+            self._report(verdict, held)
+            self.clock.sleep(poll_interval)
+
+    def _report(self, verdict: Verdict, held: str | None) -> None:
+        # One line every few seconds is live enough and keeps logs readable.
+        now = self.clock.monotonic()
+        if self._reported_at is not None and now - self._reported_at < REPORT_EVERY:
+            return
+        self._reported_at = now
+        ev = verdict.evidence
+        rate = ev.get("error_rate")
+        line = (
+            f"{ev.get('observed_seconds', 0):.0f}s: {ev.get('requests', 0)} requests, "
+            f"errors {'n/a' if rate is None else f'{rate:.2%}'}, "
+            f"p95 {ev.get('p95_ms') if ev.get('p95_ms') is not None else 'n/a'} ms, "
+            f"{verdict.kind.value}"
+        )
+        if held:
+            line += f" (waiting: {held})"
+        self.progress(line)

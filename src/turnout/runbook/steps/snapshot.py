@@ -1,0 +1,84 @@
+"""Phase 1.4: the pre-deployment snapshot: live versions, slot states, metrics baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.analysis.baseline import measure_baseline
+from turnout.analysis.provider import choose_provider
+from turnout.errors import IntegrationError
+from turnout.runbook.step import Step, StepContext
+from turnout.targets.protocol import PRODUCTION
+
+
+class SnapshotStep(Step):
+    """Record what runs where and how the live version behaves, before anything changes."""
+
+    name = "snapshot"
+    phase = "pre-deployment"
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        slots = ctx.target.slots()
+        live = slots.get(PRODUCTION)
+        outputs: dict[str, Any] = {
+            "slots": {
+                name: {"version": s.version, "state": s.state, "url": s.url}
+                for name, s in sorted(slots.items())
+            },
+            "production_version": live.version if live else None,
+        }
+        now = ctx.clock.now().timestamp()
+        lookback = ctx.env.analysis.baseline_lookback
+        choice = choose_provider(ctx.config, ctx.env, ctx.target)
+        baseline: dict[str, Any] | None = None
+        if choice.provider is None:
+            note = choice.note
+        else:
+            ctx.progress(f"measuring the baseline over the last {lookback:g} s ({choice.note})")
+            try:
+                measured = measure_baseline(choice.provider, PRODUCTION, now, lookback)
+            except IntegrationError as exc:
+                # No baseline is not a reason to stop: the absolute limits still apply.
+                note = f"baseline unavailable ({exc.message}): absolute limits only"
+            else:
+                baseline = measured.to_dict()
+                trusted = measured.trusted(ctx.env.analysis.baseline_min_requests)
+                note = _describe(baseline, lookback)
+                if not trusted:
+                    note += (
+                        f"; fewer than {ctx.env.analysis.baseline_min_requests} requests:"
+                        " absolute limits only"
+                    )
+                baseline["trusted"] = trusted
+            finally:
+                choice.provider.close()
+        outputs["baseline"] = baseline
+        outputs["metrics"] = note
+        version = outputs["production_version"] or "nothing"
+        outputs["summary"] = f"production runs {version}; {note}"
+        ctx.store.merge_deployment_data(
+            int(ctx.deployment.id),
+            snapshot={
+                "production_version": outputs["production_version"],
+                "baseline": _without_histogram(baseline),
+                "metrics": note,
+            },
+        )
+        return outputs
+
+
+def _describe(baseline: dict[str, Any], lookback: float) -> str:
+    rate = baseline.get("error_rate")
+    p95 = baseline.get("p95_ms")
+    return (
+        f"baseline over {lookback:g} s: {baseline['requests']} requests,"
+        f" errors {'n/a' if rate is None else f'{rate:.3%}'},"
+        f" p95 {'n/a' if p95 is None else f'{p95:.0f} ms'},"
+        f" {baseline['throughput_rps']:.1f} req/s"
+    )
+
+
+def _without_histogram(baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+    if baseline is None:
+        return None
+    return {k: v for k, v in baseline.items() if k != "latency"}

@@ -1,0 +1,332 @@
+"""Phase 5: post-deployment validation after the swap.
+
+In order: the health checks on production; the E2E command (started at once,
+with TURNOUT_URL set, and run while the metrics are judged); the metric
+analysis from the swap on; then the business checks.
+
+What it raises, and what the engine does with it:
+
+- StepError (details = the evidence): a health check, the E2E command, the
+  metric analysis (regression) or a business check said the release is bad.
+  The engine compensates: the swap step's undo swaps back, and it exits 4.
+- NeedsPerson: the analysis could not decide within `max_observation` (too
+  little traffic, metrics unavailable), or a business check could not read its
+  number. Nothing is rolled back for lack of data; the deployment stops with
+  exit 5 and `turnout status` says what to do. `turnout resume` watches again
+  for another `max_observation`, carrying on with the same totals.
+
+With a target that counts no traffic (the fake target) and `provider =
+"router"`, or with `provider = "none"`, the analysis is reported as "not
+measured" and verification rests on the checks alone: never a pass it did
+not measure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from turnout.analysis.baseline import Baseline
+from turnout.analysis.business import BusinessResult, run_business_check
+from turnout.analysis.judge import Judge
+from turnout.analysis.prometheus import PrometheusClient
+from turnout.analysis.provider import choose_provider
+from turnout.analysis.watch import Watcher, WatchState, state_key
+from turnout.errors import NeedsPerson, StepError
+from turnout.model import VerdictKind
+from turnout.runbook.http_checks import CheckResult, failures, run_checks
+from turnout.runbook.step import Step, StepContext
+from turnout.targets.protocol import PRODUCTION
+
+HEALTH_ATTEMPTS = 3
+HEALTH_RETRY_SECONDS = 1.0
+OUTPUT_LIMIT = 4000
+
+
+class VerifyStep(Step):
+    """Health checks, the E2E command, the metric analysis and business checks."""
+
+    name = "verify"
+    phase = "validation"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        # A verification that passed before a crash is not repeated while the same
+        # version is still live.
+        recorded = ctx.store.get(_outputs_key(ctx))
+        live = ctx.target.slots().get(PRODUCTION)
+        if recorded and live is not None and live.version == ctx.deployment.version:
+            return recorded
+        return None
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        outputs["checks"] = [r.to_dict() for r in _health(ctx)]
+        e2e = _E2E.start(ctx)
+        try:
+            outputs["analysis"] = _analyse(ctx, e2e, outputs)
+            if e2e is not None:
+                outputs["e2e"] = e2e.finish(outputs)
+        finally:
+            if e2e is not None:
+                e2e.close()
+        outputs["business"] = _business(ctx, outputs)
+        outputs["summary"] = _summary(outputs)
+        ctx.store.merge_deployment_data(
+            int(ctx.deployment.id),
+            verification={
+                "analysis": {
+                    k: v for k, v in outputs["analysis"].items() if k in {"status", "summary"}
+                },
+                "summary": outputs["summary"],
+            },
+        )
+        ctx.store.put(_outputs_key(ctx), outputs)
+        return outputs
+
+
+def _outputs_key(ctx: StepContext) -> str:
+    return f"verify:{ctx.env.name}:{ctx.deployment.id}"
+
+
+# -- health checks --------------------------------------------------------------------
+def _health(ctx: StepContext) -> list[CheckResult]:
+    checks = ctx.env.checks.health
+    if not checks:
+        return []
+    url = ctx.target.production_url()
+    results: list[CheckResult] = []
+    with ctx.http_client() as client:
+        for attempt in range(1, HEALTH_ATTEMPTS + 1):
+            results = run_checks(client, url, checks)
+            if not failures(results):
+                return results
+            if attempt < HEALTH_ATTEMPTS:
+                # A request can fail in the instant of a swap; a real failure persists.
+                ctx.clock.sleep(HEALTH_RETRY_SECONDS)
+    problem = failures(results)
+    raise StepError(
+        f"health checks on production failed: {problem}",
+        details={"checks": [r.to_dict() for r in results]},
+    )
+
+
+# -- the E2E command ------------------------------------------------------------------
+class _E2E:
+    """The configured E2E command, running in the background while metrics are judged."""
+
+    def __init__(
+        self, command: str, process: subprocess.Popen[bytes], log: Path, timeout: float
+    ) -> None:
+        self.command = command
+        self.process = process
+        self.log = log
+        self.timeout = timeout
+        self.killed = False
+        # The command runs in real time, whatever clock judges the metrics.
+        self.started = time.monotonic()
+
+    @classmethod
+    def start(cls, ctx: StepContext) -> _E2E | None:
+        command = ctx.env.checks.e2e_command
+        if not command:
+            return None
+        fd, name = tempfile.mkstemp(prefix="turnout-e2e-", suffix=".log")
+        env = {**os.environ, "TURNOUT_URL": ctx.target.production_url()}
+        ctx.progress(f"running the E2E command: {command}")
+        with os.fdopen(fd, "wb") as log:
+            process = subprocess.Popen(
+                command,
+                shell=True,
+                cwd=ctx.config.base_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return cls(command, process, Path(name), ctx.env.checks.e2e_timeout)
+
+    def pending(self) -> str | None:
+        """None once finished; otherwise why to wait. Kills it at its timeout."""
+        if self.process.poll() is not None:
+            return None
+        if time.monotonic() - self.started > self.timeout:
+            self.kill()
+            return None
+        return "the E2E command is still running"
+
+    def failed_early(self) -> bool:
+        """Whether it already finished with a non-zero exit."""
+        code = self.process.poll()
+        return code is not None and code != 0
+
+    def result(self) -> dict[str, Any]:
+        """Exit code, duration and the tail of its output (JSON-ready)."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        if len(text) > OUTPUT_LIMIT:
+            text = "...\n" + text[-OUTPUT_LIMIT:]
+        return {
+            "command": self.command,
+            "exit_code": self.process.poll(),
+            "timed_out": self.killed,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "output": text,
+        }
+
+    def finish(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Wait for the command; a non-zero exit fails verification."""
+        while self.pending() is not None:
+            time.sleep(0.05)
+        result = self.result()
+        if result["exit_code"] != 0:
+            why = "timed out" if result["timed_out"] else f"exited with {result['exit_code']}"
+            raise StepError(
+                f"E2E command {why}: {self.command}", details={**outputs, "e2e": result}
+            )
+        return result
+
+    def kill(self) -> None:
+        """Stop it (and its children) if still running; remove the log."""
+        if self.process.poll() is None:
+            self.killed = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def close(self) -> None:
+        """Kill if needed and delete the output file (its tail is in the outputs)."""
+        self.kill()
+        with contextlib.suppress(OSError):
+            self.log.unlink()
+
+
+# -- the metric analysis --------------------------------------------------------------
+def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dict[str, Any]:
+    analysis = ctx.env.analysis
+    choice = choose_provider(ctx.config, ctx.env, ctx.target)
+    if choice.provider is None:
+        return {"status": "not measured", "summary": f"not measured: {choice.note}"}
+    provider = choice.provider
+    try:
+        swapped_at = ctx.outputs.get("swap", {}).get("swapped_at")
+        now = ctx.clock.now().timestamp()
+        if not isinstance(swapped_at, int | float):
+            swapped_at = now  # no swap time recorded: judge from now on
+        snapshot = ctx.outputs.get("snapshot", {}).get("baseline")
+        baseline = Baseline.from_dict(snapshot) if isinstance(snapshot, dict) else None
+        judge = Judge(analysis, baseline)
+        key = state_key(ctx.env.name, ctx.deployment.id)
+        stored = ctx.store.get(key)
+        state = WatchState.from_dict(stored) if stored else None
+        if state is None or state.swapped_at != float(swapped_at):
+            state = WatchState.begin(PRODUCTION, float(swapped_at), analysis.warmup_exclude)
+        deadline = state.start + analysis.max_observation
+        if state.status == "inconclusive":
+            # Resumed by a person after a hold: watch for another max_observation.
+            deadline = now + analysis.max_observation
+            state.status = "watching"
+        watcher = Watcher(
+            provider, judge, ctx.clock, state, store=ctx.store, key=key, progress=ctx.progress
+        )
+        ctx.progress(
+            f"judging production traffic ({choice.note}); error limit"
+            f" {judge.limits[0].p1:.3%}, latency limit {judge.latency_limit_ms:g} ms"
+        )
+
+        def hold() -> str | None:
+            if e2e is None:
+                return None
+            if e2e.failed_early():
+                raise StepError(
+                    f"E2E command exited with {e2e.process.poll()}: {e2e.command}",
+                    details={**outputs, "e2e": e2e.result()},
+                )
+            return e2e.pending()
+
+        result = watcher.run(
+            deadline=deadline,
+            stop_on_pass=True,
+            poll_interval=analysis.poll_interval,
+            hold=hold,
+        )
+    finally:
+        provider.close()
+    verdict = result.verdict
+    record = {"status": verdict.kind.value, **verdict.to_dict(), "provider": choice.note}
+    if verdict.kind is VerdictKind.FAIL:
+        raise StepError(
+            f"metric analysis: {verdict.summary}",
+            details={**outputs, "analysis": record},
+        )
+    if verdict.kind is not VerdictKind.PASS:
+        raise NeedsPerson(
+            f"metric analysis inconclusive after {analysis.max_observation:g} s"
+            f" ({verdict.summary}); production stays on {ctx.deployment.version}."
+            f" Decide: `turnout rollback --env {ctx.env.name}`, or `turnout resume"
+            f" --env {ctx.env.name}` to watch for another {analysis.max_observation:g} s",
+            details={**outputs, "analysis": record},
+        )
+    return record
+
+
+# -- business checks ------------------------------------------------------------------
+def _business(ctx: StepContext, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = ctx.env.analysis.business
+    if not checks:
+        return []
+    settings = ctx.env.analysis.prometheus
+    prometheus = PrometheusClient(settings, config_file=str(ctx.config.path)) if settings else None
+    results: list[BusinessResult] = []
+    try:
+        with ctx.http_client() as client:
+            for check in checks:
+                results.append(
+                    run_business_check(
+                        check,
+                        prometheus=prometheus,
+                        client=client,
+                        production_url=ctx.target.production_url(),
+                        substitutions={"slot": PRODUCTION, "env": ctx.env.name},
+                    )
+                )
+    finally:
+        if prometheus is not None:
+            prometheus.close()
+    records = [r.to_dict() for r in results]
+    bad = [r for r in results if r.ok is False]
+    if bad:
+        raise StepError(
+            "business checks failed: " + "; ".join(f"{r.name}: {r.problem}" for r in bad),
+            details={**outputs, "business": records},
+        )
+    unknown = [r for r in results if r.ok is None]
+    if unknown:
+        raise NeedsPerson(
+            "business checks could not be read: "
+            + "; ".join(f"{r.name}: {r.problem}" for r in unknown)
+            + f"; production stays on {ctx.deployment.version}",
+            details={**outputs, "business": records},
+        )
+    return records
+
+
+def _summary(outputs: dict[str, Any]) -> str:
+    parts = []
+    if outputs.get("checks"):
+        parts.append(f"{len(outputs['checks'])} health checks passed")
+    if "e2e" in outputs:
+        parts.append("E2E passed")
+    analysis = outputs.get("analysis", {})
+    parts.append(str(analysis.get("summary", "")))
+    if outputs.get("business"):
+        parts.append(f"{len(outputs['business'])} business checks passed")
+    return "; ".join(p for p in parts if p)
