@@ -2,28 +2,80 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from turnout.config.base import Section
 from turnout.config.secrets import Secret
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 class DatabaseConfig(Section):
     """The application database that migrations run against."""
 
     url: str | None = None
-    """SQLAlchemy-style URL without the password, e.g. sqlite:///data/app.db or
-    postgresql://app@127.0.0.1:5432/app. None means the app has no database."""
+    """URL without the password, e.g. sqlite:///data/app.db (relative to turnout.toml),
+    sqlite:////var/lib/app.db (absolute) or postgresql://app@127.0.0.1:5432/app.
+    None means the app has no database and the plan has no database phase."""
     password: Secret | None = None
-    """Secret reference for the database password (PostgreSQL)."""
+    """Secret reference for the database password (PostgreSQL), e.g. env:APP_DB_PASSWORD."""
     migrations: str = "migrations"
     """Folder of versioned SQL files inside the release package."""
     history_table: str = "__MigrationHistory"
+    """Table in the application database recording applied migrations."""
     run: Literal["before-swap", "after-swap"] = "before-swap"
+    """Migrate before the swap (default: a failure stops before traffic moves) or after it
+    (the runbook's literal order)."""
     backup_dir: Path | None = None
-    """Where backups are written (default .turnout/backups/ENV)."""
+    """Where backups are written (default .turnout/backups/ENV), relative to turnout.toml."""
     retention: int = Field(default=10, ge=1)
-    """How many verified backups to keep per environment."""
+    """How many verified backups to keep per environment; older files are deleted."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long to wait for a connection (and for a lock held by the app) before failing."""
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_no_password(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        # Checked first: the other messages may quote the URL, this one must not.
+        if parts.password is not None:
+            raise ValueError(
+                "the URL must not contain a password; put a secret reference in "
+                'database.password (e.g. password = "env:APP_DB_PASSWORD")'
+            )
+        if parts.scheme not in SCHEMES:
+            raise ValueError(
+                "expected a URL starting with sqlite:/// or postgresql:// "
+                f"(got scheme {parts.scheme or 'none'!r})"
+            )
+        if parts.scheme == "sqlite" and not parts.path.strip("/"):
+            raise ValueError("a sqlite URL needs a file path, e.g. sqlite:///data/app.db")
+        if parts.scheme != "sqlite" and not parts.path.strip("/"):
+            raise ValueError("a postgresql URL needs a database name, e.g. .../app")
+        return value
+
+    @field_validator("history_table")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(
+                "expected a plain table name (letters, digits and underscores, "
+                "not starting with a digit)"
+            )
+        return value
+
+    @field_validator("migrations")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        path = Path(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("expected a folder inside the release package, e.g. migrations")
+        return value

@@ -1,0 +1,138 @@
+"""Backups as turnout records them: written, verified, recorded, kept within retention."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from turnout.database.driver import BackupFile, DatabaseError, Driver
+from turnout.database.sqlite import file_sha256
+from turnout.errors import Refused
+
+if TYPE_CHECKING:
+    from turnout.store import Store
+    from turnout.store.tables import BackupRow
+
+LIVE_STATUSES = ("verified", "restored")
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """A recorded, verified backup (what steps and the CLI report)."""
+
+    id: int
+    environment: str
+    deployment_id: int | None
+    engine: str
+    location: str
+    size: int
+    checksum: str
+    status: str
+    created_at: str
+    details: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: BackupRow) -> BackupRecord:
+        """From the store's row."""
+        return cls(
+            row.id,
+            row.environment,
+            row.deployment_id,
+            row.engine,
+            row.location,
+            row.size,
+            row.checksum,
+            row.status,
+            row.created_at.isoformat(timespec="seconds"),
+            dict(row.details or {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (no secrets: the location is a file path)."""
+        return {
+            "id": self.id,
+            "environment": self.environment,
+            "deployment_id": self.deployment_id,
+            "engine": self.engine,
+            "location": self.location,
+            "size": self.size,
+            "sha256": self.checksum,
+            "status": self.status,
+            "created_at": self.created_at,
+            "row_counts": self.details.get("row_counts", {}),
+        }
+
+
+def backup_file_name(
+    environment: str, now: datetime, deployment_id: int | None, suffix: str
+) -> str:
+    """`production-20240101T101500Z-d12.dump`: sortable, says which deployment it belongs to."""
+    tag = f"-d{deployment_id}" if deployment_id is not None else "-manual"
+    return f"{environment}-{now:%Y%m%dT%H%M%S%fZ}{tag}{suffix}"
+
+
+def write_verified_backup(driver: Driver, dest: Path) -> tuple[BackupFile, dict[str, float]]:
+    """Back up to `dest` and verify it opens with the source's row counts; else delete it."""
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    written = driver.backup(partial)
+    try:
+        import time
+
+        started = time.perf_counter()
+        found = driver.backup_row_counts(partial)
+        verify_seconds = time.perf_counter() - started
+        if found != written.row_counts:
+            raise DatabaseError(
+                f"backup {dest} does not match the source: row counts"
+                f" {_diff(written.row_counts, found)}",
+                details={"source": written.row_counts, "backup": found},
+            )
+        partial.replace(dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    final = BackupFile(dest, written.size, written.sha256, written.row_counts, written.seconds)
+    return final, {"backup": written.seconds, "verify": verify_seconds}
+
+
+def _diff(expected: dict[str, int], found: dict[str, int]) -> str:
+    parts = [
+        f"{name}: source {expected.get(name)}, backup {found.get(name)}"
+        for name in sorted(set(expected) | set(found))
+        if expected.get(name) != found.get(name)
+    ]
+    return "; ".join(parts[:10])
+
+
+def enforce_retention(store: Store, environment: str, keep: int) -> list[int]:
+    """Delete the files of verified backups beyond the newest `keep`; returns their ids."""
+    live = [row for row in store.backups(environment) if row.status in LIVE_STATUSES]
+    live.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    removed: list[int] = []
+    for row in live[keep:]:
+        with contextlib.suppress(FileNotFoundError):
+            Path(row.location).unlink()
+        store.update_backup(row.id, status="deleted")
+        removed.append(row.id)
+    return removed
+
+
+def check_backup_file(row: BackupRow) -> Path:
+    """The backup's file if it exists and its sha256 matches the record; else Refused."""
+    path = Path(row.location)
+    if row.status == "deleted":
+        raise Refused(f"backup {row.id} was deleted by retention ({path})")
+    if not path.is_file():
+        raise Refused(f"backup {row.id}: file {path} is missing")
+    actual = file_sha256(path)
+    if actual != row.checksum:
+        raise Refused(
+            f"backup {row.id}: {path} checksum mismatch (recorded {row.checksum[:16]}...,"
+            f" file {actual[:16]}...); the file changed since it was verified; not restoring",
+            details={"backup_id": row.id, "recorded": row.checksum, "actual": actual},
+        )
+    return path

@@ -1,0 +1,510 @@
+"""PostgreSQL: sessions (psycopg), pg_dump custom-format backups, atomic restore, logical dumps.
+
+The password never appears in a command line: subprocesses get a private
+password file through PGPASSFILE, deleted when they end; the connection
+details travel in PGHOST/PGPORT/PGUSER/PGDATABASE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+
+from turnout.database.driver import BackupFile, DatabaseError, StatementError, iter_chunks
+from turnout.database.dump import LogicalDump, TableDigest
+from turnout.database.location import DatabaseLocation
+from turnout.database.sqlite import file_sha256
+from turnout.database.sqlsplit import Dialect
+
+_SYSTEM = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+)
+_TABLES = f"""
+SELECT format('%I.%I', n.nspname, c.relname), c.oid
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND {_SYSTEM}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+
+def pg_program(name: str) -> str:
+    """Path of a PostgreSQL client program: the newest installed version, else PATH."""
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_of, reverse=True):
+        candidate = folder / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise DatabaseError(
+            f"PostgreSQL client program {name} not found (install postgresql-client)"
+        )
+    return found
+
+
+def _version_of(folder: Path) -> float:
+    try:
+        return float(folder.parent.name)
+    except ValueError:
+        return 0.0
+
+
+def _passfile_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _message(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    return str(primary or exc).strip()
+
+
+class PostgresSession:
+    """A psycopg connection in autocommit mode; transactions are explicit."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    @staticmethod
+    def _sql(sql: str, params: Sequence[Any]) -> str:
+        # Our own queries use `?` placeholders; psycopg wants %s (and literal % doubled).
+        return sql.replace("%", "%%").replace("?", "%s") if params else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            # Without parameters the text goes to the server untouched (no % processing).
+            self.conn.execute(self._sql(sql, params), tuple(params) if params else None)
+        except psycopg.Error as exc:
+            raise StatementError(_message(exc)) from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            cur = self.conn.execute(self._sql(sql, params), tuple(params) if params else None)
+            if cur.description is None:
+                return []  # a statement without a result set
+            return [tuple(r) for r in cur.fetchall()]
+        except psycopg.Error as exc:
+            raise StatementError(_message(exc)) from exc
+
+    @contextmanager
+    def transaction(self, *, read_only: bool = False) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                if read_only:
+                    self.conn.execute("SET TRANSACTION READ ONLY")
+                yield
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"transaction failed: {_message(exc)}") from exc
+
+    def table_exists(self, name: str) -> bool:
+        rows = self.query("SELECT to_regclass(format('%I', ?::text)) IS NOT NULL", (name,))
+        return bool(rows[0][0])
+
+    def row_counts(self) -> dict[str, int]:
+        try:
+            return _counts(self.conn)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot count rows: {_message(exc)}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    names = [str(r[0]) for r in conn.execute(_TABLES).fetchall()]
+    out: dict[str, int] = {}
+    for name in names:
+        row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+        out[name] = int(row[0]) if row else 0
+    return out
+
+
+class PostgresDriver:
+    """A PostgreSQL database reached over TCP with a password from a secret reference."""
+
+    dialect: Dialect = "postgresql"
+    suffix = ".dump"
+
+    def __init__(self, location: DatabaseLocation) -> None:
+        self.location = location
+
+    # -- connections --------------------------------------------------------------------
+    def _connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+        loc = self.location
+        try:
+            return psycopg.connect(
+                host=loc.host,
+                port=loc.port,
+                user=loc.user or None,
+                dbname=loc.dbname,
+                password=loc.password(),
+                connect_timeout=max(1, int(loc.timeout)),
+                autocommit=autocommit,
+            )
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot connect to {loc.describe()}: {_message(exc)}") from exc
+
+    def exists(self) -> bool:
+        try:
+            self._connect().close()
+        except DatabaseError:
+            return False
+        return True
+
+    def connect(self, *, create: bool = False) -> PostgresSession:
+        return PostgresSession(self._connect())
+
+    @contextmanager
+    def client_environment(self) -> Iterator[dict[str, str]]:
+        """Environment for pg_dump/pg_restore/psql: connection details and a private passfile."""
+        loc = self.location
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PG") or k in {"PGSSLMODE", "PGSSLROOTCERT", "PGAPPNAME"}
+        }
+        env.update(
+            PGHOST=loc.host,
+            PGPORT=str(loc.port),
+            PGDATABASE=loc.dbname,
+            PGCONNECT_TIMEOUT=str(max(1, int(loc.timeout))),
+        )
+        if loc.user:
+            env["PGUSER"] = loc.user
+        password = loc.password()
+        folder = Path(tempfile.mkdtemp(prefix="turnout-pg-"))
+        try:
+            if password is not None:
+                passfile = folder / "pgpass"
+                fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(f"*:*:*:*:{_passfile_escape(password)}\n")
+                env["PGPASSFILE"] = str(passfile)
+            yield env
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- backup -------------------------------------------------------------------------
+    def dump_command(self, dest: Path, snapshot: str | None = None) -> list[str]:
+        """The pg_dump command line (no connection details, no password)."""
+        cmd = [pg_program("pg_dump"), "--format=custom", f"--file={dest}", "--no-password"]
+        if snapshot:
+            cmd.append(f"--snapshot={snapshot}")
+        return cmd
+
+    def backup(self, dest: Path) -> BackupFile:
+        started = time.perf_counter()
+        conn = self._connect(autocommit=False)
+        try:
+            # pg_dump and our row counts share one exported snapshot: they see the same data.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+            snapshot = str(row[0]) if row else None
+            with self.client_environment() as env:
+                proc = subprocess.Popen(
+                    self.dump_command(dest, snapshot),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                try:
+                    counts = _counts(conn)
+                finally:
+                    _, err = proc.communicate()
+            conn.rollback()
+        except psycopg.Error as exc:
+            dest.unlink(missing_ok=True)
+            raise DatabaseError(
+                f"backup of {self.location.describe()} failed: {_message(exc)}"
+            ) from exc
+        finally:
+            conn.close()
+        if proc.returncode != 0:
+            dest.unlink(missing_ok=True)
+            message = err.decode(errors="replace").strip()
+            raise DatabaseError(f"pg_dump of {self.location.describe()} failed: {message}")
+        return BackupFile(
+            dest, dest.stat().st_size, file_sha256(dest), counts, time.perf_counter() - started
+        )
+
+    def backup_row_counts(self, path: Path) -> dict[str, int]:
+        # Reading every table's data through pg_restore proves the archive opens and decodes.
+        proc = subprocess.Popen(
+            [pg_program("pg_restore"), "--data-only", "--file=-", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()))  # type: ignore[union-attr]
+        reader.start()
+        try:
+            counts = count_copy_rows(proc.stdout)
+        finally:
+            proc.stdout.close()
+            proc.wait()
+            reader.join()
+        if proc.returncode != 0:
+            message = b"".join(errors).decode(errors="replace").strip()
+            raise DatabaseError(f"{path}: backup cannot be read by pg_restore: {message}")
+        return counts
+
+    # -- restore ------------------------------------------------------------------------
+    def restore_preamble(self) -> str:
+        """SQL that empties the database (user schemas dropped, `public` recreated as it is)."""
+        conn = self._connect()
+        try:
+            schemas = [
+                str(r[0])
+                for r in conn.execute(
+                    f"SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE {_SYSTEM} "
+                    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid "
+                    "AND d.deptype = 'e') ORDER BY 1"
+                ).fetchall()
+            ]
+            public = conn.execute(
+                "SELECT quote_ident(pg_get_userbyid(nspowner)) FROM pg_namespace "
+                "WHERE nspname = 'public'"
+            ).fetchone()
+            grants = conn.execute(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+                "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type "
+                "FROM pg_namespace n, aclexplode(n.nspacl) a "
+                "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
+        finally:
+            conn.close()
+        lines = [f"SET lock_timeout = '{max(1, int(self.location.timeout))}s';"]
+        if schemas:
+            lines.append(f"DROP SCHEMA IF EXISTS {', '.join(schemas)} CASCADE;")
+        if public is not None:
+            # pg_dump leaves `public` to the target database, so it is recreated as it was.
+            lines.append(f"CREATE SCHEMA public AUTHORIZATION {public[0]};")
+            lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
+        return "\n".join(lines) + "\n"
+
+    def restore(self, path: Path) -> None:
+        preamble = self.restore_preamble().encode()
+        with self.client_environment() as env:
+            # One psql transaction: the old content is dropped and the backup loaded, or
+            # nothing happens at all.
+            psql = subprocess.Popen(
+                [
+                    pg_program("psql"),
+                    "--no-psqlrc",
+                    "--quiet",
+                    "--single-transaction",
+                    "--set=ON_ERROR_STOP=1",
+                    "--no-password",
+                    "--file=-",
+                ],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            restore = subprocess.Popen(
+                [pg_program("pg_restore"), "--file=-", str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert psql.stdin is not None and restore.stdout is not None
+            psql_err: list[bytes] = []
+            restore_err: list[bytes] = []
+            readers = [
+                threading.Thread(target=lambda: psql_err.append(_read(psql.stderr))),
+                threading.Thread(target=lambda: restore_err.append(_read(restore.stderr))),
+            ]
+            for t in readers:
+                t.start()
+            try:
+                psql.stdin.write(preamble)
+                for chunk in iter_chunks(restore.stdout):
+                    psql.stdin.write(chunk)
+            except BrokenPipeError:
+                pass  # psql stopped on an error; its message is read below
+            finally:
+                restore.stdout.close()
+                restore.wait()
+                with suppress(BrokenPipeError):
+                    psql.stdin.close()
+                psql.wait()
+                for t in readers:
+                    t.join()
+        if restore.returncode != 0:
+            message = b"".join(restore_err).decode(errors="replace").strip()
+            raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {message}")
+        if psql.returncode != 0:
+            message = b"".join(psql_err).decode(errors="replace").strip()
+            raise DatabaseError(
+                f"restore into {self.location.describe()} failed (nothing was changed): {message}"
+            )
+
+    # -- logical dump -------------------------------------------------------------------
+    def logical_dump(self) -> LogicalDump:
+        conn = self._connect(autocommit=False)
+        try:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            schema = _schema_lines(conn)
+            tables: dict[str, TableDigest] = {}
+            for name, oid in conn.execute(_TABLES).fetchall():
+                tables[str(name)] = _table_digest(conn, str(name), int(oid))
+            conn.rollback()
+            return LogicalDump("postgresql", schema, tables)
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot dump {self.location.describe()}: {_message(exc)}") from exc
+        finally:
+            conn.close()
+
+
+def _read(stream: IO[bytes] | None) -> bytes:
+    return stream.read() if stream is not None else b""
+
+
+def _table_digest(conn: psycopg.Connection[Any], name: str, oid: int) -> TableDigest:
+    keys = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT format('%%I', a.attname) FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = %s AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            (oid,),
+        ).fetchall()
+    ]
+    # A primary key gives a unique order; otherwise the row's text does (duplicates are equal).
+    order = ", ".join(keys) if keys else "turnout_row__::text"
+    h = hashlib.sha256()
+    rows = 0
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY (SELECT * FROM {name} turnout_row__ ORDER BY {order}) TO STDOUT") as copy,
+    ):
+        for data in copy:
+            chunk = bytes(data)
+            h.update(chunk)
+            rows += chunk.count(b"\n")
+    return TableDigest(rows, h.hexdigest())
+
+
+_SCHEMA_QUERIES = [
+    f"SELECT 'schema ' || n.nspname || ' owner ' || pg_get_userbyid(n.nspowner) "
+    f"FROM pg_namespace n WHERE {_SYSTEM}",
+    f"""SELECT 'column ' || format('%I.%I', n.nspname, c.relname) || ' '
+        || row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) || ' ' || a.attname || ' '
+        || format_type(a.atttypid, a.atttypmod)
+        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+        || ' kind ' || c.relkind::text || ' owner ' || pg_get_userbyid(c.relowner)
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        AND {_SYSTEM}""",
+    f"""SELECT 'constraint ' || format('%I.%I', n.nspname, c.relname) || ' ' || k.conname || ' '
+        || pg_get_constraintdef(k.oid)
+      FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_SYSTEM}""",
+    "SELECT 'index ' || indexdef FROM pg_indexes "
+    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    f"""SELECT 'view ' || format('%I.%I', n.nspname, c.relname) || ' '
+        || pg_get_viewdef(c.oid)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('v', 'm') AND {_SYSTEM}""",
+    "SELECT 'sequence ' || format('%I.%I', schemaname, sequencename) || ' '"
+    " || coalesce(last_value::text, 'unused') || ' ' || increment_by FROM pg_sequences",
+    f"""SELECT 'routine ' || format('%I.%I', n.nspname, p.proname) || '('
+        || pg_get_function_identity_arguments(p.oid) || ') ' || md5(coalesce(p.prosrc, ''))
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE {_SYSTEM}
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')""",
+    "SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal",
+    f"""SELECT 'type ' || format('%I.%I', n.nspname, t.typname) || ' ' || t.typtype::text || ' '
+        || coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE t.typtype IN ('e', 'd', 'r') AND {_SYSTEM}""",
+    "SELECT 'extension ' || extname || ' ' || extversion FROM pg_extension",
+]
+
+
+def _schema_lines(conn: psycopg.Connection[Any]) -> list[str]:
+    lines: list[str] = []
+    for query in _SCHEMA_QUERIES:
+        lines += [" ".join(str(r[0]).split()) for r in conn.execute(query).fetchall()]
+    return sorted(lines)
+
+
+def count_copy_rows(stream: IO[bytes]) -> dict[str, int]:
+    """Rows per table in a pg_restore SQL script (one line per row in each COPY block)."""
+    counts: dict[str, int] = {}
+    buf = b""
+    in_data = False
+    table = ""
+    rows = 0
+    for chunk in iter_chunks(stream):
+        buf += chunk
+        pos = 0
+        while True:
+            if not in_data:
+                nl = buf.find(b"\n", pos)
+                if nl < 0:
+                    break
+                line = buf[pos:nl]
+                pos = nl + 1
+                if line.startswith(b"COPY ") and line.endswith(b" FROM stdin;"):
+                    table, rows, in_data = _copy_table(line), 0, True
+                continue
+            # In a data block, positioned at the start of a line.
+            if buf.startswith(b"\\.\n", pos):
+                counts[table] = rows
+                pos += 3
+                in_data = False
+                continue
+            if len(buf) - pos < 3:
+                break
+            end = buf.find(b"\n\\.\n", pos)
+            if end < 0:
+                last = buf.rfind(b"\n", pos)
+                if last < 0:
+                    break
+                rows += buf.count(b"\n", pos, last + 1)
+                pos = last + 1
+                break
+            rows += buf.count(b"\n", pos, end + 1)
+            counts[table] = rows
+            pos = end + 4
+            in_data = False
+        buf = buf[pos:]
+    return counts
+
+
+def _copy_table(line: bytes) -> str:
+    # `COPY schema.name (cols) FROM stdin;`: the name ends at the first space outside quotes.
+    text = line[5:].decode("utf-8", errors="replace")
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == " " and not quoted:
+            return text[:i]
+    return text

@@ -1,0 +1,282 @@
+"""Phase 4: back up, migrate, verify the application database.
+
+Pending migrations come from the release package, so a release without new
+migrations skips the phase by itself ("if applicable"). The backup comes
+first and is verified; each migration commits together with its history row,
+so a crash leaves either applied-and-recorded migrations or untouched ones,
+and `resume` continues from the history table. A failed migration restores
+the backup when traffic never moved to the new version, proves the database
+equals its pre-migration state, and fails the step; the engine then ends the
+deployment before the swap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from turnout.database.driver import DatabaseError
+from turnout.database.dump import LogicalDump
+from turnout.database.history import pending_migrations
+from turnout.database.migrations import MigrationSet
+from turnout.database.runner import MigrationFailed
+from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
+from turnout.database.verify import raise_if_failed
+from turnout.errors import NeedsPerson, PackageError, StepError
+from turnout.runbook.step import Step, StepContext
+from turnout.targets.protocol import PRODUCTION
+
+NOT_MOVED = {None, "pending"}
+
+
+def service(ctx: StepContext) -> DatabaseService:
+    """The database service for this step's environment, acting as the deployer."""
+    return DatabaseService(
+        ctx.config,
+        ctx.env,
+        ctx.store,
+        clock=ctx.clock,
+        actor=ctx.deployment.deployer,
+        progress=ctx.progress,
+    )
+
+
+def release_package(ctx: StepContext) -> Path:
+    """The deployment's package, or the app's package template filled in with its version."""
+    if ctx.deployment.package is not None:
+        return ctx.deployment.package
+    app = ctx.config.root.app
+    path = ctx.config.resolve_path(
+        app.package.format(name=app.name, version=ctx.deployment.version)
+    )
+    if not path.exists():
+        raise PackageError(f"{path}: release package for {ctx.deployment.version} not found")
+    return path
+
+
+def release_migrations(ctx: StepContext, svc: DatabaseService) -> MigrationSet:
+    """The release's migration files, validated (bad ones are a MigrationFileError, exit 2)."""
+    return svc.load_migrations(release_package(ctx))
+
+
+def traffic_moved(ctx: StepContext) -> bool:
+    """Whether production may have served the new version (then no automatic DB restore)."""
+    status = ctx.statuses.get("swap")
+    if status in NOT_MOVED:
+        return False
+    if status == "failed":
+        # A swap that raised normally did not happen; ask the target to be sure.
+        try:
+            live = ctx.target.slots().get(PRODUCTION)
+        except Exception:  # unknown means we must assume it moved
+            return True
+        return live is not None and live.version == ctx.deployment.version
+    return True
+
+
+def _dep_id(ctx: StepContext) -> int:
+    return int(ctx.deployment.id)
+
+
+def _manual_restore_hint(ctx: StepContext, backup_id: Any) -> str:
+    return f"`turnout db restore {backup_id} --env {ctx.env.name}` is the manual path"
+
+
+class BackupStep(Step):
+    """Back up the database before the first pending migration, verify and record it."""
+
+    name = "backup"
+    phase = "database"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        svc = service(ctx)
+        existing = svc.deployment_backup(_dep_id(ctx))
+        if existing is not None:
+            return {
+                **_backup_outputs(existing.to_dict()),
+                "summary": f"backup {existing.id} exists",
+            }
+        migrations = release_migrations(ctx, svc)
+        try:
+            pending = svc.pending(migrations)
+        except DatabaseError as exc:
+            raise StepError(f"database {svc.location.describe()}: {exc.message}") from exc
+        if not pending:
+            return {
+                "pending": [],
+                "backup_id": None,
+                "summary": "no pending migrations in this release; no backup needed",
+            }
+        return None
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        svc = service(ctx)
+        migrations = release_migrations(ctx, svc)
+        pending = svc.pending(migrations)
+        record = svc.backup(_dep_id(ctx), reason=f"before migrating to {ctx.deployment.version}")
+        return {
+            **_backup_outputs(record.to_dict()),
+            "pending": [m.version for m in pending],
+            "pending_files": [m.filename for m in pending],
+            "summary": (
+                f"backup {record.id} verified ({record.size} bytes,"
+                f" {len(record.details.get('row_counts', {}))} tables) before"
+                f" {len(pending)} migration(s)"
+            ),
+        }
+
+
+def _backup_outputs(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "backup_id": doc["id"],
+        "location": doc["location"],
+        "size": doc["size"],
+        "sha256": doc["sha256"],
+        "row_counts": doc["row_counts"],
+    }
+
+
+class MigrateStep(Step):
+    """Apply the release's pending migrations, each in a transaction with its history row."""
+
+    name = "migrate"
+    phase = "database"
+    undoable = True
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        svc = service(ctx)
+        migrations = release_migrations(ctx, svc)
+        applied = svc.applied()
+        if pending_migrations(migrations, applied):
+            return None  # not started, or a crash between two migrations: run continues
+        before = set(_backup_details(ctx, svc).get("applied_versions", []))
+        mine = [a.version for a in applied if a.version not in before]
+        summary = f"migrations {', '.join(mine)} applied" if mine else "no pending migrations"
+        return {
+            "applied": mine,
+            "backup_id": ctx.outputs.get("backup", {}).get("backup_id"),
+            "summary": summary,
+        }
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        svc = service(ctx)
+        migrations = release_migrations(ctx, svc)
+        pending = svc.pending(migrations)
+        if not pending:
+            return {"applied": [], "summary": "no pending migrations"}
+        backup = svc.deployment_backup(_dep_id(ctx))
+        if backup is None:
+            raise StepError(
+                "no verified backup of this deployment is on disk; refusing to migrate "
+                "(the backup step must run first)"
+            )
+        expected = svc.remember_pre_migration_state(backup)
+        try:
+            done = svc.migrate(pending)
+        except MigrationFailed as failure:
+            self._after_failure(ctx, svc, backup.id, failure, expected)
+        versions = [r.version for r in done]
+        return {
+            "applied": versions,
+            "files": [r.to_dict() for r in done],
+            "backup_id": backup.id,
+            "summary": f"applied {', '.join(r.filename for r in done)}",
+        }
+
+    def _after_failure(
+        self,
+        ctx: StepContext,
+        svc: DatabaseService,
+        backup_id: int,
+        failure: MigrationFailed,
+        expected: LogicalDump,
+    ) -> NoReturn:
+        evidence = {**failure.details, "backup_id": backup_id}
+        if traffic_moved(ctx):
+            raise StepError(
+                f"{failure.message}; the failed migration was rolled back, earlier ones stay"
+                f" applied; traffic already moved to {ctx.deployment.version}, so the database"
+                f" is not restored automatically: {_manual_restore_hint(ctx, backup_id)}",
+                details={**evidence, "restored": False},
+            ) from failure
+        ctx.progress(f"migration failed; restoring backup {backup_id}")
+        try:
+            result = svc.restore(
+                backup_id,
+                reason=f"migration failed: {failure.migration.filename}",
+                expected=expected,
+                deployment_id=_dep_id(ctx),
+            )
+        except Exception as exc:
+            raise NeedsPerson(
+                f"{failure.message}; restoring backup {backup_id} failed too: {exc};"
+                f" {_manual_restore_hint(ctx, backup_id)}",
+                details={**evidence, "restored": False, "restore_error": str(exc)},
+            ) from exc
+        raise StepError(
+            f"{failure.message}; database restored from backup {backup_id} and checked equal"
+            " to its pre-migration state",
+            details={**evidence, "restored": True, "restore": result.to_dict()},
+        ) from failure
+
+    def undo(self, ctx: StepContext) -> dict[str, Any]:
+        svc = service(ctx)
+        backup_id = ctx.outputs.get("backup", {}).get("backup_id")
+        details = _backup_details(ctx, svc)
+        applied = [a.version for a in svc.applied()]
+        if backup_id is None or applied == list(details.get("applied_versions", [])):
+            return {"restored": False, "summary": "no migration was applied; nothing to restore"}
+        if traffic_moved(ctx):
+            return {
+                "restored": False,
+                "summary": (
+                    "the database stays migrated: traffic moved to the new version, and"
+                    f" restoring would lose its writes; {_manual_restore_hint(ctx, backup_id)}"
+                ),
+            }
+        backup = svc.find_backup(int(backup_id))
+        expected = backup.details.get(PRE_MIGRATION_KEY)
+        result = svc.restore(
+            backup.id,
+            reason=f"deployment {ctx.deployment.id} compensating ({ctx.failure.get('step', '?')}"
+            " failed)",
+            expected=LogicalDump.from_dict(expected) if isinstance(expected, dict) else None,
+            deployment_id=_dep_id(ctx),
+        )
+        return {
+            "restored": True,
+            **result.to_dict(),
+            "summary": f"database restored from backup {backup.id}",
+        }
+
+
+def _backup_details(ctx: StepContext, svc: DatabaseService) -> dict[str, Any]:
+    backup = svc.deployment_backup(_dep_id(ctx))
+    return backup.details if backup is not None else {}
+
+
+class VerifyDatabaseStep(Step):
+    """The history shows the new versions; every verify.sql query passes."""
+
+    name = "verify-db"
+    phase = "database"
+
+    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        backup = ctx.outputs.get("backup")
+        if backup is not None and backup.get("backup_id") is None and not backup.get("pending"):
+            return {"summary": "no migrations in this release; nothing to verify"}
+        return None
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        svc = service(ctx)
+        migrations = release_migrations(ctx, svc)
+        report = svc.verify(migrations)
+        raise_if_failed(report)
+        return {
+            **report.to_dict(),
+            "checksums": migrations.checksums(),
+            "summary": (
+                f"history shows {len(report.versions)} version(s); "
+                f"{report.queries} verify.sql quer{'y' if report.queries == 1 else 'ies'} passed"
+            ),
+        }
