@@ -261,3 +261,31 @@ def _ms(value: float | None) -> str:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+HEADLINE_KEYS = (
+    "requests",
+    "errors",
+    "error_rate",
+    "slow",
+    "slow_rate",
+    "p95_ms",
+    "throughput_rps",
+    "crossed_after_swap_s",
+    "crossed_at_iso",
+)
+
+
+def headline(verdict: Verdict) -> dict[str, Any]:
+    """The figures people need first (notifications, one-line errors): reasons, counts,
+    rates, p95, the decisive test's statistic and threshold, and when it crossed."""
+    ev = verdict.evidence
+    out: dict[str, Any] = {"reasons": list(verdict.reasons)}
+    out.update({k: ev[k] for k in HEADLINE_KEYS if ev.get(k) is not None})
+    tests = ev.get("tests", {})
+    for metric, test in tests.items() if isinstance(tests, dict) else ():
+        if isinstance(test, dict) and test.get("decision") == Decision.REGRESSED.value:
+            out[f"{metric}_statistic"] = test.get("statistic")
+            out[f"{metric}_threshold"] = test.get("threshold")
+            out[f"{metric}_rollback_rate"] = test.get("rollback_rate")
+    return out

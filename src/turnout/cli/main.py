@@ -34,6 +34,7 @@ def _register() -> None:
         incident_cmd,
         policy_cmds,
         report_cmd,
+        watch_cmd,
     )
 
     for module in (
@@ -45,6 +46,7 @@ def _register() -> None:
         host_cmd,
         incident_cmd,
         policy_cmds,
+        watch_cmd,
     ):
         module.register(app)
 

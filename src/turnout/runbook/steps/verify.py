@@ -34,7 +34,7 @@ from typing import Any
 
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.business import BusinessResult, run_business_check
-from turnout.analysis.judge import Judge
+from turnout.analysis.judge import Judge, headline
 from turnout.analysis.prometheus import PrometheusClient
 from turnout.analysis.provider import choose_provider
 from turnout.analysis.watch import Watcher, WatchState, state_key
@@ -265,7 +265,7 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
     if verdict.kind is VerdictKind.FAIL:
         raise StepError(
             f"metric analysis: {verdict.summary}",
-            details={**outputs, "analysis": record},
+            details={**headline(verdict), **outputs, "analysis": record},
         )
     if verdict.kind is not VerdictKind.PASS:
         raise NeedsPerson(
@@ -273,7 +273,7 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
             f" ({verdict.summary}); production stays on {ctx.deployment.version}."
             f" Decide: `turnout rollback --env {ctx.env.name}`, or `turnout resume"
             f" --env {ctx.env.name}` to watch for another {analysis.max_observation:g} s",
-            details={**outputs, "analysis": record},
+            details={**headline(verdict), **outputs, "analysis": record},
         )
     return record
 
