@@ -27,6 +27,7 @@ def _register() -> None:
     # command groups: each module adds its commands to `app`.
     from turnout.cli import (
         config_cmds,
+        db_cmd,
         demo_cmd,
         deploy_cmds,
         doctor_cmd,
@@ -39,6 +40,7 @@ def _register() -> None:
 
     for module in (
         config_cmds,
+        db_cmd,
         deploy_cmds,
         demo_cmd,
         report_cmd,
