@@ -1,8 +1,8 @@
-"""The runbook's announcement templates, rendered as Slack-friendly text (mrkdwn).
+"""The runbook's announcement templates, rendered as Markdown.
 
-Slack reads `*bold*`, bullet characters and emoji; the console, e-mail and generic
-webhooks show the same text readably. Every value comes from the message context (a
-plain mapping, see `MessageKind`), never from a secret.
+Apprise converts the Markdown for each service (Slack gets mrkdwn: `**bold**` becomes
+`*bold*`; e-mail gets HTML), the console gets it with the emphasis stripped. Every value
+comes from the message context (a plain mapping, see `MessageKind`), never a secret.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Message:
 
     def text(self) -> str:
         """Title and body as one plain block (console, logs)."""
-        return f"{self.title}\n\n{self.body}".replace("*", "")
+        return f"{self.title}\n\n{self.body}".replace("**", "")
 
 
 def render(kind: MessageKind | str, context: Mapping[str, Any]) -> Message:
@@ -72,7 +72,7 @@ def _footer(c: Mapping[str, Any]) -> str:
 
 
 def _lines(*pairs: tuple[str, Any]) -> list[str]:
-    return [f"*{label}:* {value}" for label, value in pairs if value not in (None, "")]
+    return [f"**{label}:** {value}" for label, value in pairs if value not in (None, "")]
 
 
 def _duration(seconds: Any) -> str:
@@ -148,9 +148,9 @@ def _success(c: Mapping[str, Any]) -> Message:
             ("Changes", c.get("changes")),
         ),
         "",
-        f"*Health checks:* {_check_mark(health_ok)} {health_text}",
-        f"*Performance:* {_check_mark(perf_ok)} {perf_text}",
-        f"*Errors:* {_check_mark(errors_ok)} {errors_text}",
+        f"**Health checks:** {_check_mark(health_ok)} {health_text}",
+        f"**Performance:** {_check_mark(perf_ok)} {perf_text}",
+        f"**Errors:** {_check_mark(errors_ok)} {errors_text}",
         "",
         *_lines(("Deployed by", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
         "",
@@ -171,11 +171,11 @@ def _failure_lines(c: Mapping[str, Any]) -> list[str]:
         if isinstance(found, list):
             reasons = [str(r) for r in found]
     if reasons:
-        lines.append("*Reasons:*")
+        lines.append("**Reasons:**")
         lines.extend(f"• {_short(r)}" for r in reasons[:MAX_EVIDENCE_LINES])
     flat = evidence_lines(evidence)
     if flat:
-        lines.append("*Evidence:*")
+        lines.append("**Evidence:**")
         lines.extend(f"• {line}" for line in flat)
     return lines
 
@@ -213,11 +213,11 @@ def _short(text: str) -> str:
 
 def _rollback(c: Mapping[str, Any]) -> Message:
     title = f"🔙 {_env_title(c)} Deployment Rolled Back"
-    back_on = c.get("previous_version")
+    back_on = c.get("live_version") or c.get("previous_version")
     body = [
         *_lines(
             ("Version", c.get("version")),
-            ("Production is back on", back_on or "the previous version"),
+            ("Production is on", back_on or "the previous version"),
         ),
         *_failure_lines(c),
         *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
@@ -230,7 +230,10 @@ def _rollback(c: Mapping[str, Any]) -> Message:
 def _refused(c: Mapping[str, Any]) -> Message:
     title = f"⛔ {_env_title(c)} Deployment Refused"
     body = [
-        *_lines(("Version", c.get("version")), ("Nothing was changed", "production untouched")),
+        *_lines(
+            ("Version", c.get("version")),
+            ("Production", f"untouched, still on {c.get('live_version') or 'the live version'}"),
+        ),
         *_failure_lines(c),
         *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
         "",
@@ -243,7 +246,7 @@ def _needs_person(c: Mapping[str, Any]) -> Message:
     title = f"🚨 {_env_title(c)} Deployment Needs a Person"
     env = c.get("environment") or "production"
     body = [
-        *_lines(("Version", c.get("version"))),
+        *_lines(("Version", c.get("version")), ("Production reports", c.get("live_version"))),
         *_failure_lines(c),
         *_lines(
             ("Next", f"run `turnout status --env {env}` and act by hand"),

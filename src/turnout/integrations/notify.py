@@ -12,7 +12,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -30,11 +31,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("turnout.notify")
 
-# Apprise logs full URLs (tokens included) at several levels; turnout reports deliveries
-# itself, so Apprise's own records go nowhere.
-_apprise_log = logging.getLogger("apprise")
-_apprise_log.addHandler(logging.NullHandler())
-_apprise_log.propagate = False
+_muted = threading.local()
+
+
+class _MuteWhileDelivering(logging.Filter):
+    """Drops records logged by Apprise or urllib3 while this thread is delivering.
+
+    Both log full webhook URLs (tokens included) at debug and warning levels; turnout
+    reports each delivery itself, with the URL's reference instead of its value.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_muted, "active", False)
+
+
+for _name in ("apprise", "urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_MuteWhileDelivering())
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    _muted.active = True
+    try:
+        yield
+    finally:
+        _muted.active = False
+
 
 _SEVERITY = {
     "info": apprise.NotifyType.INFO,
@@ -120,7 +142,8 @@ class AppriseChannel:
             url = self.url()
         except ConfigError as exc:
             raise DeliveryFailed(exc.problem, permanent=True) from None
-        plugin = apprise.Apprise.instantiate(url)
+        with _quiet():
+            plugin = apprise.Apprise.instantiate(url)
         if not plugin:
             scheme = urlsplit(url).scheme or "?"
             raise DeliveryFailed(f"not a valid Apprise URL (scheme {scheme}://)", permanent=True)
@@ -131,12 +154,13 @@ class AppriseChannel:
     def deliver(self, message: Message, timeout: float) -> None:
         plugin = self.service(timeout)
         try:
-            ok = plugin.notify(
-                body=message.body,
-                title=message.title,
-                notify_type=_SEVERITY.get(message.severity, apprise.NotifyType.INFO),
-                body_format=apprise.NotifyFormat.MARKDOWN,
-            )
+            with _quiet():
+                ok = plugin.notify(
+                    body=message.body,
+                    title=message.title,
+                    notify_type=_SEVERITY.get(message.severity, apprise.NotifyType.INFO),
+                    body_format=apprise.NotifyFormat.MARKDOWN,
+                )
         except Exception as exc:
             raise DeliveryFailed(f"{type(exc).__name__} in the Apprise plugin") from None
         if not ok:

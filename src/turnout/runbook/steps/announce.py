@@ -75,13 +75,24 @@ def oncall_backup(ctx: StepContext) -> str | None:
     return handle(ctx, found.backup_for(ctx.deployment.deployer))
 
 
+def live_version(ctx: StepContext) -> str | None:
+    """The version production serves now, as the target reports it (None if unknown)."""
+    from turnout.targets.protocol import PRODUCTION
+
+    try:
+        slot = ctx.target.slots().get(PRODUCTION)
+    except Exception:  # an announcement never fails for lack of a detail
+        return None
+    return slot.version if slot is not None else None
+
+
 def rollback_plan(ctx: StepContext) -> str:
     """The rollback plan in one line, from what turnout will keep."""
-    previous = ctx.deployment.previous_version
+    previous = live_version(ctx) or ctx.deployment.previous_version
     plan = (
-        f"Ready: swap back to {previous}, kept warm in the staging slot"
+        f"Ready: {previous} stays warm in the staging slot for an instant swap back"
         if previous
-        else "Ready: first release here, the current production stays warm in the staging slot"
+        else "Ready: nothing live yet, nothing to swap back to"
     )
     if ctx.env.database.url:
         plan += "; verified database backup before any migration"
@@ -151,6 +162,7 @@ def failure_context(ctx: StepContext) -> dict[str, Any]:
     evidence = details.get("evidence") if isinstance(details, Mapping) else None
     return {
         **base_context(ctx),
+        "live_version": live_version(ctx),
         "failed_step": failure.get("step"),
         "error": failure.get("error"),
         "evidence": evidence if evidence is not None else details or None,

@@ -1,0 +1,1 @@
+"""Local servers that follow external services' documented REST contracts, with state."""
