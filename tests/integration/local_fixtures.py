@@ -41,8 +41,9 @@ def make_package(folder: Path, version: str, *, crash: bool = False, as_zip: boo
     return archive
 
 
-def write_config(folder: Path, env: str = "production", **target: object) -> LoadedConfig:
-    """A turnout.toml with one local-target environment on free loopback ports."""
+def write_config(folder: Path, **target: object) -> LoadedConfig:
+    """A turnout.toml with a `production` local-target environment on a free loopback port."""
+    env = "production"
     values: dict[str, object] = {
         "kind": "local",
         "address": f"127.0.0.1:{free_port()}",

@@ -1,13 +1,14 @@
-"""Serve on $PORT: /health, /headers, /echo, /big, /slow, /env, /status, /exit.
+"""Serve on $PORT: /health, /headers, POST (echo), /big, /slow, /env, /status, /exit.
 
 The version comes from app/VERSION. When app/CRASH exists the app fails at start
-(exit code 3), as a broken release would.
+(exit code 3), as a broken release would; IGNORE_SIGTERM=1 makes it ignore SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -103,6 +104,8 @@ def main() -> None:
     if (HERE / "CRASH").exists():
         print(f"boom: release {VERSION} cannot start (missing DATABASE_URL)", file=sys.stderr)
         sys.exit(3)
+    if os.environ.get("IGNORE_SIGTERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stubborn app: only SIGKILL stops it
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
     server.daemon_threads = True
     print(f"app {VERSION} listening on {server.server_address[1]}", flush=True)

@@ -1,0 +1,158 @@
+"""The contract every target passes: App Service slot semantics, seen through the protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.local_fixtures import make_package, running_host
+from turnout.errors import StepError
+from turnout.model import Release
+from turnout.targets.fake import FakeTarget
+from turnout.targets.protocol import PRODUCTION, Target
+
+
+@dataclass
+class Subject:
+    """A target under test and a way to make releases it can deploy."""
+
+    target: Target
+    release: Callable[[str], Release]
+
+    def get(self, url: str, path: str = "/health") -> dict[str, Any]:
+        """GET a JSON document through the target's transport."""
+        with httpx.Client(transport=self.target.transport(), timeout=10) as client:
+            response = client.get(url + path)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
+
+
+@pytest.fixture(params=["fake", "local"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    """Each target implementation, fresh, with no version deployed."""
+    if request.param == "fake":
+        yield Subject(FakeTarget("contract"), lambda version: Release(version))
+        return
+    packages = tmp_path / "packages"
+
+    def release(version: str) -> Release:
+        return Release(version, make_package(packages, version))
+
+    for host in running_host(tmp_path / "host"):
+        yield Subject(host.target, release)
+
+
+def versions(target: Target) -> dict[str, str | None]:
+    """Slot name -> version."""
+    return {name: state.version for name, state in target.slots().items()}
+
+
+def test_production_slot_always_exists(subject: Subject) -> None:
+    """A fresh target has an empty production slot."""
+    slots = subject.target.slots()
+    assert PRODUCTION in slots
+    assert slots[PRODUCTION].version is None
+    assert slots[PRODUCTION].state == "empty"
+
+
+def test_ensure_slot_creates_an_empty_slot_once(subject: Subject) -> None:
+    """ensure_slot creates the staging slot empty, and a second call changes nothing."""
+    first = subject.target.ensure_slot("blue")
+    assert (first.name, first.version, first.state) == ("blue", None, "empty")
+    again = subject.target.ensure_slot("blue")
+    assert again == first
+    assert set(subject.target.slots()) == {PRODUCTION, "blue"}
+
+
+def test_deploy_into_staging_slot_serves_that_version_on_its_url(subject: Subject) -> None:
+    """A deployed slot is running and its own URL answers /health with the version."""
+    subject.target.ensure_slot("blue")
+    state = subject.target.deploy("blue", subject.release("1.0.0"))
+    assert (state.version, state.state) == ("1.0.0", "running")
+    assert state.url
+    health = subject.get(state.url)
+    assert (health["status"], health["version"]) == ("healthy", "1.0.0")
+    assert versions(subject.target) == {PRODUCTION: None, "blue": "1.0.0"}
+
+
+def test_deploy_is_idempotent_per_version(subject: Subject) -> None:
+    """Deploying the version a slot already runs changes nothing observable."""
+    subject.target.ensure_slot("blue")
+    first = subject.target.deploy("blue", subject.release("1.0.0"))
+    before = subject.target.slots()
+    second = subject.target.deploy("blue", subject.release("1.0.0"))
+    assert second == first
+    assert subject.target.slots() == before
+
+
+def test_deploy_into_missing_slot_is_a_step_error(subject: Subject) -> None:
+    """Deploying to a slot that was never created fails as a step error."""
+    with pytest.raises(StepError):
+        subject.target.deploy("green", subject.release("1.0.0"))
+
+
+def test_swap_exchanges_contents_and_keeps_the_old_version_warm(subject: Subject) -> None:
+    """After a swap production serves the new version and staging holds the old one."""
+    target = subject.target
+    target.ensure_slot("blue")
+    target.deploy("blue", subject.release("1.0.0"))
+    target.swap("blue", PRODUCTION)
+    assert versions(target) == {PRODUCTION: "1.0.0", "blue": None}
+    target.deploy("blue", subject.release("1.1.0"))
+    target.swap("blue", PRODUCTION)
+    assert versions(target) == {PRODUCTION: "1.1.0", "blue": "1.0.0"}
+    assert subject.get(target.production_url())["version"] == "1.1.0"
+    old = target.slots()["blue"]
+    assert old.state == "running" and old.url
+    assert subject.get(old.url)["version"] == "1.0.0"
+
+
+def test_swap_back_restores_the_previous_version(subject: Subject) -> None:
+    """Swapping again puts the previous version back in production at once."""
+    target = subject.target
+    target.ensure_slot("blue")
+    target.deploy("blue", subject.release("1.0.0"))
+    target.swap("blue")
+    target.deploy("blue", subject.release("2.0.0"))
+    target.swap("blue")
+    target.swap(PRODUCTION, "blue")
+    assert versions(target) == {PRODUCTION: "1.0.0", "blue": "2.0.0"}
+    assert subject.get(target.production_url())["version"] == "1.0.0"
+
+
+def test_observation_after_swap_is_stable(subject: Subject) -> None:
+    """Observing twice after a swap gives the same answer (nothing moves by looking)."""
+    target = subject.target
+    target.ensure_slot("blue")
+    target.deploy("blue", subject.release("1.0.0"))
+    target.swap("blue")
+    assert target.slots() == target.slots()
+    assert target.ensure_slot("blue") == target.slots()["blue"]
+
+
+def test_swap_with_a_missing_slot_is_a_step_error(subject: Subject) -> None:
+    """Swapping with a slot that does not exist fails and changes nothing."""
+    target = subject.target
+    target.ensure_slot("blue")
+    target.deploy("blue", subject.release("1.0.0"))
+    before = versions(target)
+    with pytest.raises(StepError):
+        target.swap("green", PRODUCTION)
+    assert versions(target) == before
+
+
+def test_production_url_and_transport_reach_production(subject: Subject) -> None:
+    """production_url, through transport(), answers with the production slot's version."""
+    target = subject.target
+    target.ensure_slot("blue")
+    target.deploy("blue", subject.release("3.0.0"))
+    target.swap("blue")
+    assert target.production_url().startswith("http")
+    assert subject.get(target.production_url())["version"] == "3.0.0"
+    target.close()
