@@ -368,10 +368,13 @@ def _staging_tested(
 
 
 def migration_version(text: str) -> str:
-    """A migration version without prefix and leading zeros: "V001" -> "1", "2_1" -> "2.1"."""
+    """Canonical migration version, as the database phase records it: "V001" -> "1",
+    "2_1" -> "2.1", trailing zero parts dropped ("1.0" -> "1")."""
     raw = str(text).strip().lstrip("Vv")
-    parts = re.split(r"[._]", raw)
-    return ".".join(str(int(p)) if p.isdigit() else p for p in parts)
+    parts = [int(p) if p.isdigit() else p for p in re.split(r"[._]", raw)]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return ".".join(str(p) for p in parts)
 
 
 def release_migrations(package: Path, folder: str) -> dict[str, dict[str, str]]:
@@ -401,14 +404,24 @@ def release_migrations(package: Path, folder: str) -> dict[str, dict[str, str]]:
     return found
 
 
+VERIFIED_KEY = "database.verified.{environment}"
+"""Where the database phase records the checksums it last verified on an environment."""
+
+
 def _applied(store: Store, environment: str) -> dict[str, str]:
-    """version -> checksum of migrations turnout applied and verified in an environment."""
+    """version -> checksum of migrations turnout applied and verified in an environment:
+    the database phase's verified record, and the journals of succeeded deployments."""
     applied: dict[str, str] = {}
     for dep in reversed(store.deployments(environment, limit=1000, status="succeeded")):
         for step in store.steps(dep.id):
             if step.status == "succeeded" and step.name in {"migrate", "verify-db"}:
                 for record in _walk(step.outputs):
                     applied[migration_version(str(record["version"]))] = str(record["checksum"])
+    verified = store.get(VERIFIED_KEY.format(environment=environment)) or {}
+    checksums = verified.get("checksums")
+    if isinstance(checksums, dict):
+        for version, checksum in checksums.items():
+            applied[migration_version(str(version))] = str(checksum)
     return applied
 
 
