@@ -41,7 +41,7 @@ from turnout.targets.local.slots import (
     kill_leftover,
     slot_environment,
 )
-from turnout.targets.local.table import SlotRecord, load_table, save_table
+from turnout.targets.local.table import SlotRecord, SlotTable, load_table, save_table
 from turnout.targets.protocol import PRODUCTION
 from turnout.traffic import merge, quantile_ms
 
@@ -227,6 +227,11 @@ class SlotHost:
         await process.stop(self.settings.stop_grace)
         log.info("retired %s on port %d", process.version, process.port)
 
+    async def _save(self) -> None:
+        # fsync takes milliseconds; off the event loop the router keeps serving meanwhile.
+        snapshot = SlotTable.from_dict(self.table.to_dict())
+        await asyncio.to_thread(save_table, self.paths.table, snapshot)
+
     def _remember(self, slot: Slot) -> None:
         process = slot.process
         if process is not None:
@@ -293,7 +298,7 @@ class SlotHost:
             if name not in self.slots:
                 self.slots[name] = Slot(name, SlotRecord())
                 self.table.slots[name] = self.slots[name].record
-                save_table(self.paths.table, self.table)
+                await self._save()
                 log.info("created slot %s", name)
             return self._describe(self.slots[name])
 
@@ -317,7 +322,7 @@ class SlotHost:
                 version=version, release_dir=str(release_dir), deployed_at=time.time()
             )
             self._remember(slot)
-            save_table(self.paths.table, self.table)
+            await self._save()
             if name == PRODUCTION:
                 self._route_production()
             self._spawn(self._retire(previous))
@@ -377,7 +382,7 @@ class SlotHost:
                 "target_slot": target,
                 "versions": {name: source.record.version, target: dest.record.version},
             }
-            save_table(self.paths.table, self.table)
+            await self._save()
             previous = self._route_production() if PRODUCTION in (name, target) else None
             log.info("swapped %s and %s: %s", name, target, self.table.last_swap["versions"])
             for process in retired:
