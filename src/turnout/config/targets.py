@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from turnout.config.base import Section
 
@@ -55,6 +55,25 @@ class LocalTargetConfig(Section):
     """Where the host keeps releases, logs, slot table and admin socket.
 
     Default: .turnout/host/ENV next to turnout.toml."""
+
+    @field_validator("address", "metrics_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected host:port, such as 127.0.0.1:8080")
+        return value
+
+    @field_validator("slot_settings")
+    @classmethod
+    def _slot_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+        for name in value:
+            if not name or not set(name) <= allowed:
+                raise ValueError(f"slot name {name!r}: use lowercase letters, digits, - and _")
+        return value
 
 
 TargetConfig = Annotated[FakeTargetConfig | LocalTargetConfig, Field(discriminator="kind")]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
-from turnout.errors import BadInput, PackageError, StepError, TurnoutError
+from turnout.errors import BadInput, ConfigError, PackageError, StepError, TurnoutError
 from turnout.targets.local.admin import AdminError, serve_admin
 from turnout.targets.local.metrics import (
     PROMETHEUS_CONTENT_TYPE,
@@ -83,6 +83,7 @@ class SlotHost:
 
     def __init__(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
         self.env_name = env.name
+        self.config_path = config.path
         self.settings = local_settings(env)
         self.paths: HostPaths = host_paths(config, env)
         self.address = split_address(self.settings.address)
@@ -119,7 +120,11 @@ class SlotHost:
                         await asyncio.start_server(self._serve_metrics, *self.metrics_address)
                     )
             except OSError as exc:
-                raise BadInput(f"target.address: cannot listen on {host}:{port}: {exc}") from exc
+                raise ConfigError(
+                    str(self.config_path),
+                    f"environments.{self.env_name}.target.address",
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                ) from exc
             self._spawn(self._health_loop())
             self._servers.append(await serve_admin(self.paths.socket, self.handle))
             log.info("slot host for %s ready: router on %s:%d", self.env_name, host, port)

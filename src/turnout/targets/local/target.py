@@ -68,7 +68,8 @@ class LocalTarget:
     # -- extras -------------------------------------------------------------------------
     def slot_url(self, slot: str) -> str | None:
         """A slot's own URL (None when it is not serving)."""
-        return self.slots()[slot].url if slot in self.slots() else None
+        state = self.slots().get(slot)
+        return state.url if state is not None else None
 
     def status(self) -> dict[str, Any]:
         """The host's full status document (what `turnout host status --json` prints)."""
