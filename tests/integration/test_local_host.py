@@ -27,7 +27,7 @@ from tests.integration.local_fixtures import (
 from turnout.errors import PackageError, StepError
 from turnout.model import Release
 from turnout.targets.local import LocalTarget, host_status, start_host, stop_host
-from turnout.targets.local.paths import host_paths
+from turnout.targets.local.paths import HostPaths, host_paths
 from turnout.targets.protocol import PRODUCTION
 
 __all__ = ["local_host"]
@@ -41,6 +41,11 @@ def _alive(pid: int) -> bool:
     # A zombie has exited; it just waits for its parent to collect it.
     status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
     return status != "Z"
+
+
+def host_paths_for(state_dir: Path) -> HostPaths:
+    """The host files for a state directory."""
+    return HostPaths(state_dir)
 
 
 def _none_alive(pids: list[int]) -> bool:
@@ -221,3 +226,15 @@ def test_settings_and_slot_sticky_settings(tmp_path: Path) -> None:
         old = target.slots()["blue"]
         assert old.version == "0.9.0" and old.url
         assert setting(old.url, "ROLE") == "staging"
+
+
+def test_long_state_directory_gets_a_short_private_socket_path(tmp_path: Path) -> None:
+    """A state directory too deep for AF_UNIX gets a stable short socket path instead."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    paths = host_paths_for(deep)
+    assert len(str(paths.socket)) < 108
+    assert paths.socket == host_paths_for(deep).socket
+    assert str(paths.state_dir) not in str(paths.socket)
+    for host in running_host(tmp_path / "cfg", state_dir=str(deep)):
+        assert host.target.slots()[PRODUCTION].state == "empty"
+        assert stat.S_IMODE(paths.socket.parent.stat().st_mode) == 0o700
