@@ -280,7 +280,7 @@ def test_local_tracker_keeps_the_issue_in_the_deployment_record(world: World) ->
     row = world.store.deployment(int(ctx.deployment.id))
     assert row is not None
     record = row.data["tracking"]
-    assert record["title"] == "Production Deployment - 2026-11-17"
+    assert record["title"] == "Staging Deployment - 2026-11-17"
     assert "### Pre-Deployment Checklist" in record["body"]
     assert record["state"] == "closed" and record["outcome"] == "completed"
     assert "completed successfully" in record["comments"][0]["text"]
@@ -349,3 +349,15 @@ def test_infra_without_configuration_is_not_supported(world: World) -> None:
     """An environment without an infra workflow says so instead of doing nothing."""
     with pytest.raises(NotSupported, match="no infrastructure phase"):
         InfraStep().run(world.context(env="staging"))
+
+
+def test_refusal_after_the_start_is_announced_as_refused(world: World) -> None:
+    """A gate refusing after the start announcement tells that nothing was changed."""
+    ctx = world.context()
+    AnnounceStartStep().run(ctx)
+    ctx.failure = {"step": "preconditions", "error": "active incident(s): pagerduty #Q1 'latency'"}
+    AnnounceStartStep().after(ctx, Outcome.REFUSED)
+    message = world.webhook.received[-1]
+    assert message["title"] == "⛔ Production Deployment Refused"
+    assert "untouched, still on 1.3.0" in message["message"]
+    assert "pagerduty #Q1" in message["message"]

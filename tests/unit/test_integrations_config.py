@@ -29,8 +29,8 @@ def test_defaults_follow_the_runbook(tmp_path: Path) -> None:
     env = load_config(_write(tmp_path, "")).env("production")
     integrations = env.integrations
     assert integrations.tracker.kind == "local"
-    assert integrations.tracker.labels == ["deployment", "production"]
-    assert integrations.tracker.title == "Production Deployment - {date}"
+    assert integrations.tracker.labels == ["deployment", "{environment}"]
+    assert integrations.tracker.title == "{Environment} Deployment - {date}"
     assert integrations.vcs.tag_format == "v{version}"
     assert integrations.vcs.log_file == "deployments.log"
     assert integrations.vcs.log_format == "{time} - {tag} deployed to {environment}"

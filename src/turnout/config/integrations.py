@@ -48,9 +48,11 @@ class TrackerConfig(Section):
     """Default: github.token."""
     base_url: str | None = None
     """Default: github.base_url."""
-    labels: list[str] = Field(default_factory=lambda: ["deployment", "production"])
-    title: str = "Production Deployment - {date}"
-    """Issue title; {date} (YYYY-MM-DD, UTC), {environment} and {version} are filled in."""
+    labels: list[str] = Field(default_factory=lambda: ["deployment", "{environment}"])
+    """Issue labels; {environment} is filled in (production: deployment, production)."""
+    title: str = "{Environment} Deployment - {date}"
+    """Issue title; {date} (YYYY-MM-DD in the policy timezone), {Environment},
+    {environment} and {version} are filled in: "Production Deployment - 2026-11-17"."""
 
 
 class PagerDutyConfig(Section):

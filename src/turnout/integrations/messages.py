@@ -81,7 +81,7 @@ def _duration(seconds: Any) -> str:
     total = round(float(seconds))
     minutes, secs = divmod(total, 60)
     if minutes == 0:
-        return f"{secs} seconds"
+        return f"{secs} second{'s' if secs != 1 else ''}"
     return f"{minutes} minutes" if secs == 0 else f"{minutes} min {secs} s"
 
 
@@ -131,9 +131,13 @@ def _success(c: Mapping[str, Any]) -> Message:
     errors_text = f"< {max_error * 100:g}%"
     if error_rate is not None:
         errors_text += f" (measured {float(error_rate) * 100:.3g}%)"
-    perf_text = "Normal" if perf_ok is not False else "Degraded"
+    else:
+        errors_text = f"not measured (limit {errors_text})"
     if p95 is not None:
+        perf_text = "Normal" if perf_ok else "Degraded"
         perf_text += f" (p95 {float(p95):.0f} ms, limit {max_p95:g} ms)"
+    else:
+        perf_text = f"not measured (limit p95 {max_p95:g} ms)"
     checks = c.get("checks") or {}
     health_ok = all(bool(v) for v in checks.values()) if checks else c.get("health_ok", True)
     health_text = "Passing" if health_ok else "Failing"

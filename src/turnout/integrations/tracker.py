@@ -245,7 +245,7 @@ def tracker_for(config: LoadedConfig, env: EnvironmentConfig, store: Store) -> T
         else f"environments.{env.name}.integrations.github.token",
         file=str(config.path),
     )
-    return GitHubTracker(repository(client, name), list(settings.labels))
+    return GitHubTracker(repository(client, name), issue_labels(env))
 
 
 # -- text -------------------------------------------------------------------------------
@@ -253,8 +253,16 @@ def issue_title(env: EnvironmentConfig, deployment: DeploymentInfo, when: dateti
     """The configured title, with the date in the environment's timezone."""
     local = when.astimezone(ZoneInfo(env.policy.timezone))
     return env.integrations.tracker.title.format(
-        date=f"{local:%Y-%m-%d}", environment=deployment.environment, version=deployment.version
+        date=f"{local:%Y-%m-%d}",
+        Environment=deployment.environment.title(),
+        environment=deployment.environment,
+        version=deployment.version,
     )
+
+
+def issue_labels(env: EnvironmentConfig) -> list[str]:
+    """The configured labels, {environment} filled in."""
+    return [label.format(environment=env.name) for label in env.integrations.tracker.labels]
 
 
 def checklist_lines(checklist_outputs: Mapping[str, Any] | None) -> list[str]:
