@@ -215,7 +215,17 @@ def test_success_announcement_reports_duration_and_figures(world: World) -> None
     """The success message gives the duration by the clock and the verified figures."""
     ctx = world.context()
     ctx.statuses.update({"warmup": "succeeded", "smoke": "succeeded", "verify": "succeeded"})
-    ctx.outputs["verify"] = {"verdict": {"evidence": {"error_rate": 0.0003, "p95_ms": 210.0}}}
+    ctx.outputs["verify"] = {
+        "checks": [],
+        "analysis": {
+            "status": "pass",
+            "evidence": {
+                "error_rate": 0.0003,
+                "p95_ms": 210.0,
+                "baseline": {"error_rate": 0.5, "p95_ms": 999.0},
+            },
+        },
+    }
     world.clock.advance(14 * 60)
     AnnounceSuccessStep().run(ctx)
     body = world.webhook.received[-1]["message"]

@@ -114,3 +114,21 @@ def test_evidence_is_bounded() -> None:
     lines = evidence_lines({f"k{i}": "x" * 500 for i in range(40)})
     assert len(lines) == 12
     assert all(len(line) < 200 for line in lines)
+
+
+def test_rollback_finds_the_reasons_of_a_failed_verification() -> None:
+    """A failed verification's evidence nests its verdict under analysis; its reasons are shown."""
+    message = render(
+        MessageKind.ROLLBACK,
+        {
+            "failed_step": "verify",
+            "error": "metric analysis: error rate regressed",
+            "evidence": {
+                "requests": 400,
+                "error_rate": 0.05,
+                "analysis": {"status": "fail", "reasons": ["errors 5.00% > 0.20% (2x baseline)"]},
+            },
+        },
+    )
+    assert "• errors 5.00% > 0.20% (2x baseline)" in message.body
+    assert "• requests: 400" in message.body

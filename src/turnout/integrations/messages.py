@@ -169,11 +169,14 @@ def _failure_lines(c: Mapping[str, Any]) -> list[str]:
         ("Failed step", c.get("failed_step")),
         ("What regressed", c.get("error") or "(not recorded)"),
     )
-    reasons = []
+    reasons: list[str] = []
     if isinstance(evidence, Mapping):
-        found = evidence.get("reasons")
-        if isinstance(found, list):
-            reasons = [str(r) for r in found]
+        # A verdict keeps its reasons at the top; a failed verification nests it in analysis.
+        analysis = evidence.get("analysis")
+        for source in (evidence, analysis if isinstance(analysis, Mapping) else {}):
+            found = source.get("reasons")
+            if isinstance(found, list) and not reasons:
+                reasons = [str(r) for r in found]
     if reasons:
         lines.append("**Reasons:**")
         lines.extend(f"• {_short(r)}" for r in reasons[:MAX_EVIDENCE_LINES])

@@ -109,17 +109,18 @@ def start_context(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _find_number(value: Any, keys: tuple[str, ...]) -> float | None:
-    """The first numeric value under one of the keys, searching nested outputs."""
-    if isinstance(value, Mapping):
-        for key in keys:
-            found = value.get(key)
-            if isinstance(found, int | float) and not isinstance(found, bool):
-                return float(found)
-        for item in value.values():
-            nested = _find_number(item, keys)
-            if nested is not None:
-                return nested
+def _measured(verify: Mapping[str, Any], key: str) -> float | None:
+    """A figure the verification measured on live traffic (its analysis evidence)."""
+    analysis = verify.get("analysis")
+    for holder in (
+        analysis.get("evidence") if isinstance(analysis, Mapping) else None,
+        verify.get("evidence"),
+        verify,
+    ):
+        if isinstance(holder, Mapping):
+            value = holder.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
     return None
 
 
@@ -132,8 +133,8 @@ def success_context(ctx: StepContext) -> dict[str, Any]:
         "duration_seconds": max((ctx.clock.now() - started).total_seconds(), 0.0),
         "commit": _release_commit(ctx),
         "checks": {name: ctx.succeeded(name) for name in HEALTH_STEPS if name in ctx.statuses},
-        "error_rate": _find_number(verify, ("error_rate",)),
-        "p95_ms": _find_number(verify, ("p95_ms",)),
+        "error_rate": _measured(verify, "error_rate"),
+        "p95_ms": _measured(verify, "p95_ms"),
         "max_error_rate": ctx.env.analysis.max_error_rate,
         "max_p95_ms": ctx.env.analysis.max_p95_ms,
     }
