@@ -24,11 +24,12 @@ the whole verdict keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from turnout.analysis.baseline import Baseline
-from turnout.analysis.sequential import Decision, RateResult, RateTest
+from turnout.analysis.sequential import Decision, RateResult, RateTest, Window
 from turnout.config.analysis import AnalysisConfig
 from turnout.model import Verdict, VerdictKind
 from turnout.traffic import LATENCY_BOUNDS_MS, SecondBucket, count_over, quantile_ms
@@ -143,18 +144,39 @@ class Judge:
             "latency": count_over(observed.latency, self.latency_limit_ms),
         }
 
-    def evaluate(self, observed: SecondBucket) -> dict[str, RateResult]:
-        """Each metric's sequential test on the totals."""
+    def evaluate(
+        self,
+        observed: SecondBucket,
+        later: Sequence[tuple[float, SecondBucket]] = (),
+        first: float = 1.0,
+    ) -> dict[str, RateResult]:
+        """Each metric's sequential test on the totals since the swap, and on the traffic
+        since later start points (weight, totals since that point)."""
         events = self.events(observed)
-        return {m: self.tests[m].evaluate(observed.count, events[m]) for m in METRICS}
+        windows = [(weight, self.events(since), since.count) for weight, since in later]
+        return {
+            m: self.tests[m].evaluate(
+                observed.count,
+                events[m],
+                [Window(weight, count, ev[m]) for weight, ev, count in windows],
+                first,
+            )
+            for m in METRICS
+        }
 
     def judge(
-        self, observed: SecondBucket, *, elapsed: float, min_observation: float | None = None
+        self,
+        observed: SecondBucket,
+        *,
+        elapsed: float,
+        min_observation: float | None = None,
+        later: Sequence[tuple[float, SecondBucket]] = (),
+        first: float = 1.0,
     ) -> Verdict:
         """Fail as soon as a metric regressed; pass when every metric is healthy and at
         least min_observation seconds were seen; otherwise inconclusive."""
         minimum = self.config.min_observation if min_observation is None else min_observation
-        results = self.evaluate(observed)
+        results = self.evaluate(observed, later, first)
         evidence = self.evidence(observed, results, elapsed)
         regressed = [m for m in METRICS if results[m].decision is Decision.REGRESSED]
         if regressed:

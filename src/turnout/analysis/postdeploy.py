@@ -104,7 +104,13 @@ def watch_environment(
     stored = store.get(key)
     state = WatchState.from_dict(stored) if stored else None
     if state is None or state.swapped_at != float(swapped_at):
-        state = WatchState.begin(PRODUCTION, float(swapped_at), analysis.warmup_exclude)
+        state = WatchState.begin(
+            PRODUCTION,
+            float(swapped_at),
+            analysis.warmup_exclude,
+            horizon=window,
+            every=analysis.restart_every,
+        )
     if state.status == "rolled-back":
         return {**doc, "status": "rolled-back", "summary": "already rolled back by a watch"}
     state.status = "watching"

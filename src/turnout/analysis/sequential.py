@@ -19,8 +19,10 @@ continuous monitoring safe.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 # Alternatives of the mixture: p1, p1*4, p1*16, ... below this cap.
 MIXTURE_RATIO = 4.0
@@ -115,12 +117,20 @@ class MixtureSPRT:
         """Threshold on the ln mixture ratio: ln(1/alpha) (Ville's inequality)."""
         return math.log(1 / self.alpha)
 
+    @cached_property
+    def _increments(self) -> list[tuple[float, float]]:
+        # Per event and per non-event log increments of each alternative.
+        return [
+            (math.log(p / self.p0), math.log((1 - p) / (1 - self.p0))) for p in self.alternatives
+        ]
+
     def statistic(self, n: int, k: int) -> float:
         """ln of the mixture likelihood ratio."""
-        terms = [log_likelihood_ratio(n, k, self.p0, p) for p in self.alternatives]
+        if k < 0 or n < k:
+            raise ValueError(f"impossible counts: {k} events in {n} trials")
+        terms = [k * up + (n - k) * down for up, down in self._increments]
         top = max(terms)
-        weight = 1 / len(terms)
-        return top + math.log(sum(weight * math.exp(t - top) for t in terms))
+        return top + math.log(sum(math.exp(t - top) for t in terms) / len(terms))
 
     def crossed(self, n: int, k: int) -> bool:
         """Whether the evidence against H0 has reached the threshold."""
@@ -153,6 +163,15 @@ class RateResult:
 
 
 @dataclass(frozen=True)
+class Window:
+    """Counts since a later start point, with the share of alpha that start point gets."""
+
+    weight: float
+    requests: int
+    events: int
+
+
+@dataclass(frozen=True)
 class RateTest:
     """Regressed-or-healthy for one Bernoulli rate.
 
@@ -161,6 +180,13 @@ class RateTest:
     - healthy: the point test of p0 against p1 rejects "p >= p1" at level beta
       (ln LR(p0 : p1) >= ln(1/beta)): a release at or above the limit is passed with
       probability at most beta.
+
+    For a long watch the regression statistic is also mixed over later start points
+    (`Window`s): sum_j w_j * mixture LR of the traffic since start j, with the start
+    at the swap weighted 1 - sum(w_j). Each term is a supermartingale that is 1
+    until its start, so the sum is one too and the alpha bound holds; a release that
+    degrades late is then judged on its recent traffic, not diluted by the healthy
+    traffic before.
     """
 
     p0: float
@@ -173,7 +199,7 @@ class RateTest:
         if not 0 < self.p0 < self.p1 < 1:
             raise ValueError(f"need 0 < p0 < p1 < 1 (got p0={self.p0}, p1={self.p1})")
 
-    @property
+    @cached_property
     def mixture(self) -> MixtureSPRT:
         """The regression test."""
         return MixtureSPRT(self.p0, mixture_alternatives(self.p1), self.alpha)
@@ -183,17 +209,37 @@ class RateTest:
         """Threshold on ln LR(p0 : p1) for "healthy"."""
         return math.log(1 / self.beta)
 
-    def evaluate(self, n: int, k: int) -> RateResult:
-        """The decision after n requests with k events, with both statistics."""
+    def regressed_statistic(
+        self, n: int, k: int, later: Sequence[Window] = (), first: float = 1.0
+    ) -> float:
+        """ln of the mixture over start points whose windows hold at least min_events events
+        (-inf when none does). `first` is the weight of the start at the swap; the weights
+        of every start point, reached or not, are fixed in advance and sum to at most 1."""
         mixture = self.mixture
-        regressed = mixture.statistic(n, k)
+        terms = [
+            math.log(weight) + mixture.statistic(count, events)
+            for weight, count, events in [(first, n, k)]
+            + [(w.weight, w.requests, w.events) for w in later]
+            if weight > 0 and events >= self.min_events
+        ]
+        if not terms:
+            return -math.inf
+        top = max(terms)
+        return top + math.log(sum(math.exp(t - top) for t in terms))
+
+    def evaluate(
+        self, n: int, k: int, later: Sequence[Window] = (), first: float = 1.0
+    ) -> RateResult:
+        """The decision after n requests with k events (and the later windows' counts)."""
+        threshold = self.mixture.threshold
+        regressed = self.regressed_statistic(n, k, later, first)
         healthy = log_likelihood_ratio(n, k, self.p1, self.p0)
-        if regressed >= mixture.threshold and k >= self.min_events:
+        if regressed >= threshold:
             decision = Decision.REGRESSED
         elif healthy >= self.healthy_threshold:
             decision = Decision.HEALTHY
         else:
             decision = Decision.CONTINUE
-        return RateResult(
-            decision, n, k, regressed, mixture.threshold, healthy, self.healthy_threshold
-        )
+        # For people: without min_events the statistic is the from-the-swap mixture.
+        shown = regressed if regressed > -math.inf else self.mixture.statistic(n, k)
+        return RateResult(decision, n, k, shown, threshold, healthy, self.healthy_threshold)

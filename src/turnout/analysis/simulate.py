@@ -1,5 +1,7 @@
 """Simulated traffic: a deterministic TrafficSource for tests, demos and benchmarks.
 
+`CountingFakeTarget` is the fake target with such traffic on production.
+
 Each slot follows a list of profiles (from a given time on: requests per second,
 error rate, p95 latency). Seconds are generated on first request from a random
 generator seeded by (seed, slot, second), so asking twice gives the same counts.
@@ -13,6 +15,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from turnout.model import Release
+from turnout.targets.fake import FakeTarget
+from turnout.targets.protocol import PRODUCTION, SlotState
 from turnout.traffic import SecondBucket
 
 # Spread of the simulated latency: ln-space standard deviation.
@@ -91,3 +96,61 @@ class SimulatedTraffic:
             bucket.add(500 if failed else 200, latency)
         self._cache[key] = bucket
         return bucket
+
+
+@dataclass(frozen=True)
+class VersionProfile:
+    """How a version behaves when it serves production."""
+
+    error_rate: float = 0.001
+    p95_ms: float = 200.0
+
+
+class CountingFakeTarget(FakeTarget):
+    """The fake target plus simulated production traffic (a TrafficSource).
+
+    Production serves `rps` requests per second; each second behaves like the
+    version that was live then (its VersionProfile), so a swap changes the
+    figures from that second on. For tests, demos and benchmarks of the analysis.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        now: Callable[[], float],
+        *,
+        rps: float,
+        profiles: dict[str, VersionProfile],
+        seed: int = 0,
+        staging_slot: str = "blue",
+    ) -> None:
+        super().__init__(name, staging_slot=staging_slot)
+        self._clock_now = now
+        self.rps = rps
+        self.profiles = profiles
+        self.simulated = SimulatedTraffic(now, seed)
+
+    def _retune(self) -> None:
+        live = self.slots().get(PRODUCTION)
+        version = live.version if live else None
+        if version is None:
+            self.simulated.set(PRODUCTION, self._clock_now(), 0.0)
+            return
+        profile = self.profiles.get(version, VersionProfile())
+        self.simulated.set(
+            PRODUCTION, self._clock_now(), self.rps, profile.error_rate, profile.p95_ms
+        )
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        state = super().deploy(slot, release)
+        if slot == PRODUCTION:
+            self._retune()
+        return state
+
+    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
+        super().swap(slot, target_slot)
+        self._retune()
+
+    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+        """Production's simulated traffic (other slots serve none)."""
+        return self.simulated.traffic(slot, since, until)

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 
 REPORT_EVERY = 5.0
+SAVE_EVERY = 5.0
+LATER_SHARE = 0.1
+"""Share of alpha given to the later start points (the rest goes to the start at the swap)."""
 
 
 def state_key(environment: str, deployment_id: str | int) -> str:
@@ -55,12 +58,57 @@ class WatchState:
     verdict: dict[str, Any] | None = None
     polls: int = 0
     last_error: str | None = None
+    mark_every: float = 0.0
+    marks: int = 0
+    """Later start points planned (fixed at the start, so their weights are too)."""
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    """Totals at each later start point reached: {"at": unix time, "totals": bucket}."""
 
     @classmethod
-    def begin(cls, slot: str, swapped_at: float, warmup_exclude: float) -> WatchState:
-        """A fresh state for traffic after the swap and warm-up."""
+    def begin(
+        cls,
+        slot: str,
+        swapped_at: float,
+        warmup_exclude: float,
+        *,
+        horizon: float = 0.0,
+        every: float = 60.0,
+    ) -> WatchState:
+        """A fresh state for traffic after the swap and warm-up; later start points every
+        `every` seconds over `horizon` seconds (the rollback window)."""
         start = swapped_at + warmup_exclude
-        return cls(slot=slot, swapped_at=swapped_at, start=start, folded_until=start)
+        marks = math.ceil(horizon / every) if horizon > 0 and every > 0 else 0
+        return cls(
+            slot=slot,
+            swapped_at=swapped_at,
+            start=start,
+            folded_until=start,
+            mark_every=every if marks else 0.0,
+            marks=marks,
+        )
+
+    def later_windows(self, current: SecondBucket) -> list[tuple[float, SecondBucket]]:
+        """(weight, traffic since the start point) for every later start point reached."""
+        if not self.marks:
+            return []
+        weight = LATER_SHARE / self.marks
+        return [
+            (weight, subtract(current, SecondBucket.from_dict(cp["totals"])))
+            for cp in self.checkpoints
+        ]
+
+    @property
+    def first_weight(self) -> float:
+        """Weight of the start at the swap."""
+        return 1.0 - LATER_SHARE if self.marks else 1.0
+
+    def mark_until(self, t: float) -> None:
+        """Record the totals at every planned start point up to time t."""
+        while len(self.checkpoints) < self.marks:
+            at = self.start + (len(self.checkpoints) + 1) * self.mark_every
+            if at > t:
+                return
+            self.checkpoints.append({"at": at, "totals": self.totals.to_dict()})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -76,6 +124,9 @@ class WatchState:
             "verdict": self.verdict,
             "polls": self.polls,
             "last_error": self.last_error,
+            "mark_every": self.mark_every,
+            "marks": self.marks,
+            "checkpoints": list(self.checkpoints),
         }
 
     @classmethod
@@ -93,6 +144,9 @@ class WatchState:
             verdict=data.get("verdict"),
             polls=int(data.get("polls", 0)),
             last_error=data.get("last_error"),
+            mark_every=float(data.get("mark_every", 0.0)),
+            marks=int(data.get("marks", 0)),
+            checkpoints=list(data.get("checkpoints", [])),
         )
 
 
@@ -128,11 +182,18 @@ class Watcher:
         self.key = key
         self.progress = progress
         self._reported_at: float | None = None
+        self._saved_at: float | None = None
 
     def save(self) -> None:
         """Persist the state (when a store and key were given)."""
         if self.store is not None and self.key is not None:
             self.store.put(self.key, self.state.to_dict())
+            self._saved_at = self.clock.monotonic()
+
+    def save_now_and_then(self) -> None:
+        """Persist every few seconds while nothing is decided (each look need not write)."""
+        if self._saved_at is None or self.clock.monotonic() - self._saved_at >= SAVE_EVERY:
+            self.save()
 
     def observed(self, now: float) -> SecondBucket:
         """Totals since the start: final buckets are folded in, recent ones added on top."""
@@ -140,12 +201,16 @@ class Watcher:
         step, settle = self.provider.step, self.provider.settle
         fetched = self.provider.buckets(state.slot, state.folded_until, now)
         cut = math.floor((now - settle) / step) * step
-        final = [b for b in fetched if b.second + step <= cut + 1e-9 and b.second >= state.start]
-        pending = [b for b in fetched if b.second + step > cut + 1e-9 and b.second >= state.start]
-        if final:
-            state.totals = merge([state.totals, *final])
+        judged = sorted((b for b in fetched if b.second >= state.start), key=lambda b: b.second)
+        final = [b for b in judged if b.second + step <= cut + 1e-9]
+        pending = [b for b in judged if b.second + step > cut + 1e-9]
+        for bucket in final:
+            state.mark_until(bucket.second)
+            state.totals = merge([state.totals, bucket])
             state.totals.second = 0
-        state.folded_until = max(state.folded_until, cut)
+        if cut > state.folded_until:
+            state.mark_until(cut)
+            state.folded_until = cut
         return merge([state.totals, *pending]) if pending else state.totals
 
     def poll(self) -> Verdict:
@@ -160,7 +225,7 @@ class Watcher:
             # Missing metrics never roll back: the poll is inconclusive and says why.
             self.state.last_error = exc.message
             totals = self.state.totals
-            verdict = self.judge.judge(totals, elapsed=elapsed)
+            verdict = self._judge(totals, elapsed)
             if verdict.kind is not VerdictKind.FAIL:
                 verdict = Verdict(
                     VerdictKind.INCONCLUSIVE,
@@ -169,7 +234,15 @@ class Watcher:
                     verdict.evidence,
                 )
             return self._stamp(verdict, now)
-        return self._stamp(self.judge.judge(totals, elapsed=elapsed), now)
+        return self._stamp(self._judge(totals, elapsed), now)
+
+    def _judge(self, totals: SecondBucket, elapsed: float) -> Verdict:
+        return self.judge.judge(
+            totals,
+            elapsed=elapsed,
+            later=self.state.later_windows(totals),
+            first=self.state.first_weight,
+        )
 
     def _stamp(self, verdict: Verdict, now: float) -> Verdict:
         evidence = dict(verdict.evidence)
@@ -234,14 +307,14 @@ class Watcher:
                 self.state.verdict = verdict.to_dict()
                 self.save()
                 return WatchResult(verdict, self.state, "passed")
-            self.save()
+            self.save_now_and_then()
             if now >= deadline and (verdict.kind is not VerdictKind.PASS or held is None):
                 reason = "max-observation" if stop_on_pass else "window-ended"
                 if stop_on_pass:
                     self.state.status = "inconclusive"
                     self.state.decided_at = now
                     self.state.verdict = verdict.to_dict()
-                    self.save()
+                self.save()
                 return WatchResult(last, self.state, reason)
             stop = keep_going()
             if stop is not None:
@@ -267,3 +340,14 @@ class Watcher:
         if held:
             line += f" (waiting: {held})"
         self.progress(line)
+
+
+def subtract(later: SecondBucket, earlier: SecondBucket) -> SecondBucket:
+    """Counts in `later` totals that were not yet in `earlier` totals."""
+    out = SecondBucket(second=0, count=later.count - earlier.count)
+    for key in set(later.status) | set(earlier.status):
+        value = later.status.get(key, 0) - earlier.status.get(key, 0)
+        if value:
+            out.status[key] = value
+    out.latency = [a - b for a, b in zip(later.latency, earlier.latency, strict=True)]
+    return out

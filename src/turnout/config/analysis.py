@@ -97,6 +97,11 @@ class AnalysisConfig(Section):
     """After this many seconds without a decision: hold and ask a person (exit 5)."""
     poll_interval: float = Field(default=0.5, ge=0.05, le=60)
     """Seconds between two looks at the metrics."""
+    restart_every: float = Field(default=60.0, gt=0)
+    """Seconds between the later start points of the regression test: besides all traffic
+    since the swap, the traffic since each of these points is judged on its own, so a
+    release that degrades late in the window is caught about as fast as one that fails
+    at once."""
     watch_for: float = Field(default=1800.0, gt=0)
     """`turnout watch`: length of the rollback window after the swap (runbook: 30 min)."""
     emergency_watch_for: float = Field(default=7200.0, gt=0)

@@ -228,7 +228,16 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
         stored = ctx.store.get(key)
         state = WatchState.from_dict(stored) if stored else None
         if state is None or state.swapped_at != float(swapped_at):
-            state = WatchState.begin(PRODUCTION, float(swapped_at), analysis.warmup_exclude)
+            window = (
+                analysis.emergency_watch_for if ctx.deployment.emergency else analysis.watch_for
+            )
+            state = WatchState.begin(
+                PRODUCTION,
+                float(swapped_at),
+                analysis.warmup_exclude,
+                horizon=window,
+                every=analysis.restart_every,
+            )
         deadline = state.start + analysis.max_observation
         if state.status == "inconclusive":
             # Resumed by a person after a hold: watch for another max_observation.
