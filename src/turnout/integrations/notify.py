@@ -197,19 +197,23 @@ class Notifier:
         """Deliver an already rendered message to every channel concurrently."""
         deadline = time.monotonic() + self.timeout
         results: dict[int, Delivery] = {}
-        threads: list[tuple[int, Channel, threading.Thread]] = []
+        threads: list[threading.Thread] = []
         for index, channel in enumerate(self.channels):
+            if isinstance(channel, ConsoleChannel):
+                # In the caller's thread: the progress display is the caller's to drive.
+                results[index] = self._with_retries(channel, message, deadline)
+                continue
 
             def work(i: int = index, ch: Channel = channel) -> None:
                 results[i] = self._with_retries(ch, message, deadline)
 
             thread = threading.Thread(target=work, name=f"turnout-notify-{index}", daemon=True)
             thread.start()
-            threads.append((index, channel, thread))
-        for _, _, thread in threads:
+            threads.append(thread)
+        for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
         deliveries: list[Delivery] = []
-        for index, channel, _ in threads:
+        for index, channel in enumerate(self.channels):
             found = results.get(index)
             if found is None:
                 found = Delivery(
