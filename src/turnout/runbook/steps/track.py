@@ -73,7 +73,7 @@ class TrackStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         title = issue_title(ctx.env, ctx.deployment, ctx.deployment.created_at)
-        plan = list(ctx.statuses) or []
+        plan = list(ctx.statuses)
         body = issue_body(ctx.deployment, plan, ctx.outputs.get("checklist"))
         try:
             tracker = tracker_for(ctx.config, ctx.env, ctx.store)
