@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from turnout.database.driver import DatabaseError
 from turnout.database.dump import LogicalDump
 from turnout.database.migrations import MigrationSet
 from turnout.database.service import DatabaseService
-from turnout.errors import BadInput, NeedsPerson, PackageError, Refused, RolledBack
+from turnout.errors import BadInput, LockHeld, NeedsPerson, PackageError, Refused, RolledBack
 from turnout.store import Store, holder_identity
 
 PackageOption = Annotated[
@@ -66,11 +68,34 @@ def _database_errors() -> Iterator[None]:
 def _locked(store: Store, environment: str, actor: str) -> Iterator[None]:
     # The same lock as deployments: no migrate or restore under a running deployment.
     holder = holder_identity(actor)
-    store.acquire_lock(environment, None, holder)
+    try:
+        store.acquire_lock(environment, None, holder)
+    except LockHeld:
+        if not _take_over_dead_db_lock(store, environment, holder, actor):
+            raise
     try:
         yield
     finally:
         store.release_lock(environment, holder)
+
+
+def _take_over_dead_db_lock(store: Store, environment: str, holder: str, actor: str) -> bool:
+    # A killed `turnout db` command leaves its lock behind; deployments' locks are left to
+    # `turnout resume`, which knows how to finish them.
+    lock = store.lock(environment)
+    if lock is None or lock.deployment_id is not None or lock.host != socket.gethostname():
+        return False
+    try:
+        os.kill(lock.pid, 0)
+        return False
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    if not store.take_over_lock(environment, lock.holder, holder):
+        return False
+    store.audit(actor, "lock.take-over", environment=environment, previous_holder=lock.holder)
+    return True
 
 
 def _package(config: LoadedConfig, package: Path | None, version: str | None) -> Path:

@@ -186,6 +186,8 @@ class PostgresDriver:
         if loc.user:
             env["PGUSER"] = loc.user
         password = loc.password()
+        # The client programs need no copy of the secret's own variable.
+        env = {k: v for k, v in env.items() if password is None or v != password}
         folder = Path(tempfile.mkdtemp(prefix="turnout-pg-"))
         try:
             if password is not None:
@@ -279,8 +281,9 @@ class PostgresDriver:
                 ).fetchall()
             ]
             public = conn.execute(
-                "SELECT quote_ident(pg_get_userbyid(nspowner)) FROM pg_namespace "
-                "WHERE nspname = 'public'"
+                "SELECT quote_ident(pg_get_userbyid(nspowner)),"
+                " quote_nullable(obj_description(oid, 'pg_namespace'))"
+                " FROM pg_namespace WHERE nspname = 'public'"
             ).fetchone()
             grants = conn.execute(
                 "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
@@ -298,6 +301,7 @@ class PostgresDriver:
         if public is not None:
             # pg_dump leaves `public` to the target database, so it is recreated as it was.
             lines.append(f"CREATE SCHEMA public AUTHORIZATION {public[0]};")
+            lines.append(f"COMMENT ON SCHEMA public IS {public[1]};")
             lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
         return "\n".join(lines) + "\n"
 
@@ -407,8 +411,10 @@ def _table_digest(conn: psycopg.Connection[Any], name: str, oid: int) -> TableDi
 
 
 _SCHEMA_QUERIES = [
-    f"SELECT 'schema ' || n.nspname || ' owner ' || pg_get_userbyid(n.nspowner) "
-    f"FROM pg_namespace n WHERE {_SYSTEM}",
+    "SELECT 'schema ' || n.nspname || ' owner ' || pg_get_userbyid(n.nspowner)"
+    " || ' comment ' || coalesce(obj_description(n.oid, 'pg_namespace'), '-')"
+    " || ' acl ' || coalesce(n.nspacl::text, '-')"
+    f" FROM pg_namespace n WHERE {_SYSTEM}",
     f"""SELECT 'column ' || format('%I.%I', n.nspname, c.relname) || ' '
         || row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) || ' ' || a.attname || ' '
         || format_type(a.atttypid, a.atttypmod)
@@ -454,14 +460,14 @@ def _schema_lines(conn: psycopg.Connection[Any]) -> list[str]:
     return sorted(lines)
 
 
-def count_copy_rows(stream: IO[bytes]) -> dict[str, int]:
+def count_copy_rows(stream: IO[bytes], chunk_size: int = 1 << 20) -> dict[str, int]:
     """Rows per table in a pg_restore SQL script (one line per row in each COPY block)."""
     counts: dict[str, int] = {}
     buf = b""
     in_data = False
     table = ""
     rows = 0
-    for chunk in iter_chunks(stream):
+    for chunk in iter_chunks(stream, chunk_size):
         buf += chunk
         pos = 0
         while True:
