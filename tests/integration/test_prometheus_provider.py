@@ -145,7 +145,7 @@ def prometheus() -> Iterator[tuple[str, Samples]]:
     samples = Samples()
     handler = type("Handler", (_Handler,), {"samples": samples})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", samples

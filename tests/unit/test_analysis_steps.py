@@ -271,7 +271,7 @@ def business_server() -> Iterator[tuple[str, type[_Business]]]:
     """A real HTTP server on loopback answering {"rewards": {"processed": N}}."""
     handler = type("Handler", (_Business,), {"processed": 0})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/stats", handler
