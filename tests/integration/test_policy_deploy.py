@@ -152,3 +152,24 @@ def test_emergency_does_not_pass_an_active_incident_silently(project: PolicyProj
         if r.action == "window.override"
     )
     assert override.details["override"] == "emergency+incident"
+
+
+def test_unreachable_incident_source_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the incident source cannot answer, the gate refuses (exit 3) instead of guessing."""
+    monkeypatch.setenv("SHOP_PD_TOKEN", "not-a-real-token")
+    extra = (
+        "\n[environments.production.integrations.incidents.pagerduty]\n"
+        'token = "env:SHOP_PD_TOKEN"\nbase_url = "https://127.0.0.1:9"\ntimeout = 2\n'
+    )
+    made = make_project(tmp_path / "shop", extra=extra)
+    try:
+        _ready_for_production(made, "1.1.0")
+        result = made.deploy("production", "1.1.0")
+        assert result.exit_code == 3
+        assert "cannot tell whether an incident is active" in result.message
+        row = made.store.deployment(result.deployment_id)
+        assert row is not None and row.status == "refused"
+    finally:
+        made.store.close()

@@ -198,9 +198,17 @@ def current_incidents(
     """Active incidents from the incident source, when the policy freezes on them."""
     if not env.policy.freezes.incidents:
         return []
+    from turnout.errors import GateFailed, IntegrationError
     from turnout.integrations.incidents import active_incidents
 
-    return active_incidents(config, env, store)
+    try:
+        return active_incidents(config, env, store)
+    except IntegrationError as exc:
+        # A freeze gate must not pass on a guess: no answer is a refusal, not a pass.
+        raise GateFailed(
+            f"cannot tell whether an incident is active on {env.name}: {exc.message}",
+            details=exc.details,
+        ) from exc
 
 
 # -- custom periods ---------------------------------------------------------------------
