@@ -52,9 +52,16 @@ def flags_from_data(info: DeploymentInfo, data: dict[str, Any] | None) -> Deploy
     )
 
 
+def recorded_id(info: DeploymentInfo) -> int | None:
+    """The deployment's row id, or None for a planned deployment (id "", "0", "plan")."""
+    text = str(info.id)
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
 def read_flags(store: Store, info: DeploymentInfo) -> DeploymentFlags:
     """Flags of a recorded deployment (or of a planned one that has no row yet)."""
-    row = store.deployment(int(info.id)) if str(info.id).isdigit() else None
+    dep_id = recorded_id(info)
+    row = store.deployment(dep_id) if dep_id is not None else None
     return flags_from_data(info, row.data if row is not None else None)
 
 

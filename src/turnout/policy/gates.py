@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from turnout.policy.approvals import approval_status
 from turnout.policy.checklist import evaluate_checklist
-from turnout.policy.flags import DeploymentFlags, read_flags
+from turnout.policy.flags import DeploymentFlags, read_flags, recorded_id
 from turnout.policy.windows import decide_window, evaluate_window
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def evaluate_gates(
             evidence=decision.to_dict(),
         )
     )
-    dep_id = int(deployment_info.id) if str(deployment_info.id).isdigit() else None
+    dep_id = recorded_id(deployment_info)
     approvals = store.approvals(dep_id) if dep_id is not None else []
     status = approval_status(
         config,
