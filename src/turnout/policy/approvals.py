@@ -105,6 +105,8 @@ class ApprovalStatus:
     ignored: list[dict[str, Any]] = field(default_factory=list)
     """Recorded approvals that do not count, with the reason."""
     may_approve: dict[str, list[str]] = field(default_factory=dict)
+    deployer_only: set[str] = field(default_factory=set)
+    """Requirements whose role only the deployer holds."""
 
     @property
     def ok(self) -> bool:
@@ -116,12 +118,13 @@ class ApprovalStatus:
         parts = []
         for req in self.missing:
             names = self.may_approve.get(req.why) or []
-            who = (
-                f"may approve: {', '.join(names)}"
-                if names
-                else f"nobody in `people` has role {' or '.join(req.roles)}: add one to"
-                " turnout.toml"
-            )
+            roles = " or ".join(req.roles)
+            if names:
+                who = f"may approve: {', '.join(names)}"
+            elif req.why in self.deployer_only:
+                who = f"only the deployer has role {roles}: add another person with it"
+            else:
+                who = f"nobody in `people` has role {roles}: add one to turnout.toml"
             parts.append(f"{req.describe()}; {who}")
         ref = self.deployment_id if self.deployment_id is not None else "ID"
         return (
@@ -138,6 +141,7 @@ class ApprovalStatus:
             "missing": [r.to_dict() for r in self.missing],
             "ignored": self.ignored,
             "may_approve": self.may_approve,
+            "deployer_only": sorted(self.deployer_only),
         }
 
 
@@ -164,6 +168,10 @@ def approval_status(
             valid.append((row, person))
     for req in needed:
         status.may_approve[req.why] = eligible(config, req.roles, flags.deployer)
+        if not status.may_approve[req.why] and any(
+            set(p.roles) & set(req.roles) for p in config.root.people
+        ):
+            status.deployer_only.add(req.why)
         match = next(((r, p) for r, p in valid if set(p.roles) & set(req.roles)), None)
         if match is None:
             status.missing.append(req)
