@@ -33,7 +33,8 @@ class StatementError(DatabaseError):
 
 @dataclass(frozen=True)
 class BackupFile:
-    """A backup as written: where, how big, its sha256, and the source's row counts."""
+    """A backup as written: where, how big, its sha256 (filled in once hashed), and the
+    source's row counts at the backup's snapshot."""
 
     path: Path
     size: int

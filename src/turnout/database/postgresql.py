@@ -24,7 +24,6 @@ import psycopg
 from turnout.database.driver import BackupFile, DatabaseError, StatementError, iter_chunks
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
-from turnout.database.sqlite import file_sha256
 from turnout.database.sqlsplit import Dialect
 
 _SYSTEM = (
@@ -241,7 +240,7 @@ class PostgresDriver:
             message = err.decode(errors="replace").strip()
             raise DatabaseError(f"pg_dump of {self.location.describe()} failed: {message}")
         return BackupFile(
-            dest, dest.stat().st_size, file_sha256(dest), counts, time.perf_counter() - started
+            dest, dest.stat().st_size, "", counts, time.perf_counter() - started
         )
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:

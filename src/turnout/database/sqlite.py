@@ -156,7 +156,7 @@ class SqliteDriver:
         finally:
             src.close()
         return BackupFile(
-            dest, dest.stat().st_size, file_sha256(dest), counts, time.perf_counter() - started
+            dest, dest.stat().st_size, "", counts, time.perf_counter() - started
         )
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
