@@ -12,7 +12,7 @@ import trustme
 from tests.fakes.pagerduty_server import PagerDutyServer
 from tests.fakes.webhook_server import write_ca_bundle
 from turnout.config import LoadedConfig, load_config
-from turnout.errors import IntegrationError
+from turnout.errors import ConfigError, IntegrationError
 from turnout.integrations import pagerduty
 from turnout.integrations.incidents import active_incidents
 from turnout.integrations.oncall import on_call
@@ -164,3 +164,13 @@ def test_requests_carry_the_documented_headers(
     [request] = server.requests
     assert request.headers["authorization"] == f"Token token={KEY}"
     assert request.headers["accept"] == "application/vnd.pagerduty+json;version=2"
+
+
+def test_missing_ca_bundle_is_a_configuration_error(
+    tmp_path: Path, ca: trustme.CA, sqlite_store: Store
+) -> None:
+    """A ca_bundle that cannot be read is bad input naming the key, not a crash."""
+    config = _config(tmp_path, ca, "https://127.0.0.1:1")
+    (tmp_path / "test-ca.pem").unlink()
+    with pytest.raises(ConfigError, match=r"incidents\.pagerduty\.ca_bundle"):
+        active_incidents(config, config.env("production"), sqlite_store)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pagerduty
 
-from turnout.errors import IntegrationError
+from turnout.errors import ConfigError, IntegrationError
 
 if TYPE_CHECKING:
     from turnout.config import LoadedConfig
@@ -47,7 +47,13 @@ def pagerduty_client(config: LoadedConfig, settings: PagerDutyConfig, *, key: st
     token = settings.token.resolve(file=str(config.path), key=f"{key}.token")
     verify: ssl.SSLContext | bool = True
     if settings.ca_bundle:
-        verify = ssl.create_default_context(cafile=str(config.resolve_path(settings.ca_bundle)))
+        bundle = config.resolve_path(settings.ca_bundle)
+        try:
+            verify = ssl.create_default_context(cafile=str(bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                str(config.path), f"{key}.ca_bundle", f"cannot load {bundle}: {exc}"
+            ) from None
     try:
         client: Any = pagerduty.RestApiV2Client(token, base_url=settings.base_url, verify=verify)
     except pagerduty.UrlError as exc:
