@@ -241,8 +241,13 @@ def test_tracking_issue_is_opened_once_and_closed_on_success(world: World) -> No
     ctx = world.context()
     ctx.outputs["checklist"] = {
         "items": [
-            {"title": "Code reviewed", "kind": "pass", "summary": "2 approvals"},
-            {"title": "CI passing", "kind": "fail", "summary": "1 failing check"},
+            {
+                "item": "reviewed",
+                "title": "Code reviewed",
+                "result": "pass",
+                "summary": "2 approvals",
+            },
+            {"item": "ci", "title": "CI passing", "result": "fail", "summary": "1 failing check"},
         ]
     }
     track = TrackStep()

@@ -269,7 +269,7 @@ def checklist_lines(checklist_outputs: Mapping[str, Any] | None) -> list[str]:
     """The checklist as Markdown task items, from the checklist step's outputs if any.
 
     Reads `items`: a list of mappings with a title (`title`, `name` or `item`), a verdict
-    (`kind`, `verdict` or `status`) and an optional `summary`. Without them, the runbook's
+    (`result`, `kind` or `verdict`: pass, fail, attested...) and an optional `summary`. Without them, the runbook's
     nine items are listed unticked.
     """
     items = (checklist_outputs or {}).get("items")
@@ -280,7 +280,7 @@ def checklist_lines(checklist_outputs: Mapping[str, Any] | None) -> list[str]:
         if not isinstance(item, Mapping):
             continue
         title = item.get("title") or item.get("name") or item.get("item") or "?"
-        kind = str(item.get("kind") or item.get("verdict") or item.get("status") or "")
+        kind = str(item.get("result") or item.get("kind") or item.get("verdict") or "")
         summary = item.get("summary")
         tick = "x" if kind in DONE_KINDS else " "
         detail = f" — {kind}" + (f": {summary}" if summary else "") if kind else ""
