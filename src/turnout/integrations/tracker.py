@@ -269,8 +269,8 @@ def checklist_lines(checklist_outputs: Mapping[str, Any] | None) -> list[str]:
     """The checklist as Markdown task items, from the checklist step's outputs if any.
 
     Reads `items`: a list of mappings with a title (`title`, `name` or `item`), a verdict
-    (`result`, `kind` or `verdict`: pass, fail, attested...) and an optional `summary`. Without them, the runbook's
-    nine items are listed unticked.
+    (`result`, `kind` or `verdict`: pass, fail, attested...) and an optional `summary`.
+    Without them, the runbook's nine items are listed unticked.
     """
     items = (checklist_outputs or {}).get("items")
     if not isinstance(items, list) or not items:
