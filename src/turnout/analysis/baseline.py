@@ -80,8 +80,11 @@ class Baseline:
     def from_buckets(
         cls, slot: str, since: float, until: float, buckets: list[SecondBucket]
     ) -> Baseline:
-        """Totals of the given buckets."""
+        """Totals of the given buckets; `since` moves up to the first bucket when the
+        history is shorter than the look-back (so throughput is per second of data)."""
         total = merge(buckets)
+        if buckets:
+            since = max(since, float(min(b.second for b in buckets)))
         return cls(slot, since, until, total.count, total.errors, list(total.latency))
 
 

@@ -71,7 +71,8 @@ def _describe(baseline: dict[str, Any], lookback: float) -> str:
     rate = baseline.get("error_rate")
     p95 = baseline.get("p95_ms")
     return (
-        f"baseline over {lookback:g} s: {baseline['requests']} requests,"
+        f"baseline over {min(lookback, baseline['until'] - baseline['since']):.0f} s:"
+        f" {baseline['requests']} requests,"
         f" errors {'n/a' if rate is None else f'{rate:.3%}'},"
         f" p95 {'n/a' if p95 is None else f'{p95:.0f} ms'},"
         f" {baseline['throughput_rps']:.1f} req/s"
