@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turnout.database.checksums import file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, Driver
-from turnout.database.sqlite import file_sha256
 from turnout.errors import Refused
 
 if TYPE_CHECKING:
@@ -130,18 +130,11 @@ def enforce_retention(store: Store, environment: str, keep: int) -> list[int]:
     return removed
 
 
-def check_backup_file(row: BackupRow) -> Path:
-    """The backup's file if it exists and its sha256 matches the record; else Refused."""
+def usable_backup_file(row: BackupRow) -> Path:
+    """The backup's file if the record is live and the file exists; else Refused."""
     path = Path(row.location)
     if row.status == "deleted":
         raise Refused(f"backup {row.id} was deleted by retention ({path})")
     if not path.is_file():
         raise Refused(f"backup {row.id}: file {path} is missing")
-    actual = file_sha256(path)
-    if actual != row.checksum:
-        raise Refused(
-            f"backup {row.id}: {path} checksum mismatch (recorded {row.checksum[:16]}...,"
-            f" file {actual[:16]}...); the file changed since it was verified; not restoring",
-            details={"backup_id": row.id, "recorded": row.checksum, "actual": actual},
-        )
     return path

@@ -87,8 +87,9 @@ class Driver(Protocol):
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         """Open a backup file and count every table's rows (verification)."""
 
-    def restore(self, path: Path) -> None:
-        """Replace the database's whole content with the backup's, atomically where possible."""
+    def restore(self, path: Path, sha256: str) -> None:
+        """Replace the database's whole content with the backup's, atomically; Refused (and
+        nothing changed) when the file's sha256 is not `sha256`."""
 
     def logical_dump(self) -> LogicalDump:
         """Schema and every table's rows, as digests."""

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import psycopg
 
+from turnout.database.checksums import check_checksum
 from turnout.database.driver import BackupFile, DatabaseError, StatementError, iter_chunks
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
@@ -239,9 +240,7 @@ class PostgresDriver:
             dest.unlink(missing_ok=True)
             message = err.decode(errors="replace").strip()
             raise DatabaseError(f"pg_dump of {self.location.describe()} failed: {message}")
-        return BackupFile(
-            dest, dest.stat().st_size, "", counts, time.perf_counter() - started
-        )
+        return BackupFile(dest, dest.stat().st_size, "", counts, time.perf_counter() - started)
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         # Reading every table's data through pg_restore proves the archive opens and decodes.
@@ -304,7 +303,8 @@ class PostgresDriver:
             lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
         return "\n".join(lines) + "\n"
 
-    def restore(self, path: Path) -> None:
+    def restore(self, path: Path, sha256: str) -> None:
+        check_checksum(path, sha256)
         preamble = self.restore_preamble().encode()
         with self.client_environment() as env:
             # One psql transaction: the old content is dropped and the backup loaded, or

@@ -12,8 +12,8 @@ from turnout.database.backups import (
     LIVE_STATUSES,
     BackupRecord,
     backup_file_name,
-    check_backup_file,
     enforce_retention,
+    usable_backup_file,
     write_verified_backup,
 )
 from turnout.database.driver import DatabaseError, Driver, open_driver
@@ -233,9 +233,9 @@ class DatabaseService:
         record = self.find_backup(backup_id)
         row = self.store.backup(record.id)
         assert row is not None
-        path = check_backup_file(row)
+        path = usable_backup_file(row)
         self.progress(f"restoring backup {record.id} ({path}) into {self.location.describe()}")
-        self.driver.restore(path)
+        self.driver.restore(path, record.checksum)
         session = self.driver.connect()
         try:
             counts = session.row_counts()

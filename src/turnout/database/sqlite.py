@@ -6,10 +6,12 @@ import hashlib
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from turnout.database.checksums import check_checksum, file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
@@ -19,15 +21,6 @@ from turnout.database.sqlsplit import Dialect
 def quote(name: str) -> str:
     """A quoted SQLite identifier."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in large chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(4 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _user_tables(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -155,9 +148,7 @@ class SqliteDriver:
             raise DatabaseError(f"backup of {self.path} failed: {exc}") from exc
         finally:
             src.close()
-        return BackupFile(
-            dest, dest.stat().st_size, "", counts, time.perf_counter() - started
-        )
+        return BackupFile(dest, dest.stat().st_size, "", counts, time.perf_counter() - started)
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         conn = self._open(path, create=False, read_only=True)
@@ -168,20 +159,33 @@ class SqliteDriver:
         finally:
             conn.close()
 
-    def restore(self, path: Path) -> None:
+    def restore(self, path: Path, sha256: str) -> None:
         src = self._open(path, create=False, read_only=True)
-        try:
-            dst = self._open(self.path, create=True)
+        pages = max(1, int(src.execute("PRAGMA page_count").fetchone()[0]))
+        step = max(1, pages // 8)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The checksum is computed while pages are copied; the last step (which
+            # commits the destination) runs only once it matched.
+            digest = pool.submit(file_sha256, path)
+
+            def before_next_step(_status: int, remaining: int, _total: int) -> None:
+                if remaining <= step:
+                    check_checksum(path, sha256, digest.result())
+
             try:
-                # The backup API writes through SQLite's locks: the app's connections
-                # see the restored content instead of a file swapped under them.
-                src.backup(dst)
+                if pages <= step:
+                    check_checksum(path, sha256, digest.result())
+                dst = self._open(self.path, create=True)
+                try:
+                    # The backup API writes through SQLite's locks: the app's connections
+                    # see the restored content instead of a file swapped under them.
+                    src.backup(dst, pages=step, progress=before_next_step)
+                finally:
+                    dst.close()
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"restore of {self.path} from {path} failed: {exc}") from exc
             finally:
-                dst.close()
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"restore of {self.path} from {path} failed: {exc}") from exc
-        finally:
-            src.close()
+                src.close()
 
     def logical_dump(self) -> LogicalDump:
         return dump_sqlite(self._open(self.path, create=False, read_only=True), close=True)
