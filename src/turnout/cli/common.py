@@ -16,7 +16,7 @@ from turnout.config import LoadedConfig, load_config
 from turnout.store import Store
 
 # Human output goes to stderr so stdout stays clean for --json documents.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name from turnout.toml.")]
 ConfigOption = Annotated[

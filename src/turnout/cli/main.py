@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command; every error becomes one line and an exit code."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns the exit code of typer.Exit instead of raising.
+        code = app(args=argv, standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except TurnoutError as exc:
         console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
         return exc.exit_code
