@@ -177,9 +177,7 @@ class Load:
     errors: dict[str, int]
 
 
-def _spawn_load(
-    port: int, connections: int, rate: float, seconds: float
-) -> subprocess.Popen[str]:
+def _spawn_load(port: int, connections: int, rate: float, seconds: float) -> subprocess.Popen[str]:
     spec = json.dumps([port, connections, rate, seconds])
     return subprocess.Popen(
         [sys.executable, __file__, "--loadgen", spec], stdout=subprocess.PIPE, text=True
@@ -215,7 +213,9 @@ def _package(folder: Path, version: str) -> Path:
 
 
 def _nginx(folder: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int] | None:
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
     if binary is None:
         return None
     port = _free_port()
