@@ -85,11 +85,11 @@ def test_in_flight_request_finishes_on_the_old_slot(host: Host) -> None:
     results: dict[str, Any] = {}
 
     def slow() -> None:
-        results["slow"] = _get(_connection(host), "/slow?ms=700")
+        results["slow"] = _get(_connection(host), "/slow?ms=1200")
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.2)  # the request must be in flight at the slot before the swap
+    time.sleep(0.4)  # the request must be in flight at the slot before the swap
     host.target.swap("blue")
     fresh = _get(_connection(host), "/health")[1]["version"]
     thread.join()
