@@ -37,6 +37,7 @@ from turnout.targets.local.slots import (
     SlotProcess,
     SlotStartFailed,
     build_command,
+    fill_settings,
     free_port,
     kill_leftover,
     slot_environment,
@@ -191,10 +192,16 @@ class SlotHost:
             "version": version,
             "release_dir": str(release_dir),
             "python": sys.executable,
+            "config_dir": str(self.config_path.parent),
         }
         argv = build_command(self.settings.command, values)
         env = slot_environment(
-            os.environ, port, version, release_dir, self.settings.settings, sticky
+            os.environ,
+            port,
+            version,
+            release_dir,
+            fill_settings(self.settings.settings, values, "settings"),
+            fill_settings(sticky, values, f"slot_settings.{slot}"),
         )
         process = SlotProcess(
             version=version,

@@ -57,6 +57,20 @@ def build_command(template: str, values: Mapping[str, str]) -> list[str]:
     return argv
 
 
+def fill_settings(
+    settings: Mapping[str, str], values: Mapping[str, str], key: str
+) -> dict[str, str]:
+    """Settings with the command's placeholders ({config_dir}, {port}, ...) filled in."""
+    filled: dict[str, str] = {}
+    for name, value in settings.items():
+        try:
+            filled[name] = value.format_map(dict(values))
+        except (KeyError, IndexError, ValueError) as exc:
+            known = ", ".join("{" + k + "}" for k in sorted(values))
+            raise BadInput(f"target.{key}.{name}: bad placeholder {exc} (known: {known})") from None
+    return filled
+
+
 def slot_environment(
     base: Mapping[str, str], port: int, version: str, release_dir: Path, *extra: Mapping[str, str]
 ) -> dict[str, str]:
