@@ -100,6 +100,12 @@ class FakeTarget:
             slots = data["slots"]
             if slot not in slots or target_slot not in slots:
                 raise StepError(f"fake target {self.name}: cannot swap {slot} with {target_slot}")
+            if target_slot == PRODUCTION and slots[slot] is None:
+                # Like the local target: never put an empty slot in front of traffic.
+                raise StepError(
+                    f"fake target {self.name}: slot {slot} is empty; not swapping it"
+                    " into production"
+                )
             slots[slot], slots[target_slot] = slots[target_slot], slots[slot]
             data["swaps"] = int(data.get("swaps", 0)) + 1
             self._save(data)

@@ -51,7 +51,13 @@ class SwapStep(Step):
         slot = staging_slot(ctx)
         slots = ctx.target.slots()
         live = slots.get(PRODUCTION)
+        warm = slots.get(slot)
         if live is not None and live.version == ctx.deployment.version:
+            if warm is None or warm.version is None:
+                raise StepError(
+                    f"there is no previous version to swap back to (slot {slot} is empty: this was"
+                    f" the first deployment); production still runs {ctx.deployment.version}"
+                )
             ctx.progress(f"swapping back: {slot} into production")
             ctx.target.swap(slot, PRODUCTION)
         live = ctx.target.slots().get(PRODUCTION)
@@ -59,7 +65,7 @@ class SwapStep(Step):
         if restored == ctx.deployment.version:
             raise StepError(f"production still runs {restored} after swapping back")
         if restored is None:
-            return {"production": None, "summary": "production is empty again (first deployment)"}
+            return {"production": None, "summary": "production is empty, as it was before"}
         with ctx.http_client() as client:
             results = run_checks(client, ctx.target.production_url(), ctx.env.checks.health)
         problem = failures(results)
