@@ -266,13 +266,17 @@ class Engine:
         beat = _Heartbeat(self.store, self.env.name, holder)
         beat.start()
         try:
-            for step_row in self.store.steps(deployment_id):
+            rows = self.store.steps(deployment_id)
+            for index, step_row in enumerate(rows):
                 if step_row.status in DONE:
                     continue
                 step = load_step(step_row.name)
                 failure = self._run_step(ctx, step)
                 if failure is not None:
                     return self._on_failure(ctx, step, failure)
+                following = rows[index + 1].name if index + 1 < len(rows) else None
+                if following is None or load_step(following).phase != step.phase:
+                    self._phase_ended(ctx, step.phase)
             return self._succeed(ctx)
         finally:
             beat.stop()
@@ -429,13 +433,19 @@ class Engine:
             failure=ctx.failure or None,
         )
 
+    def _phase_ended(self, ctx: StepContext, phase: str) -> None:
+        self._hooks(ctx, lambda done: done.phase_ended(ctx, phase))
+
     def _after(self, ctx: StepContext, outcome: Outcome) -> None:
-        # Hooks announce and close; their failures are recorded, never change the outcome.
+        self._hooks(ctx, lambda done: done.after(ctx, outcome))
+
+    def _hooks(self, ctx: StepContext, call: Callable[[Step], None]) -> None:
+        # Hooks announce, comment and close; failures are recorded, never change the outcome.
         for step_row in self.store.steps(int(ctx.deployment.id)):
             if step_row.status not in DONE | {"undone"}:
                 continue
             try:
-                load_step(step_row.name).after(ctx, outcome)
+                call(load_step(step_row.name))
             except Exception as exc:  # best effort by design
                 self.store.audit(
                     "turnout",

@@ -99,6 +99,10 @@ class Step:
         """Reverse the step's effect during compensation."""
         raise NotSupported(f"step {self.name} cannot be undone")
 
+    def phase_ended(self, ctx: StepContext, phase: str) -> None:
+        """Called when a phase of the plan has completed, for steps that succeeded."""
+        return None
+
     def after(self, ctx: StepContext, outcome: Outcome) -> None:
         """Called once the deployment has ended, for steps that succeeded (e.g. to announce)."""
         return None

@@ -64,6 +64,15 @@ class TrackStep(Step):
     name = "track"
     phase = "pre-deployment"
 
+    def phase_ended(self, ctx: StepContext, phase: str) -> None:
+        """Comment on the tracking issue at the end of each phase."""
+        done = [
+            f"- `{name}`: {status}"
+            for name, status in ctx.statuses.items()
+            if status in {"succeeded", "skipped"} and name in ctx.outputs
+        ]
+        note_phase(ctx, f"Phase **{phase}** done.\n" + "\n".join(done[-8:]))
+
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
         found = deployment_data(ctx).get("tracking_issue")
         if not isinstance(found, Mapping):
