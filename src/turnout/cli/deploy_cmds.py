@@ -23,7 +23,8 @@ from turnout.cli.progress import Progress
 from turnout.cli.reports import deployment_summary, status_document
 from turnout.config import LoadedConfig
 from turnout.errors import BadInput, PackageError
-from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.policy import DeploymentFlags, evaluate_gates
 from turnout.runbook.engine import Engine, Result
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.rollback import rollback as do_rollback
@@ -73,7 +74,15 @@ def deploy(
     outside_window: Annotated[
         bool, typer.Option(help="Deploy in an 'avoid' window (needs --reason and an approval).")
     ] = False,
+    fixes_incident: Annotated[
+        list[str] | None,
+        typer.Option(help="Active incident this emergency fixes (repeatable); lets it proceed."),
+    ] = None,
     changes: Annotated[str | None, typer.Option(help="Change summary for announcements.")] = None,
+    wait_approval: Annotated[
+        float | None,
+        typer.Option(help="Wait up to this many seconds for a missing approval, then go on."),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     actor: AsOption = None,
     config: ConfigOption = None,
@@ -93,6 +102,8 @@ def deploy(
     data: dict[str, Any] = {}
     if outside_window:
         data = {"outside_window": True, "outside_window_reason": reason}
+    if fixes_incident:
+        data["fixes_incidents"] = [str(i) for i in fixes_incident]
     store = open_store(loaded)
     try:
         _supersede_waiting(store, env, deployer)
@@ -107,9 +118,25 @@ def deploy(
                 changes=changes or loaded.root.app.changes,
                 data=data,
             )
+            if result.status is DeploymentStatus.WAITING_APPROVAL and wait_approval:
+                result = _wait_and_resume(engine, store, result, deployer, wait_approval)
     finally:
         store.close()
     _finish(result, as_json, loaded)
+
+
+def _wait_and_resume(
+    engine: Engine, store: Any, result: Result, deployer: str, timeout: float
+) -> Result:
+    """Poll for a new approval until `timeout`, then resume (which re-runs the gate)."""
+    say(f"waiting up to {timeout:g} s for an approval of deployment {result.deployment_id}")
+    known = len(store.approvals(result.deployment_id))
+    deadline = engine.clock.monotonic() + timeout
+    while engine.clock.monotonic() < deadline:
+        if len(store.approvals(result.deployment_id)) > known:
+            return engine.resume(deployer)
+        engine.clock.sleep(2.0)
+    return result
 
 
 def _supersede_waiting(store: Any, env: str, actor: str) -> None:
@@ -149,7 +176,15 @@ def resume(
 def plan(
     env: EnvOption,
     version: Annotated[str, typer.Option("--version", "-v", help="Version to plan for.")],
+    package: Annotated[
+        Path | None, typer.Option(help="Release package (zip or directory).")
+    ] = None,
     kind: TypeOption = DeploymentType.APP,
+    emergency: Annotated[bool, typer.Option(help="Plan the emergency path.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (emergency or outside window).")] = None,
+    outside_window: Annotated[bool, typer.Option(help="Plan an 'avoid'-window deploy.")] = False,
+    fixes_incident: Annotated[list[str] | None, typer.Option(help="Incident fixed.")] = None,
+    actor: AsOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -158,11 +193,40 @@ def plan(
     environment = loaded.env(env)
     names = plan_steps(environment, kind)
     steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
+    deployer = current_user(actor)
+    store = open_store(loaded)
+    try:
+        info = DeploymentInfo(
+            id="0",
+            environment=env,
+            version=version,
+            type=kind,
+            deployer=deployer,
+            created_at=store.now(),
+            package=resolve_package(loaded, version, package),
+            previous_version=Engine(loaded, environment, store).last_verified_version(),
+            emergency=emergency,
+            reason=reason,
+        )
+        flags = DeploymentFlags(
+            deployer=deployer,
+            emergency=emergency,
+            reason=reason,
+            outside_window=outside_window,
+            outside_window_reason=reason if outside_window else None,
+            fixes_incidents=tuple(fixes_incident or ()),
+        )
+        gates = [g.to_dict() for g in evaluate_gates(loaded, environment, store, info, flags=flags)]
+    finally:
+        store.close()
+    blocking = [g for g in gates if g.get("blocking")]
     document: dict[str, Any] = {
         "environment": env,
         "version": version,
         "type": kind.value,
         "steps": steps,
+        "gates": gates,
+        "would_proceed": not blocking,
     }
     if as_json:
         emit_json(document)
@@ -170,6 +234,16 @@ def plan(
     say(f"plan: {kind.value} deployment of {version} to {env}")
     for index, item in enumerate(steps, 1):
         say(f"  {index:>2}. {item['phase']:<15} {item['step']}{'  (gate)' if item['gate'] else ''}")
+    say("gates:")
+    for gate in gates:
+        mark = "✗" if gate.get("blocking") else "·"
+        name = gate.get("item") or gate["gate"]
+        say(f"  {mark} {name:<20} {gate['verdict']:<15} {gate['summary']}")
+    if blocking:
+        held = ", ".join(g.get("item") or g["gate"] for g in blocking)
+        say(f"[red]deploy would be refused now[/] (blocking: {held})")
+    else:
+        say("[green]deploy would pass the gates now[/]")
 
 
 def rollback(

@@ -121,7 +121,7 @@ class Engine:
         holder = holder_identity(deployer)
         self.store.acquire_lock(self.env.name, None, holder)
         try:
-            previous = self._last_verified_version()
+            previous = self.last_verified_version()
             row = self.store.create_deployment(
                 environment=self.env.name,
                 version=release.version,
@@ -456,7 +456,8 @@ class Engine:
                     error=_error_text(exc),
                 )
 
-    def _last_verified_version(self) -> str | None:
+    def last_verified_version(self) -> str | None:
+        """Version of the environment's newest succeeded deployment."""
         for row in self.store.deployments(
             self.env.name, limit=50, status=DeploymentStatus.SUCCEEDED.value
         ):
