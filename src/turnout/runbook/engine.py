@@ -22,6 +22,7 @@ from turnout.clock import Clock, SystemClock
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import (
     ApprovalRequired,
+    BadInput,
     LockHeld,
     NeedsPerson,
     Refused,
@@ -353,7 +354,7 @@ class Engine:
                 reason=exc.message,
             )
             return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
-        if isinstance(exc, Refused) and not self._moved_anything(changed):
+        if isinstance(exc, Refused | BadInput) and not self._moved_anything(changed):
             self._finish(ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
             self._after(ctx, Outcome.REFUSED)
             return Result(dep_id, DeploymentStatus.REFUSED, exc.exit_code, exc.message)

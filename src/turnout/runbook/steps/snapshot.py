@@ -8,7 +8,33 @@ from turnout.analysis.baseline import measure_baseline
 from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
 from turnout.runbook.step import Step, StepContext
+from turnout.store.store import aware
 from turnout.targets.protocol import PRODUCTION
+
+DRAIN_MARGIN = 1.0
+"""Seconds after a swap still served partly by the old slot (requests in flight)."""
+
+
+def production_changed_at(ctx: StepContext) -> float | None:
+    """Unix time of the newest change of production's version recorded by turnout."""
+    moments: list[float] = []
+    for row in ctx.store.deployments(ctx.env.name, limit=20):
+        if str(row.id) == ctx.deployment.id:
+            continue
+        for step in ctx.store.steps(row.id):
+            if step.name != "swap":
+                continue
+            swapped = (step.outputs or {}).get("swapped_at")
+            if isinstance(swapped, int | float):
+                moments.append(float(swapped))
+            if step.status in {"undone", "undoing", "undo-failed"} and step.finished_at:
+                moments.append(aware(step.finished_at).timestamp())
+    moments.extend(
+        aware(row.at).timestamp()
+        for row in ctx.store.audit_log(ctx.env.name, limit=200)
+        if row.action in {"rollback", "watch.rollback"}
+    )
+    return max(moments) if moments else None
 
 
 class SnapshotStep(Step):
@@ -28,7 +54,12 @@ class SnapshotStep(Step):
             "production_version": live.version if live else None,
         }
         now = ctx.clock.now().timestamp()
+        # Only the live version's own traffic is its baseline: never reach back past the
+        # moment production last changed (a swap, a swap back, a rollback).
+        changed = production_changed_at(ctx)
         lookback = ctx.env.analysis.baseline_lookback
+        if changed is not None and now - changed < lookback:
+            lookback = max(now - changed - DRAIN_MARGIN, 0.0)
         choice = choose_provider(ctx.config, ctx.env, ctx.target)
         baseline: dict[str, Any] | None = None
         if choice.provider is None:
