@@ -1,15 +1,48 @@
-"""`turnout demo`: the whole runbook story on this machine."""
+"""`turnout demo`: the whole runbook story on this machine, unattended."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from turnout.cli.common import say
+from turnout.cli.common import console, say
+from turnout.cli.progress import Progress
+from turnout.demo.story import Story
 
 
-def demo() -> None:
+class ConsoleReporter:
+    """Tells the story on the terminal (stderr), with live progress per deployment."""
+
+    def section(self, title: str) -> None:
+        console.rule(f"[bold]{title}")
+
+    def line(self, text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
+    def deployment(self, title: str) -> Progress:
+        return Progress(title)
+
+
+def demo(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Working directory (default: a new temporary one).")
+    ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(help="Leave the slot hosts running at the end (stop: turnout host down)."),
+    ] = False,
+    rate: Annotated[float, typer.Option(help="Steady traffic, requests per second.")] = 100.0,
+) -> None:
     """Run the whole runbook story on this machine, unattended."""
-    say("turnout demo: not yet — the sample app and the demo story are still being built.")
+    workdir = directory or Path(tempfile.mkdtemp(prefix="turnout-demo-"))
+    code = Story(workdir.resolve(), ConsoleReporter(), keep=keep, rate=rate).run()
+    if code:
+        say("[red]the demo did not behave as expected[/] (see the result above)")
+        raise typer.Exit(code)
+    say(f"[green]the demo behaved as expected[/]; its files are in {workdir}")
 
 
 def register(app: typer.Typer) -> None:
