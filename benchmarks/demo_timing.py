@@ -18,6 +18,7 @@ from collections import defaultdict
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from turnout.demo.story import Story
 from turnout.runbook.engine import StepEvent
@@ -36,6 +37,12 @@ class _Quiet(AbstractContextManager["_Quiet"]):
         return self
 
     def __call__(self, event: StepEvent) -> None:
+        return None
+
+    def history(self, rows: list[dict[str, Any]]) -> None:
+        return None
+
+    def report(self, document: dict[str, Any]) -> None:
         return None
 
     def __exit__(

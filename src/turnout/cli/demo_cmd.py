@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from turnout.cli.common import console, say
 from turnout.cli.progress import Progress
+from turnout.cli.report_cmd import print_report
+from turnout.cli.reports import print_history
 from turnout.demo.story import Story
 
 
@@ -24,6 +26,12 @@ class ConsoleReporter:
 
     def deployment(self, title: str) -> Progress:
         return Progress(title)
+
+    def history(self, rows: list[dict[str, Any]]) -> None:
+        print_history(rows)
+
+    def report(self, document: dict[str, Any]) -> None:
+        print_report(document)
 
 
 def demo(

@@ -20,9 +20,10 @@ from turnout.cli.common import (
     say,
 )
 from turnout.cli.progress import Progress
-from turnout.cli.reports import deployment_summary, status_document
+from turnout.cli.reports import status_document
 from turnout.config import LoadedConfig
 from turnout.errors import BadInput, PackageError
+from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.policy import DeploymentFlags, evaluate_gates
 from turnout.runbook.engine import Engine, Result

@@ -11,7 +11,7 @@ from turnout.report import compute_report
 
 
 def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value * 100:.3g} %"
+    return "n/a" if value is None else f"{value * 100:.4g} %"
 
 
 def report(

@@ -9,6 +9,7 @@ from rich.table import Table
 from turnout.cli.common import console
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import TurnoutError
+from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus
 from turnout.store import Store
 from turnout.store.store import aware
@@ -23,50 +24,6 @@ NEXT_STEPS = {
     DeploymentStatus.NEEDS_PERSON.value: "a person must act: read the failure below, fix the"
     " environment by hand (e.g. `turnout rollback --env {env}`), then record what you did",
 }
-
-
-def deployment_summary(
-    store: Store, deployment_id: int, *, with_steps: bool = True
-) -> dict[str, Any]:
-    """A deployment and (optionally) its journal as a JSON-ready document."""
-    row = store.deployment(deployment_id)
-    if row is None:
-        raise TurnoutError(f"no deployment {deployment_id}")
-    started = aware(row.started_at) if row.started_at else None
-    finished = aware(row.finished_at) if row.finished_at else None
-    document: dict[str, Any] = {
-        "id": row.id,
-        "environment": row.environment,
-        "version": row.version,
-        "previous_version": row.previous_version,
-        "type": row.type,
-        "status": row.status,
-        "deployer": row.deployer,
-        "emergency": row.emergency,
-        "reason": row.reason,
-        "started_at": started.isoformat() if started else None,
-        "finished_at": finished.isoformat() if finished else None,
-        "duration_s": round((finished - started).total_seconds(), 3)
-        if started and finished
-        else None,
-        "exit_code": row.exit_code,
-        "message": row.message,
-        "failure": (row.data or {}).get("failure"),
-        "rolled_back_later": bool((row.data or {}).get("rolled_back")),
-    }
-    if with_steps:
-        document["steps"] = [
-            {
-                "step": s.name,
-                "status": s.status,
-                "error": s.error,
-                "outputs": s.outputs,
-                "started_at": aware(s.started_at).isoformat() if s.started_at else None,
-                "finished_at": aware(s.finished_at).isoformat() if s.finished_at else None,
-            }
-            for s in store.steps(row.id)
-        ]
-    return document
 
 
 def status_document(config: LoadedConfig, env: EnvironmentConfig, store: Store) -> dict[str, Any]:
@@ -155,6 +112,17 @@ def print_status(document: dict[str, Any]) -> None:
 
 def print_history(rows: list[dict[str, Any]]) -> None:
     """Human rendering of the history list."""
+    if not console.is_terminal:
+        # Without a terminal a table would be cut to 80 columns: one plain line each.
+        for row in rows:
+            later = " (rolled back later)" if row["rolled_back_later"] else ""
+            console.print(
+                f"#{row['id']} {row['environment']:<12} {row['version']:<10} {row['status']}{later}"
+                f"  exit {row['exit_code']}  {row['deployer']}  {(row['started_at'] or '')[:19]}"
+                f"  {row['message'] or ''}",
+                markup=False,
+            )
+        return
     table = Table(title="deployments")
     for column in ("id", "env", "version", "type", "status", "deployer", "started", "duration"):
         table.add_column(column)

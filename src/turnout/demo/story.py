@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
 from turnout.demo.traffic import TrafficDriver
 from turnout.errors import BadInput
+from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.policy import evaluate_gates, evaluate_window, record_approval, record_attestation
 from turnout.report import compute_report
@@ -49,6 +50,12 @@ class Reporter(Protocol):
 
     def deployment(self, title: str) -> Any:
         """A context manager that is also a StepEvent callback (live progress)."""
+
+    def history(self, rows: list[dict[str, Any]]) -> None:
+        """Past deployments (documents as `turnout history --json` prints them)."""
+
+    def report(self, document: dict[str, Any]) -> None:
+        """Success metrics (as `turnout report --json` prints them)."""
 
 
 @dataclass
@@ -335,23 +342,14 @@ class Story:
     # -- the end -----------------------------------------------------------------------
     def _summary(self, store: Store) -> None:
         self.reporter.section("History")
-        for row in reversed(store.deployments(None, limit=20)):
-            self.reporter.line(
-                f"#{row.id} {row.environment:<10} {row.version:<6} {row.status:<16}"
-                f" exit {row.exit_code}  {row.message or ''}"
-            )
+        self.reporter.history(
+            [
+                deployment_summary(store, row.id, with_steps=False)
+                for row in store.deployments(None, limit=20)
+            ]
+        )
         self.reporter.section("Success metrics")
-        report = compute_report(store, None, now=store.now(), days=1)
-        runbook, dora = report["runbook"], report["dora"]
-        self.reporter.line(
-            f"error rate {_pct(runbook['error_rate'])} (target < 0.1 %), p95"
-            f" {runbook['p95_ms'] or 'n/a'} ms (target < 500 ms), rollback rate"
-            f" {_pct(runbook['rollback_rate'])} (target < 5 %)"
-        )
-        self.reporter.line(
-            f"change failure rate {_pct(dora['change_failure_rate'])}, median time"
-            f" to restore {dora['median_time_to_restore_s'] or 'n/a'} s"
-        )
+        self.reporter.report(compute_report(store, None, now=store.now(), days=1))
         self.reporter.section("Timing (seconds)")
         self.reporter.line(f"{'deployment':<24} {'wall':>7} {'app':>7} {'turnout':>8}")
         for c in self.chapters:
@@ -409,10 +407,6 @@ class _Relay:
 
     def __call__(self, event: StepEvent) -> None:
         self._progress(event)
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value * 100:.3g} %"
 
 
 def _step_output(store: Store, chapter: Chapter, step: str, key: str) -> Any:

@@ -34,19 +34,14 @@ def make_engine(url: str) -> Engine:
     """An engine tuned for turnout: SQLite in WAL mode with immediate write transactions."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 60}, poolclass=_sqlite_pool())
+            # A small pool: reopening the file (and its PRAGMAs) per transaction costs more
+            # than the transaction itself.
+            engine = create_engine(url, connect_args={"timeout": 60}, pool_size=2)
             _configure_sqlite(engine)
             return engine
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise BadInput(f"{STATE_URL_VARIABLE}: cannot use state database URL: {exc}") from None
-
-
-def _sqlite_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-
-    # A file opened per use: cheap for SQLite, and safe across fork()ed helpers.
-    return NullPool
 
 
 def _configure_sqlite(engine: Engine) -> None:

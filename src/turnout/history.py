@@ -1,0 +1,53 @@
+"""Deployments as JSON-ready documents (for status, history, the demo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.errors import TurnoutError
+from turnout.store import Store
+from turnout.store.store import aware
+
+
+def deployment_summary(
+    store: Store, deployment_id: int, *, with_steps: bool = True
+) -> dict[str, Any]:
+    """A deployment and (optionally) its journal as a JSON-ready document."""
+    row = store.deployment(deployment_id)
+    if row is None:
+        raise TurnoutError(f"no deployment {deployment_id}")
+    started = aware(row.started_at) if row.started_at else None
+    finished = aware(row.finished_at) if row.finished_at else None
+    document: dict[str, Any] = {
+        "id": row.id,
+        "environment": row.environment,
+        "version": row.version,
+        "previous_version": row.previous_version,
+        "type": row.type,
+        "status": row.status,
+        "deployer": row.deployer,
+        "emergency": row.emergency,
+        "reason": row.reason,
+        "started_at": started.isoformat() if started else None,
+        "finished_at": finished.isoformat() if finished else None,
+        "duration_s": round((finished - started).total_seconds(), 3)
+        if started and finished
+        else None,
+        "exit_code": row.exit_code,
+        "message": row.message,
+        "failure": (row.data or {}).get("failure"),
+        "rolled_back_later": bool((row.data or {}).get("rolled_back")),
+    }
+    if with_steps:
+        document["steps"] = [
+            {
+                "step": s.name,
+                "status": s.status,
+                "error": s.error,
+                "outputs": s.outputs,
+                "started_at": aware(s.started_at).isoformat() if s.started_at else None,
+                "finished_at": aware(s.finished_at).isoformat() if s.finished_at else None,
+            }
+            for s in store.steps(row.id)
+        ]
+    return document
