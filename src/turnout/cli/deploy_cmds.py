@@ -34,6 +34,17 @@ from turnout.runbook.steps import load_step
 TypeOption = Annotated[
     DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
 ]
+VersionOption = Annotated[str, typer.Option("--version", "-v", help="Version to deploy.")]
+PackageOption = Annotated[Path | None, typer.Option(help="Release package (zip or directory).")]
+EmergencyOption = Annotated[bool, typer.Option(help="Emergency path (needs --reason).")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why (emergency or outside window).")]
+OutsideWindowOption = Annotated[
+    bool, typer.Option(help="Deploy in an 'avoid' window (needs --reason and an approval).")
+]
+FixesIncidentOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Active incident this emergency fixes (repeatable); lets it proceed."),
+]
 
 
 def resolve_package(config: LoadedConfig, version: str, package: Path | None) -> Path:
@@ -65,20 +76,13 @@ def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
 
 def deploy(
     env: EnvOption,
-    version: Annotated[str, typer.Option("--version", "-v", help="Version to deploy.")],
-    package: Annotated[
-        Path | None, typer.Option(help="Release package (zip or directory).")
-    ] = None,
+    version: VersionOption,
+    package: PackageOption = None,
     kind: TypeOption = DeploymentType.APP,
-    emergency: Annotated[bool, typer.Option(help="Emergency path (needs --reason).")] = False,
-    reason: Annotated[str | None, typer.Option(help="Why (emergency or outside window).")] = None,
-    outside_window: Annotated[
-        bool, typer.Option(help="Deploy in an 'avoid' window (needs --reason and an approval).")
-    ] = False,
-    fixes_incident: Annotated[
-        list[str] | None,
-        typer.Option(help="Active incident this emergency fixes (repeatable); lets it proceed."),
-    ] = None,
+    emergency: EmergencyOption = False,
+    reason: ReasonOption = None,
+    outside_window: OutsideWindowOption = False,
+    fixes_incident: FixesIncidentOption = None,
     changes: Annotated[str | None, typer.Option(help="Change summary for announcements.")] = None,
     wait_approval: Annotated[
         float | None,
@@ -176,15 +180,13 @@ def resume(
 
 def plan(
     env: EnvOption,
-    version: Annotated[str, typer.Option("--version", "-v", help="Version to plan for.")],
-    package: Annotated[
-        Path | None, typer.Option(help="Release package (zip or directory).")
-    ] = None,
+    version: VersionOption,
+    package: PackageOption = None,
     kind: TypeOption = DeploymentType.APP,
-    emergency: Annotated[bool, typer.Option(help="Plan the emergency path.")] = False,
-    reason: Annotated[str | None, typer.Option(help="Why (emergency or outside window).")] = None,
-    outside_window: Annotated[bool, typer.Option(help="Plan an 'avoid'-window deploy.")] = False,
-    fixes_incident: Annotated[list[str] | None, typer.Option(help="Incident fixed.")] = None,
+    emergency: EmergencyOption = False,
+    reason: ReasonOption = None,
+    outside_window: OutsideWindowOption = False,
+    fixes_incident: FixesIncidentOption = None,
     actor: AsOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,

@@ -49,5 +49,12 @@ class PreconditionsStep(Step):
                 incidents=listed,
                 reason=ctx.deployment.reason,
             )
-        outputs["summary"] = "production healthy, no active incident"
+        live_text = (
+            "nothing live yet"
+            if live is None or live.version is None
+            else (f"production ({live.version}) healthy")
+        )
+        outputs["summary"] = f"{live_text}, no active incident"
+        if "incidents_overridden" in outputs:
+            outputs["summary"] = f"{live_text}; emergency despite {outputs['incidents_overridden']}"
         return outputs
