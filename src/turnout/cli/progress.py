@@ -74,8 +74,9 @@ class Progress:
     def _render(self) -> Table:
         total = time.monotonic() - self._started
         table = Table(title=f"{self.title} — {total:.1f}s", title_justify="left", expand=False)
-        for column in ("phase", "step", "status", "time", "detail"):
-            table.add_column(column)
+        for column in ("phase", "step", "status", "time"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("detail", no_wrap=True, overflow="ellipsis")
         for step, (phase, status, elapsed, message) in self._rows.items():
             table.add_row(phase, step, f"{_MARKS.get(status, '·')} {status}", elapsed, message[:80])
         if self._note:
