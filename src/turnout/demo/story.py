@@ -23,7 +23,14 @@ from turnout.demo.traffic import TrafficDriver
 from turnout.errors import BadInput
 from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
-from turnout.policy import evaluate_gates, evaluate_window, record_approval, record_attestation
+from turnout.policy import (
+    DeploymentFlags,
+    decide_window,
+    evaluate_gates,
+    evaluate_window,
+    record_approval,
+    record_attestation,
+)
 from turnout.report import compute_report
 from turnout.runbook.engine import Engine, Result, StepEvent
 from turnout.store import Store
@@ -161,13 +168,14 @@ class Story:
         self.reporter.section("Production policy, now")
         production = config.env("production")
         verdict = evaluate_window(config, production, store, store.now())
+        decision = decide_window(production, verdict, DeploymentFlags(deployer=DEMO_DEPLOYER))
         self.reporter.line(f"window verdict for production: {verdict.kind.value}")
         for rule in verdict.rules:
             self.reporter.line(f"  {rule.effect}: {rule.reason}")
-        if verdict.allows:
+        if decision.ok:
             self.reporter.line(
-                "production may be deployed now: the verified release will be"
-                " promoted there after staging, with its approvals"
+                "production's window lets a deployment through now: the release verified on"
+                " staging will be promoted there, with its checklist and approval"
             )
             return True
         info = DeploymentInfo(
@@ -381,7 +389,9 @@ class Story:
     def _host_up(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
         status = start_host(config, env)
         self._hosts.append(env)
-        self.reporter.line(f"slot host for {env.name} up; router on {status.get('router', '')}")
+        self.reporter.line(
+            f"slot host for {env.name} up; router on http://{status.get('address', '')}"
+        )
 
     def _traffic(self, env: EnvironmentConfig, rate: float) -> None:
         address = getattr(env.target, "address", "")
