@@ -322,3 +322,80 @@ def test_unreadable_business_check_needs_a_person(tmp_path: Path, sqlite_store: 
     swap(ctx, target, "1.1")
     with pytest.raises(NeedsPerson, match="orders"):
         VerifyStep().run(ctx)
+
+
+class _Killed(BaseException):
+    """Stands for the process being killed in the middle of the step."""
+
+
+def kill_at_first_report(message: str) -> None:
+    """A progress callback that ends the run at the watch loop's first report line."""
+    if "requests, errors" in message:
+        raise _Killed
+
+
+def test_resumed_verify_watches_again_instead_of_holding_at_once(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """Killed during verify and resumed after max_observation: it watches again and passes."""
+    clock = FrozenClock()
+    # 20 req/s: a clean release needs about 6,600 requests (~330 s) to be proved healthy.
+    target = counting_target(clock, rps=20)
+    ctx = context(tmp_path, sqlite_store, clock, target, max_observation=200)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    swap(ctx, target, "1.1")
+    swapped_at = clock.now().timestamp()
+    ctx.progress = kill_at_first_report
+    with pytest.raises(_Killed):
+        VerifyStep().run(ctx)
+    saved = sqlite_store.get(state_key("web", ctx.deployment.id))
+    assert saved is not None and saved["status"] == "watching"
+
+    clock.advance(250)  # turnout was down past swap + max_observation
+    resumed_at = clock.now().timestamp()
+    ctx.progress = lambda _m: None
+    outputs = VerifyStep().run(ctx)
+    assert outputs["analysis"]["status"] == "pass"
+    evidence = outputs["analysis"]["evidence"]
+    # The same test from the swap on: the traffic before and during the gap counts.
+    assert evidence["swapped_at"] == swapped_at
+    assert evidence["observed_seconds"] > 250
+    direct = sum(b.count for b in target.traffic(PRODUCTION, swapped_at, evidence["at"]))
+    assert evidence["requests"] == pytest.approx(direct, abs=40)
+    assert clock.now().timestamp() - resumed_at < 200
+
+
+def test_resumed_verify_holds_only_after_another_max_observation(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """Resumed with too little traffic, verify holds after max_observation from the resume."""
+    clock = FrozenClock()
+    target = counting_target(clock, rps=0.2)
+    ctx = context(tmp_path, sqlite_store, clock, target, max_observation=60)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    swap(ctx, target, "1.1")
+    ctx.progress = kill_at_first_report
+    with pytest.raises(_Killed):
+        VerifyStep().run(ctx)
+    clock.advance(600)
+    resumed_at = clock.now().timestamp()
+    ctx.progress = lambda _m: None
+    with pytest.raises(NeedsPerson, match="inconclusive"):
+        VerifyStep().run(ctx)
+    assert clock.now().timestamp() >= resumed_at + 60
+
+
+def test_a_regression_declared_before_the_crash_stands(tmp_path: Path, sqlite_store: Store) -> None:
+    """A verify resumed after its test had crossed fails again without re-judging."""
+    clock = FrozenClock()
+    target = counting_target(clock)
+    ctx = context(tmp_path, sqlite_store, clock, target, version="bad")
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    swap(ctx, target, "bad")
+    with pytest.raises(StepError, match="metric analysis: regressed") as first:
+        VerifyStep().run(ctx)
+    # Had the process died before the engine recorded the failure, the step runs again.
+    clock.advance(60)
+    with pytest.raises(StepError, match="metric analysis: regressed") as again:
+        VerifyStep().run(ctx)
+    assert again.value.details["crossed_at_iso"] == first.value.details["crossed_at_iso"]

@@ -39,6 +39,21 @@ def state_key(environment: str, deployment_id: str | int) -> str:
     return f"analysis:{environment}:{deployment_id}"
 
 
+def observation_deadline(start: float, began: float, max_observation: float) -> float:
+    """When a run of `verify` stops waiting for a decision: `max_observation` seconds after
+    it began to watch, or after the judged traffic starts (`start`, the swap plus the
+    excluded warm-up) if that is later.
+
+    A run resumed after a crash or a hold therefore watches for a whole
+    `max_observation` again, carrying on with the totals it had. That keeps the
+    false-rollback bound: every statistic is anytime-valid (Ville's inequality holds
+    over an unlimited horizon and any stopping rule), so watching longer spends no
+    more alpha. Restarting the test from the resume would be the unsound choice: each
+    fresh test would spend its own alpha.
+    """
+    return max(start, began) + max_observation
+
+
 @dataclass
 class WatchState:
     """What the loop knows; JSON round-trips through to_dict/from_dict."""

@@ -12,8 +12,13 @@ What it raises, and what the engine does with it:
 - NeedsPerson: the analysis could not decide within `max_observation` (too
   little traffic, metrics unavailable), or a business check could not read its
   number. Nothing is rolled back for lack of data; the deployment stops with
-  exit 5 and `turnout status` says what to do. `turnout resume` watches again
-  for another `max_observation`, carrying on with the same totals.
+  exit 5 and `turnout status` says what to do.
+
+A verify that was interrupted (the process killed, a CI job timed out) and is
+run again by `turnout resume` carries on with the totals its analysis record
+holds (the same sequential test from the swap on) and watches for a whole
+`max_observation` again from the resume; a regression it had already declared
+stands.
 
 With a target that counts no traffic (the fake target) and `provider =
 "router"`, or with `provider = "none"`, the analysis is reported as "not
@@ -30,16 +35,16 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.business import BusinessResult, run_business_check
 from turnout.analysis.judge import Judge, headline
 from turnout.analysis.prometheus import PrometheusClient
 from turnout.analysis.provider import choose_provider
-from turnout.analysis.watch import Watcher, WatchState, state_key
+from turnout.analysis.watch import Watcher, WatchState, observation_deadline, state_key
 from turnout.errors import NeedsPerson, StepError
-from turnout.model import VerdictKind
+from turnout.model import Verdict, VerdictKind
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION
@@ -238,11 +243,14 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
                 horizon=window,
                 every=analysis.restart_every,
             )
-        deadline = state.start + analysis.max_observation
-        if state.status == "inconclusive":
-            # Resumed by a person after a hold: watch for another max_observation.
-            deadline = now + analysis.max_observation
+        elif state.status == "regressed" and state.verdict:
+            # A run that was stopped after its test crossed: a rejection is final.
+            _failed(_stored_verdict(state.verdict), outputs, choice.note)
+        else:
+            # Resumed (after a crash, a timeout or a hold): the same test goes on.
             state.status = "watching"
+        # A resumed run watches for a whole max_observation again, with the same totals.
+        deadline = observation_deadline(state.start, now, analysis.max_observation)
         watcher = Watcher(
             provider, judge, ctx.clock, state, store=ctx.store, key=key, progress=ctx.progress
         )
@@ -272,19 +280,32 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
     verdict = result.verdict
     record = {"status": verdict.kind.value, **verdict.to_dict(), "provider": choice.note}
     if verdict.kind is VerdictKind.FAIL:
-        raise StepError(
-            f"metric analysis: {verdict.summary}",
-            details={**headline(verdict), **outputs, "analysis": record},
-        )
+        _failed(verdict, outputs, choice.note)
     if verdict.kind is not VerdictKind.PASS:
         raise NeedsPerson(
             f"metric analysis inconclusive after {analysis.max_observation:g} s"
             f" ({verdict.summary}); production stays on {ctx.deployment.version}."
-            f" Decide: `turnout rollback --env {ctx.env.name}`, or `turnout resume"
-            f" --env {ctx.env.name}` to watch for another {analysis.max_observation:g} s",
+            f" Decide whether to keep it or go back with `turnout rollback --env {ctx.env.name}`",
             details={**headline(verdict), **outputs, "analysis": record},
         )
     return record
+
+
+def _failed(verdict: Verdict, outputs: dict[str, Any], provider: str) -> NoReturn:
+    record = {"status": verdict.kind.value, **verdict.to_dict(), "provider": provider}
+    raise StepError(
+        f"metric analysis: {verdict.summary}",
+        details={**headline(verdict), **outputs, "analysis": record},
+    )
+
+
+def _stored_verdict(data: dict[str, Any]) -> Verdict:
+    return Verdict(
+        VerdictKind(data["kind"]),
+        str(data.get("summary", "")),
+        list(data.get("reasons", [])),
+        dict(data.get("evidence", {})),
+    )
 
 
 # -- business checks ------------------------------------------------------------------
