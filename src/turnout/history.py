@@ -37,6 +37,14 @@ def deployment_summary(
         "message": row.message,
         "failure": (row.data or {}).get("failure"),
         "rolled_back_later": bool((row.data or {}).get("rolled_back")),
+        "postmortem_open": next(
+            (
+                pm.id
+                for pm in store.postmortems(row.environment, open_only=True)
+                if pm.deployment_id == row.id
+            ),
+            None,
+        ),
     }
     if with_steps:
         document["steps"] = [

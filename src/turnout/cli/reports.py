@@ -115,7 +115,7 @@ def print_history(rows: list[dict[str, Any]]) -> None:
     if not console.is_terminal:
         # Without a terminal a table would be cut to 80 columns: one plain line each.
         for row in rows:
-            later = " (rolled back later)" if row["rolled_back_later"] else ""
+            later = _notes(row)
             console.print(
                 f"#{row['id']} {row['environment']:<12} {row['version']:<10} {row['status']}{later}"
                 f"  exit {row['exit_code']}  {row['deployer']}  {(row['started_at'] or '')[:19]}"
@@ -127,7 +127,7 @@ def print_history(rows: list[dict[str, Any]]) -> None:
     for column in ("id", "env", "version", "type", "status", "deployer", "started", "duration"):
         table.add_column(column)
     for row in rows:
-        status = row["status"] + (" (rolled back later)" if row["rolled_back_later"] else "")
+        status = row["status"] + _notes(row)
         table.add_row(
             str(row["id"]),
             row["environment"],
@@ -139,3 +139,11 @@ def print_history(rows: list[dict[str, Any]]) -> None:
             f"{row['duration_s']:.1f}s" if row["duration_s"] is not None else "",
         )
     console.print(table)
+
+
+def _notes(row: dict[str, Any]) -> str:
+    """What a history line adds to the status: a later rollback, an open post-mortem."""
+    notes = " (rolled back later)" if row["rolled_back_later"] else ""
+    if row.get("postmortem_open"):
+        notes += f" (post-mortem #{row['postmortem_open']} open)"
+    return notes
