@@ -105,7 +105,8 @@ class AnalysisConfig(Section):
     watch_for: float = Field(default=1800.0, gt=0)
     """`turnout watch`: length of the rollback window after the swap (runbook: 30 min)."""
     emergency_watch_for: float = Field(default=7200.0, gt=0)
-    """The same after an emergency deployment (runbook: 2 h)."""
+    """The same after an emergency deployment (runbook: monitor for 2 h): the one setting
+    for how long an emergency deployment is monitored."""
     prometheus: PrometheusConfig | None = None
     business: list[BusinessCheck] = Field(default_factory=list)
     """Business checks run once the metrics say healthy (runbook Phase 5.5)."""

@@ -1,8 +1,9 @@
-"""Deployment policy: windows, freezes, holidays, checklist, approvals, on-call, emergencies.
+"""Deployment policy: windows, freezes, holidays, checklist, approvals, on-call.
 
 Every default is the runbook's ("Deployment Timing", "Pre-Deployment Checklist",
 "Required Access", "Emergency Deployment"). Times of day are local to
-`policy.timezone`; dates are local calendar dates there.
+`policy.timezone`; dates are local calendar dates there. How long an emergency
+deployment is watched is `analysis.emergency_watch_for`.
 """
 
 from __future__ import annotations
@@ -327,11 +328,10 @@ class OnCallConfig(Section):
     roster: list[OnCallShift] = Field(default_factory=list)
 
 
-class EmergencyConfig(Section):
-    """The runbook's "Emergency Deployment" rules."""
-
-    monitor_minutes: int = Field(default=120, ge=1)
-    """Post-deployment monitoring after an emergency deployment (runbook: 2 hours)."""
+MOVED_KEYS = {
+    "emergency": "monitoring after an emergency deployment is analysis.emergency_watch_for"
+    " (seconds, default 7200)",
+}
 
 
 class PolicyConfig(Section):
@@ -349,7 +349,15 @@ class PolicyConfig(Section):
     checklist: ChecklistConfig = Field(default_factory=ChecklistConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     oncall: OnCallConfig = Field(default_factory=OnCallConfig)
-    emergency: EmergencyConfig = Field(default_factory=EmergencyConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, where in MOVED_KEYS.items():
+                if key in data:
+                    raise ValueError(f"`{key}` is no longer a policy key: {where}")
+        return data
 
     @field_validator("timezone")
     @classmethod
