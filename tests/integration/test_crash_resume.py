@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_server import PostgresServer
 from tests.project import Project, fake_project
 from turnout.config import EnvironmentConfig
 from turnout.model import DeploymentType
@@ -18,8 +19,8 @@ PLAN = plan_steps(EnvironmentConfig(name="web"), DeploymentType.APP)
 POINTS = [f"{when}:{step}" for step in PLAN for when in ("before", "after")]
 
 
-def _check_story(project: Project, deployment_status: str) -> None:
-    store = Store.open(project.root / ".turnout")
+def _check_story(project: Project, deployment_status: str, state_url: str | None = None) -> None:
+    store = Store.open(project.root / ".turnout", url=state_url)
     try:
         deployments = store.deployments(project.env)
         assert deployments[0].status == deployment_status
@@ -81,3 +82,31 @@ def test_killed_compensation_is_finished_by_resume(point: str, tmp_path: Path) -
     assert project.slots()["production"] == "1.0.0"
     assert project.slots()["blue"] == "1.1.0"
     _check_story(project, "rolled-back")
+
+
+@pytest.mark.parametrize("point", ["after:stage", "before:swap", "after:swap", "undo:swap"])
+def test_killed_deploy_resumes_on_postgresql(
+    point: str, tmp_path: Path, postgres: PostgresServer, pg_database: str
+) -> None:
+    """With the state store on PostgreSQL, a killed deploy (or rollback) is ended by resume."""
+    project = fake_project(tmp_path)
+    project.set_slots({"production": "1.0.0", "blue": None})
+    state = {"TURNOUT_STATE_URL": postgres.url(pg_database)}
+    failing = point == "undo:swap"
+    if failing:
+        # Production health checks that only 1.0.0 passes: 1.1.0 fails verification.
+        state["TURNOUT__CHECKS__HEALTH"] = '[{path = "/health", expect_json = {version = "1.0.0"}}]'
+    killed = project.turnout(
+        "deploy",
+        "--env",
+        project.env,
+        "--version",
+        "1.1.0",
+        "--yes",
+        env={**state, "TURNOUT_TEST_CRASH_AT": point},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = project.turnout("resume", "--env", project.env, env=state)
+    assert resumed.returncode == (4 if failing else 0), resumed.stderr
+    assert project.slots()["production"] == ("1.0.0" if failing else "1.1.0")
+    _check_story(project, "rolled-back" if failing else "succeeded", state["TURNOUT_STATE_URL"])
