@@ -1,10 +1,11 @@
-"""The sample app tesoro: each version as a real process on loopback, with a real SQLite file."""
+"""The sample app tesoro: build.py's release packages, each version a real process on loopback
+with a real SQLite file."""
 
 from __future__ import annotations
 
-import filecmp
 import os
 import re
+import runpy
 import shutil
 import socket
 import sqlite3
@@ -22,6 +23,8 @@ import pytest
 
 TESORO = Path(__file__).resolve().parents[2] / "examples" / "tesoro"
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
+MIGRATIONS = ["V001__add_rewards_table.sql", "verify.sql"]
+SOURCE_COPY_IGNORE = shutil.ignore_patterns("dist", "data", ".turnout", "__pycache__")
 MIGRATION_NAME = re.compile(r"^V(\d+)__\w+\.sql$")
 START_TIMEOUT = 15.0
 
@@ -46,13 +49,42 @@ def _free_port() -> int:
         return port
 
 
-def _copy_release(version: str, tmp_path: Path) -> Path:
+def build(source: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python3 build.py ARGS` in a tesoro source tree, as the demo and a developer run it."""
+    return subprocess.run(
+        [sys.executable, "build.py", *args],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under root: relative path -> (mode, content)."""
+    return {
+        path.relative_to(root).as_posix(): (path.stat().st_mode & 0o777, path.read_bytes())
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The three release packages, built once by build.py into a temporary dist/."""
+    out = tmp_path_factory.mktemp("tesoro") / "dist"
+    result = build(TESORO, "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in out.iterdir()) == list(VERSIONS)
+    return out
+
+
+def _copy_release(packages: Path, version: str, tmp_path: Path) -> Path:
     # Run from a copy, as turnout does: proves each package directory is self-contained.
     release = tmp_path / "releases" / version
     if not release.exists():
-        shutil.copytree(
-            TESORO / "versions" / version, release, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(packages / version, release)
     return release
 
 
@@ -76,12 +108,12 @@ def _wait_until_serving(app: RunningApp) -> None:
 
 
 @pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Launch]:
+def launch(packages: Path, tmp_path: Path) -> Iterator[Launch]:
     """Start tesoro versions on free ports; stop them with SIGTERM and expect a clean exit."""
     started: list[RunningApp] = []
 
     def start(version: str, db: Path) -> RunningApp:
-        release = _copy_release(version, tmp_path)
+        release = _copy_release(packages, version, tmp_path)
         port = _free_port()
         log = tmp_path / f"tesoro-{version}-{port}.log"
         with log.open("wb") as out:
@@ -110,9 +142,9 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
         assert code == 0, f"tesoro {app.version} exited with {code}: {app.log.read_text()}"
 
 
-def apply_migrations(version: str, db: Path) -> list[str]:
+def apply_migrations(package: Path, db: Path) -> list[str]:
     """Apply the package's V<n>__*.sql files in numeric order, as the database phase does."""
-    folder = TESORO / "versions" / version / "migrations"
+    folder = package / "migrations"
     files = sorted(
         (path for path in folder.glob("V*.sql") if MIGRATION_NAME.match(path.name)),
         key=lambda path: int(MIGRATION_NAME.match(path.name).group(1)),  # type: ignore[union-attr]
@@ -123,10 +155,10 @@ def apply_migrations(version: str, db: Path) -> list[str]:
     return [path.name for path in files]
 
 
-def failing_verify_queries(version: str, db: Path) -> list[str]:
+def failing_verify_queries(package: Path, db: Path) -> list[str]:
     """verify.sql queries that fail: a query passes with no rows or a single row whose first
     column is true."""
-    text = (TESORO / "versions" / version / "migrations" / "verify.sql").read_text()
+    text = (package / "migrations" / "verify.sql").read_text()
     failures: list[str] = []
     statement = ""
     with sqlite3.connect(db) as conn:
@@ -177,21 +209,81 @@ def hammer(url: str, path: str, total: int, connections: int = 4) -> tuple[Count
     return counts, total / (time.perf_counter() - began)
 
 
-def test_versions_share_every_module_but_the_release_file() -> None:
-    """The three packages carry identical app code; only app/release.py says what differs."""
-    reference = TESORO / "versions" / "1.2.0" / "app"
-    modules = sorted(p.name for p in reference.glob("*.py") if p.name != "release.py")
-    for version in VERSIONS:
-        app = TESORO / "versions" / version / "app"
-        assert sorted(p.name for p in app.glob("*.py")) == sorted([*modules, "release.py"])
-        _, mismatch, errors = filecmp.cmpfiles(reference, app, modules, shallow=False)
-        assert not mismatch and not errors, f"{version} differs from 1.2.0 in {mismatch + errors}"
-        assert f'VERSION = "{version}"' in (app / "release.py").read_text()
-    v1, v2 = (TESORO / "versions" / v / "migrations" for v in ("1.1.0", "1.2.0"))
-    assert filecmp.cmpfiles(v1, v2, ["V001__add_rewards_table.sql", "verify.sql"], shallow=False)[
-        0
-    ] == ["V001__add_rewards_table.sql", "verify.sql"]
-    assert not (TESORO / "versions" / "1.0.0" / "migrations").exists()
+def test_packages_share_the_source_and_differ_only_in_release_settings(packages: Path) -> None:
+    """Each package carries app/ as in the source but for release.py, and its migrations byte
+    for byte."""
+    source = tree(TESORO / "app")
+    expected = {
+        "1.0.0": (False, 0.0, []),
+        "1.1.0": (True, 0.0, MIGRATIONS),
+        "1.2.0": (True, 0.05, MIGRATIONS),
+    }
+    for version, (rewards, fault_rate, migrations) in expected.items():
+        package = packages / version
+        app = tree(package / "app")
+        assert {k: v for k, v in app.items() if k != "release.py"} == {
+            k: (0o644, content) for k, (_, content) in source.items() if k != "release.py"
+        }
+        settings = runpy.run_path(str(package / "app" / "release.py"))
+        assert (settings["VERSION"], settings["REWARDS"], settings["FAULT_RATE"]) == (
+            version,
+            rewards,
+            fault_rate,
+        )
+        assert sorted(tree(package)) == sorted(
+            [*(f"app/{name}" for name in app), *(f"migrations/{name}" for name in migrations)]
+        )
+        for name in migrations:
+            built = (package / "migrations" / name).read_bytes()
+            assert built == (TESORO / "migrations" / name).read_bytes(), f"{version}: {name}"
+
+
+def test_build_from_a_copy_is_deterministic_and_replaces_packages(
+    packages: Path, tmp_path: Path
+) -> None:
+    """A copy of the example builds dist/ next to build.py; rebuilding gives identical files and
+    drops stale ones, whatever the directory."""
+    copy = tmp_path / "tesoro"
+    shutil.copytree(TESORO, copy, ignore=SOURCE_COPY_IGNORE)
+    first = build(copy)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "dist/1.0.0: tesoro 1.0.0, app/ and migrations: none",
+        "dist/1.1.0: tesoro 1.1.0, app/ and migrations: V001__add_rewards_table.sql, verify.sql",
+        "dist/1.2.0: tesoro 1.2.0, app/ and migrations: V001__add_rewards_table.sql, verify.sql",
+    ]
+    built = tree(copy / "dist")
+    assert built == tree(packages), "the same source built elsewhere gives other files"
+
+    (copy / "dist" / "1.1.0" / "app" / "stale.py").write_text("left over\n")
+    again = build(copy, "1.1.0")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [first.stdout.splitlines()[1]]
+    assert tree(copy / "dist") == built
+    assert sorted(p.name for p in (copy / "dist").iterdir()) == list(VERSIONS)
+    assert not any(str(copy).encode() in content for _, content in built.values())
+
+
+def test_build_refuses_an_unknown_version_and_bad_settings(tmp_path: Path) -> None:
+    """An unknown version or a bad releases.toml key exits 2 with one clear line, building
+    nothing."""
+    copy = tmp_path / "tesoro"
+    shutil.copytree(TESORO, copy, ignore=SOURCE_COPY_IGNORE)
+    unknown = build(copy, "1.1.0", "9.9.9")
+    assert unknown.returncode == 2
+    assert unknown.stderr == (
+        "build.py: unknown version 9.9.9 (releases.toml has 1.0.0, 1.1.0, 1.2.0)\n"
+    )
+    assert not (copy / "dist").exists()
+
+    releases = copy / "releases.toml"
+    releases.write_text(releases.read_text().replace("fault_rate = 0.05", "fault_rate = 5"))
+    bad = build(copy)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert (
+        'releases.toml: [releases."1.2.0"]: fault_rate must be a number from 0 to 1' in bad.stderr
+    )
+    assert not (copy / "dist").exists()
 
 
 def test_1_0_0_walks_the_critical_path_without_rewards(launch: Launch, tmp_path: Path) -> None:
@@ -224,14 +316,16 @@ def test_1_1_0_before_its_migration_passes_smoke_but_fails_e2e(
     assert "migration-pending" in result.stdout
 
 
-def test_1_0_0_keeps_working_on_the_1_1_0_schema(launch: Launch, tmp_path: Path) -> None:
+def test_1_0_0_keeps_working_on_the_1_1_0_schema(
+    launch: Launch, packages: Path, tmp_path: Path
+) -> None:
     """V001 applied under a running 1.0.0 passes verify.sql; both versions then pass e2e."""
     db = tmp_path / "tesoro.db"
     old = launch("1.0.0", db)
     assert run_e2e(old.url).returncode == 0
 
-    assert apply_migrations("1.1.0", db) == ["V001__add_rewards_table.sql"]
-    assert failing_verify_queries("1.1.0", db) == []
+    assert apply_migrations(packages / "1.1.0", db) == ["V001__add_rewards_table.sql"]
+    assert failing_verify_queries(packages / "1.1.0", db) == []
 
     new = launch("1.1.0", db)
     for app in (old, new):
@@ -247,12 +341,12 @@ def test_1_0_0_keeps_working_on_the_1_1_0_schema(launch: Launch, tmp_path: Path)
 
 
 def test_1_2_0_fails_about_5_percent_of_transaction_requests(
-    launch: Launch, tmp_path: Path
+    launch: Launch, packages: Path, tmp_path: Path
 ) -> None:
     """1.2.0 answers ~5 % of transaction reads with 500 while /health and smoke stay green."""
     db = tmp_path / "tesoro.db"
     launch("1.0.0", db)  # creates the base schema, as the first deployment does
-    apply_migrations("1.2.0", db)
+    apply_migrations(packages / "1.2.0", db)
     app = launch("1.2.0", db)
 
     counts, _ = hammer(app.url, "/api/transactions/recent", 2000)
@@ -291,9 +385,9 @@ def test_e2e_reports_bad_usage_and_an_unreachable_app() -> None:
     assert "[1/6] health: FAILED" in result.stdout and "cannot connect" in result.stdout
 
 
-def test_app_refuses_an_unexpanded_database_placeholder(tmp_path: Path) -> None:
+def test_app_refuses_an_unexpanded_database_placeholder(packages: Path, tmp_path: Path) -> None:
     """TESORO_DB still holding a {placeholder} stops the app with exit 2 before it serves."""
-    release = _copy_release("1.0.0", tmp_path)
+    release = _copy_release(packages, "1.0.0", tmp_path)
     env = _app_env(_free_port(), Path("{config_dir}/data/tesoro.db"))
     result = subprocess.run(
         [sys.executable, "-m", "app"],

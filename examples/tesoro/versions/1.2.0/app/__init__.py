@@ -1,1 +1,0 @@
-"""tesoro: the rewards service of the runbook, a small real web app (standard library only)."""
