@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,8 +117,10 @@ def prepare_workdir(workdir: Path) -> Path:
         source,
         workdir,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".turnout", "data", "__pycache__"),
+        ignore=shutil.ignore_patterns(".turnout", "data", "__pycache__", "dist"),
     )
+    # The release packages are built from the app's single source tree, as in a real project.
+    subprocess.run([sys.executable, "build.py"], cwd=workdir, check=True, capture_output=True)
     config = workdir / "turnout.toml"
     text = config.read_text(encoding="utf-8")
     for address in EXAMPLE_PORTS.values():
@@ -185,7 +188,7 @@ class Story:
             type=DeploymentType.APP,
             deployer=DEMO_DEPLOYER,
             created_at=store.now(),
-            package=config.resolve_path("versions/1.1.0"),
+            package=config.resolve_path("dist/1.1.0"),
         )
         blocking = [g for g in evaluate_gates(config, production, store, info) if g.blocking]
         self.reporter.line("turnout refuses to deploy to production now (exit 3); the gates say:")
@@ -309,7 +312,7 @@ class Story:
         expected: DeploymentStatus,
         what: str,
     ) -> Chapter:
-        release = Release(version, config.resolve_path(f"versions/{version}"))
+        release = Release(version, config.resolve_path(f"dist/{version}"))
         return self._run(
             config,
             store,
