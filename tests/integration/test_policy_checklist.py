@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.policy_project import BEST_TIME, PolicyProject, clean_sarif, make_project
+from turnout.errors import ConfigError
 from turnout.model import DeploymentInfo, DeploymentType, VerdictKind
 from turnout.policy.checklist import (
     ChecklistReport,
@@ -204,6 +205,73 @@ def test_computed_items(project: PolicyProject) -> None:
     assert _item(first, "rollback_plan")[0] == "not-applicable"
     own = _checklist(project, "1.1.0", deployer="sam")
     assert "only the deployer" in _item(own, "oncall_available")[1]
+
+
+SHIFTS = """roster = [
+  { person = "sam", end = 2026-12-01T17:30:00Z },
+  { person = "vic", start = 2026-12-01T09:00:00, end = 2026-12-01T17:00:00 },
+  { person = "dana", start = 2026-12-01T19:00:00Z },
+]
+"""
+
+
+def test_oncall_shifts_in_the_integrations_roster(tmp_path: Path) -> None:
+    """Shifts in integrations.oncall.roster: only whoever is on shift at the instant counts."""
+    made = make_project(tmp_path / "shop", replace={'roster = ["sam"]\n': SHIFTS})
+    try:
+        # BEST_TIME is 10:00 local: sam's shift ended at 09:30 local, dana's begins at 11:00.
+        report = _checklist(made, "1.1.0", deployer="sam")
+        assert _item(report, "oncall_available") == ("pass", "on call (roster): vic")
+        found = next(i for i in report.items if i.key == "oncall_available")
+        assert found.evidence == {"source": "roster", "on_call": ["vic"]}
+        alone = _checklist(made, "1.1.0", deployer="vic")
+        assert "only the deployer (vic)" in _item(alone, "oncall_available")[1]
+    finally:
+        made.store.close()
+
+
+def test_oncall_without_anyone_on_shift_fails(tmp_path: Path) -> None:
+    """A roster whose every shift is over names nobody, and the item says so."""
+    ended = 'roster = [{ person = "sam", end = 2026-11-30T17:00:00 }]\n'
+    made = make_project(tmp_path / "shop", replace={'roster = ["sam"]\n': ended})
+    try:
+        kind, summary = _item(_checklist(made, "1.1.0"), "oncall_available")
+        assert (kind, summary) == ("fail", "nobody is on call now according to the roster")
+    finally:
+        made.store.close()
+
+
+def test_oncall_without_a_source_names_the_integrations_keys(tmp_path: Path) -> None:
+    """No roster and no escalation policy: the item fails and says where to configure one."""
+    made = make_project(
+        tmp_path / "shop", replace={'[integrations.oncall]\nroster = ["sam"]\n': ""}
+    )
+    try:
+        kind, summary = _item(_checklist(made, "1.1.0"), "oncall_available")
+        assert kind == "fail"
+        assert "integrations.oncall.roster" in summary
+        assert "policy.oncall" not in summary
+    finally:
+        made.store.close()
+
+
+def test_policy_oncall_is_refused_with_a_pointer_to_integrations(tmp_path: Path) -> None:
+    """policy.oncall is gone: loading names the file and key, and where on-call lives now."""
+    extra = '\n[environments.production.policy.oncall]\nroster = [{ person = "sam" }]\n'
+    with pytest.raises(ConfigError) as caught:
+        make_project(tmp_path / "shop", extra=extra)
+    message = caught.value.message
+    assert "turnout.toml" in message and "environments.production.policy" in message
+    assert "integrations.oncall" in message
+
+
+def test_a_shift_must_end_after_it_starts(tmp_path: Path) -> None:
+    """A shift whose end is not after its start is a configuration error naming the roster."""
+    bad = 'roster = [{ person = "sam", start = 2026-12-02T09:00:00, end = 2026-12-01T09:00:00 }]\n'
+    with pytest.raises(ConfigError) as caught:
+        make_project(tmp_path / "shop", replace={'roster = ["sam"]\n': bad})
+    assert "integrations.oncall.roster[0]" in caught.value.message
+    assert "start is not before end" in caught.value.message
 
 
 def test_notification_passes_when_channels_are_configured(tmp_path: Path) -> None:

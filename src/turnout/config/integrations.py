@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -75,11 +76,45 @@ class IncidentsConfig(Section):
     pagerduty: PagerDutyConfig | None = None
 
 
+class OnCallShift(Section):
+    """Someone on call from `start` (included) to `end` (excluded); either may be left out,
+    and a plain name is someone always on call. Times without an offset are local to
+    `policy.timezone`."""
+
+    person: str = Field(min_length=1)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_or_table(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"person": value}
+        if not isinstance(value, dict | OnCallShift):
+            raise ValueError(
+                'expected a name or a shift { person = "...", start = ..., end = ... }'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OnCallShift:
+        if self.start is not None and self.end is not None:
+            # Compare like with like: both local, or both with an offset.
+            if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+                raise ValueError(
+                    f"shift of {self.person!r}: give both times with an offset or neither"
+                )
+            if self.start >= self.end:
+                raise ValueError(f"shift of {self.person!r}: start is not before end")
+        return self
+
+
 class OncallConfig(Section):
     """Who is on call: a roster from the configuration, or PagerDuty escalation policies."""
 
-    roster: list[str] = Field(default_factory=list)
-    """Names (people[].name) on call, in order of preference."""
+    roster: list[OnCallShift] = Field(default_factory=list)
+    """In order of preference: names (people[].name), on call at any time, or shifts
+    {person, start, end}, on call between those instants."""
     escalation_policy_ids: list[str] = Field(default_factory=list)
     """PagerDuty escalation policies to ask (uses incidents.pagerduty credentials)."""
 

@@ -1,9 +1,10 @@
-"""Deployment policy: windows, freezes, holidays, checklist, approvals, on-call.
+"""Deployment policy: windows, freezes, holidays, checklist, approvals.
 
 Every default is the runbook's ("Deployment Timing", "Pre-Deployment Checklist",
 "Required Access", "Emergency Deployment"). Times of day are local to
-`policy.timezone`; dates are local calendar dates there. How long an emergency
-deployment is watched is `analysis.emergency_watch_for`.
+`policy.timezone`; dates are local calendar dates there. Who is on call is
+`integrations.oncall`; how long an emergency deployment is watched,
+`analysis.emergency_watch_for`.
 """
 
 from __future__ import annotations
@@ -313,22 +314,9 @@ class ApprovalsConfig(Section):
     Default: `required_roles`, or ["senior-engineer"] when those are empty."""
 
 
-class OnCallShift(Section):
-    """Someone on call, always or between two instants (local times when no offset)."""
-
-    person: str = Field(min_length=1)
-    start: datetime | None = None
-    end: datetime | None = None
-
-
-class OnCallConfig(Section):
-    """A roster with shifts; used when integrations.oncall names nobody (no roster, no
-    PagerDuty escalation policy)."""
-
-    roster: list[OnCallShift] = Field(default_factory=list)
-
-
 MOVED_KEYS = {
+    "oncall": "who is on call is configured once, in integrations.oncall (a roster of names"
+    " or shifts, or PagerDuty escalation_policy_ids)",
     "emergency": "monitoring after an emergency deployment is analysis.emergency_watch_for"
     " (seconds, default 7200)",
 }
@@ -348,7 +336,6 @@ class PolicyConfig(Section):
     freezes: FreezesConfig = Field(default_factory=FreezesConfig)
     checklist: ChecklistConfig = Field(default_factory=ChecklistConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
-    oncall: OnCallConfig = Field(default_factory=OnCallConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,14 +1,22 @@
-"""Who is on call: PagerDuty escalation policies when configured, else the roster."""
+"""Who is on call: PagerDuty escalation policies when configured, else the roster.
+
+`integrations.oncall` is the only on-call source: the start announcement's
+on-call backup and the checklist's "On-call engineer identified and available"
+both ask `on_call`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from turnout.errors import ConfigError
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.config.integrations import OnCallShift
 
 
 @dataclass(frozen=True)
@@ -27,8 +35,9 @@ class OnCall:
         return None
 
 
-def on_call(config: LoadedConfig, env: EnvironmentConfig) -> OnCall:
-    """Who is on call for the environment (IntegrationError when PagerDuty cannot say)."""
+def on_call(config: LoadedConfig, env: EnvironmentConfig, at: datetime | None = None) -> OnCall:
+    """Who is on call for the environment at `at` (default now; PagerDuty always answers for
+    now). IntegrationError when PagerDuty cannot say."""
     settings = env.integrations.oncall
     if settings.escalation_policy_ids:
         pd = env.integrations.incidents.pagerduty
@@ -52,5 +61,26 @@ def on_call(config: LoadedConfig, env: EnvironmentConfig) -> OnCall:
                 names.append(entry.name)
         return OnCall("pagerduty", names)
     if settings.roster:
-        return OnCall("roster", list(settings.roster))
+        when = at if at is not None else datetime.now(UTC)
+        return OnCall("roster", roster_at(settings.roster, when, env.policy.zone))
     return OnCall("none", [])
+
+
+def roster_at(roster: list[OnCallShift], at: datetime, zone: ZoneInfo) -> list[str]:
+    """The people a roster has on call at an instant, in roster order, each once; shift times
+    without an offset are local to `zone`."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zone)
+    names: list[str] = []
+    for shift in roster:
+        start, end = _aware(shift.start, zone), _aware(shift.end, zone)
+        active = (start is None or start <= at) and (end is None or at < end)
+        if active and shift.person not in names:
+            names.append(shift.person)
+    return names
+
+
+def _aware(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=zone)

@@ -533,18 +533,16 @@ def _oncall(
     from turnout.integrations.oncall import on_call
 
     try:
-        found = on_call(inp.config, inp.env)
+        found = on_call(inp.config, inp.env, at=inp.at)
     except TurnoutError as exc:
         return FAIL, f"cannot tell who is on call: {exc.message}", {}
     source, names = found.source, found.people
-    if source == "none" and inp.env.policy.oncall.roster:
-        source, names = "policy roster", on_call_at(inp.env, inp.at)
     evidence: dict[str, Any] = {"source": source, "on_call": names}
     if source == "none":
         return (
             FAIL,
-            "no on-call source configured (integrations.oncall.roster,"
-            " integrations.oncall.escalation_policy_ids or policy.oncall.roster)",
+            "no on-call source configured (integrations.oncall.roster or"
+            " integrations.oncall.escalation_policy_ids)",
             evidence,
         )
     people = inp.config.root.people
@@ -554,22 +552,6 @@ def _oncall(
     if names:
         return FAIL, f"only the deployer ({', '.join(names)}) is on call: name a backup", evidence
     return FAIL, f"nobody is on call now according to the {source}", evidence
-
-
-def on_call_at(env: EnvironmentConfig, at: datetime) -> list[str]:
-    """Who `policy.oncall.roster` says is on call at an instant (naive times are local)."""
-    zone = env.policy.zone
-    names: list[str] = []
-    for shift in env.policy.oncall.roster:
-        start, end = shift.start, shift.end
-        if start is not None and start.tzinfo is None:
-            start = start.replace(tzinfo=zone)
-        if end is not None and end.tzinfo is None:
-            end = end.replace(tzinfo=zone)
-        active = (start is None or start <= at) and (end is None or at < end)
-        if active and shift.person not in names:
-            names.append(shift.person)
-    return names
 
 
 Source = Callable[[CheckInput, str, ChecklistItemConfig], tuple[VerdictKind, str, dict[str, Any]]]
