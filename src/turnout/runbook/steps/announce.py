@@ -68,7 +68,7 @@ def oncall_backup(ctx: StepContext) -> str | None:
     from turnout.integrations.oncall import on_call
 
     try:
-        found = on_call(ctx.config, ctx.env)
+        found = on_call(ctx.config, ctx.env, at=ctx.clock.now())
     except TurnoutError as exc:
         ctx.progress(f"on-call lookup failed: {exc.message}")
         return None
