@@ -16,8 +16,20 @@ from turnout.errors import BadInput, ConfigError
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write turnout.toml.")] = Path(),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    example: Annotated[
+        str | None,
+        typer.Option(help="Write a sample app with its turnout.toml instead (only: tesoro)."),
+    ] = None,
 ) -> None:
-    """Write a commented starter turnout.toml."""
+    """Write a commented starter turnout.toml (or the tesoro sample app with --example)."""
+    if example is not None:
+        if example != "tesoro":
+            raise BadInput(f"--example {example}: unknown example (known: tesoro)")
+        from turnout.demo.story import copy_example
+
+        config = copy_example(directory)
+        say(f"wrote the tesoro sample app and {config}; packages built in {directory / 'dist'}")
+        return
     target = directory / CONFIG_NAME
     if target.exists() and not force:
         raise BadInput(f"{target}: already exists (use --force to overwrite)")

@@ -101,8 +101,9 @@ def deploy(
     if outside_window and not reason:
         raise BadInput("--outside-window needs --reason TEXT")
     release = Release(version, resolve_package(loaded, version, package))
-    if sys.stdin.isatty() and not yes and not as_json:
-        typer.confirm(f"Deploy {version} to {env}?", abort=True)
+    confirm = sys.stdin.isatty() and not yes and not as_json
+    if confirm and not typer.confirm(f"Deploy {version} to {env}?"):
+        raise BadInput("not confirmed; nothing was changed")
     deployer = current_user(actor)
     data: dict[str, Any] = {}
     if outside_window:

@@ -8,7 +8,6 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
 import typer
 
 from turnout.cli.common import console
@@ -65,22 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command; every error becomes one line and an exit code."""
     _register()
     try:
-        # Without standalone mode click returns the exit code of typer.Exit instead of raising.
-        code = app(args=argv, standalone_mode=False)
-        return code if isinstance(code, int) else 0
+        # Standalone mode: usage errors are printed by Typer and end with exit 2, and every
+        # command's exit code arrives here as SystemExit.
+        app(args=argv, prog_name="turnout")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        console.print(str(exc.code))
+        return 1
     except TurnoutError as exc:
         console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
         return exc.exit_code
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        console.print("aborted")
-        return 2
-    except click.ClickException as exc:
-        console.print(f"error: {exc.format_message()}")
-        return 2
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130

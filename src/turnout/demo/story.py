@@ -108,19 +108,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_workdir(workdir: Path) -> Path:
-    """Copy the example into `workdir` on free ports, as a git repository (for tags)."""
+def copy_example(destination: Path) -> Path:
+    """Copy the tesoro sample app into an empty `destination` and build its packages."""
     source = example_dir()
-    if workdir.exists() and any(workdir.iterdir()):
-        raise BadInput(f"{workdir}: not empty; the demo needs a fresh working directory")
+    if destination.exists() and any(destination.iterdir()):
+        raise BadInput(f"{destination}: not empty; the sample app needs an empty directory")
     shutil.copytree(
         source,
-        workdir,
+        destination,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".turnout", "data", "__pycache__", "dist"),
     )
     # The release packages are built from the app's single source tree, as in a real project.
-    subprocess.run([sys.executable, "build.py"], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([sys.executable, "build.py"], cwd=destination, check=True, capture_output=True)
+    return destination / "turnout.toml"
+
+
+def prepare_workdir(workdir: Path) -> Path:
+    """Copy the example into `workdir` on free ports, as a git repository (for tags)."""
+    copy_example(workdir)
     config = workdir / "turnout.toml"
     text = config.read_text(encoding="utf-8")
     for address in EXAMPLE_PORTS.values():

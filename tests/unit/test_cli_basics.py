@@ -1,0 +1,36 @@
+"""The command line's contract: usage errors, init, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from turnout.cli.main import main
+from turnout.config import load_config
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown command or option is bad input (exit 2), not an internal error."""
+    assert main(["no-such-command"]) == 2
+    assert main(["check", "--no-such-option"]) == 2
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_init_writes_a_valid_starter(tmp_path: Path) -> None:
+    """`turnout init` writes a starter that validates, and refuses to overwrite it."""
+    assert main(["init", str(tmp_path)]) == 0
+    config = load_config(tmp_path / "turnout.toml")
+    assert set(config.environments) == {"staging", "production"}
+    assert main(["init", str(tmp_path)]) == 2
+    assert main(["init", str(tmp_path), "--force"]) == 0
+
+
+def test_init_example_writes_the_sample_app(tmp_path: Path) -> None:
+    """`turnout init --example tesoro` writes the sample app with built release packages."""
+    target = tmp_path / "tesoro"
+    assert main(["init", str(target), "--example", "tesoro"]) == 0
+    assert load_config(target / "turnout.toml").root.app.name == "tesoro"
+    assert (target / "dist" / "1.1.0" / "migrations" / "V001__add_rewards_table.sql").is_file()
+    assert main(["init", str(tmp_path / "other"), "--example", "nope"]) == 2
+    assert not (tmp_path / "other").exists()
