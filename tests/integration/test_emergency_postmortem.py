@@ -37,6 +37,7 @@ def test_postmortem_shows_until_closed(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
 
     history = json.loads(project.turnout("history", "--json").stdout)["deployments"]
+    assert history[0]["failure"] is None  # the wait for approval is not a failure
     postmortem = history[0]["postmortem_open"]
     assert isinstance(postmortem, int)
     status = json.loads(project.turnout("status", "--env", project.env, "--json").stdout)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.postgres_server import PostgresServer
 from turnout.errors import LockHeld
 from turnout.store import Store
 
@@ -45,3 +48,17 @@ def test_journal_records_transitions(any_store: Store) -> None:
     steps = any_store.steps(dep.id)
     assert [(s.name, s.status) for s in steps] == [("stage", "succeeded"), ("swap", "failed")]
     assert steps[0].outputs == {"slot": "blue"} and steps[1].error == "boom"
+
+
+def test_audit_chain_holds_in_any_session_time_zone(
+    postgres: PostgresServer, pg_database: str
+) -> None:
+    """PostgreSQL returns timestamps in the session's zone; the chain still verifies."""
+    url = postgres.url(pg_database) + "?options=-c%20TimeZone%3DEurope/Berlin"
+    store = Store.open(Path("/nonexistent"), url=url)
+    try:
+        store.audit("alice", "deploy.start", environment="production")
+        store.audit("bob", "approve", environment="production")
+        assert store.verify_audit() is None
+    finally:
+        store.close()

@@ -112,7 +112,6 @@ def deploy(
         data["fixes_incidents"] = [str(i) for i in fixes_incident]
     store = open_store(loaded)
     try:
-        _supersede_waiting(store, env, deployer)
         with Progress(f"deploy {version} to {env}", quiet=as_json) as progress:
             engine = Engine(loaded, environment, store, on_event=progress)
             result = engine.deploy(
@@ -140,21 +139,9 @@ def _wait_and_resume(
     deadline = engine.clock.monotonic() + timeout
     while engine.clock.monotonic() < deadline:
         if len(store.approvals(result.deployment_id)) > known:
-            return engine.resume(deployer)
+            return engine.resume(deployer) or result
         engine.clock.sleep(2.0)
     return result
-
-
-def _supersede_waiting(store: Any, env: str, actor: str) -> None:
-    # A new deploy replaces one that still waits for approval (it never changed anything).
-    for row in store.deployments(env, limit=20, status=DeploymentStatus.WAITING_APPROVAL.value):
-        store.update_deployment(
-            row.id,
-            status=DeploymentStatus.REFUSED.value,
-            exit_code=3,
-            message="superseded by a newer deployment",
-        )
-        store.audit(actor, "deploy.superseded", environment=env, deployment_id=row.id)
 
 
 def resume(
@@ -176,6 +163,11 @@ def resume(
             result = engine.resume(current_user(actor), force_unlock=force_unlock)
     finally:
         store.close()
+    if result is None:
+        if as_json:
+            emit_json({"environment": env, "resumed": None})
+        say(f"nothing to resume on {env}: no deployment is interrupted or waiting")
+        return
     _finish(result, as_json, loaded)
 
 
@@ -198,6 +190,7 @@ def plan(
     names = plan_steps(environment, kind)
     steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
     deployer = current_user(actor)
+    release_package = resolve_package(loaded, version, package)
     store = open_store(loaded)
     try:
         info = DeploymentInfo(
@@ -207,7 +200,7 @@ def plan(
             type=kind,
             deployer=deployer,
             created_at=store.now(),
-            package=resolve_package(loaded, version, package),
+            package=release_package,
             previous_version=Engine(loaded, environment, store).last_verified_version(),
             emergency=emergency,
             reason=reason,
@@ -297,6 +290,8 @@ def history(
 ) -> None:
     """Past deployments, newest first."""
     loaded = load(config)
+    if env is not None:
+        loaded.env(env)
     store = open_store(loaded)
     try:
         rows = [

@@ -22,8 +22,8 @@ class SecretRef:
     def __init__(self, ref: str) -> None:
         if not _REF.match(ref):
             raise ValueError(
-                f"expected a secret reference like 'env:NAME' (got {ref[:4]!r}...); "
-                "secrets are never written into the configuration file"
+                "expected a secret reference like 'env:NAME' (the value is not shown);"
+                " secrets are never written into the configuration file"
             )
         self.ref = ref
 

@@ -298,6 +298,7 @@ class Story:
             f"devops-lead approves deployment {first.result.deployment_id};"
             " turnout resume continues it"
         )
+        first_result = first.result
         self._run(
             config,
             store,
@@ -305,7 +306,7 @@ class Story:
             version,
             DeploymentStatus.SUCCEEDED,
             "resumed after approval",
-            lambda engine: engine.resume(DEMO_DEPLOYER),
+            lambda engine: engine.resume(DEMO_DEPLOYER) or first_result,
         )
 
     # -- one deployment ----------------------------------------------------------------

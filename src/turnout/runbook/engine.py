@@ -120,13 +120,23 @@ class Engine:
     ) -> Result:
         """Start a deployment: take the lock, write the plan, run it."""
         holder = holder_identity(deployer)
-        self.store.acquire_lock(self.env.name, None, holder)
+        self._acquire(holder, deployer)
+        deployment_id: int | None = None
         try:
-            previous = self.last_verified_version()
-            row = self.store.create_deployment(
+            pending = self.store.unfinished(self.env.name)
+            if pending is not None and pending.status != DeploymentStatus.WAITING_APPROVAL.value:
+                raise LockHeld(
+                    f"deployment {pending.id} of {pending.version} to {self.env.name} was"
+                    f" interrupted ({pending.status}); finish it first with"
+                    f" `turnout resume --env {self.env.name}`"
+                )
+            self._supersede_waiting(deployer)
+            row = self.store.start_deployment(
+                holder,
+                plan_steps(self.env, kind),
                 environment=self.env.name,
                 version=release.version,
-                previous_version=previous,
+                previous_version=self.last_verified_version(),
                 type=kind.value,
                 status=DeploymentStatus.RUNNING.value,
                 deployer=deployer,
@@ -134,12 +144,10 @@ class Engine:
                 reason=reason,
                 changes=changes,
                 package=str(release.package) if release.package else None,
-                plan=[],
                 started_at=self.clock.now(),
                 data=data or {},
             )
-            self.store.set_lock_deployment(self.env.name, holder, row.id)
-            self.store.write_plan(row.id, plan_steps(self.env, kind))
+            deployment_id = row.id
             self.store.audit(
                 deployer,
                 "deploy.start",
@@ -152,16 +160,20 @@ class Engine:
             )
             return self._drive(row.id, holder)
         finally:
-            self.store.release_lock(self.env.name, holder)
+            self._release_if_settled(holder, deployment_id)
 
-    def resume(self, actor: str, *, force_unlock: bool = False) -> Result:
-        """Continue (or finish compensating) the environment's interrupted deployment."""
-        row = self.unfinished()
-        if row is None:
-            raise TurnoutError(f"nothing to resume on {self.env.name}")
+    def resume(self, actor: str, *, force_unlock: bool = False) -> Result | None:
+        """Continue (or finish compensating) the interrupted deployment; None if there is none."""
         holder = holder_identity(actor)
-        self._take_lock_for_resume(row, holder, actor, force_unlock)
+        self._take_lock_for_resume(holder, actor, force_unlock)
+        deployment_id: int | None = None
         try:
+            # Read only once the lock is ours: another resume may have just finished it.
+            row = self.store.unfinished(self.env.name)
+            if row is None:
+                return None
+            deployment_id = row.id
+            self.store.set_lock_deployment(self.env.name, holder, row.id)
             self.store.audit(
                 actor,
                 "deploy.resume",
@@ -169,27 +181,74 @@ class Engine:
                 deployment_id=row.id,
                 status=row.status,
             )
-            if row.status == DeploymentStatus.COMPENSATING.value:
-                return self._compensate_and_finish(row.id, self._context(row))
+            failed = [s for s in self.store.steps(row.id) if s.status == "failed"]
+            if row.status == DeploymentStatus.COMPENSATING.value or (
+                failed and not load_step(failed[0].name).gate
+            ):
+                # Killed after a step failed: what it may have done is undone, never retried.
+                if failed and not (row.data or {}).get("failure"):
+                    self.store.merge_deployment_data(
+                        row.id, failure={"step": failed[0].name, "error": failed[0].error or ""}
+                    )
+                    row = self.store.deployment(row.id) or row
+                self.store.update_deployment(row.id, status=DeploymentStatus.COMPENSATING.value)
+                with _Heartbeat(self.store, self.env.name, holder):
+                    return self._compensate_and_finish(row.id, self._context(row))
             self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
+            self.store.merge_deployment_data(row.id, failure=None)
             return self._drive(row.id, holder)
         finally:
-            self.store.release_lock(self.env.name, holder)
+            self._release_if_settled(holder, deployment_id)
 
     def unfinished(self) -> DeploymentRow | None:
         """The newest deployment of this environment that has not ended, if any."""
-        for row in self.store.deployments(self.env.name, limit=20):
-            if not DeploymentStatus(row.status).finished:
-                return row
-        return None
+        return self.store.unfinished(self.env.name)
 
     # -- locking ----------------------------------------------------------------------
-    def _take_lock_for_resume(
-        self, row: DeploymentRow, holder: str, actor: str, force_unlock: bool
-    ) -> None:
+    def _release_if_settled(self, holder: str, deployment_id: int | None) -> None:
+        """Free the lock unless our deployment is still in flight.
+
+        An exception or an interrupt in the middle of a deployment keeps the lock, so
+        nobody else deploys over it; `resume` takes it over once this process is gone.
+        """
+        row = None if deployment_id is None else self.store.deployment(deployment_id)
+        settled = row is None or row.status in {
+            DeploymentStatus.WAITING_APPROVAL.value,
+            *(s.value for s in DeploymentStatus if s.finished),
+        }
+        if settled:
+            self.store.release_lock(self.env.name, holder)
+
+    def _acquire(self, holder: str, actor: str) -> None:
+        """Take the lock; a dead holder outside any deployment in flight is replaced."""
+        try:
+            self.store.acquire_lock(self.env.name, None, holder)
+            return
+        except LockHeld:
+            lock = self.store.lock(self.env.name)
+            if lock is None or not self._lock_is_stale(
+                lock.host, lock.pid, aware(lock.heartbeat_at)
+            ):
+                raise
+            owner = (
+                None if lock.deployment_id is None else self.store.deployment(lock.deployment_id)
+            )
+            if owner is not None and not DeploymentStatus(owner.status).finished:
+                raise
+            if not self.store.take_over_lock(self.env.name, lock.holder, holder):
+                raise
+            self.store.audit(
+                actor,
+                "lock.take-over",
+                environment=self.env.name,
+                previous_holder=lock.holder,
+                reason="the holder died outside a deployment in flight",
+            )
+
+    def _take_lock_for_resume(self, holder: str, actor: str, force_unlock: bool) -> None:
         lock = self.store.lock(self.env.name)
         if lock is None:
-            self.store.acquire_lock(self.env.name, row.id, holder)
+            self.store.acquire_lock(self.env.name, None, holder)
             return
         stale = self._lock_is_stale(lock.host, lock.pid, aware(lock.heartbeat_at))
         if not stale and not force_unlock:
@@ -198,15 +257,29 @@ class Engine:
                 f" {lock.deployment_id}) since {aware(lock.acquired_at):%Y-%m-%d %H:%M:%S} UTC"
                 " and the holder is alive; use --force-unlock only if you are sure it is not",
             )
-        if not self.store.take_over_lock(self.env.name, lock.holder, holder):
+        if not self.store.take_over_lock(self.env.name, lock.holder, holder, lock.deployment_id):
             raise LockHeld(f"environment {self.env.name}: the lock changed hands; try again")
         self.store.audit(
             actor,
             "lock.force-unlock" if not stale else "lock.take-over",
             environment=self.env.name,
-            deployment_id=row.id,
+            deployment_id=lock.deployment_id,
             previous_holder=lock.holder,
         )
+
+    def _supersede_waiting(self, actor: str) -> None:
+        # A new deploy replaces one that still waits for approval (it never changed anything).
+        waiting = DeploymentStatus.WAITING_APPROVAL.value
+        for row in self.store.deployments(self.env.name, limit=20, status=waiting):
+            self.store.update_deployment(
+                row.id,
+                status=DeploymentStatus.REFUSED.value,
+                exit_code=3,
+                message="superseded by a newer deployment",
+            )
+            self.store.audit(
+                actor, "deploy.superseded", environment=self.env.name, deployment_id=row.id
+            )
 
     def _lock_is_stale(self, host: str, pid: int, heartbeat: datetime) -> bool:
         import socket
@@ -268,6 +341,8 @@ class Engine:
         beat.start()
         try:
             rows = self.store.steps(deployment_id)
+            if not rows:
+                raise TurnoutError(f"deployment {deployment_id} has no journal; not running it")
             for index, step_row in enumerate(rows):
                 if step_row.status in DONE:
                     continue
@@ -334,8 +409,6 @@ class Engine:
 
     def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:
         dep_id = int(ctx.deployment.id)
-        ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
-        self.store.merge_deployment_data(dep_id, failure=ctx.failure)
         changed = [
             name
             for name, status in ctx.statuses.items()
@@ -354,6 +427,8 @@ class Engine:
                 reason=exc.message,
             )
             return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
+        ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
+        self.store.merge_deployment_data(dep_id, failure=ctx.failure)
         if isinstance(exc, Refused | BadInput) and not self._moved_anything(changed):
             self._finish(ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
             self._after(ctx, Outcome.REFUSED)
@@ -381,7 +456,9 @@ class Engine:
         error = str(ctx.failure.get("error", "failed"))
         undo_failures: list[str] = []
         for step_row in reversed(self.store.steps(dep_id)):
-            if step_row.status not in DONE | {"undoing"}:
+            # A step that failed (or was cut off) may still have had its effect: undo is
+            # idempotent and looks before it acts.
+            if step_row.status not in DONE | {"undoing", "failed", "running"}:
                 continue
             step = load_step(step_row.name)
             if not step.undoable:
@@ -462,7 +539,8 @@ class Engine:
         for row in self.store.deployments(
             self.env.name, limit=50, status=DeploymentStatus.SUCCEEDED.value
         ):
-            return row.version
+            if not (row.data or {}).get("rolled_back"):
+                return row.version
         return None
 
 
@@ -475,6 +553,13 @@ class _Heartbeat:
         self._holder = holder
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="turnout-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         self._thread.start()

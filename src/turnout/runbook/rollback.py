@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from turnout.config import EnvironmentConfig, LoadedConfig
-from turnout.errors import BadInput, NeedsPerson
+from turnout.errors import BadInput, NeedsPerson, Refused
 from turnout.model import DeploymentStatus
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.store import Store, holder_identity
@@ -42,6 +42,18 @@ def rollback(
         warm_version = warm.version if warm else None
         if warm_version is None:
             raise BadInput(f"{env.name}: slot {slot} is empty; nothing to roll back to")
+        # Only a version production has run before may go back in front of traffic: one
+        # verified here, or the one the live deployment replaced.
+        succeeded = store.deployments(env.name, limit=200, status=DeploymentStatus.SUCCEEDED.value)
+        verified = {row.version for row in succeeded} | {
+            row.previous_version for row in succeeded if row.version == live_version
+        }
+        if warm_version not in verified:
+            raise Refused(
+                f"{env.name}: slot {slot} holds {warm_version}, which was never verified on"
+                f" {env.name}; refusing to put it in front of traffic (deploy a verified version"
+                " with `turnout deploy`)"
+            )
         if to is not None and to != warm_version:
             raise BadInput(
                 f"{env.name}: {to} is not warm in slot {slot} (it holds {warm_version});"

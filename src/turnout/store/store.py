@@ -91,6 +91,46 @@ class Store:
             s.flush()
         return row
 
+    def start_deployment(self, holder: str, plan: list[str], **fields: Any) -> DeploymentRow:
+        """Insert a deployment, its journal and its claim on the lock in one transaction.
+
+        A process killed at any instant therefore leaves either no deployment or one
+        whose whole plan is journaled and whose lock names it.
+        """
+        fields.setdefault("created_at", self.now())
+        row = DeploymentRow(plan=list(plan), **fields)
+        with self.session() as s:
+            s.add(row)
+            s.flush()
+            for position, name in enumerate(plan):
+                s.add(
+                    StepRow(
+                        deployment_id=row.id,
+                        position=position,
+                        name=name,
+                        status="pending",
+                        outputs={},
+                    )
+                )
+            s.execute(
+                update(LockRow)
+                .where(LockRow.environment == row.environment, LockRow.holder == holder)
+                .values(deployment_id=row.id)
+            )
+        return row
+
+    def unfinished(self, environment: str) -> DeploymentRow | None:
+        """The newest deployment of an environment that has not ended."""
+        ended = ["succeeded", "refused", "rolled-back", "needs-person"]
+        query = (
+            select(DeploymentRow)
+            .where(DeploymentRow.environment == environment, DeploymentRow.status.not_in(ended))
+            .order_by(DeploymentRow.id.desc())
+            .limit(1)
+        )
+        with self.session() as s:
+            return s.scalars(query).first()
+
     def deployment(self, deployment_id: int) -> DeploymentRow | None:
         """One deployment by id."""
         with self.session() as s:
@@ -242,7 +282,13 @@ class Store:
                 query = query.where(LockRow.holder == holder)
             s.execute(query)
 
-    def take_over_lock(self, environment: str, expected_holder: str, holder: str) -> bool:
+    def take_over_lock(
+        self,
+        environment: str,
+        expected_holder: str,
+        holder: str,
+        deployment_id: int | None = None,
+    ) -> bool:
         """Replace a (dead) holder by a new one, only if it is still the expected one."""
         with self.session() as s:
             result = s.execute(
@@ -252,6 +298,8 @@ class Store:
                     holder=holder,
                     host=socket.gethostname(),
                     pid=os.getpid(),
+                    deployment_id=deployment_id,
+                    acquired_at=self.now(),
                     heartbeat_at=self.now(),
                 )
             )
@@ -476,8 +524,17 @@ def audit_hash(
     details: dict[str, Any],
 ) -> str:
     """SHA-256 over the previous hash and the row's content, in a canonical form."""
+    # UTC explicitly: PostgreSQL hands timestamptz back in the session's time zone.
     body = json.dumps(
-        [prev, aware(at).isoformat(), actor, action, environment, deployment_id, details],
+        [
+            prev,
+            aware(at).astimezone(UTC).isoformat(),
+            actor,
+            action,
+            environment,
+            deployment_id,
+            details,
+        ],
         sort_keys=True,
         separators=(",", ":"),
         default=str,

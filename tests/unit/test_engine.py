@@ -1,0 +1,113 @@
+"""The engine's guarantees when a target misbehaves or a process dies at a bad moment."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.project import fake_project
+from turnout.config import load_config
+from turnout.errors import IntegrationError, LockHeld
+from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.runbook.engine import Engine
+from turnout.store import Store
+from turnout.targets.fake import FakeTarget
+from turnout.targets.protocol import PRODUCTION, SlotState
+
+
+class SwapThenFail(FakeTarget):
+    """A target whose swap happens and then reports an error (a lost response)."""
+
+    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
+        super().swap(slot, target_slot)
+        if self.slots()[PRODUCTION].version == "1.1.0":
+            raise IntegrationError("connection reset after the swap was applied")
+
+
+class Interrupted(BaseException):
+    """Stands for Ctrl-C or a signal: escapes every `except Exception`."""
+
+
+class InterruptedStage(FakeTarget):
+    """A target whose deploy is interrupted half-way."""
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        if release.version == "1.1.0":
+            raise Interrupted
+        return super().deploy(slot, release)
+
+
+def _engine(tmp_path: Path, store: Store, target: FakeTarget) -> tuple[Engine, Path]:
+    project = fake_project(tmp_path / "project")
+    config = load_config(project.config)
+    target.ensure_slot("blue")
+    target.deploy("blue", Release("1.0.0"))
+    target.swap("blue")
+    engine = Engine(config, config.env(project.env), store, target_factory=lambda: target)
+    return engine, project.root / "packages" / "1.1.0"
+
+
+def test_a_swap_that_failed_after_happening_is_undone(tmp_path: Path, sqlite_store: Store) -> None:
+    """A swap that raised but took effect is swapped back: rolled back means the old version."""
+    target = SwapThenFail("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.ROLLED_BACK
+    assert target.slots()[PRODUCTION].version == "1.0.0"
+
+
+def test_an_interrupted_deployment_keeps_the_lock(tmp_path: Path, sqlite_store: Store) -> None:
+    """An interrupt mid-deployment leaves it running and locked; a new deploy is refused."""
+    target = InterruptedStage("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    with pytest.raises(Interrupted):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    lock = sqlite_store.lock(engine.env.name)
+    assert lock is not None and lock.deployment_id is not None
+    running = sqlite_store.deployment(lock.deployment_id)
+    assert running is not None and running.status == "running"
+    with pytest.raises(LockHeld, match="locked by alice@"):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "bob")
+
+
+def test_a_dead_lock_outside_a_deployment_is_taken_over(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """A lock left by a process that died before starting a deployment does not block forever."""
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sqlite_store.acquire_lock(engine.env.name, None, "ghost@host pid x")
+    with sqlite_store.session() as s:
+        from turnout.store.tables import LockRow
+
+        row = s.get(LockRow, engine.env.name)
+        assert row is not None
+        row.pid = dead.pid
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.SUCCEEDED
+    actions = [r.action for r in sqlite_store.audit_log(engine.env.name)]
+    assert "lock.take-over" in actions
+    assert sqlite_store.lock(engine.env.name) is None
+
+
+def test_rollback_refuses_a_version_production_never_ran(
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`turnout rollback` does not swap in a staged version that failed before the swap."""
+    from turnout.errors import Refused
+    from turnout.runbook.rollback import rollback
+
+    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    target.set_unhealthy("1.1.0")  # its smoke tests fail: staged in blue, never swapped
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.ROLLED_BACK
+    assert target.slots()["blue"].version == "1.1.0"
+    with pytest.raises(Refused, match=r"1\.1\.0, which was never verified"):
+        rollback(engine.config, engine.env, sqlite_store, "alice", target=target)
+    assert target.slots()[PRODUCTION].version == "1.0.0"
