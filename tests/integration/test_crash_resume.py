@@ -110,3 +110,17 @@ def test_killed_deploy_resumes_on_postgresql(
     assert resumed.returncode == (4 if failing else 0), resumed.stderr
     assert project.slots()["production"] == ("1.0.0" if failing else "1.1.0")
     _check_story(project, "rolled-back" if failing else "succeeded", state["TURNOUT_STATE_URL"])
+
+
+def test_bad_migration_files_are_refused_before_anything(tmp_path: Path) -> None:
+    """A badly named migration file: exit 2 naming it, no deployment recorded, nothing staged."""
+    project = fake_project(tmp_path, extra='\n[database]\nurl = "sqlite:///app.db"\n')
+    project.set_slots({"production": "1.0.0", "blue": None})
+    migrations = project.root / "packages" / "1.1.0" / "migrations"
+    migrations.mkdir()
+    (migrations / "add_rewards.sql").write_text("CREATE TABLE rewards (id INTEGER);\n")
+    result = project.turnout("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
+    assert result.returncode == 2, result.stderr
+    assert "add_rewards.sql" in result.stderr
+    assert project.slots() == {"production": "1.0.0", "blue": None}
+    assert not (project.root / ".turnout" / "state.db").exists()

@@ -111,3 +111,14 @@ def test_rollback_refuses_a_version_production_never_ran(
     with pytest.raises(Refused, match=r"1\.1\.0, which was never verified"):
         rollback(engine.config, engine.env, sqlite_store, "alice", target=target)
     assert target.slots()[PRODUCTION].version == "1.0.0"
+
+
+def test_deploying_the_live_version_again_is_refused(tmp_path: Path, sqlite_store: Store) -> None:
+    """Re-deploying what production runs is refused (exit 3) and keeps the warm previous one."""
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    assert engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice").exit_code == 0
+    again = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert again.status is DeploymentStatus.REFUSED and again.exit_code == 3
+    assert "already live" in again.message
+    assert target.slots()["blue"].version == "1.0.0"

@@ -21,7 +21,7 @@ from turnout.cli.common import (
 )
 from turnout.cli.progress import Progress
 from turnout.cli.reports import status_document
-from turnout.config import LoadedConfig
+from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, PackageError
 from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
@@ -47,13 +47,23 @@ FixesIncidentOption = Annotated[
 ]
 
 
-def resolve_package(config: LoadedConfig, version: str, package: Path | None) -> Path:
-    """The release package: --package, or the app's package template filled in."""
+def resolve_package(
+    config: LoadedConfig, env: EnvironmentConfig, version: str, package: Path | None
+) -> Path:
+    """The release package (--package, or the app's template), checked before anything runs.
+
+    Its migration files are read now, so that a bad name, a duplicate or an unreadable
+    file is bad input (exit 2) before any announcement, slot or lock.
+    """
     if package is None:
         template = config.root.app.package
         package = config.resolve_path(template.format(name=config.root.app.name, version=version))
     if not package.exists():
         raise PackageError(f"{package}: release package for {version} not found")
+    if env.database.url is not None:
+        from turnout.database import load_from_package, locate
+
+        load_from_package(package, env.database.migrations, locate(config, env).engine)
     return package.resolve()
 
 
@@ -100,7 +110,7 @@ def deploy(
         raise BadInput("--emergency needs --reason TEXT")
     if outside_window and not reason:
         raise BadInput("--outside-window needs --reason TEXT")
-    release = Release(version, resolve_package(loaded, version, package))
+    release = Release(version, resolve_package(loaded, environment, version, package))
     confirm = sys.stdin.isatty() and not yes and not as_json
     if confirm and not typer.confirm(f"Deploy {version} to {env}?"):
         raise BadInput("not confirmed; nothing was changed")
@@ -190,7 +200,7 @@ def plan(
     names = plan_steps(environment, kind)
     steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
     deployer = current_user(actor)
-    release_package = resolve_package(loaded, version, package)
+    release_package = resolve_package(loaded, environment, version, package)
     store = open_store(loaded)
     try:
         info = DeploymentInfo(

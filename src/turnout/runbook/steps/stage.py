@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnout.errors import PackageError, StepError
+from turnout.errors import GateFailed, PackageError, StepError
 from turnout.model import Release
 from turnout.runbook.step import Step, StepContext
+from turnout.targets.protocol import PRODUCTION
 
 
 def staging_slot(ctx: StepContext) -> str:
@@ -31,6 +32,10 @@ class StageStep(Step):
         if package is None or not package.exists():
             raise PackageError(f"{package}: release package not found")
         slot_name = staging_slot(ctx)
+        live = ctx.target.slots().get(PRODUCTION)
+        if live is not None and live.version == ctx.deployment.version:
+            # Staging it again would replace the warm previous version: the rollback copy.
+            raise GateFailed(f"{ctx.deployment.version} is already live on {ctx.env.name}")
         ctx.progress(f"creating slot {slot_name} if needed")
         ctx.target.ensure_slot(slot_name)
         ctx.progress(f"deploying {ctx.deployment.version} to slot {slot_name}")
