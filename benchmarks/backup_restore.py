@@ -3,8 +3,9 @@
 SQLite: turnout's backup (online backup API + sha256 + row-count verification)
 and restore (checksum check + backup API + row counts) against `sqlite3 .backup`
 and `sqlite3 .restore`. PostgreSQL (a throwaway server, as the tests start it):
-turnout's pg_dump custom format + sha256 + verification through pg_restore,
-and its atomic restore, against `pg_dump -Fc` and `pg_restore --clean
+turnout's pg_dump custom format, streamed into the file, the sha256 and a
+concurrent pg_restore that counts every table's rows (plus a `pg_restore --list`
+of the written file), and its atomic restore, against `pg_dump -Fc` and `pg_restore --clean
 --single-transaction` run by hand. Goal: turnout within 1.2x, verification included.
 
     python -m benchmarks.backup_restore --size-mb 1024
@@ -97,9 +98,14 @@ def project(root: Path, url: str, password: bool) -> DatabaseService:
     return DatabaseService(loaded, loaded.env("bench"), Store.open(loaded.state_dir))
 
 
+def load() -> str:
+    """The 1-minute load average against the CPU count (other work skews the figures)."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
 def report(engine: str, size_mb: float, rows: list[tuple[str, float, float]]) -> None:
     """One table per engine: turnout, plain tool, ratio."""
-    print(f"\n{engine} ({size_mb:.0f} MB)")
+    print(f"\n{engine} ({size_mb:.0f} MB; {load()} at the end)")
     print(f"  {'operation':<46}{'turnout s':>11}{'plain s':>10}{'ratio':>8}")
     for name, ours, plain in rows:
         print(f"  {name:<46}{ours:>11.2f}{plain:>10.2f}{ours / plain:>8.2f}x")
@@ -124,7 +130,7 @@ def compare(
         times["or"].append(timed(functools.partial(svc.restore, record.id, reason="benchmark")))
     med = {k: statistics.median(v) for k, v in times.items()}
     return [
-        (f"backup ({med['obk']:.2f}s) + verify & sha256 ({med['ov']:.2f}s)", med["ob"], med["pb"]),
+        (f"backup ({med['obk']:.2f}s) + verify after it ({med['ov']:.2f}s)", med["ob"], med["pb"]),
         ("restore (sha256 check + row counts)", med["or"], med["pr"]),
     ]
 
@@ -203,6 +209,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (median is printed)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where files go (default: tmp)")
     args = parser.parse_args()
+    print(f"{args.repeat} rounds, medians; {load()} at the start")
     for engine in args.engines.split(","):
         work = Path(tempfile.mkdtemp(prefix=f"turnout-bench-{engine}-", dir=args.work_dir))
         try:

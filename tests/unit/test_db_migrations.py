@@ -11,7 +11,7 @@ import pytest
 from turnout.config import load_config
 from turnout.database.history import AppliedMigration, pending_migrations
 from turnout.database.migrations import load_folder, load_from_package, version_key
-from turnout.database.postgresql import count_copy_rows
+from turnout.database.pgstream import count_copy_rows
 from turnout.database.sqlsplit import SqlSyntaxError, split_statements
 from turnout.database.verify import passes
 from turnout.errors import ConfigError, MigrationFileError

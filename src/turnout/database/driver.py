@@ -33,14 +33,16 @@ class StatementError(DatabaseError):
 
 @dataclass(frozen=True)
 class BackupFile:
-    """A backup as written: where, how big, its sha256 (filled in once hashed), and the
-    source's row counts at the backup's snapshot."""
+    """A backup as written: where, how big, its sha256 (empty until hashed), the source's
+    row counts at the backup's snapshot and, when the driver read the backup's own bytes
+    back while writing them, the rows per table found there (None: not read back yet)."""
 
     path: Path
     size: int
     sha256: str
     row_counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    archive_counts: dict[str, int] | None = None
 
 
 class Session(Protocol):
@@ -82,10 +84,14 @@ class Driver(Protocol):
         """A session; DatabaseError when unreachable."""
 
     def backup(self, dest: Path) -> BackupFile:
-        """Write a consistent backup to `dest`, with the source's row counts at that snapshot."""
+        """Write a consistent backup to `dest`, with the source's row counts at that snapshot
+        (and its sha256 and archive_counts if the driver verifies while writing)."""
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         """Open a backup file and count every table's rows (verification)."""
+
+    def check_opens(self, path: Path) -> None:
+        """DatabaseError unless the written backup file opens (a cheap check)."""
 
     def restore(self, path: Path, sha256: str) -> None:
         """Replace the database's whole content with the backup's, atomically; Refused (and

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -22,9 +23,10 @@ from typing import IO, Any
 import psycopg
 
 from turnout.database.checksums import check_checksum
-from turnout.database.driver import BackupFile, DatabaseError, StatementError, iter_chunks
+from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
+from turnout.database.pgstream import count_copy_rows, pump, stream_dump, write_all
 from turnout.database.sqlsplit import Dialect
 
 _SYSTEM = (
@@ -201,9 +203,9 @@ class PostgresDriver:
             shutil.rmtree(folder, ignore_errors=True)
 
     # -- backup -------------------------------------------------------------------------
-    def dump_command(self, dest: Path, snapshot: str | None = None) -> list[str]:
-        """The pg_dump command line (no connection details, no password)."""
-        cmd = [pg_program("pg_dump"), "--format=custom", f"--file={dest}", "--no-password"]
+    def dump_command(self, snapshot: str | None = None) -> list[str]:
+        """The pg_dump command line (archive on stdout; no connection details, no password)."""
+        cmd = [pg_program("pg_dump"), "--format=custom", "--no-password"]
         if snapshot:
             cmd.append(f"--snapshot={snapshot}")
         return cmd
@@ -216,54 +218,82 @@ class PostgresDriver:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             row = conn.execute("SELECT pg_export_snapshot()").fetchone()
             snapshot = str(row[0]) if row else None
-            with self.client_environment() as env:
-                proc = subprocess.Popen(
-                    self.dump_command(dest, snapshot),
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
+            with self.client_environment() as env, ThreadPoolExecutor(max_workers=1) as pool:
+                source_counts = pool.submit(_counts, conn)
                 try:
-                    counts = _counts(conn)
+                    # The archive is read back by pg_restore as pg_dump writes it.
+                    streamed = stream_dump(
+                        self.dump_command(snapshot),
+                        [pg_program("pg_restore"), "--data-only", "--file=-"],
+                        dest,
+                        env,
+                        self.location.describe(),
+                    )
                 finally:
-                    _, err = proc.communicate()
+                    counts = source_counts.result()
             conn.rollback()
         except psycopg.Error as exc:
             dest.unlink(missing_ok=True)
             raise DatabaseError(
                 f"backup of {self.location.describe()} failed: {_message(exc)}"
             ) from exc
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
         finally:
             conn.close()
-        if proc.returncode != 0:
-            dest.unlink(missing_ok=True)
-            message = err.decode(errors="replace").strip()
-            raise DatabaseError(f"pg_dump of {self.location.describe()} failed: {message}")
-        return BackupFile(dest, dest.stat().st_size, "", counts, time.perf_counter() - started)
+        return BackupFile(
+            dest,
+            streamed.size,
+            streamed.sha256,
+            counts,
+            time.perf_counter() - started,
+            archive_counts=streamed.archive_counts,
+        )
+
+    def check_opens(self, path: Path) -> None:
+        # The archive's data was read back while it was written; its table of contents
+        # is read again from the file itself.
+        self._pg_restore_check(path, "--list")
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         # Reading every table's data through pg_restore proves the archive opens and decodes.
-        proc = subprocess.Popen(
-            [pg_program("pg_restore"), "--data-only", "--file=-", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        errors: list[bytes] = []
-        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()))  # type: ignore[union-attr]
-        reader.start()
-        try:
-            counts = count_copy_rows(proc.stdout)
-        finally:
-            proc.stdout.close()
-            proc.wait()
-            reader.join()
+        with self.client_environment() as env:
+            proc = subprocess.Popen(
+                [pg_program("pg_restore"), "--data-only", "--file=-", str(path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert proc.stdout is not None
+            errors: list[bytes] = []
+            reader = threading.Thread(target=lambda: errors.append(_read(proc.stderr)))
+            reader.start()
+            try:
+                counts = count_copy_rows(proc.stdout)
+            finally:
+                proc.stdout.close()
+                proc.wait()
+                reader.join()
         if proc.returncode != 0:
             message = b"".join(errors).decode(errors="replace").strip()
             raise DatabaseError(f"{path}: backup cannot be read by pg_restore: {message}")
         return counts
+
+    def _pg_restore_check(self, path: Path, *options: str) -> None:
+        with self.client_environment() as env:
+            done = subprocess.run(
+                [pg_program("pg_restore"), *options, str(path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        if done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip()
+            raise DatabaseError(f"{path}: backup cannot be read by pg_restore: {message}")
 
     # -- restore ------------------------------------------------------------------------
     def restore_preamble(self) -> str:
@@ -323,12 +353,15 @@ class PostgresDriver:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                bufsize=0,
             )
             restore = subprocess.Popen(
                 [pg_program("pg_restore"), "--file=-", str(path)],
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                bufsize=0,
             )
             assert psql.stdin is not None and restore.stdout is not None
             psql_err: list[bytes] = []
@@ -339,28 +372,33 @@ class PostgresDriver:
             ]
             for t in readers:
                 t.start()
+            complete = False
             try:
-                psql.stdin.write(preamble)
-                for chunk in iter_chunks(restore.stdout):
-                    psql.stdin.write(chunk)
+                write_all(psql.stdin.fileno(), preamble)
+                pump(restore.stdout.fileno(), psql.stdin.fileno())
+                complete = True
             except BrokenPipeError:
                 pass  # psql stopped on an error; its message is read below
             finally:
                 restore.stdout.close()
                 restore.wait()
+                if not complete or restore.returncode != 0:
+                    # The end of its input is what makes psql commit: without the whole
+                    # archive it must not see one, so it is stopped (and rolls back).
+                    psql.kill()
                 with suppress(BrokenPipeError):
                     psql.stdin.close()
                 psql.wait()
                 for t in readers:
                     t.join()
-        if restore.returncode != 0:
-            message = b"".join(restore_err).decode(errors="replace").strip()
-            raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {message}")
-        if psql.returncode != 0:
+        if psql.returncode > 0:
             message = b"".join(psql_err).decode(errors="replace").strip()
             raise DatabaseError(
                 f"restore into {self.location.describe()} failed (nothing was changed): {message}"
             )
+        if restore.returncode != 0 or psql.returncode != 0:
+            message = b"".join(restore_err).decode(errors="replace").strip()
+            raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {message}")
 
     # -- logical dump -------------------------------------------------------------------
     def logical_dump(self) -> LogicalDump:
@@ -457,59 +495,3 @@ def _schema_lines(conn: psycopg.Connection[Any]) -> list[str]:
     for query in _SCHEMA_QUERIES:
         lines += [" ".join(str(r[0]).split()) for r in conn.execute(query).fetchall()]
     return sorted(lines)
-
-
-def count_copy_rows(stream: IO[bytes], chunk_size: int = 1 << 20) -> dict[str, int]:
-    """Rows per table in a pg_restore SQL script (one line per row in each COPY block)."""
-    counts: dict[str, int] = {}
-    buf = b""
-    in_data = False
-    table = ""
-    rows = 0
-    for chunk in iter_chunks(stream, chunk_size):
-        buf += chunk
-        pos = 0
-        while True:
-            if not in_data:
-                nl = buf.find(b"\n", pos)
-                if nl < 0:
-                    break
-                line = buf[pos:nl]
-                pos = nl + 1
-                if line.startswith(b"COPY ") and line.endswith(b" FROM stdin;"):
-                    table, rows, in_data = _copy_table(line), 0, True
-                continue
-            # In a data block, positioned at the start of a line.
-            if buf.startswith(b"\\.\n", pos):
-                counts[table] = rows
-                pos += 3
-                in_data = False
-                continue
-            if len(buf) - pos < 3:
-                break
-            end = buf.find(b"\n\\.\n", pos)
-            if end < 0:
-                last = buf.rfind(b"\n", pos)
-                if last < 0:
-                    break
-                rows += buf.count(b"\n", pos, last + 1)
-                pos = last + 1
-                break
-            rows += buf.count(b"\n", pos, end + 1)
-            counts[table] = rows
-            pos = end + 4
-            in_data = False
-        buf = buf[pos:]
-    return counts
-
-
-def _copy_table(line: bytes) -> str:
-    # `COPY schema.name (cols) FROM stdin;`: the name ends at the first space outside quotes.
-    text = line[5:].decode("utf-8", errors="replace")
-    quoted = False
-    for i, ch in enumerate(text):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == " " and not quoted:
-            return text[:i]
-    return text

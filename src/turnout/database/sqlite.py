@@ -150,6 +150,9 @@ class SqliteDriver:
             src.close()
         return BackupFile(dest, dest.stat().st_size, "", counts, time.perf_counter() - started)
 
+    def check_opens(self, path: Path) -> None:
+        self._open(path, create=False, read_only=True).close()
+
     def backup_row_counts(self, path: Path) -> dict[str, int]:
         conn = self._open(path, create=False, read_only=True)
         try:

@@ -1,0 +1,103 @@
+"""PostgreSQL archives streamed: backups verified while pg_dump writes them, restores piped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_db_engines import PASSWORD_VARIABLE, make_app_db
+from tests.postgres_server import PostgresServer
+from turnout.config import load_config
+from turnout.database import DatabaseService
+from turnout.database.checksums import file_sha256
+from turnout.database.driver import DatabaseError
+from turnout.database.pgstream import stream_dump
+from turnout.database.postgresql import PostgresDriver, pg_program
+from turnout.store import Store
+
+READER = [pg_program("pg_restore"), "--data-only", "--file=-"]
+
+
+def test_streamed_backup_is_a_complete_archive(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded sha256 and row counts are the file's; it is 0600 and restores in parallel."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 20009) g")
+    loaded = load_config(app.config_path)
+    store = Store.open(loaded.state_dir)
+    try:
+        record = DatabaseService(loaded, loaded.env("prod"), store).backup(None)
+    finally:
+        store.close()
+    path = Path(record.location)
+    assert record.status == "verified" and record.checksum == file_sha256(path)
+    assert record.size == path.stat().st_size
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert record.details["row_counts"] == {
+        "audit.events": 2,
+        "public.orders": 20003,
+        "public.users": 3,
+    }
+    # Written from a pipe, the archive has no data offsets; pg_restore -j must still read it.
+    copy = postgres.create_database("copy_of_" + app.dbname)
+    env = {**os.environ, "PGPASSWORD": postgres.password}
+    conn = ["-h", postgres.host, "-p", str(postgres.port), "-U", postgres.user]
+    subprocess.run(
+        [pg_program("pg_restore"), "--jobs=2", "-d", copy, *conn, str(path)], env=env, check=True
+    )
+    count = subprocess.run(
+        [pg_program("psql"), "-tA", "-d", copy, *conn, "-c", "SELECT count(*) FROM orders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert count.stdout.strip() == "20003"
+
+
+@pytest.mark.timeout(60)
+def test_unreadable_stream_stops_the_dump_at_once(tmp_path: Path) -> None:
+    """When pg_restore cannot read the stream, the endless dump is stopped and nothing is kept."""
+    dest = tmp_path / "x.dump"
+    with pytest.raises(DatabaseError, match="cannot be read by pg_restore"):
+        stream_dump(["cat", "/dev/zero"], READER, dest, dict(os.environ), "db")
+    assert not dest.exists()
+
+
+def test_failing_dump_names_its_error(tmp_path: Path) -> None:
+    """A pg_dump that fails is reported with its own message, not the reader's."""
+    dest = tmp_path / "x.dump"
+    dump = [sys.executable, "-c", "import sys; sys.stderr.write('no such table'); sys.exit(1)"]
+    with pytest.raises(DatabaseError, match="pg_dump of db failed: no such table"):
+        stream_dump(dump, READER, dest, dict(os.environ), "db")
+    assert not dest.exists()
+
+
+def test_restore_commits_nothing_when_pg_restore_fails_midway(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive cut in the middle of a table's data (checksum matching) leaves the data as is."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 200009) g")
+    loaded = load_config(app.config_path)
+    store = Store.open(loaded.state_dir)
+    try:
+        svc = DatabaseService(loaded, loaded.env("prod"), store)
+        whole = Path(svc.backup(None).location).read_bytes()
+        app.execute("DELETE FROM orders WHERE id > 100", "INSERT INTO users VALUES (9, 'new', '')")
+        before = app.full_dump()
+        cut = tmp_path / "cut.dump"
+        cut.write_bytes(whole[: len(whole) * 2 // 3])
+        assert isinstance(svc.driver, PostgresDriver)
+        with pytest.raises(DatabaseError, match="pg_restore failed \\(nothing was changed\\)"):
+            svc.driver.restore(cut, file_sha256(cut))
+    finally:
+        store.close()
+    assert app.full_dump() == before
