@@ -64,13 +64,29 @@ class Project:
         slots: dict[str, str | None] = data["slots"]
         return slots
 
+    def command(self, *args: str) -> list[str]:
+        """The argv of a real `turnout` command against this project."""
+        return [sys.executable, "-m", "turnout", *args, "--config", str(self.config)]
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `turnout` in the background (output captured), e.g. to race or kill it."""
+        environ = {**os.environ, "TURNOUT_USER": "tester", **(env or {})}
+        return subprocess.Popen(
+            self.command(*args),
+            env=environ,
+            cwd=self.root,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
     def turnout(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the real `turnout` command in a subprocess against this project."""
         environ = {**os.environ, "TURNOUT_USER": "tester", **(env or {})}
         return subprocess.run(
-            [sys.executable, "-m", "turnout", *args, "--config", str(self.config)],
+            self.command(*args),
             capture_output=True,
             text=True,
             env=environ,

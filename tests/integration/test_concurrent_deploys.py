@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,38 +18,11 @@ def _race(
     # for every other process to start and try.
     project = fake_project(tmp_path, warmup_requests=40, warmup_interval=0.25)
     project.set_slots({"production": "1.0.0", "blue": None})
-    environ = {**os.environ, "TURNOUT_USER": "racer"}
-    if state_url:
-        environ["TURNOUT_STATE_URL"] = state_url
+    extra = {"TURNOUT_USER": "racer", **({"TURNOUT_STATE_URL": state_url} if state_url else {})}
     # Create the schema once so the race is about the lock, not about first use.
-    subprocess.run(
-        [sys.executable, "-m", "turnout", "history", "--config", str(project.config)],
-        env=environ,
-        check=True,
-        capture_output=True,
-    )
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "turnout",
-                "deploy",
-                "--env",
-                project.env,
-                "--version",
-                "1.1.0",
-                "--yes",
-                "--config",
-                str(project.config),
-            ],
-            env=environ,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(count)
-    ]
+    assert project.turnout("history", env=extra).returncode == 0
+    args = ("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
+    procs = [project.start(*args, env=extra) for _ in range(count)]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=180)

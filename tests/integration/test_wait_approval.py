@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,26 +22,8 @@ def test_deploy_waits_for_approval_then_proceeds(tmp_path: Path) -> None:
     """A deploy waiting for approval goes on by itself once a senior engineer approves."""
     project = fake_project(tmp_path, extra=PEOPLE)
     project.set_slots({"production": "1.0.0", "blue": None})
-    waiting = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "turnout",
-            "deploy",
-            "--env",
-            project.env,
-            "--version",
-            "1.1.0",
-            "--yes",
-            "--wait-approval",
-            "120",
-            "--config",
-            str(project.config),
-        ],
-        env={**os.environ, "TURNOUT_USER": "tester"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    waiting = project.start(
+        "deploy", "--env", project.env, "--version", "1.1.0", "--yes", "--wait-approval", "120"
     )
     try:
         deadline = time.monotonic() + 60
