@@ -110,8 +110,10 @@ class PolicyProject:
         )
 
     def resume(self, env: str, actor: str = "dana") -> Result:
-        """Resume the environment's unfinished deployment."""
-        return self.engine(env).resume(actor)
+        """Resume the environment's unfinished deployment (there must be one)."""
+        result = self.engine(env).resume(actor)
+        assert result is not None, f"nothing to resume on {env}"
+        return result
 
     def write_sarif(self, version: str, document: dict[str, Any]) -> Path:
         """Write the security report the production checklist reads."""
