@@ -122,3 +122,27 @@ def test_deploying_the_live_version_again_is_refused(tmp_path: Path, sqlite_stor
     assert again.status is DeploymentStatus.REFUSED and again.exit_code == 3
     assert "already live" in again.message
     assert target.slots()["blue"].version == "1.0.0"
+
+
+def test_resume_after_approval_judges_the_gates_again(tmp_path: Path, sqlite_store: Store) -> None:
+    """An approval given after an incident opened does not let the deployment slip through."""
+    from turnout.policy import record_approval
+
+    project = fake_project(
+        tmp_path / "project",
+        extra='[[people]]\nname = "sam"\nroles = ["senior-engineer"]\n'
+        '[environments.web.policy.approvals]\nrequired_roles = ["senior-engineer"]\n',
+    )
+    config = load_config(project.config)
+    target = FakeTarget("web")
+    target.ensure_slot("blue")
+    engine = Engine(config, config.env("web"), sqlite_store, target_factory=lambda: target)
+    package = project.root / "packages" / "1.1.0"
+    waiting = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert waiting.status is DeploymentStatus.WAITING_APPROVAL
+    sqlite_store.open_incident("checkout errors", "oncall", environment="web")
+    record_approval(config, sqlite_store, waiting.deployment_id, "sam")
+    resumed = engine.resume("alice")
+    assert resumed is not None and resumed.status is DeploymentStatus.REFUSED
+    assert "incident" in resumed.message
+    assert target.slots()[PRODUCTION].version is None

@@ -194,6 +194,11 @@ class Engine:
                 self.store.update_deployment(row.id, status=DeploymentStatus.COMPENSATING.value)
                 with _Heartbeat(self.store, self.env.name, holder):
                     return self._compensate_and_finish(row.id, self._context(row))
+            if row.status == DeploymentStatus.WAITING_APPROVAL.value:
+                # An approval may come days later: the window and checklist are judged again.
+                for step_row in self.store.steps(row.id):
+                    if step_row.status in DONE and load_step(step_row.name).gate:
+                        self.store.record_step(row.id, step_row.name, "pending")
             self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
             self.store.merge_deployment_data(row.id, failure=None)
             return self._drive(row.id, holder)
