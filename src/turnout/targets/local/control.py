@@ -25,10 +25,17 @@ _children: list[subprocess.Popen[bytes]] = []
 
 def host_status(config: LoadedConfig, env: EnvironmentConfig) -> dict[str, Any] | None:
     """The running host's status document, or None when it is not running."""
+    paths = host_paths(config, env)
     try:
-        status: dict[str, Any] = AdminClient(host_paths(config, env).socket).call("status")
+        status: dict[str, Any] = AdminClient(paths.socket).call("status")
     except HostNotRunning:
         return None
+    except StepError:
+        # A host killed while our connection sat in its backlog resets it: if no live host
+        # holds the environment's lock, that is "not running", not a failure.
+        if not _locked(paths):
+            return None
+        raise
     return status
 
 
