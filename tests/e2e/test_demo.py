@@ -34,8 +34,14 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         staging = [(d.version, d.status) for d in reversed(store.deployments("staging"))]
         assert staging == [("1.0.0", "succeeded"), ("1.1.0", "succeeded"), ("1.2.0", "rolled-back")]
         rollback = store.deployments("staging")[0]
-        evidence = (rollback.data or {}).get("failure", {}).get("details", {}).get("evidence", {})
-        assert evidence.get("errors", 0) >= 2 and evidence.get("error_rate", 0) > 0.01
+        failure = (rollback.data or {}).get("failure", {})
+        evidence = failure.get("details", {}).get("evidence", {})
+        assert failure.get("step") == "verify"
+        # Usually the metric analysis catches the 5 % of failing requests first; now and then
+        # the E2E walk hits one of them before the evidence is in. Either is a real catch.
+        caught_by_metrics = evidence.get("errors", 0) >= 2 and evidence.get("error_rate", 0) > 0.01
+        caught_by_e2e = evidence.get("e2e", {}).get("exit_code") not in (None, 0)
+        assert caught_by_metrics or caught_by_e2e, evidence
         assert store.verify_audit() is None
         assert store.lock("staging") is None
     finally:
