@@ -19,6 +19,9 @@ from turnout.store import Store
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name from turnout.toml.")]
+OptionalEnvOption = Annotated[
+    str | None, typer.Option("--env", "-e", help="Only this environment.")
+]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(

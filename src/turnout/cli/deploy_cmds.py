@@ -13,6 +13,7 @@ from turnout.cli.common import (
     ConfigOption,
     EnvOption,
     JsonOption,
+    OptionalEnvOption,
     current_user,
     emit_json,
     load,
@@ -293,7 +294,7 @@ def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = Fa
 
 
 def history(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    env: OptionalEnvOption = None,
     limit: Annotated[int, typer.Option(help="How many deployments.")] = 20,
     config: ConfigOption = None,
     as_json: JsonOption = False,

@@ -13,6 +13,7 @@ from turnout.cli.common import (
     ConfigOption,
     EnvOption,
     JsonOption,
+    OptionalEnvOption,
     console,
     current_user,
     emit_json,
@@ -158,7 +159,7 @@ postmortem_app = typer.Typer(help="Post-mortems opened by emergency deployments.
 
 @postmortem_app.command("list")
 def postmortem_list(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    env: OptionalEnvOption = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only open post-mortems.")] = False,
     json_output: JsonOption = False,
     config_path: ConfigOption = None,

@@ -6,7 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from turnout.cli.common import ConfigOption, JsonOption, console, emit_json, load, open_store
+from turnout.cli.common import (
+    ConfigOption,
+    JsonOption,
+    OptionalEnvOption,
+    console,
+    emit_json,
+    load,
+    open_store,
+)
 from turnout.report import compute_report
 
 
@@ -15,7 +23,7 @@ def _pct(value: Any) -> str:
 
 
 def report(
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    env: OptionalEnvOption = None,
     days: Annotated[float, typer.Option(help="Look back this many days.")] = 30.0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
