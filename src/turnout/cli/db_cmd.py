@@ -46,13 +46,10 @@ VersionOption = Annotated[
 def _service(config_path: Path | None, env: str, actor: str) -> Iterator[DatabaseService]:
     loaded = load(config_path)
     environment = loaded.env(env)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         yield DatabaseService(
             loaded, environment, store, actor=actor, progress=lambda m: console.print(f"  {m}")
         )
-    finally:
-        store.close()
 
 
 @contextmanager

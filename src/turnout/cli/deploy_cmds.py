@@ -31,6 +31,7 @@ from turnout.runbook.engine import Engine, Result
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.rollback import rollback as do_rollback
 from turnout.runbook.steps import load_step
+from turnout.store import Store
 
 TypeOption = Annotated[
     DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
@@ -69,11 +70,8 @@ def resolve_package(
 
 
 def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         document = deployment_summary(store, result.deployment_id)
-    finally:
-        store.close()
     if as_json:
         emit_json({**document, "exit_code": result.exit_code})
     elif result.exit_code == 0:
@@ -121,28 +119,25 @@ def deploy(
         data = {"outside_window": True, "outside_window_reason": reason}
     if fixes_incident:
         data["fixes_incidents"] = [str(i) for i in fixes_incident]
-    store = open_store(loaded)
-    try:
-        with Progress(f"deploy {version} to {env}", quiet=as_json) as progress:
-            engine = Engine(loaded, environment, store, on_event=progress)
-            result = engine.deploy(
-                release,
-                kind,
-                deployer,
-                emergency=emergency,
-                reason=reason,
-                changes=changes or loaded.root.app.changes,
-                data=data,
-            )
-            if result.status is DeploymentStatus.WAITING_APPROVAL and wait_approval:
-                result = _wait_and_resume(engine, store, result, deployer, wait_approval)
-    finally:
-        store.close()
+    title = f"deploy {version} to {env}"
+    with open_store(loaded) as store, Progress(title, quiet=as_json) as progress:
+        engine = Engine(loaded, environment, store, on_event=progress)
+        result = engine.deploy(
+            release,
+            kind,
+            deployer,
+            emergency=emergency,
+            reason=reason,
+            changes=changes or loaded.root.app.changes,
+            data=data,
+        )
+        if result.status is DeploymentStatus.WAITING_APPROVAL and wait_approval:
+            result = _wait_and_resume(engine, store, result, deployer, wait_approval)
     _finish(result, as_json, loaded)
 
 
 def _wait_and_resume(
-    engine: Engine, store: Any, result: Result, deployer: str, timeout: float
+    engine: Engine, store: Store, result: Result, deployer: str, timeout: float
 ) -> Result:
     """Poll for a new approval until `timeout`, then resume (which re-runs the gate)."""
     say(f"waiting up to {timeout:g} s for an approval of deployment {result.deployment_id}")
@@ -167,13 +162,9 @@ def resume(
     """Continue (or compensate) an interrupted deployment."""
     loaded = load(config)
     environment = loaded.env(env)
-    store = open_store(loaded)
-    try:
-        with Progress(f"resume {env}", quiet=as_json) as progress:
-            engine = Engine(loaded, environment, store, on_event=progress)
-            result = engine.resume(current_user(actor), force_unlock=force_unlock)
-    finally:
-        store.close()
+    with open_store(loaded) as store, Progress(f"resume {env}", quiet=as_json) as progress:
+        engine = Engine(loaded, environment, store, on_event=progress)
+        result = engine.resume(current_user(actor), force_unlock=force_unlock)
     if result is None:
         if as_json:
             emit_json({"environment": env, "resumed": None})
@@ -202,8 +193,7 @@ def plan(
     steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
     deployer = current_user(actor)
     release_package = resolve_package(loaded, environment, version, package)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         info = DeploymentInfo(
             id="0",
             environment=env,
@@ -225,8 +215,6 @@ def plan(
             fixes_incidents=tuple(fixes_incident or ()),
         )
         gates = [g.to_dict() for g in evaluate_gates(loaded, environment, store, info, flags=flags)]
-    finally:
-        store.close()
     blocking = [g for g in gates if g.get("blocking")]
     document: dict[str, Any] = {
         "environment": env,
@@ -265,11 +253,8 @@ def rollback(
     """Swap back to the previous version (kept warm in the staging slot)."""
     loaded = load(config)
     environment = loaded.env(env)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         outcome = do_rollback(loaded, environment, store, current_user(actor), to=to, reason=reason)
-    finally:
-        store.close()
     if as_json:
         emit_json(outcome)
     else:
@@ -280,11 +265,8 @@ def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = Fa
     """What is live, what is running, what happened last, what to do next."""
     loaded = load(config)
     environment = loaded.env(env)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         document = status_document(loaded, environment, store)
-    finally:
-        store.close()
     if as_json:
         emit_json(document)
         return
@@ -303,14 +285,11 @@ def history(
     loaded = load(config)
     if env is not None:
         loaded.env(env)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         rows = [
             deployment_summary(store, row.id, with_steps=False)
             for row in store.deployments(env, limit=limit)
         ]
-    finally:
-        store.close()
     if as_json:
         emit_json({"deployments": rows})
         return

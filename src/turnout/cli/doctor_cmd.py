@@ -40,12 +40,9 @@ def _run(name: str, check: Callable[[], str]) -> Probe:
 def _state_store(config: LoadedConfig) -> str:
     from turnout.cli.common import open_store
 
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         store.deployments(limit=1)
         return store.engine.url.render_as_string(hide_password=True)
-    finally:
-        store.close()
 
 
 def _target(config: LoadedConfig, env: EnvironmentConfig) -> str:

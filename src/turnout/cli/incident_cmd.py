@@ -44,12 +44,9 @@ def open_incident(
     if env is not None:
         loaded.env(env)  # an unknown environment is bad input, before anything is written
     user = current_user(acting)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         row = store.open_incident(title.strip(), user, env)
         store.audit(user, "incident.open", environment=env, incident=row.id, title=row.title)
-    finally:
-        store.close()
     scope = env or "every environment"
     if as_json:
         emit_json({"id": row.id, "title": row.title, "environment": env, "opened_by": user})
@@ -67,14 +64,11 @@ def close_incident(
     """Close an incident."""
     loaded = load(config)
     user = current_user(acting)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         row = store.close_incident(incident_id, user)
         if row is None:
             raise BadInput(f"incident close: no open incident {incident_id}")
         store.audit(user, "incident.close", environment=row.environment, incident=row.id)
-    finally:
-        store.close()
     if as_json:
         emit_json({"id": row.id, "title": row.title, "closed_by": user})
     else:
@@ -91,8 +85,7 @@ def list_incidents(
     """Local incident records, newest first; with --env, PagerDuty's active ones too."""
     loaded = load(config)
     environment = loaded.env(env) if env is not None else None
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         rows: list[dict[str, Any]] = [
             {
                 "source": "local",
@@ -122,8 +115,6 @@ def list_incidents(
                 for found in active_incidents(loaded, environment, store)
                 if found.source != "local"
             ]
-    finally:
-        store.close()
     if as_json:
         emit_json({"incidents": rows})
         return

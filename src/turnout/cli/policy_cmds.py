@@ -60,12 +60,9 @@ def window(
     """The window verdict, every rule that fired, and the next best and acceptable start."""
     config = load(config_path)
     environment = config.env(env)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         when = store.now() if at is None else local_time(environment.policy, parse_at(at))
         verdict = evaluate_window(config, environment, store, when)
-    finally:
-        store.close()
     if json_output:
         emit_json(
             {
@@ -105,8 +102,7 @@ def approve(
     """Record an approval of a deployment (nobody approves their own)."""
     config = load(config_path)
     who = current_user(as_)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         row = record_approval(config, store, deployment_id, who, comment)
         document = {
             "deployment": deployment_id,
@@ -115,8 +111,6 @@ def approve(
             "comment": row.comment,
             "at": row.created_at.isoformat(),
         }
-    finally:
-        store.close()
     if json_output:
         emit_json(document)
     else:
@@ -143,11 +137,8 @@ def attest(
     if config.root.people and find_person(config.root.people, who) is None:
         known = ", ".join(p.name for p in config.root.people)
         raise BadInput(f"{who} is not in `people` of {config.path} (known: {known})")
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         record = record_attestation(store, environment.name, version, key, who, note)
-    finally:
-        store.close()
     if json_output:
         emit_json(record)
     else:
@@ -168,11 +159,8 @@ def postmortem_list(
     config = load(config_path)
     if env is not None:
         config.env(env)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         rows = store.postmortems(env, open_only=open_only)
-    finally:
-        store.close()
     docs: list[dict[str, Any]] = [
         {
             "id": r.id,
@@ -213,8 +201,7 @@ def postmortem_close(
         raise BadInput(f"--link: {link!r} is not an http(s) URL")
     config = load(config_path)
     who = current_user(as_)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         known = {p.id: p for p in store.postmortems()}
         found = known.get(postmortem_id)
         if found is None:
@@ -230,8 +217,6 @@ def postmortem_close(
             postmortem=postmortem_id,
             link=link,
         )
-    finally:
-        store.close()
     say(f"closed post-mortem {postmortem_id} ({link})")
 
 

@@ -32,11 +32,8 @@ def report(
     loaded = load(config)
     if env is not None:
         loaded.env(env)
-    store = open_store(loaded)
-    try:
+    with open_store(loaded) as store:
         document = compute_report(store, env, now=store.now(), days=days)
-    finally:
-        store.close()
     if as_json:
         emit_json(document)
         return
