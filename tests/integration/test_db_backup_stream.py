@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.integration.test_db_engines import PASSWORD_VARIABLE, make_app_db
@@ -100,4 +103,45 @@ def test_restore_commits_nothing_when_pg_restore_fails_midway(
             svc.driver.restore(cut, file_sha256(cut))
     finally:
         store.close()
+    assert app.full_dump() == before
+
+
+def test_restore_killed_midway_commits_nothing(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`db restore` killed while psql loads the archive leaves the data as is (no verdict)."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 400009) g")
+    made = app.turnout("db", "backup", "--env", "prod", "--json")
+    assert made.returncode == 0, made.stderr
+    app.execute("DELETE FROM orders WHERE id > 100", "INSERT INTO users VALUES (9, 'new', '')")
+    before = app.full_dump()
+    command = ["db", "restore", "--env", "prod", "--yes", "--config", str(app.config_path)]
+    restore = subprocess.Popen(
+        [sys.executable, "-m", "turnout", *command],
+        env=app.environ(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with psycopg.connect(postgres.dsn(app.dbname), autocommit=True) as conn:
+
+        def loading() -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'psql' AND datname = current_database()"
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        deadline = time.monotonic() + 30
+        while not loading() and restore.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert restore.poll() is None, "the restore ended before it could be killed"
+        restore.send_signal(signal.SIGKILL)
+        restore.wait()
+        # The orphaned psql reads the rest of the script, finds no verdict and rolls back.
+        deadline = time.monotonic() + 60
+        while loading() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not loading()
     assert app.full_dump() == before

@@ -73,9 +73,9 @@ def test_bad_migration_names_exit_2_before_anything_runs(tmp_path: Path) -> None
     assert not (app.root / ".turnout" / "backups").exists()
 
 
-def test_restore_refuses_a_changed_backup_and_audits_a_good_one(tmp_path: Path) -> None:
+def test_restore_refuses_a_changed_backup_and_audits_a_good_one(app_db: AppDb) -> None:
     """Restore needs --yes off a terminal, refuses a checksum mismatch, audits who restored."""
-    app = make_app_db(tmp_path / "p", "sqlite", None)
+    app = app_db
     made = app.turnout("db", "backup", "--env", "prod", "--json")
     assert made.returncode == 0, made.stderr
     backup = json.loads(made.stdout)
@@ -87,7 +87,8 @@ def test_restore_refuses_a_changed_backup_and_audits_a_good_one(tmp_path: Path) 
 
     location = Path(backup["location"])
     original = location.read_bytes()
-    location.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    middle = len(original) // 2
+    location.write_bytes(original[:middle] + bytes([original[middle] ^ 1]) + original[middle + 1 :])
     refused = app.turnout("db", "restore", str(backup["id"]), "--env", "prod", "--yes")
     assert refused.returncode == 3 and "checksum mismatch" in refused.stderr
     assert app.full_dump() == after_write

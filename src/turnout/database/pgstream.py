@@ -10,7 +10,6 @@ pg_dump ends, the checksum and the archive's row counts are ready.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import os
@@ -156,24 +155,6 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def pump(src: int, dst: int) -> None:
-    """Move everything from pipe `src` to pipe `dst` until `src` ends; in the kernel
-    (splice) where it can, so gigabytes pass without being copied through Python."""
-    widen(src)
-    widen(dst)
-    splice = getattr(os, "splice", None)
-    if splice is not None:
-        try:
-            while splice(src, dst, PIPE_BYTES):
-                pass
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOSYS):
-                raise  # a broken pipe among them: the reader stopped
-    while chunk := os.read(src, CHUNK):
-        write_all(dst, chunk)
 
 
 def count_copy_rows(stream: IO[bytes], chunk_size: int = CHUNK) -> dict[str, int]:

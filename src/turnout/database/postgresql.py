@@ -22,11 +22,11 @@ from typing import IO, Any
 
 import psycopg
 
-from turnout.database.checksums import check_checksum
+from turnout.database.checksums import check_checksum, file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
-from turnout.database.pgstream import count_copy_rows, pump, stream_dump, write_all
+from turnout.database.pgstream import count_copy_rows, stream_dump, write_all
 from turnout.database.sqlsplit import Dialect
 
 _SYSTEM = (
@@ -71,6 +71,16 @@ def _message(exc: psycopg.Error) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     return str(primary or exc).strip()
+
+
+# Written into psql's verdict pipe once pg_restore ended well and the checksum matched.
+_VERDICT = b"\\set turnout_restore_verified on\n"
+# psql's last file: without the verdict, the transaction fails and nothing is committed.
+_COMMIT_CHECK = r"""\if :{?turnout_restore_verified}
+\else
+DO $$ BEGIN RAISE EXCEPTION 'restore input incomplete or not verified; rolled back'; END $$;
+\endif
+"""
 
 
 class PostgresSession:
@@ -323,7 +333,10 @@ class PostgresDriver:
             raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
         finally:
             conn.close()
-        lines = [f"SET lock_timeout = '{max(1, int(self.location.timeout))}s';"]
+        lines = [
+            f"SET lock_timeout = '{max(1, int(self.location.timeout))}s';",
+            "SET client_min_messages = warning;",
+        ]
         if schemas:
             lines.append(f"DROP SCHEMA IF EXISTS {', '.join(schemas)} CASCADE;")
         if public is not None:
@@ -334,11 +347,29 @@ class PostgresDriver:
         return "\n".join(lines) + "\n"
 
     def restore(self, path: Path, sha256: str) -> None:
-        check_checksum(path, sha256)
-        preamble = self.restore_preamble().encode()
-        with self.client_environment() as env:
+        preamble = self.restore_preamble()
+        verdict_read, verdict_write = os.pipe()
+        with (
+            self.client_environment() as env,
+            tempfile.TemporaryDirectory(prefix="turnout-restore-") as folder,
+            ThreadPoolExecutor(max_workers=3) as pool,
+        ):
+            scripts = Path(folder)
+            (scripts / "preamble.sql").write_text(preamble, encoding="utf-8")
+            (scripts / "commit_check.sql").write_text(_COMMIT_CHECK, encoding="utf-8")
+            # The file is hashed while pg_restore reads it.
+            digest = pool.submit(file_sha256, path)
+            restore = subprocess.Popen(
+                [pg_program("pg_restore"), "--file=-", str(path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             # One psql transaction: the old content is dropped and the backup loaded, or
-            # nothing happens at all.
+            # nothing happens at all. psql reads pg_restore's script directly, then the
+            # verdict pipe: only a complete, verified archive writes the variable that lets
+            # the commit check pass. If this process dies, the pipe ends empty: rolled back.
             psql = subprocess.Popen(
                 [
                     pg_program("psql"),
@@ -347,58 +378,47 @@ class PostgresDriver:
                     "--single-transaction",
                     "--set=ON_ERROR_STOP=1",
                     "--no-password",
+                    f"--file={scripts / 'preamble.sql'}",
                     "--file=-",
+                    f"--file=/dev/fd/{verdict_read}",
+                    f"--file={scripts / 'commit_check.sql'}",
                 ],
                 env=env,
-                stdin=subprocess.PIPE,
+                stdin=restore.stdout,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                bufsize=0,
+                pass_fds=(verdict_read,),
             )
-            restore = subprocess.Popen(
-                [pg_program("pg_restore"), "--file=-", str(path)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                bufsize=0,
-            )
-            assert psql.stdin is not None and restore.stdout is not None
-            psql_err: list[bytes] = []
-            restore_err: list[bytes] = []
-            readers = [
-                threading.Thread(target=lambda: psql_err.append(_read(psql.stderr))),
-                threading.Thread(target=lambda: restore_err.append(_read(restore.stderr))),
-            ]
-            for t in readers:
-                t.start()
-            complete = False
+            os.close(verdict_read)
+            assert restore.stdout is not None
+            restore.stdout.close()  # psql alone reads the script
+            psql_err = pool.submit(_read, psql.stderr)
+            restore_err = pool.submit(_read, restore.stderr)
             try:
-                write_all(psql.stdin.fileno(), preamble)
-                pump(restore.stdout.fileno(), psql.stdin.fileno())
-                complete = True
-            except BrokenPipeError:
-                pass  # psql stopped on an error; its message is read below
-            finally:
-                restore.stdout.close()
                 restore.wait()
-                if not complete or restore.returncode != 0:
-                    # The end of its input is what makes psql commit: without the whole
-                    # archive it must not see one, so it is stopped (and rolls back).
-                    psql.kill()
-                with suppress(BrokenPipeError):
-                    psql.stdin.close()
+                if restore.returncode == 0 and digest.result() == sha256:
+                    with suppress(BrokenPipeError):
+                        write_all(verdict_write, _VERDICT)
+            except BaseException:
+                restore.kill()
+                psql.kill()
+                raise
+            finally:
+                os.close(verdict_write)
+                restore.wait()
                 psql.wait()
-                for t in readers:
-                    t.join()
-        if psql.returncode > 0:
-            message = b"".join(psql_err).decode(errors="replace").strip()
+        # A changed file is refused as such, whatever psql or pg_restore made of it.
+        check_checksum(path, sha256, digest.result())
+        if restore.returncode > 0:
             raise DatabaseError(
-                f"restore into {self.location.describe()} failed (nothing was changed): {message}"
+                f"{path}: pg_restore failed (nothing was changed): "
+                + restore_err.result().decode(errors="replace").strip()
             )
-        if restore.returncode != 0 or psql.returncode != 0:
-            message = b"".join(restore_err).decode(errors="replace").strip()
-            raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {message}")
+        if psql.returncode != 0 or restore.returncode != 0:
+            raise DatabaseError(
+                f"restore into {self.location.describe()} failed (nothing was changed): "
+                + psql_err.result().decode(errors="replace").strip()
+            )
 
     # -- logical dump -------------------------------------------------------------------
     def logical_dump(self) -> LogicalDump:
