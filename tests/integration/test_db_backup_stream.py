@@ -100,7 +100,7 @@ def test_restore_commits_nothing_when_pg_restore_fails_midway(
         cut.write_bytes(whole[: len(whole) * 2 // 3])
         assert isinstance(svc.driver, PostgresDriver)
         with pytest.raises(DatabaseError, match="pg_restore failed \\(nothing was changed\\)"):
-            svc.driver.restore(cut, file_sha256(cut))
+            svc.driver.restore(cut, file_sha256(cut), None)
     finally:
         store.close()
     assert app.full_dump() == before
@@ -145,3 +145,35 @@ def test_restore_killed_midway_commits_nothing(
             time.sleep(0.05)
         assert not loading()
     assert app.full_dump() == before
+
+
+@pytest.mark.parametrize("track_counts", ["on", "off"])
+def test_restore_counts_rows_inside_its_transaction(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, track_counts: str
+) -> None:
+    """Restored row counts come from the restore's transaction (statistics or count(*));
+    counts that differ from the backup's roll everything back."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute(
+        "INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 5009) g",
+        f"ALTER DATABASE {app.dbname} SET track_counts = {track_counts}",
+    )
+    loaded = load_config(app.config_path)
+    store = Store.open(loaded.state_dir)
+    try:
+        svc = DatabaseService(loaded, loaded.env("prod"), store)
+        backup = svc.backup(None)
+        recorded = backup.details["row_counts"]
+        app.execute("DELETE FROM orders WHERE id > 100")
+        before = app.full_dump()
+        path = Path(backup.location)
+        assert isinstance(svc.driver, PostgresDriver)
+        wrong = {**recorded, "public.orders": recorded["public.orders"] + 1}
+        with pytest.raises(DatabaseError, match=r"restored row counts .* differ from the backup"):
+            svc.driver.restore(path, backup.checksum, wrong)
+        assert app.full_dump() == before
+        assert svc.driver.restore(path, backup.checksum, recorded) == recorded
+        assert recorded["public.orders"] > 5000
+    finally:
+        store.close()

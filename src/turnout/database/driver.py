@@ -93,9 +93,10 @@ class Driver(Protocol):
     def check_opens(self, path: Path) -> None:
         """DatabaseError unless the written backup file opens (a cheap check)."""
 
-    def restore(self, path: Path, sha256: str) -> None:
+    def restore(self, path: Path, sha256: str, row_counts: dict[str, int] | None) -> dict[str, int]:
         """Replace the database's whole content with the backup's, atomically; Refused (and
-        nothing changed) when the file's sha256 is not `sha256`."""
+        nothing changed) when the file's sha256 is not `sha256`. Returns every table's row
+        count after it (PostgreSQL commits only when they equal `row_counts`, if given)."""
 
     def logical_dump(self) -> LogicalDump:
         """Schema and every table's rows, as digests."""

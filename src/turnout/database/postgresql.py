@@ -16,17 +16,17 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import psycopg
 
-from turnout.database.checksums import check_checksum, file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
-from turnout.database.pgstream import count_copy_rows, stream_dump, write_all
+from turnout.database.pgrestore import commit_check, restore_archive
+from turnout.database.pgstream import count_copy_rows, stream_dump
 from turnout.database.sqlsplit import Dialect
 
 _SYSTEM = (
@@ -71,16 +71,6 @@ def _message(exc: psycopg.Error) -> str:
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     return str(primary or exc).strip()
-
-
-# Written into psql's verdict pipe once pg_restore ended well and the checksum matched.
-_VERDICT = b"\\set turnout_restore_verified on\n"
-# psql's last file: without the verdict, the transaction fails and nothing is committed.
-_COMMIT_CHECK = r"""\if :{?turnout_restore_verified}
-\else
-DO $$ BEGIN RAISE EXCEPTION 'restore input incomplete or not verified; rolled back'; END $$;
-\endif
-"""
 
 
 class PostgresSession:
@@ -346,78 +336,24 @@ class PostgresDriver:
             lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
         return "\n".join(lines) + "\n"
 
-    def restore(self, path: Path, sha256: str) -> None:
+    def restore(self, path: Path, sha256: str, row_counts: dict[str, int] | None) -> dict[str, int]:
+        # See pgrestore: one transaction, committed only for a whole, verified archive
+        # whose restored row counts are the backup's.
         preamble = self.restore_preamble()
-        verdict_read, verdict_write = os.pipe()
         with (
             self.client_environment() as env,
-            tempfile.TemporaryDirectory(prefix="turnout-restore-") as folder,
-            ThreadPoolExecutor(max_workers=3) as pool,
+            tempfile.TemporaryDirectory(prefix="turnout-restore-") as scripts,
         ):
-            scripts = Path(folder)
-            (scripts / "preamble.sql").write_text(preamble, encoding="utf-8")
-            (scripts / "commit_check.sql").write_text(_COMMIT_CHECK, encoding="utf-8")
-            # The file is hashed while pg_restore reads it.
-            digest = pool.submit(file_sha256, path)
-            restore = subprocess.Popen(
-                [pg_program("pg_restore"), "--file=-", str(path)],
+            return restore_archive(
+                psql=pg_program("psql"),
+                pg_restore=pg_program("pg_restore"),
+                path=path,
+                sha256=sha256,
+                preamble=preamble,
+                check=commit_check(_TABLES, row_counts),
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            # One psql transaction: the old content is dropped and the backup loaded, or
-            # nothing happens at all. psql reads pg_restore's script directly, then the
-            # verdict pipe: only a complete, verified archive writes the variable that lets
-            # the commit check pass. If this process dies, the pipe ends empty: rolled back.
-            psql = subprocess.Popen(
-                [
-                    pg_program("psql"),
-                    "--no-psqlrc",
-                    "--quiet",
-                    "--single-transaction",
-                    "--set=ON_ERROR_STOP=1",
-                    "--no-password",
-                    f"--file={scripts / 'preamble.sql'}",
-                    "--file=-",
-                    f"--file=/dev/fd/{verdict_read}",
-                    f"--file={scripts / 'commit_check.sql'}",
-                ],
-                env=env,
-                stdin=restore.stdout,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=(verdict_read,),
-            )
-            os.close(verdict_read)
-            assert restore.stdout is not None
-            restore.stdout.close()  # psql alone reads the script
-            psql_err = pool.submit(_read, psql.stderr)
-            restore_err = pool.submit(_read, restore.stderr)
-            try:
-                restore.wait()
-                if restore.returncode == 0 and digest.result() == sha256:
-                    with suppress(BrokenPipeError):
-                        write_all(verdict_write, _VERDICT)
-            except BaseException:
-                restore.kill()
-                psql.kill()
-                raise
-            finally:
-                os.close(verdict_write)
-                restore.wait()
-                psql.wait()
-        # A changed file is refused as such, whatever psql or pg_restore made of it.
-        check_checksum(path, sha256, digest.result())
-        if restore.returncode > 0:
-            raise DatabaseError(
-                f"{path}: pg_restore failed (nothing was changed): "
-                + restore_err.result().decode(errors="replace").strip()
-            )
-        if psql.returncode != 0 or restore.returncode != 0:
-            raise DatabaseError(
-                f"restore into {self.location.describe()} failed (nothing was changed): "
-                + psql_err.result().decode(errors="replace").strip()
+                target=self.location.describe(),
+                scripts=Path(scripts),
             )
 
     # -- logical dump -------------------------------------------------------------------

@@ -235,13 +235,8 @@ class DatabaseService:
         assert row is not None
         path = usable_backup_file(row)
         self.progress(f"restoring backup {record.id} ({path}) into {self.location.describe()}")
-        self.driver.restore(path, record.checksum)
-        session = self.driver.connect()
-        try:
-            counts = session.row_counts()
-        finally:
-            session.close()
         wanted = dict(record.details.get("row_counts", {}))
+        counts = self.driver.restore(path, record.checksum, wanted)
         result = RestoreResult(record, counts)
         if counts != wanted:
             result.differences.append(
