@@ -59,6 +59,10 @@ class LockHeld(Refused):
     """Another deployment holds the environment's lock."""
 
 
+class LockLost(LockHeld):
+    """The lock was taken away (a forced take-over) while this process held it."""
+
+
 class ApprovalRequired(Refused):
     """The deployment waits for an approval."""
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.project import fake_project
 from turnout.config import load_config
-from turnout.errors import IntegrationError, LockHeld
+from turnout.errors import IntegrationError, LockHeld, LockLost
 from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine
 from turnout.store import Store
@@ -146,3 +146,38 @@ def test_resume_after_approval_judges_the_gates_again(tmp_path: Path, sqlite_sto
     assert resumed is not None and resumed.status is DeploymentStatus.REFUSED
     assert "incident" in resumed.message
     assert target.slots()[PRODUCTION].version is None
+
+
+class TakenOverDuringStage(FakeTarget):
+    """A target during whose deploy someone else takes the lock (`resume --force-unlock`)."""
+
+    store: Store
+    environment: str
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        state = super().deploy(slot, release)
+        if release.version == "1.1.0":
+            lock = self.store.lock(self.environment)
+            assert lock is not None
+            self.store.take_over_lock(self.environment, lock.holder, "bob@elsewhere", None)
+        return state
+
+
+def test_a_process_whose_lock_was_taken_stops_before_the_next_step(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """After a forced take-over, the old process starts no further step and leaves the lock."""
+    target = TakenOverDuringStage("web")
+    target.store = sqlite_store
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    env = target.environment = engine.env.name
+    with pytest.raises(LockLost, match="taken over by bob@elsewhere"):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert target.slots()[PRODUCTION].version == "1.0.0"
+    lock = sqlite_store.lock(env)
+    assert lock is not None and lock.holder == "bob@elsewhere"
+    (row,) = sqlite_store.deployments(env, limit=1)
+    statuses = {s.name: s.status for s in sqlite_store.steps(row.id)}
+    assert statuses["stage"] == "succeeded"
+    assert statuses["swap"] == "pending"
+    assert row.status == "running"

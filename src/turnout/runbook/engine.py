@@ -24,6 +24,7 @@ from turnout.errors import (
     ApprovalRequired,
     BadInput,
     LockHeld,
+    LockLost,
     NeedsPerson,
     Refused,
     TurnoutError,
@@ -103,6 +104,7 @@ class Engine:
         self.on_event = on_event or (lambda _event: None)
         self.target_factory = target_factory
         self._target: Target | None = None
+        self._holder: str | None = None
         self.step_seconds: dict[str, float] = {}
         """Time spent inside each step's observe/run (the rest is the engine's own work)."""
 
@@ -121,6 +123,7 @@ class Engine:
         """Start a deployment: take the lock, write the plan, run it."""
         holder = holder_identity(deployer)
         self._acquire(holder, deployer)
+        self._holder = holder
         deployment_id: int | None = None
         try:
             pending = self.store.unfinished(self.env.name)
@@ -166,6 +169,7 @@ class Engine:
         """Continue (or finish compensating) the interrupted deployment; None if there is none."""
         holder = holder_identity(actor)
         self._take_lock_for_resume(holder, actor, force_unlock)
+        self._holder = holder
         deployment_id: int | None = None
         try:
             # Read only once the lock is ours: another resume may have just finished it.
@@ -293,6 +297,17 @@ class Engine:
             return not _pid_alive(pid)
         return self.clock.now() - heartbeat > STALE_AFTER
 
+    def _keep_lock(self, deployment_id: int) -> None:
+        """Refresh the heartbeat before each step; stop if the lock was taken away."""
+        if self._holder is None or self.store.heartbeat(self.env.name, self._holder):
+            return
+        lock = self.store.lock(self.env.name)
+        raise LockLost(
+            f"environment {self.env.name}: the lock was taken over by"
+            f" {lock.holder if lock else 'nobody'} while this process ran deployment"
+            f" {deployment_id}; stopping here without changing anything more"
+        )
+
     # -- driving ----------------------------------------------------------------------
     def _context(self, row: DeploymentRow) -> StepContext:
         info = DeploymentInfo(
@@ -352,12 +367,14 @@ class Engine:
                 if step_row.status in DONE:
                     continue
                 step = load_step(step_row.name)
+                self._keep_lock(deployment_id)
                 failure = self._run_step(ctx, step)
                 if failure is not None:
                     return self._on_failure(ctx, step, failure)
                 following = rows[index + 1].name if index + 1 < len(rows) else None
                 if following is None or load_step(following).phase != step.phase:
                     self._phase_ended(ctx, step.phase)
+            self._keep_lock(deployment_id)
             return self._succeed(ctx)
         finally:
             beat.stop()
@@ -468,6 +485,7 @@ class Engine:
             step = load_step(step_row.name)
             if not step.undoable:
                 continue
+            self._keep_lock(dep_id)
             self.store.record_step(dep_id, step.name, "undoing")
             ctx.statuses[step.name] = "undoing"
             self._event(ctx, step, "undoing")

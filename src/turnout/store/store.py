@@ -271,14 +271,15 @@ class Store:
                 .values(deployment_id=deployment_id)
             )
 
-    def heartbeat(self, environment: str, holder: str) -> None:
-        """Show that the holder is alive."""
+    def heartbeat(self, environment: str, holder: str) -> bool:
+        """Show that the holder is alive; False when the lock is no longer this holder's."""
         with self.session() as s:
-            s.execute(
+            result = s.execute(
                 update(LockRow)
                 .where(LockRow.environment == environment, LockRow.holder == holder)
                 .values(heartbeat_at=self.now())
             )
+            return bool(getattr(result, "rowcount", 0))
 
     def release_lock(self, environment: str, holder: str | None = None) -> None:
         """Free the lock (only the holder's, when a holder is given)."""
