@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.project import fake_project
 from turnout.cli.main import main
 from turnout.config import load_config
+from turnout.store import Store
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,3 +36,30 @@ def test_init_example_writes_the_sample_app(tmp_path: Path) -> None:
     assert (target / "dist" / "1.1.0" / "migrations" / "V001__add_rewards_table.sql").is_file()
     assert main(["init", str(tmp_path / "other"), "--example", "nope"]) == 2
     assert not (tmp_path / "other").exists()
+
+
+def test_resume_after_a_hold_says_what_to_do_instead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`resume` on a deployment held for a person exits 5 and names the way out."""
+    project = fake_project(tmp_path / "p")
+    with Store.open(load_config(project.config).state_dir) as store:
+        store.acquire_lock(project.env, None, "alice@host")
+        row = store.start_deployment(
+            "alice@host",
+            ["verify"],
+            environment=project.env,
+            version="1.1.0",
+            type="app",
+            status="running",
+            deployer="alice",
+            started_at=store.now(),
+        )
+        store.update_deployment(
+            row.id, status="needs-person", exit_code=5, message="verify: [no decision] in 600 s"
+        )
+        store.release_lock(project.env)
+    assert main(["resume", "--env", project.env, "--config", str(project.config)]) == 5
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"deployment {row.id} of 1.1.0 needs a person (verify: [no decision] in 600 s)" in err
+    assert f"turnout rollback --env {project.env}" in err

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from turnout.cli.common import (
     AsOption,
@@ -165,12 +166,24 @@ def resume(
     with open_store(loaded) as store, Progress(f"resume {env}", quiet=as_json) as progress:
         engine = Engine(loaded, environment, store, on_event=progress)
         result = engine.resume(current_user(actor), force_unlock=force_unlock)
-    if result is None:
-        if as_json:
-            emit_json({"environment": env, "resumed": None})
+        latest = store.deployments(env, limit=1) if result is None else []
+    if result is not None:
+        _finish(result, as_json, loaded)
+        return
+    held = latest[0] if latest and latest[0].status == DeploymentStatus.NEEDS_PERSON.value else None
+    if as_json:
+        emit_json({"environment": env, "resumed": None, "needs_person": held and held.id})
+    if held is None:
         say(f"nothing to resume on {env}: no deployment is interrupted or waiting")
         return
-    _finish(result, as_json, loaded)
+    # A hold is not an interruption: resuming cannot decide for the person.
+    say(
+        f"nothing to resume on {env}: deployment {held.id} of {held.version} needs a person"
+        f" ({escape(held.message or 'no message')}); `turnout status --env {env}` shows the"
+        f" evidence; keep the version and watch it with `turnout watch --env {env}`, or go"
+        f" back with `turnout rollback --env {env}`"
+    )
+    raise typer.Exit(5)
 
 
 def plan(
