@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from tests.project import fake_project
-from turnout.cli.main import main
+from turnout.cli.main import _crash_log, main
 from turnout.config import load_config
 from turnout.store import Store
 
@@ -63,3 +65,27 @@ def test_resume_after_a_hold_says_what_to_do_instead(
     err = " ".join(capsys.readouterr().err.split())
     assert f"deployment {row.id} of 1.1.0 needs a person (verify: [no decision] in 600 s)" in err
     assert f"turnout rollback --env {project.env}" in err
+
+
+def test_error_messages_keep_square_brackets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A message holding `[...]` (a key, a path, SQL) is printed whole, not read as markup."""
+    config = tmp_path / "turnout.toml"
+    config.write_text('[app]\nname = "x"\n"odd[key]" = 1\n')
+    assert main(["check", "--config", str(config)]) == 2
+    assert "odd[key]" in capsys.readouterr().err
+
+
+def test_crash_logs_go_to_a_private_folder_per_user() -> None:
+    """An internal error's traceback is written to a 0700 folder of the user's own."""
+    try:
+        raise RuntimeError("boom [detail]")
+    except RuntimeError as exc:
+        log = _crash_log(exc)
+    try:
+        assert log.parent.name == f"turnout-crashes-{os.getuid()}"
+        assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+        assert "RuntimeError: boom [detail]" in log.read_text()
+    finally:
+        log.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from turnout.cli.common import console
 from turnout.errors import TurnoutError
@@ -53,11 +55,17 @@ def _register() -> None:
 
 
 def _crash_log(exc: BaseException) -> Path:
-    folder = Path(tempfile.gettempdir()) / "turnout-crashes"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"crash-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.log"
-    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-    return path
+    # One private folder per user: tracebacks can show paths and values, and another
+    # user's folder of the same name would not be writable anyway.
+    user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    folder = Path(tempfile.gettempdir()) / f"turnout-crashes-{user}"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f"crash-{datetime.now(UTC):%Y%m%dT%H%M%S}-", suffix=".log", dir=folder
+    )
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("".join(traceback.format_exception(exc)))
+    return Path(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,14 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         console.print(str(exc.code))
         return 1
     except TurnoutError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, highlight=False)
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
     except Exception as exc:
         log = _crash_log(exc)
-        console.print(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})")
+        console.print(
+            f"internal error: {type(exc).__name__}: {exc} (traceback in {log})", markup=False
+        )
         return 1
     return 0
 
