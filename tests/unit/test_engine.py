@@ -181,3 +181,29 @@ def test_a_process_whose_lock_was_taken_stops_before_the_next_step(
     assert statuses["stage"] == "succeeded"
     assert statuses["swap"] == "pending"
     assert row.status == "running"
+
+
+class CountingDeploys(FakeTarget):
+    """A target that remembers every package it was asked to deploy."""
+
+    deployed: list[Release]
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        self.deployed.append(release)
+        return super().deploy(slot, release)
+
+
+def test_a_slot_running_the_same_version_from_before_is_deployed_again(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """A new deployment stages its own package even when the slot runs that version already
+    (another build of it, e.g. left by a rolled-back deployment)."""
+    target = CountingDeploys("web")
+    target.deployed = []
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    slot = engine.env.target.staging_slot
+    target.ensure_slot(slot)
+    target.deploy(slot, Release("1.1.0"))
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.SUCCEEDED
+    assert [r.package for r in target.deployed if r.version == "1.1.0"] == [None, package]

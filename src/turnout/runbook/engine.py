@@ -382,6 +382,8 @@ class Engine:
     def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
         dep_id = int(ctx.deployment.id)
         started = self.clock.monotonic()
+        if ctx.statuses.get(step.name) == "running":
+            ctx.cut_off.add(step.name)
         self.store.record_step(dep_id, step.name, "running")
         ctx.statuses[step.name] = "running"
         self._event(ctx, step, "running")

@@ -52,6 +52,8 @@ class StepContext:
     """Report a line of live progress (the CLI shows it)."""
     failure: dict[str, Any] = field(default_factory=dict)
     """While compensating or in `after`: the failed step, its error and evidence."""
+    cut_off: set[str] = field(default_factory=set)
+    """Steps an earlier run of this deployment started but never finished (a crash)."""
     target_factory: Callable[[], Target] | None = None
 
     @cached_property

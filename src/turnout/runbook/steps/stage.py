@@ -22,6 +22,10 @@ class StageStep(Step):
     phase = "application"
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+        # Only this deployment's own cut-off attempt counts as done: a slot that runs the
+        # same version from an earlier deployment may hold another build of it.
+        if self.name not in ctx.cut_off:
+            return None
         slot = ctx.target.slots().get(staging_slot(ctx))
         if slot is not None and slot.version == ctx.deployment.version and slot.state == "running":
             return {"slot": slot.name, "url": slot.url, "summary": f"{slot.name} already runs it"}
