@@ -89,3 +89,19 @@ def test_crash_logs_go_to_a_private_folder_per_user() -> None:
         assert "RuntimeError: boom [detail]" in log.read_text()
     finally:
         log.unlink()
+
+
+def test_commands_that_only_read_create_no_state(tmp_path: Path) -> None:
+    """plan, status, history, window and report on a new project leave no state store behind."""
+    project = fake_project(tmp_path / "p")
+    config = ["--config", str(project.config)]
+    env = ["--env", project.env]
+    assert main(["plan", *env, "--version", "1.1.0", *config]) == 0
+    assert main(["status", *env, *config]) == 0
+    assert main(["history", *config]) == 0
+    assert main(["window", *env, *config]) == 0
+    assert main(["report", *config]) == 0
+    assert main(["postmortem", "list", *config]) == 0
+    assert not (project.root / ".turnout").exists()
+    assert main(["deploy", *env, "--version", "1.1.0", "--yes", *config]) == 0
+    assert (project.root / ".turnout" / "state.db").is_file()

@@ -49,9 +49,10 @@ def load(config_path: Path | None) -> LoadedConfig:
     return load_config(config_path)
 
 
-def open_store(config: LoadedConfig) -> Store:
-    """The state store that belongs to this configuration."""
-    return Store.open(config.state_dir)
+def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
+    """The state store that belongs to this configuration. Commands that only read
+    (`read_only`) do not create one: without it they see an empty store."""
+    return Store.open(config.state_dir, create=not read_only)
 
 
 def emit_json(document: Any) -> None:

@@ -206,7 +206,7 @@ def plan(
     steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
     deployer = current_user(actor)
     release_package = resolve_package(loaded, environment, version, package)
-    with open_store(loaded) as store:
+    with open_store(loaded, read_only=True) as store:
         info = DeploymentInfo(
             id="0",
             environment=env,
@@ -278,7 +278,7 @@ def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = Fa
     """What is live, what is running, what happened last, what to do next."""
     loaded = load(config)
     environment = loaded.env(env)
-    with open_store(loaded) as store:
+    with open_store(loaded, read_only=True) as store:
         document = status_document(loaded, environment, store)
     if as_json:
         emit_json(document)
@@ -298,7 +298,7 @@ def history(
     loaded = load(config)
     if env is not None:
         loaded.env(env)
-    with open_store(loaded) as store:
+    with open_store(loaded, read_only=True) as store:
         rows = [
             deployment_summary(store, row.id, with_steps=False)
             for row in store.deployments(env, limit=limit)

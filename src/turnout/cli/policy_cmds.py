@@ -60,7 +60,7 @@ def window(
     """The window verdict, every rule that fired, and the next best and acceptable start."""
     config = load(config_path)
     environment = config.env(env)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         when = store.now() if at is None else local_time(environment.policy, parse_at(at))
         verdict = evaluate_window(config, environment, store, when)
     if json_output:
@@ -159,7 +159,7 @@ def postmortem_list(
     config = load(config_path)
     if env is not None:
         config.env(env)
-    with open_store(config) as store:
+    with open_store(config, read_only=True) as store:
         rows = store.postmortems(env, open_only=open_only)
     docs: list[dict[str, Any]] = [
         {

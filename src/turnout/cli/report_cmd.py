@@ -32,7 +32,7 @@ def report(
     loaded = load(config)
     if env is not None:
         loaded.env(env)
-    with open_store(loaded) as store:
+    with open_store(loaded, read_only=True) as store:
         document = compute_report(store, env, now=store.now(), days=days)
     if as_json:
         emit_json(document)

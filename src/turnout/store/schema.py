@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from turnout.errors import BadInput
 
@@ -30,6 +31,11 @@ def state_url(state_dir: Path) -> str:
     return f"sqlite:///{state_dir / 'state.db'}"
 
 
+def state_exists(state_dir: Path) -> bool:
+    """Whether the store is elsewhere (`TURNOUT_STATE_URL`) or its SQLite file exists."""
+    return bool(os.environ.get(STATE_URL_VARIABLE)) or (state_dir / "state.db").exists()
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for turnout: SQLite in WAL mode with immediate write transactions."""
     try:
@@ -42,6 +48,15 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise BadInput(f"{STATE_URL_VARIABLE}: cannot use state database URL: {exc}") from None
+
+
+def memory_engine() -> Engine:
+    """An empty store in memory, one connection shared by every thread (nothing on disk)."""
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    _configure_sqlite(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -57,8 +57,20 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, state_dir: Path, clock: Clock | None = None, url: str | None = None) -> Store:
-        """Open (and upgrade) the store for a configuration's state directory."""
+    def open(
+        cls,
+        state_dir: Path,
+        clock: Clock | None = None,
+        url: str | None = None,
+        *,
+        create: bool = True,
+    ) -> Store:
+        """Open (and upgrade) the store for a configuration's state directory. With
+        `create=False`, a project without one gets an empty store in memory instead."""
+        if not create and url is None and not schema.state_exists(state_dir):
+            engine = schema.memory_engine()
+            schema.upgrade(engine, "sqlite://")
+            return cls(engine, clock)
         resolved = url or schema.state_url(state_dir)
         engine = schema.make_engine(resolved)
         try:
