@@ -94,7 +94,6 @@ def restore_archive(
     changed. `scripts` is a private folder for the preamble and the check."""
     (scripts / "preamble.sql").write_text(preamble, encoding="utf-8")
     (scripts / "commit_check.sql").write_text(check, encoding="utf-8")
-    verdict_read, verdict_write = os.pipe()
     with ThreadPoolExecutor(max_workers=4) as pool:
         digest = pool.submit(file_sha256, path)
         restore = subprocess.Popen(
@@ -104,6 +103,7 @@ def restore_archive(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        verdict_read, verdict_write = os.pipe()
         try:
             loader = subprocess.Popen(
                 [
