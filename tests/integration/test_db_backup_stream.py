@@ -177,3 +177,41 @@ def test_restore_counts_rows_inside_its_transaction(
         assert recorded["public.orders"] > 5000
     finally:
         store.close()
+
+
+def test_restore_with_large_objects_stays_one_transaction(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large objects (whose data pg_restore wraps in its own BEGIN/COMMIT) are restored, and a
+    restore that fails at its end still changes nothing."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, body oid)",
+        "INSERT INTO docs VALUES (1, lo_from_bytea(0, 'first draft'))",
+    )
+    loaded = load_config(app.config_path)
+    store = Store.open(loaded.state_dir)
+    try:
+        svc = DatabaseService(loaded, loaded.env("prod"), store)
+        backup = svc.backup(None)
+        path = Path(backup.location)
+        recorded = backup.details["row_counts"]
+        app.execute(
+            "SELECT lo_put(body, 0, 'FINAL') FROM docs",
+            "INSERT INTO docs VALUES (2, lo_from_bytea(0, 'later'))",
+        )
+        changed = app.full_dump()
+        assert isinstance(svc.driver, PostgresDriver)
+        wrong = {**recorded, "public.docs": 5}
+        with pytest.raises(DatabaseError, match="differ from the backup"):
+            svc.driver.restore(path, backup.checksum, wrong)
+        assert app.full_dump() == changed
+        assert svc.driver.restore(path, backup.checksum, recorded) == recorded
+    finally:
+        store.close()
+    with psycopg.connect(postgres.dsn(app.dbname)) as conn:
+        rows = conn.execute("SELECT id, convert_from(lo_get(body), 'UTF8') FROM docs").fetchall()
+        objects = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+    assert rows == [(1, "first draft")]
+    assert objects == (1,)

@@ -8,6 +8,11 @@ read) matched does turnout write the verdict into the pipe; without it, the
 check raises an error and psql rolls back. If turnout is killed, the pipe ends
 empty: rolled back too.
 
+An archive with large objects is restored in two scripts (everything else,
+then the large objects' data) because pg_restore wraps that data in its own
+BEGIN/COMMIT, which would commit the transaction half-way; turnout feeds that
+second, small script to psql without those two lines.
+
 The check also counts every table's rows inside the transaction (from the
 transaction's own insert statistics for tables it created, else `count(*)`)
 and fails when they differ from the backup's, so a wrong count is never
@@ -91,20 +96,38 @@ def restore_archive(
     scripts: Path,
 ) -> dict[str, int]:
     """Run the transaction; the restored row counts, or DatabaseError/Refused with nothing
-    changed. `scripts` is a private folder for the preamble and the check."""
+    changed. `scripts` is a private folder for the preamble, the check and the lists."""
     (scripts / "preamble.sql").write_text(preamble, encoding="utf-8")
     (scripts / "commit_check.sql").write_text(check, encoding="utf-8")
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    commands = _restore_commands(pg_restore, path, sha256, env, scripts)
+    with ThreadPoolExecutor(max_workers=6) as pool:
         digest = pool.submit(file_sha256, path)
-        restore = subprocess.Popen(
-            [pg_restore, "--file=-", str(path)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        verdict_read, verdict_write = os.pipe()
+        readers: list[subprocess.Popen[bytes]] = []
+        read_ends: list[int] = []
+        verdict_write: int | None = None
         try:
+            for cmd in commands:
+                readers.append(
+                    subprocess.Popen(
+                        cmd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+            extra_files: list[str] = []
+            for reader in readers[1:]:
+                # Large objects come as their own script, whose BEGIN/COMMIT would end the
+                # one transaction half-way: psql reads it through a filter without them.
+                read_end, write_end = os.pipe()
+                read_ends.append(read_end)
+                assert reader.stdout is not None
+                # The filter closes its end when the script ends (or its reader is killed).
+                pool.submit(_without_transaction_lines, reader.stdout, write_end)
+                extra_files.append(f"--file=/dev/fd/{read_end}")
+            verdict_read, verdict_write = os.pipe()
+            read_ends.append(verdict_read)
             loader = subprocess.Popen(
                 [
                     psql,
@@ -115,51 +138,106 @@ def restore_archive(
                     "--no-password",
                     f"--file={scripts / 'preamble.sql'}",
                     "--file=-",
+                    *extra_files,
                     f"--file=/dev/fd/{verdict_read}",
                     f"--file={scripts / 'commit_check.sql'}",
                 ],
                 env=env,
-                stdin=restore.stdout,
+                stdin=readers[0].stdout,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(verdict_read,),
+                pass_fds=tuple(read_ends),
             )
         except BaseException:
-            restore.kill()
-            restore.wait()
-            os.close(verdict_write)
+            for reader in readers:
+                reader.kill()
+                reader.wait()
+            if verdict_write is not None:
+                os.close(verdict_write)
             raise
         finally:
-            os.close(verdict_read)
-            assert restore.stdout is not None
-            restore.stdout.close()  # psql alone reads the script
+            for fd in read_ends:
+                os.close(fd)  # psql holds its own copies
+            if readers and readers[0].stdout is not None:
+                readers[0].stdout.close()  # psql alone reads the main script
         out = pool.submit(_read, loader.stdout)
         loader_err = pool.submit(_read, loader.stderr)
-        restore_err = pool.submit(_read, restore.stderr)
+        reader_errs = [pool.submit(_read, r.stderr) for r in readers]
         try:
-            restore.wait()
-            if restore.returncode == 0 and digest.result() == sha256:
+            for reader in readers:
+                reader.wait()
+            if all(r.returncode == 0 for r in readers) and digest.result() == sha256:
                 with suppress(BrokenPipeError):
                     write_all(verdict_write, VERDICT)
         except BaseException:
-            restore.kill()
-            loader.kill()
+            for process in (*readers, loader):
+                process.kill()
             raise
         finally:
             os.close(verdict_write)
-            restore.wait()
+            for reader in readers:
+                reader.wait()
             loader.wait()
     # A changed file is refused as such, whatever psql or pg_restore made of it.
     check_checksum(path, sha256, digest.result())
-    if restore.returncode > 0:
-        raise DatabaseError(
-            f"{path}: pg_restore failed (nothing was changed): {restore_err.result()}"
-        )
-    if loader.returncode != 0 or restore.returncode != 0:
+    for reader, err in zip(readers, reader_errs, strict=True):
+        if reader.returncode > 0:
+            raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {err.result()}")
+    if loader.returncode != 0 or any(r.returncode != 0 for r in readers):
         raise DatabaseError(
             f"restore into {target} failed (nothing was changed): {loader_err.result()}"
         )
     return _restored_rows(out.result(), target)
+
+
+def _restore_commands(
+    pg_restore: str, path: Path, sha256: str, env: dict[str, str], scripts: Path
+) -> list[list[str]]:
+    """The pg_restore runs whose scripts psql reads: the whole archive, or, when it holds
+    large objects, everything else and then the large objects' data on their own."""
+    listed = subprocess.run(
+        [pg_restore, "--list", str(path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        check_checksum(path, sha256)  # a changed file is refused as such
+        message = listed.stderr.decode(errors="replace").strip()
+        raise DatabaseError(f"{path}: pg_restore cannot read the archive: {message}")
+    toc = listed.stdout.decode(errors="replace").splitlines()
+    blobs = {line for line in toc if _is_blobs_entry(line)}
+    if not blobs:
+        return [[pg_restore, "--file=-", str(path)]]
+    rest = [f";{line}" if line in blobs else line for line in toc]
+    (scripts / "without-blobs.list").write_text("\n".join(rest) + "\n", encoding="utf-8")
+    (scripts / "blobs.list").write_text("\n".join(sorted(blobs)) + "\n", encoding="utf-8")
+    return [
+        [pg_restore, f"--use-list={scripts / 'without-blobs.list'}", "--file=-", str(path)],
+        [pg_restore, f"--use-list={scripts / 'blobs.list'}", "--file=-", str(path)],
+    ]
+
+
+def _is_blobs_entry(line: str) -> bool:
+    # `3340; 0 0 BLOBS - BLOBS `: dump id; catalog oid, object oid, then the entry's type.
+    head, _, rest = line.partition(";")
+    fields = rest.split()
+    return head.isdigit() and len(fields) >= 3 and fields[2] == "BLOBS"
+
+
+def _without_transaction_lines(source: IO[bytes], fd: int) -> None:
+    """Copy a large-object script (SET and SELECT lo_* lines) without pg_restore's BEGIN
+    and COMMIT around it; its lines never hold data that could look like them."""
+    try:
+        for line in source:
+            if line.strip() not in (b"BEGIN;", b"COMMIT;"):
+                write_all(fd, line)
+    except BrokenPipeError:
+        pass  # psql stopped on an error; its message says why
+    finally:
+        source.close()
+        os.close(fd)
 
 
 def _restored_rows(output: str, target: str) -> dict[str, int]:

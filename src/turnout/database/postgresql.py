@@ -329,6 +329,10 @@ class PostgresDriver:
         ]
         if schemas:
             lines.append(f"DROP SCHEMA IF EXISTS {', '.join(schemas)} CASCADE;")
+        # Large objects live outside schemas; the archive recreates the ones it holds.
+        lines.append(
+            "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;"
+        )
         if public is not None:
             # pg_dump leaves `public` to the target database, so it is recreated as it was.
             lines.append(f"CREATE SCHEMA public AUTHORIZATION {public[0]};")
