@@ -172,7 +172,7 @@ def resume(
         return
     held = latest[0] if latest and latest[0].status == DeploymentStatus.NEEDS_PERSON.value else None
     if as_json:
-        emit_json({"environment": env, "resumed": None, "needs_person": held and held.id})
+        emit_json({"environment": env, "resumed": None, "needs_person": held.id if held else None})
     if held is None:
         say(f"nothing to resume on {env}: no deployment is interrupted or waiting")
         return
