@@ -215,3 +215,72 @@ def test_restore_with_large_objects_stays_one_transaction(
         objects = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
     assert rows == [(1, "first draft")]
     assert objects == (1,)
+
+
+def _restore_round_trip(
+    postgres: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    before_backup: list[str],
+    after_backup: list[str],
+) -> tuple[list[str], list[str]]:
+    """Full dumps of the app database at the backup and after restoring it."""
+    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
+    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    app.execute(*before_backup)
+    at_backup = app.full_dump()
+    loaded = load_config(app.config_path)
+    store = Store.open(loaded.state_dir)
+    try:
+        svc = DatabaseService(loaded, loaded.env("prod"), store)
+        backup = svc.backup(None)
+        app.execute(*after_backup)
+        assert app.full_dump() != at_backup
+        svc.restore(backup.id, reason="test")
+    finally:
+        store.close()
+    return at_backup, app.full_dump()
+
+
+def test_restore_brings_back_public_schema_grants_and_publications(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grants and comment on `public` and publications changed after the backup are restored
+    (they live outside the dropped schemas)."""
+    role = "reader_" + os.urandom(4).hex()
+    at_backup, restored = _restore_round_trip(
+        postgres,
+        tmp_path,
+        monkeypatch,
+        [f"CREATE ROLE {role}", "CREATE PUBLICATION kept FOR ALL TABLES"],
+        [
+            "REVOKE USAGE ON SCHEMA public FROM PUBLIC",
+            f"GRANT CREATE ON SCHEMA public TO {role}",
+            "COMMENT ON SCHEMA public IS 'changed by a migration'",
+            "DROP PUBLICATION kept",
+            "CREATE PUBLICATION added FOR ALL TABLES",
+        ],
+    )
+    assert restored == at_backup
+
+
+def test_restore_handles_dollar_names_and_inheritance(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table named with `$$` and an inheritance parent (counted without its children's
+    rows, as pg_dump copies them) back up and restore."""
+    at_backup, restored = _restore_round_trip(
+        postgres,
+        tmp_path,
+        monkeypatch,
+        [
+            'CREATE TABLE "a$$b" (x int)',
+            'INSERT INTO "a$$b" VALUES (1), (2)',
+            "CREATE TABLE parent (x int)",
+            "CREATE TABLE child () INHERITS (parent)",
+            "INSERT INTO parent VALUES (1)",
+            "INSERT INTO child VALUES (2), (3)",
+        ],
+        ['DELETE FROM "a$$b"', "DELETE FROM child"],
+    )
+    assert restored == at_backup

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import IO
@@ -41,7 +41,7 @@ ROWS_MARKER = "turnout-restored-rows"
 _ROW_COUNTS = """SELECT coalesce(jsonb_object_agg(x.name, CASE
     WHEN current_setting('track_counts')::boolean AND age(c.xmin) = 0
     THEN pg_stat_get_xact_tuples_inserted(x.oid)
-    ELSE (xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ' || x.name,
+    ELSE (xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM ONLY ' || x.name,
           false, true, '')))[1]::text::bigint END), '{{}}'::jsonb) AS turnout_rows
 FROM ({tables}) AS x(name, oid) JOIN pg_class c ON c.oid = x.oid
 \\gset
@@ -69,9 +69,13 @@ def commit_check(tables_sql: str, expected: dict[str, int] | None) -> str:
             f"SELECT :'turnout_rows'::jsonb = {wanted}::jsonb AS turnout_rows_match \\gset",
             "\\if :turnout_rows_match",
             "\\else",
-            "SELECT set_config('turnout.restored_rows', :'turnout_rows', true);",
-            "DO $$ BEGIN RAISE EXCEPTION 'restored row counts % differ from the backup''s %',"
-            f" current_setting('turnout.restored_rows'), {wanted}; END $$;",
+            # The counts travel through settings: no name ever appears inside the DO body.
+            "SELECT set_config('turnout.restored_rows', :'turnout_rows', true),"
+            f" set_config('turnout.expected_rows', {wanted}, true);",
+            "DO $turnout_check$ BEGIN RAISE EXCEPTION"
+            " 'restored row counts % differ from the backup''s %',"
+            " current_setting('turnout.restored_rows'), current_setting('turnout.expected_rows');"
+            " END $turnout_check$;",
             "\\endif",
         ]
     lines += [
@@ -103,6 +107,7 @@ def restore_archive(
     with ThreadPoolExecutor(max_workers=6) as pool:
         digest = pool.submit(file_sha256, path)
         readers: list[subprocess.Popen[bytes]] = []
+        filters: list[Future[bool]] = []
         read_ends: list[int] = []
         verdict_write: int | None = None
         try:
@@ -124,7 +129,7 @@ def restore_archive(
                 read_ends.append(read_end)
                 assert reader.stdout is not None
                 # The filter closes its end when the script ends (or its reader is killed).
-                pool.submit(_without_transaction_lines, reader.stdout, write_end)
+                filters.append(pool.submit(_without_transaction_lines, reader.stdout, write_end))
                 extra_files.append(f"--file=/dev/fd/{read_end}")
             verdict_read, verdict_write = os.pipe()
             read_ends.append(verdict_read)
@@ -166,7 +171,10 @@ def restore_archive(
         try:
             for reader in readers:
                 reader.wait()
-            if all(r.returncode == 0 for r in readers) and digest.result() == sha256:
+            # Every script fully handed to psql, the archive read whole, the file unchanged.
+            passed_on = all(f.result() for f in filters)
+            whole = all(r.returncode == 0 for r in readers)
+            if passed_on and whole and digest.result() == sha256:
                 with suppress(BrokenPipeError):
                     write_all(verdict_write, VERDICT)
         except BaseException:
@@ -226,15 +234,17 @@ def _is_blobs_entry(line: str) -> bool:
     return head.isdigit() and len(fields) >= 3 and fields[2] == "BLOBS"
 
 
-def _without_transaction_lines(source: IO[bytes], fd: int) -> None:
+def _without_transaction_lines(source: IO[bytes], fd: int) -> bool:
     """Copy a large-object script (SET and SELECT lo_* lines) without pg_restore's BEGIN
-    and COMMIT around it; its lines never hold data that could look like them."""
+    and COMMIT around it; its lines never hold data that could look like them. True once
+    all of it was passed on."""
     try:
         for line in source:
             if line.strip() not in (b"BEGIN;", b"COMMIT;"):
                 write_all(fd, line)
+        return True
     except BrokenPipeError:
-        pass  # psql stopped on an error; its message says why
+        return False  # psql stopped on an error; its message says why
     finally:
         source.close()
         os.close(fd)

@@ -130,7 +130,8 @@ def _counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     names = [str(r[0]) for r in conn.execute(_TABLES).fetchall()]
     out: dict[str, int] = {}
     for name in names:
-        row = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+        # ONLY: an inheritance parent's own rows, as pg_dump's COPY holds them.
+        row = conn.execute(f"SELECT count(*) FROM ONLY {name}").fetchone()
         out[name] = int(row[0]) if row else 0
     return out
 
@@ -297,7 +298,8 @@ class PostgresDriver:
 
     # -- restore ------------------------------------------------------------------------
     def restore_preamble(self) -> str:
-        """SQL that empties the database (user schemas dropped, `public` recreated as it is)."""
+        """SQL that empties the database: user schemas, large objects and publications
+        dropped, `public` recreated as the archive expects to find it."""
         conn = self._connect()
         try:
             schemas = [
@@ -319,6 +321,13 @@ class PostgresDriver:
                 "FROM pg_namespace n, aclexplode(n.nspacl) a "
                 "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
             ).fetchall()
+            publications = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT quote_ident(pubname) FROM pg_publication ORDER BY 1"
+                ).fetchall()
+            ]
+            server = conn.info.server_version
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
         finally:
@@ -333,8 +342,20 @@ class PostgresDriver:
         lines.append(
             "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;"
         )
-        if public is not None:
-            # pg_dump leaves `public` to the target database, so it is recreated as it was.
+        if publications:
+            # Publications live outside schemas too; the archive recreates its own.
+            lines.append(f"DROP PUBLICATION IF EXISTS {', '.join(publications)};")
+        if server >= 150000:
+            # pg_dump (15+) records only how `public` differs from its initial state, so it
+            # is recreated in that state and the archive applies the differences it had.
+            lines += [
+                "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
+                "GRANT USAGE ON SCHEMA public TO PUBLIC;",
+                "COMMENT ON SCHEMA public IS 'standard public schema';",
+            ]
+        elif public is not None:
+            # Older servers: pg_dump leaves `public` to the target database, which keeps
+            # it as it is.
             lines.append(f"CREATE SCHEMA public AUTHORIZATION {public[0]};")
             lines.append(f"COMMENT ON SCHEMA public IS {public[1]};")
             lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
