@@ -12,32 +12,28 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.integration.test_db_engines import PASSWORD_VARIABLE, make_app_db
+from tests.integration.test_db_engines import PASSWORD_VARIABLE, AppDb, make_app_db
 from tests.postgres_server import PostgresServer
-from turnout.config import load_config
-from turnout.database import DatabaseService
 from turnout.database.checksums import file_sha256
 from turnout.database.driver import DatabaseError
 from turnout.database.pgstream import stream_dump
 from turnout.database.postgresql import PostgresDriver, pg_program
-from turnout.store import Store
 
 READER = [pg_program("pg_restore"), "--data-only", "--file=-"]
 
 
-def test_streamed_backup_is_a_complete_archive(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The recorded sha256 and row counts are the file's; it is 0600 and restores in parallel."""
+@pytest.fixture
+def app(postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppDb:
+    """A project whose app database is on the session's PostgreSQL server."""
     monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
+    return make_app_db(tmp_path / "p", "postgresql", postgres)
+
+
+def test_streamed_backup_is_a_complete_archive(postgres: PostgresServer, app: AppDb) -> None:
+    """The recorded sha256 and row counts are the file's; it is 0600 and restores in parallel."""
     app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 20009) g")
-    loaded = load_config(app.config_path)
-    store = Store.open(loaded.state_dir)
-    try:
-        record = DatabaseService(loaded, loaded.env("prod"), store).backup(None)
-    finally:
-        store.close()
+    with app.service() as svc:
+        record = svc.backup(None)
     path = Path(record.location)
     assert record.status == "verified" and record.checksum == file_sha256(path)
     assert record.size == path.stat().st_size
@@ -82,17 +78,10 @@ def test_failing_dump_names_its_error(tmp_path: Path) -> None:
     assert not dest.exists()
 
 
-def test_restore_commits_nothing_when_pg_restore_fails_midway(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_restore_commits_nothing_when_pg_restore_fails_midway(app: AppDb, tmp_path: Path) -> None:
     """An archive cut in the middle of a table's data (checksum matching) leaves the data as is."""
-    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
     app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 200009) g")
-    loaded = load_config(app.config_path)
-    store = Store.open(loaded.state_dir)
-    try:
-        svc = DatabaseService(loaded, loaded.env("prod"), store)
+    with app.service() as svc:
         whole = Path(svc.backup(None).location).read_bytes()
         app.execute("DELETE FROM orders WHERE id > 100", "INSERT INTO users VALUES (9, 'new', '')")
         before = app.full_dump()
@@ -101,17 +90,11 @@ def test_restore_commits_nothing_when_pg_restore_fails_midway(
         assert isinstance(svc.driver, PostgresDriver)
         with pytest.raises(DatabaseError, match="pg_restore failed \\(nothing was changed\\)"):
             svc.driver.restore(cut, file_sha256(cut), None)
-    finally:
-        store.close()
     assert app.full_dump() == before
 
 
-def test_restore_killed_midway_commits_nothing(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_restore_killed_midway_commits_nothing(postgres: PostgresServer, app: AppDb) -> None:
     """`db restore` killed while psql loads the archive leaves the data as is (no verdict)."""
-    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
     app.execute("INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 400009) g")
     made = app.turnout("db", "backup", "--env", "prod", "--json")
     assert made.returncode == 0, made.stderr
@@ -148,21 +131,14 @@ def test_restore_killed_midway_commits_nothing(
 
 
 @pytest.mark.parametrize("track_counts", ["on", "off"])
-def test_restore_counts_rows_inside_its_transaction(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, track_counts: str
-) -> None:
+def test_restore_counts_rows_inside_its_transaction(app: AppDb, track_counts: str) -> None:
     """Restored row counts come from the restore's transaction (statistics or count(*));
     counts that differ from the backup's roll everything back."""
-    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
     app.execute(
         "INSERT INTO orders SELECT g, g % 3, g FROM generate_series(10, 5009) g",
         f"ALTER DATABASE {app.dbname} SET track_counts = {track_counts}",
     )
-    loaded = load_config(app.config_path)
-    store = Store.open(loaded.state_dir)
-    try:
-        svc = DatabaseService(loaded, loaded.env("prod"), store)
+    with app.service() as svc:
         backup = svc.backup(None)
         recorded = backup.details["row_counts"]
         app.execute("DELETE FROM orders WHERE id > 100")
@@ -175,25 +151,18 @@ def test_restore_counts_rows_inside_its_transaction(
         assert app.full_dump() == before
         assert svc.driver.restore(path, backup.checksum, recorded) == recorded
         assert recorded["public.orders"] > 5000
-    finally:
-        store.close()
 
 
 def test_restore_with_large_objects_stays_one_transaction(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresServer, app: AppDb
 ) -> None:
     """Large objects (whose data pg_restore wraps in its own BEGIN/COMMIT) are restored, and a
     restore that fails at its end still changes nothing."""
-    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
     app.execute(
         "CREATE TABLE docs (id int PRIMARY KEY, body oid)",
         "INSERT INTO docs VALUES (1, lo_from_bytea(0, 'first draft'))",
     )
-    loaded = load_config(app.config_path)
-    store = Store.open(loaded.state_dir)
-    try:
-        svc = DatabaseService(loaded, loaded.env("prod"), store)
+    with app.service() as svc:
         backup = svc.backup(None)
         path = Path(backup.location)
         recorded = backup.details["row_counts"]
@@ -208,8 +177,6 @@ def test_restore_with_large_objects_stays_one_transaction(
             svc.driver.restore(path, backup.checksum, wrong)
         assert app.full_dump() == changed
         assert svc.driver.restore(path, backup.checksum, recorded) == recorded
-    finally:
-        store.close()
     with psycopg.connect(postgres.dsn(app.dbname)) as conn:
         rows = conn.execute("SELECT id, convert_from(lo_get(body), 'UTF8') FROM docs").fetchall()
         objects = conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
@@ -218,40 +185,25 @@ def test_restore_with_large_objects_stays_one_transaction(
 
 
 def _restore_round_trip(
-    postgres: PostgresServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    before_backup: list[str],
-    after_backup: list[str],
+    app: AppDb, before_backup: list[str], after_backup: list[str]
 ) -> tuple[list[str], list[str]]:
     """Full dumps of the app database at the backup and after restoring it."""
-    monkeypatch.setenv(PASSWORD_VARIABLE, postgres.password)
-    app = make_app_db(tmp_path / "p", "postgresql", postgres)
     app.execute(*before_backup)
     at_backup = app.full_dump()
-    loaded = load_config(app.config_path)
-    store = Store.open(loaded.state_dir)
-    try:
-        svc = DatabaseService(loaded, loaded.env("prod"), store)
+    with app.service() as svc:
         backup = svc.backup(None)
         app.execute(*after_backup)
         assert app.full_dump() != at_backup
         svc.restore(backup.id, reason="test")
-    finally:
-        store.close()
     return at_backup, app.full_dump()
 
 
-def test_restore_brings_back_public_schema_grants_and_publications(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_restore_brings_back_public_schema_grants_and_publications(app: AppDb) -> None:
     """Grants and comment on `public` and publications changed after the backup are restored
     (they live outside the dropped schemas)."""
     role = "reader_" + os.urandom(4).hex()
     at_backup, restored = _restore_round_trip(
-        postgres,
-        tmp_path,
-        monkeypatch,
+        app,
         [f"CREATE ROLE {role}", "CREATE PUBLICATION kept FOR ALL TABLES"],
         [
             "REVOKE USAGE ON SCHEMA public FROM PUBLIC",
@@ -264,15 +216,11 @@ def test_restore_brings_back_public_schema_grants_and_publications(
     assert restored == at_backup
 
 
-def test_restore_handles_dollar_names_and_inheritance(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_restore_handles_dollar_names_and_inheritance(app: AppDb) -> None:
     """A table named with `$$` and an inheritance parent (counted without its children's
     rows, as pg_dump copies them) back up and restore."""
     at_backup, restored = _restore_round_trip(
-        postgres,
-        tmp_path,
-        monkeypatch,
+        app,
         [
             'CREATE TABLE "a$$b" (x int)',
             'INSERT INTO "a$$b" VALUES (1), (2)',

@@ -98,6 +98,13 @@ class AppDb:
         """The configuration."""
         return load_config(self.config_path)
 
+    @contextlib.contextmanager
+    def service(self) -> Iterator[DatabaseService]:
+        """The database service of the `prod` environment; its state store closed after."""
+        loaded = self.loaded()
+        with Store.open(loaded.state_dir) as store:
+            yield DatabaseService(loaded, loaded.env("prod"), store)
+
     def environ(self) -> dict[str, str]:
         """Environment for subprocesses (the password secret for PostgreSQL)."""
         extra = {PASSWORD_VARIABLE: self.postgres.password} if self.postgres else {}
@@ -364,15 +371,10 @@ def test_verify_sql_failure_names_the_query(sqlite_db: AppDb) -> None:
 def test_retention_deletes_the_oldest_backups(tmp_path: Path) -> None:
     """With retention 2, a third backup deletes the oldest file and marks it deleted."""
     app = make_app_db(tmp_path / "p", "sqlite", None, retention=2)
-    loaded = app.loaded()
-    store = Store.open(loaded.state_dir)
-    try:
-        svc = DatabaseService(loaded, loaded.env("prod"), store)
+    with app.service() as svc:
         first, second, third = (svc.backup(None) for _ in range(3))
         assert not Path(first.location).exists()
         assert Path(second.location).exists() and Path(third.location).exists()
         statuses = {b.id: b.status for b in svc.backups()}
         assert statuses == {first.id: "deleted", second.id: "verified", third.id: "verified"}
         assert oct(Path(third.location).stat().st_mode & 0o777) == "0o600"
-    finally:
-        store.close()

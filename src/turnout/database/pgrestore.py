@@ -31,7 +31,7 @@ from typing import IO
 
 from turnout.database.checksums import check_checksum, file_sha256
 from turnout.database.driver import DatabaseError
-from turnout.database.pgstream import write_all
+from turnout.database.pgstream import read_text, write_all
 
 # Written into psql's verdict pipe once pg_restore ended well and the checksum matched.
 VERDICT = b"\\set turnout_restore_verified on\n"
@@ -165,9 +165,9 @@ def restore_archive(
                 os.close(fd)  # psql holds its own copies
             if readers and readers[0].stdout is not None:
                 readers[0].stdout.close()  # psql alone reads the main script
-        out = pool.submit(_read, loader.stdout)
-        loader_err = pool.submit(_read, loader.stderr)
-        reader_errs = [pool.submit(_read, r.stderr) for r in readers]
+        out = pool.submit(read_text, loader.stdout)
+        loader_err = pool.submit(read_text, loader.stderr)
+        reader_errs = [pool.submit(read_text, r.stderr) for r in readers]
         try:
             for reader in readers:
                 reader.wait()
@@ -256,7 +256,3 @@ def _restored_rows(output: str, target: str) -> dict[str, int]:
             counts = json.loads(line[len(ROWS_MARKER) + 1 :])
             return {str(k): int(v) for k, v in counts.items()}
     raise DatabaseError(f"restore into {target}: psql did not report the restored row counts")
-
-
-def _read(stream: IO[bytes] | None) -> str:
-    return stream.read().decode(errors="replace").strip() if stream is not None else ""

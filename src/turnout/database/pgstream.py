@@ -49,8 +49,8 @@ def stream_dump(
         dump = _start(procs, dump_cmd, env, stdin=subprocess.DEVNULL)
         reader = _start(procs, reader_cmd, env, stdin=subprocess.PIPE)
         assert dump.stdout is not None and reader.stdin is not None and reader.stdout is not None
-        dump_err = _in_thread(_read_all, dump.stderr)
-        reader_err = _in_thread(_read_all, reader.stderr)
+        dump_err = _in_thread(read_text, dump.stderr)
+        reader_err = _in_thread(read_text, reader.stderr)
         counted = _in_thread(count_copy_rows, reader.stdout)
         widen(dump.stdout.fileno())
         widen(reader.stdin.fileno())
@@ -82,11 +82,11 @@ def stream_dump(
         reader.wait()
         counts = counted.result()
         if dump.returncode != 0 and not stopped:
-            raise DatabaseError(f"pg_dump of {source} failed: {_text(dump_err.result())}")
+            raise DatabaseError(f"pg_dump of {source} failed: {dump_err.result()}")
         if reader.returncode != 0:
             raise DatabaseError(
                 f"{dest}: the archive pg_dump wrote cannot be read by pg_restore:"
-                f" {_text(reader_err.result())}"
+                f" {reader_err.result()}"
             )
         if written != size:
             raise DatabaseError(f"{dest}: {written} bytes on disk, {size} written")
@@ -135,12 +135,11 @@ def _in_thread(work: Callable[[IO[bytes]], T], stream: IO[bytes] | None) -> Futu
     return future
 
 
-def _read_all(stream: IO[bytes]) -> bytes:
-    return b"".join(iter_chunks(stream))
-
-
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace").strip()
+def read_text(stream: IO[bytes] | None) -> str:
+    """Everything a child process wrote to a pipe (its stderr), as text for a message."""
+    if stream is None:
+        return ""
+    return b"".join(iter_chunks(stream)).decode(errors="replace").strip()
 
 
 def widen(fd: int) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 
@@ -26,7 +26,7 @@ from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
 from turnout.database.pgrestore import commit_check, restore_archive
-from turnout.database.pgstream import count_copy_rows, stream_dump
+from turnout.database.pgstream import count_copy_rows, read_text, stream_dump
 from turnout.database.sqlsplit import Dialect
 
 _SYSTEM = (
@@ -268,8 +268,8 @@ class PostgresDriver:
                 stderr=subprocess.PIPE,
             )
             assert proc.stdout is not None
-            errors: list[bytes] = []
-            reader = threading.Thread(target=lambda: errors.append(_read(proc.stderr)))
+            errors: list[str] = []
+            reader = threading.Thread(target=lambda: errors.append(read_text(proc.stderr)))
             reader.start()
             try:
                 counts = count_copy_rows(proc.stdout)
@@ -278,7 +278,7 @@ class PostgresDriver:
                 proc.wait()
                 reader.join()
         if proc.returncode != 0:
-            message = b"".join(errors).decode(errors="replace").strip()
+            message = "".join(errors)
             raise DatabaseError(f"{path}: backup cannot be read by pg_restore: {message}")
         return counts
 
@@ -396,10 +396,6 @@ class PostgresDriver:
             raise DatabaseError(f"cannot dump {self.location.describe()}: {_message(exc)}") from exc
         finally:
             conn.close()
-
-
-def _read(stream: IO[bytes] | None) -> bytes:
-    return stream.read() if stream is not None else b""
 
 
 def _table_digest(conn: psycopg.Connection[Any], name: str, oid: int) -> TableDigest:

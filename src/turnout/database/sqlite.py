@@ -154,11 +154,15 @@ class SqliteDriver:
         self._open(path, create=False, read_only=True).close()
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
+        return self._file_counts(path, f"{path}: backup cannot be read")
+
+    def _file_counts(self, path: Path, failure: str) -> dict[str, int]:
+        """Every table's rows in a database file; DatabaseError(`failure: ...`) otherwise."""
         conn = self._open(path, create=False, read_only=True)
         try:
             return _counts(conn)
         except sqlite3.Error as exc:
-            raise DatabaseError(f"{path}: backup cannot be read: {exc}") from exc
+            raise DatabaseError(f"{failure}: {exc}") from exc
         finally:
             conn.close()
 
@@ -191,13 +195,7 @@ class SqliteDriver:
                 raise DatabaseError(f"restore of {self.path} from {path} failed: {exc}") from exc
             finally:
                 src.close()
-        conn = self._open(self.path, create=False, read_only=True)
-        try:
-            return _counts(conn)
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"cannot count rows in {self.path}: {exc}") from exc
-        finally:
-            conn.close()
+        return self._file_counts(self.path, f"cannot count rows in {self.path}")
 
     def logical_dump(self) -> LogicalDump:
         return dump_sqlite(self._open(self.path, create=False, read_only=True), close=True)
