@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -191,6 +194,40 @@ def test_host_killed_and_restarted_keeps_versions_and_routing(tmp_path: Path) ->
         assert target.swap_count() == 1
         host.restart()
         assert httpx.get(target.production_url() + "/health").json()["version"] == "1.0.0"
+
+
+def _reset_connections(listener: socket.socket, until: float) -> None:
+    """Accept admin connections and drop them unanswered, as a host being killed does."""
+    listener.settimeout(0.05)
+    while time.monotonic() < until:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connection.close()
+
+
+def test_host_dying_with_its_lock_held_is_reported_not_running(tmp_path: Path) -> None:
+    """A host dropping connections while it holds its lock is "not running" once it lets go."""
+    config = write_config(tmp_path)
+    env = config.env("production")
+    paths = host_paths(config, env)
+    paths.ensure()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(paths.socket))
+    listener.listen()
+    lock = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    dying = threading.Thread(target=_reset_connections, args=(listener, time.monotonic() + 2))
+    dying.start()
+    release = threading.Timer(1.0, os.close, args=(lock,))
+    release.start()
+    try:
+        assert host_status(config, env) is None
+    finally:
+        release.join()
+        dying.join()
+        listener.close()
 
 
 def test_host_down_kills_a_slot_that_ignores_sigterm(tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ from turnout.targets.local.slots import log_tail
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
 
+# How long a host that resets connections may take to finish dying.
+_DYING_GRACE = 5.0
+
 # Hosts started by this process, polled so that they are reaped once they exit.
 _children: list[subprocess.Popen[bytes]] = []
 
@@ -26,17 +29,23 @@ _children: list[subprocess.Popen[bytes]] = []
 def host_status(config: LoadedConfig, env: EnvironmentConfig) -> dict[str, Any] | None:
     """The running host's status document, or None when it is not running."""
     paths = host_paths(config, env)
-    try:
-        status: dict[str, Any] = AdminClient(paths.socket).call("status")
-    except HostNotRunning:
-        return None
-    except StepError:
-        # A host killed while our connection sat in its backlog resets it: if no live host
-        # holds the environment's lock, that is "not running", not a failure.
-        if not _locked(paths):
+    # A host killed while our connection sat in its backlog resets it, and a dying host
+    # holds its lock until the last of its threads has gone: wait that short while, so
+    # "dying" ends as "not running" (lock released) or an answer, not a failure.
+    deadline = time.monotonic() + _DYING_GRACE
+    while True:
+        try:
+            status: dict[str, Any] = AdminClient(paths.socket).call("status")
+        except HostNotRunning:
             return None
-        raise
-    return status
+        except StepError:
+            if not _locked(paths):
+                return None
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        return status
 
 
 def start_host(
