@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -232,3 +235,65 @@ def test_restore_handles_dollar_names_and_inheritance(app: AppDb) -> None:
         ['DELETE FROM "a$$b"', "DELETE FROM child"],
     )
     assert restored == at_backup
+
+
+class _CommitCutter:
+    """A TCP proxy to the server that drops the restore's connection (the one that counted
+    `turnout_rows`) when it sends COMMIT, so the server never receives the commit."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        counted = False
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                counted = counted or (from_client and b"turnout_rows" in data)
+                if counted and b"COMMIT" in data:
+                    self.cut.set()
+                    break
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+
+def test_connection_lost_at_commit_is_reported_as_unknown(
+    postgres: PostgresServer, app: AppDb
+) -> None:
+    """A restore whose connection ends while committing says the outcome is unknown instead of
+    claiming nothing changed."""
+    with app.service() as svc:
+        backup = svc.backup(None)
+    app.execute("DELETE FROM orders")
+    before = app.full_dump()
+    cutter = _CommitCutter((postgres.host, postgres.port))
+    text = app.config_path.read_text()
+    app.config_path.write_text(text.replace(f":{postgres.port}/", f":{cutter.port}/"))
+    try:
+        with app.service() as svc, pytest.raises(DatabaseError) as failure:
+            assert isinstance(svc.driver, PostgresDriver)
+            svc.driver.restore(Path(backup.location), backup.checksum, None)
+    finally:
+        cutter.listener.close()
+    assert cutter.cut.is_set()
+    message = str(failure.value)
+    assert "while committing" in message and "unknown" in message
+    assert "nothing was changed" not in message
+    # The server never saw the COMMIT: it rolled the restore back.
+    assert app.full_dump() == before

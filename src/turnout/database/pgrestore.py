@@ -192,6 +192,14 @@ def restore_archive(
         if reader.returncode > 0:
             raise DatabaseError(f"{path}: pg_restore failed (nothing was changed): {err.result()}")
     if loader.returncode != 0 or any(r.returncode != 0 for r in readers):
+        if ROWS_MARKER in out.result():
+            # Everything passed up to COMMIT: psql lost the server while committing, and
+            # only the server knows whether the commit happened.
+            raise DatabaseError(
+                f"restore into {target}: the connection ended while committing, so whether"
+                f" the backup was restored is unknown: {loader_err.result()}; check the"
+                " database, then restore again"
+            )
         raise DatabaseError(
             f"restore into {target} failed (nothing was changed): {loader_err.result()}"
         )
