@@ -237,6 +237,31 @@ def test_restore_handles_dollar_names_and_inheritance(app: AppDb) -> None:
     assert restored == at_backup
 
 
+class _SchemaCreatedWhilePreparing(PostgresDriver):
+    """A driver whose restore sees a schema created right after it prepared its SQL."""
+
+    def __init__(self, driver: PostgresDriver, app: AppDb) -> None:
+        super().__init__(driver.location)
+        self.app = app
+
+    def restore_preamble(self) -> str:
+        """The usual SQL; then someone creates a schema before the transaction starts."""
+        text = super().restore_preamble()
+        self.app.execute("CREATE SCHEMA late", "CREATE TABLE late.t (x int)")
+        return text
+
+
+def test_schema_created_while_the_restore_prepares_is_dropped(app: AppDb) -> None:
+    """The schemas to drop are listed inside the restore's transaction, not before it."""
+    at_backup = app.full_dump()
+    with app.service() as svc:
+        backup = svc.backup(None)
+        assert isinstance(svc.driver, PostgresDriver)
+        late = _SchemaCreatedWhilePreparing(svc.driver, app)
+        late.restore(Path(backup.location), backup.checksum, backup.details["row_counts"])
+    assert app.full_dump() == at_backup
+
+
 class _CommitCutter:
     """A TCP proxy to the server that drops the restore's connection (the one that counted
     `turnout_rows`) when it sends COMMIT, so the server never receives the commit."""

@@ -302,14 +302,6 @@ class PostgresDriver:
         dropped, `public` recreated as the archive expects to find it."""
         conn = self._connect()
         try:
-            schemas = [
-                str(r[0])
-                for r in conn.execute(
-                    f"SELECT quote_ident(n.nspname) FROM pg_namespace n WHERE {_SYSTEM} "
-                    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid "
-                    "AND d.deptype = 'e') ORDER BY 1"
-                ).fetchall()
-            ]
             public = conn.execute(
                 "SELECT quote_ident(pg_get_userbyid(nspowner)),"
                 " quote_nullable(obj_description(oid, 'pg_namespace'))"
@@ -321,12 +313,6 @@ class PostgresDriver:
                 "FROM pg_namespace n, aclexplode(n.nspacl) a "
                 "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
             ).fetchall()
-            publications = [
-                str(r[0])
-                for r in conn.execute(
-                    "SELECT quote_ident(pubname) FROM pg_publication ORDER BY 1"
-                ).fetchall()
-            ]
             server = conn.info.server_version
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
@@ -335,16 +321,18 @@ class PostgresDriver:
         lines = [
             f"SET lock_timeout = '{max(1, int(self.location.timeout))}s';",
             "SET client_min_messages = warning;",
-        ]
-        if schemas:
-            lines.append(f"DROP SCHEMA IF EXISTS {', '.join(schemas)} CASCADE;")
-        # Large objects live outside schemas; the archive recreates the ones it holds.
-        lines.append(
-            "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;"
-        )
-        if publications:
+            # Listed inside the restore's transaction (psql runs the statement the query
+            # writes), so a schema created while turnout prepared the restore goes too.
+            "SELECT 'DROP SCHEMA IF EXISTS '"
+            " || string_agg(quote_ident(n.nspname), ', ' ORDER BY n.nspname) || ' CASCADE'"
+            f" FROM pg_namespace n WHERE {_SYSTEM} AND NOT EXISTS (SELECT 1 FROM pg_depend d"
+            " WHERE d.objid = n.oid AND d.deptype = 'e') HAVING count(*) > 0 \\gexec",
+            # Large objects live outside schemas; the archive recreates the ones it holds.
+            "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;",
             # Publications live outside schemas too; the archive recreates its own.
-            lines.append(f"DROP PUBLICATION IF EXISTS {', '.join(publications)};")
+            "SELECT 'DROP PUBLICATION IF EXISTS ' || string_agg(quote_ident(pubname), ', ')"
+            " FROM pg_publication HAVING count(*) > 0 \\gexec",
+        ]
         if server >= 150000:
             # pg_dump (15+) records only how `public` differs from its initial state, so it
             # is recreated in that state and the archive applies the differences it had.
