@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -207,11 +208,10 @@ def _reset_connections(listener: socket.socket, until: float) -> None:
         connection.close()
 
 
-def test_host_dying_with_its_lock_held_is_reported_not_running(tmp_path: Path) -> None:
-    """A host dropping connections while it holds its lock is "not running" once it lets go."""
-    config = write_config(tmp_path)
-    env = config.env("production")
-    paths = host_paths(config, env)
+@contextlib.contextmanager
+def _dying_host(paths: HostPaths) -> Iterator[None]:
+    """A host being killed: its admin socket drops connections unanswered, and it lets go of
+    its lock a second later."""
     paths.ensure()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(paths.socket))
@@ -223,11 +223,32 @@ def test_host_dying_with_its_lock_held_is_reported_not_running(tmp_path: Path) -
     release = threading.Timer(1.0, os.close, args=(lock,))
     release.start()
     try:
-        assert host_status(config, env) is None
+        yield
     finally:
         release.join()
         dying.join()
         listener.close()
+
+
+def test_host_dying_with_its_lock_held_is_reported_not_running(tmp_path: Path) -> None:
+    """A host dropping connections while it holds its lock is "not running" once it lets go."""
+    config = write_config(tmp_path)
+    env = config.env("production")
+    with _dying_host(host_paths(config, env)):
+        assert host_status(config, env) is None
+
+
+def test_stopping_a_dying_host_waits_until_it_is_gone(tmp_path: Path) -> None:
+    """`stop_host` on a host that drops the stop request waits for its lock, not an error."""
+    config = write_config(tmp_path)
+    env = config.env("production")
+    paths = host_paths(config, env)
+    with _dying_host(paths):
+        assert stop_host(config, env) is True
+        # It returned once the lock was free: taking it now does not block.
+        free = os.open(paths.lock_file, os.O_RDWR)
+        fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(free)
 
 
 def test_host_down_kills_a_slot_that_ignores_sigterm(tmp_path: Path) -> None:

@@ -113,10 +113,10 @@ def stop_host(config: LoadedConfig, env: EnvironmentConfig) -> bool:
     pid = _pid(paths)
     try:
         pid = int(AdminClient(paths.socket).call("stop", timeout=5.0)["pid"])
-    except HostNotRunning:
+    except (HostNotRunning, StepError):
         if not _locked(paths):
             return False
-        if pid:  # running but not answering: ask the way systemd would
+        if pid:  # running but not answering (or dying): ask the way systemd would
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + settings.stop_grace + 15
