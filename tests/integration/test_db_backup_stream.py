@@ -237,6 +237,23 @@ def test_restore_handles_dollar_names_and_inheritance(app: AppDb) -> None:
     assert restored == at_backup
 
 
+def test_logical_dump_covers_large_objects(app: AppDb) -> None:
+    """The pre-migration comparison sees a large object changed, and the restore brings it back."""
+    app.execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, body oid)",
+        "INSERT INTO docs VALUES (1, lo_from_bytea(0, 'first draft'))",
+    )
+    with app.service() as svc:
+        before = svc.driver.logical_dump()
+        backup = svc.backup(None)
+        app.execute("SELECT lo_put(body, 0, 'FINAL') FROM docs")
+        changed = svc.driver.logical_dump()
+        assert changed.digest != before.digest
+        assert any("pg_catalog.pg_largeobject" in line for line in changed.differences(before))
+        svc.restore(backup.id, reason="test", expected=before)
+        assert svc.driver.logical_dump().digest == before.digest
+
+
 class _SchemaCreatedWhilePreparing(PostgresDriver):
     """A driver whose restore sees a schema created right after it prepared its SQL."""
 

@@ -29,6 +29,9 @@ from turnout.database.pgrestore import commit_check, restore_archive
 from turnout.database.pgstream import count_copy_rows, read_text, stream_dump
 from turnout.database.sqlsplit import Dialect
 
+# The name large objects go by in a logical dump (the catalog that holds their data).
+_LARGE_OBJECTS = "pg_catalog.pg_largeobject"
+
 _SYSTEM = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
@@ -378,12 +381,30 @@ class PostgresDriver:
             tables: dict[str, TableDigest] = {}
             for name, oid in conn.execute(_TABLES).fetchall():
                 tables[str(name)] = _table_digest(conn, str(name), int(oid))
+            objects = _large_objects_digest(conn)
+            if objects.rows:
+                tables[_LARGE_OBJECTS] = objects
             conn.rollback()
             return LogicalDump("postgresql", schema, tables)
         except psycopg.Error as exc:
             raise DatabaseError(f"cannot dump {self.location.describe()}: {_message(exc)}") from exc
         finally:
             conn.close()
+
+
+def _large_objects_digest(conn: psycopg.Connection[Any]) -> TableDigest:
+    """Large objects live outside tables: each one's id, owner and content, as one digest."""
+    h = hashlib.sha256()
+    rows = 0
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT oid, pg_get_userbyid(lomowner), encode(sha256(lo_get(oid)), 'hex')"
+            " FROM pg_largeobject_metadata ORDER BY oid"
+        )
+        for oid, owner, digest in cur:
+            h.update(f"{oid}\t{owner}\t{digest}\n".encode())
+            rows += 1
+    return TableDigest(rows, h.hexdigest())
 
 
 def _table_digest(conn: psycopg.Connection[Any], name: str, oid: int) -> TableDigest:
