@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,20 +12,35 @@ from turnout.config import load_config
 from turnout.store import Store
 from turnout.targets.local import host_status
 
+# The demo judges production's window with the real clock; each test fixes the answer.
+PRODUCTION_POLICY = "TURNOUT__ENVIRONMENTS__PRODUCTION__POLICY__"
+FROZEN = {
+    PRODUCTION_POLICY + "FREEZES__PERIODS": '[{name = "test freeze", start = 2000-01-01,'
+    " end = 2999-12-31}]"
+}
+OPEN = {PRODUCTION_POLICY + "ENFORCE_WINDOW": "false"}
 
-def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
-    """`turnout demo` deploys 1.0.0 and 1.1.0, rolls 1.2.0 back on live traffic, exits 0."""
-    workdir = tmp_path / "demo"
-    done = subprocess.run(
+
+def _demo(workdir: Path, overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "turnout", "demo", "--dir", str(workdir)],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
+        env={**os.environ, **overrides},
     )
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    """`turnout demo` deploys 1.0.0 and 1.1.0, rolls 1.2.0 back on live traffic, exits 0."""
+    workdir = tmp_path / "demo"
+    done = _demo(workdir, FROZEN)
     output = done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "production policy" in output.lower()
+    assert "turnout refuses to deploy to production now (exit 3)" in output
+    assert "test freeze" in output
     assert "✓ production back on 1.1.0" in output
     assert "✓ migration V001 applied and verified" in output
 
@@ -44,6 +60,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         assert caught_by_metrics or caught_by_e2e, evidence
         assert store.verify_audit() is None
         assert store.lock("staging") is None
+        assert store.deployments("production") == []
     finally:
         store.close()
     # Every process the demo started is gone.
@@ -58,3 +75,28 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "tesoro-v1.2.0" not in tags.stdout.split()
     log = (workdir / "deployments.log").read_text()
     assert "tesoro-v1.1.0 deployed to staging" in log and "1.2.0" not in log
+
+
+def test_demo_promotes_to_production_when_its_window_is_open(tmp_path: Path) -> None:
+    """With production's window open, the demo then promotes 1.1.0 there through attestations,
+    a senior engineer's approval and `resume`."""
+    workdir = tmp_path / "demo"
+    done = _demo(workdir, OPEN)
+    output = done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "production: promoting 1.1.0" in output
+    config = load_config(workdir / "turnout.toml")
+    store = Store.open(config.state_dir)
+    try:
+        (deployment,) = store.deployments("production")
+        assert (deployment.version, deployment.status) == ("1.1.0", "succeeded")
+        approvers = [a.approver for a in store.approvals(int(deployment.id))]
+        assert approvers == ["devops-lead"]
+        assert store.lock("production") is None
+    finally:
+        store.close()
+    with sqlite3.connect(workdir / "data" / "production.db") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "rewards" in tables
+    for name in config.environments:
+        assert host_status(config, config.env(name)) is None

@@ -186,8 +186,8 @@ def run_e2e(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def hammer(url: str, path: str, total: int, connections: int = 4) -> tuple[Counter[int], float]:
-    """`total` GETs spread over keep-alive connections; status counts and requests/s."""
+def hammer(url: str, path: str, total: int, connections: int = 4) -> Counter[int]:
+    """`total` GETs spread over keep-alive connections; the status counts."""
     counts: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -201,12 +201,11 @@ def hammer(url: str, path: str, total: int, connections: int = 4) -> tuple[Count
     threads = [
         threading.Thread(target=worker, args=(total // connections,)) for _ in range(connections)
     ]
-    began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return counts, total / (time.perf_counter() - began)
+    return counts
 
 
 def test_packages_share_the_source_and_differ_only_in_release_settings(packages: Path) -> None:
@@ -349,22 +348,22 @@ def test_1_2_0_fails_about_5_percent_of_transaction_requests(
     apply_migrations(packages / "1.2.0", db)
     app = launch("1.2.0", db)
 
-    counts, _ = hammer(app.url, "/api/transactions/recent", 2000)
+    counts = hammer(app.url, "/api/transactions/recent", 2000)
     assert set(counts) == {200, 500}
     assert 60 <= counts[500] <= 140, counts  # 5 % of 2,000 is 100
 
-    health, _ = hammer(app.url, "/health", 200)
+    health = hammer(app.url, "/health", 200)
     assert health == Counter({200: 200})
     for path in ("/api/rewards/status", "/api/transactions/health", "/api/diagnostics/database"):
         assert httpx.get(app.url + path).status_code == 200, path
 
 
-def test_app_sustains_hundreds_of_requests_per_second(launch: Launch, tmp_path: Path) -> None:
-    """Over keep-alive connections 1.1.0 serves the steady-traffic read at >= 300 requests/s."""
+def test_app_serves_concurrent_keep_alive_clients(launch: Launch, tmp_path: Path) -> None:
+    """1.1.0 answers 1,000 steady-traffic reads from concurrent keep-alive clients, all 200
+    (its rate is the demo's concern: production's chapter drives 300 requests/s)."""
     app = launch("1.1.0", tmp_path / "tesoro.db")
-    counts, rate = hammer(app.url, "/api/transactions/recent", 1000)
+    counts = hammer(app.url, "/api/transactions/recent", 1000)
     assert counts == Counter({200: 1000})
-    assert rate >= 300, f"{rate:.0f} requests/s"
 
 
 def test_e2e_reports_bad_usage_and_an_unreachable_app() -> None:
