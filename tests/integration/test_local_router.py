@@ -79,17 +79,21 @@ def test_swap_moves_requests_on_an_open_keep_alive_connection(host: Host) -> Non
     conn.close()
 
 
-def test_in_flight_request_finishes_on_the_old_slot(host: Host) -> None:
+def test_in_flight_request_finishes_on_the_old_slot(host: Host, tmp_path: Path) -> None:
     """A slow request started before a swap completes on the version it started on."""
     old = _production_version(host)
     results: dict[str, Any] = {}
+    reached = tmp_path / "slow-request-reached-the-slot"
 
     def slow() -> None:
-        results["slow"] = _get(_connection(host), "/slow?ms=1200")
+        results["slow"] = _get(_connection(host), f"/slow?ms=1200&marker={reached}")
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.4)  # the request must be in flight at the slot before the swap
+    deadline = time.monotonic() + 30
+    while not reached.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reached.exists(), "the slow request never reached the slot"
     host.target.swap("blue")
     fresh = _get(_connection(host), "/health")[1]["version"]
     thread.join()

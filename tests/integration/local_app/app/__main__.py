@@ -69,6 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/status":
             self._json(int(query.get("code", "200")), {"version": VERSION})
         elif url.path == "/slow":
+            if "marker" in query:  # tells a test the request has reached this slot
+                Path(query["marker"]).touch()
             time.sleep(int(query.get("ms", "100")) / 1000)
             self._json(200, {"version": VERSION})
         elif url.path == "/big":
