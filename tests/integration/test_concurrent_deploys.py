@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,23 @@ from tests.project import fake_project
 def _race(
     count: int, tmp_path: Path, state_url: str | None
 ) -> list[subprocess.CompletedProcess[str]]:
-    # Warm-up requests spaced by real sleeps keep the winner holding the lock long enough
-    # for every other process to start and try.
-    project = fake_project(tmp_path, warmup_requests=40, warmup_interval=0.25)
+    # The winner's E2E command (run while it holds the lock) waits until every other process
+    # has ended: the race is decided by the lock alone, however slow the machine.
+    go = tmp_path / "every-other-deploy-ended"
+    project = fake_project(
+        tmp_path,
+        extra=f"\n[checks]\ne2e_command = \"until [ -e '{go}' ]; do sleep 0.05; done\"\n",
+    )
     project.set_slots({"production": "1.0.0", "blue": None})
     extra = {"TURNOUT_USER": "racer", **({"TURNOUT_STATE_URL": state_url} if state_url else {})}
     # Create the schema once so the race is about the lock, not about first use.
     assert project.turnout("history", env=extra).returncode == 0
     args = ("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
     procs = [project.start(*args, env=extra) for _ in range(count)]
+    deadline = time.monotonic() + 150
+    while sum(p.poll() is not None for p in procs) < count - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=180)
