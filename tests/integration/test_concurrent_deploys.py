@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.postgres_server import PostgresServer
 from tests.project import fake_project
+from tests.waiting import wait_until
 
 
 def _race(
@@ -28,10 +28,10 @@ def _race(
     assert project.turnout("history", env=extra).returncode == 0
     args = ("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
     procs = [project.start(*args, env=extra) for _ in range(count)]
-    deadline = time.monotonic() + 150
-    while sum(p.poll() is not None for p in procs) < count - 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    go.touch()
+    try:
+        wait_until(lambda: sum(p.poll() is not None for p in procs) >= count - 1, 150)
+    finally:
+        go.touch()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=180)

@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import psycopg
@@ -15,6 +14,7 @@ import pytest
 
 from tests.postgres_server import PostgresServer
 from tests.project import Project, fake_project
+from tests.waiting import wait_until
 from turnout.store import Store
 
 V001 = "CREATE TABLE rewards (id INTEGER PRIMARY KEY, points INTEGER NOT NULL);\n"
@@ -169,7 +169,7 @@ def test_kill_inside_a_migration_then_resume(postgres: PostgresServer, tmp_path:
         cwd=project.root,
     )
     with psycopg.connect(postgres.dsn(dbname), autocommit=True) as pg:
-        _wait_until(lambda: _active(pg, "pg_sleep"))
+        wait_until(lambda: _active(pg, "pg_sleep"))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # The killed client's backend would sleep on; the server ends it (its transaction aborts).
@@ -177,7 +177,7 @@ def test_kill_inside_a_migration_then_resume(postgres: PostgresServer, tmp_path:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
         )
-        _wait_until(lambda: not _active(pg, "pg_sleep(CASE"))
+        wait_until(lambda: not _active(pg, "pg_sleep(CASE"))
         columns = pg.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
         ).fetchall()
@@ -200,12 +200,3 @@ def _active(pg: psycopg.Connection[tuple[object, ...]], text: str) -> bool:
         (f"%{text}%",),
     ).fetchone()
     return bool(row and int(str(row[0])) > 0)
-
-
-def _wait_until(condition: object) -> None:
-    assert callable(condition)
-    for _ in range(3000):
-        if condition():
-            return
-        threading.Event().wait(0.01)
-    raise AssertionError("condition never became true")

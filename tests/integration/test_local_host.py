@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from tests.integration.local_fixtures import (
     running_host,
     write_config,
 )
+from tests.waiting import wait_until
 from turnout.errors import PackageError, StepError
 from turnout.model import Release
 from turnout.targets.local import LocalTarget, host_status, start_host, stop_host
@@ -54,14 +55,6 @@ def host_paths_for(state_dir: Path) -> HostPaths:
 
 def _none_alive(pids: list[int]) -> bool:
     return not any(_alive(pid) for pid in pids)
-
-
-def _wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def _turnout(*args: str) -> subprocess.CompletedProcess[str]:
@@ -141,7 +134,7 @@ def test_slot_that_exits_is_reported_crashed_not_restarted(local_host: Host) -> 
     assert state.url
     pid = _pid_of(local_host, "blue")
     httpx.get(state.url + "/exit?code=7", timeout=5)
-    _wait_for(lambda: target.slots()["blue"].state == "crashed")
+    wait_until(lambda: target.slots()["blue"].state == "crashed")
     time.sleep(0.6)  # longer than the health interval: nothing brings it back
     blue = target.slots()["blue"]
     assert blue.state == "crashed" and "exit code 7" in blue.detail
@@ -155,7 +148,7 @@ def test_production_crash_makes_the_router_answer_503(local_host: Host) -> None:
     target.deploy(PRODUCTION, Release("1.0.0", local_host.package("1.0.0")))
     port = target.status()["slots"][PRODUCTION]["port"]
     httpx.get(f"http://127.0.0.1:{port}/exit?code=9", timeout=5)
-    _wait_for(lambda: target.slots()[PRODUCTION].state == "crashed")
+    wait_until(lambda: target.slots()[PRODUCTION].state == "crashed")
     response = httpx.get(target.production_url() + "/health", timeout=5)
     assert response.status_code == 503
     assert "crashed" in response.text and "exited with code 9" in response.text
@@ -186,7 +179,7 @@ def test_host_killed_and_restarted_keeps_versions_and_routing(tmp_path: Path) ->
         blue_port = target.status()["slots"]["blue"]["port"]
         os.kill(target.status()["pid"], signal.SIGKILL)
         # The slot processes die with their host instead of squatting on their ports.
-        _wait_for(partial(_none_alive, old_pids))
+        wait_until(partial(_none_alive, old_pids))
         start_host(host.config, host.env)
         versions = {name: s.version for name, s in target.slots().items()}
         assert versions == {PRODUCTION: "1.0.0", "blue": "2.0.0"}

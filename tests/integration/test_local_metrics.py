@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 from tests.integration.local_fixtures import free_port, running_host
+from tests.waiting import wait_until
 from turnout.model import Release
 from turnout.targets.local.metrics import TrafficCounters
 from turnout.targets.protocol import PRODUCTION
@@ -42,6 +44,10 @@ def test_counters_keep_an_hour_and_hand_out_finished_seconds() -> None:
     assert counters.traffic("blue", 0) == []
 
 
+def _counted_at_least(source: TrafficSource, since: int, count: int) -> bool:
+    return merge(source.traffic(PRODUCTION, since)).count >= count
+
+
 def test_router_counts_every_request_per_slot_and_second(tmp_path: Path) -> None:
     """Requests through the router are counted under production with status classes."""
     for host in running_host(tmp_path):
@@ -58,11 +64,8 @@ def test_router_counts_every_request_per_slot_and_second(tmp_path: Path) -> None
                 client.get("/status?code=404")
         # Only finished seconds are handed out, and the router counts a request just after
         # answering it: wait until the last one is in a finished second.
-        deadline = time.monotonic() + 10
+        wait_until(partial(_counted_at_least, target, int(started), 50))
         total = merge(target.traffic(PRODUCTION, int(started)))
-        while total.count < 50 and time.monotonic() < deadline:
-            time.sleep(0.1)
-            total = merge(target.traffic(PRODUCTION, int(started)))
         assert total.count == 50
         assert total.status == {"2xx": 40, "5xx": 5, "4xx": 5}
         assert total.errors == 5

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.local_fixtures import Host, running_host
+from tests.waiting import wait_until
 from turnout.model import Release
 from turnout.targets.protocol import PRODUCTION
 
@@ -90,10 +91,7 @@ def test_in_flight_request_finishes_on_the_old_slot(host: Host, tmp_path: Path) 
 
     thread = threading.Thread(target=slow)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not reached.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert reached.exists(), "the slow request never reached the slot"
+    wait_until(reached.exists, what="the slow request reaching the slot")
     host.target.swap("blue")
     fresh = _get(_connection(host), "/health")[1]["version"]
     thread.join()
