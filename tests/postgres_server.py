@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -135,3 +136,13 @@ def start_postgres() -> PostgresServer:
         capture_output=True,
     )
     return PostgresServer(data_dir=data, port=port)
+
+
+def query_running(conn: psycopg.Connection[Any], text: str) -> bool:
+    """Whether another session of the server is running a query that contains `text`."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+        " AND pid <> pg_backend_pid()",
+        (f"%{text}%",),
+    ).fetchone()
+    return bool(row and int(str(row[0])) > 0)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,8 @@ from tests.integration.test_db_engines import (
     AppDb,
     make_app_db,
 )
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import PostgresServer, query_running
+from tests.waiting import wait_until
 from turnout.config import load_config
 from turnout.database import DatabaseService
 from turnout.database.postgresql import PostgresDriver
@@ -247,7 +249,8 @@ def test_killed_migrate_never_leaves_a_half_applied_migration(app_db: AppDb) -> 
         if "applying V002" in line:
             break
     if app_db.postgres is not None:
-        _wait_for_query(app_db, "pg_sleep")
+        with psycopg.connect(app_db.postgres.dsn(app_db.dbname), autocommit=True) as pg:
+            wait_until(partial(query_running, pg, "pg_sleep"), what="pg_sleep running")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     if app_db.postgres is not None:
@@ -271,18 +274,3 @@ def test_killed_migrate_never_leaves_a_half_applied_migration(app_db: AppDb) -> 
     rerun = app_db.turnout("db", "migrate", "--env", "prod", "--version", "1.1.0", "--json")
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["applied"] == ["2"]
-
-
-def _wait_for_query(app: AppDb, text: str) -> None:
-    assert app.postgres is not None
-    with psycopg.connect(app.postgres.dsn(app.dbname), autocommit=True) as pg:
-        for _ in range(2000):
-            row = pg.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                " AND pid <> pg_backend_pid()",
-                (f"%{text}%",),
-            ).fetchone()
-            if row and row[0] > 0:
-                return
-            threading.Event().wait(0.01)
-    raise AssertionError(f"{text} never ran")

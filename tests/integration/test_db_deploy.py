@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import PostgresServer, query_running
 from tests.project import Project, fake_project
 from tests.waiting import wait_until
 from turnout.store import Store
@@ -169,7 +169,7 @@ def test_kill_inside_a_migration_then_resume(postgres: PostgresServer, tmp_path:
         cwd=project.root,
     )
     with psycopg.connect(postgres.dsn(dbname), autocommit=True) as pg:
-        wait_until(lambda: _active(pg, "pg_sleep"))
+        wait_until(lambda: query_running(pg, "pg_sleep"))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # The killed client's backend would sleep on; the server ends it (its transaction aborts).
@@ -177,7 +177,7 @@ def test_kill_inside_a_migration_then_resume(postgres: PostgresServer, tmp_path:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
         )
-        wait_until(lambda: not _active(pg, "pg_sleep(CASE"))
+        wait_until(lambda: not query_running(pg, "pg_sleep(CASE"))
         columns = pg.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
         ).fetchall()
@@ -191,12 +191,3 @@ def test_kill_inside_a_migration_then_resume(postgres: PostgresServer, tmp_path:
     assert resumed.returncode == 0, resumed.stderr
     assert project.slots()["production"] == "1.1.0"
     assert postgres.password not in resumed.stderr + resumed.stdout
-
-
-def _active(pg: psycopg.Connection[tuple[object, ...]], text: str) -> bool:
-    row = pg.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-        " AND pid <> pg_backend_pid()",
-        (f"%{text}%",),
-    ).fetchone()
-    return bool(row and int(str(row[0])) > 0)

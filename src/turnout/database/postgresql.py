@@ -303,24 +303,6 @@ class PostgresDriver:
     def restore_preamble(self) -> str:
         """SQL that empties the database: user schemas, large objects and publications
         dropped, `public` recreated as the archive expects to find it."""
-        conn = self._connect()
-        try:
-            public = conn.execute(
-                "SELECT quote_ident(pg_get_userbyid(nspowner)),"
-                " quote_nullable(obj_description(oid, 'pg_namespace'))"
-                " FROM pg_namespace WHERE nspname = 'public'"
-            ).fetchone()
-            grants = conn.execute(
-                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
-                "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type "
-                "FROM pg_namespace n, aclexplode(n.nspacl) a "
-                "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
-            ).fetchall()
-            server = conn.info.server_version
-        except psycopg.Error as exc:
-            raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
-        finally:
-            conn.close()
         lines = [
             f"SET lock_timeout = '{max(1, int(self.location.timeout))}s';",
             "SET client_min_messages = warning;",
@@ -336,21 +318,45 @@ class PostgresDriver:
             "SELECT 'DROP PUBLICATION IF EXISTS ' || string_agg(quote_ident(pubname), ', ')"
             " FROM pg_publication HAVING count(*) > 0 \\gexec",
         ]
-        if server >= 150000:
-            # pg_dump (15+) records only how `public` differs from its initial state, so it
-            # is recreated in that state and the archive applies the differences it had.
-            lines += [
-                "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
-                "GRANT USAGE ON SCHEMA public TO PUBLIC;",
-                "COMMENT ON SCHEMA public IS 'standard public schema';",
-            ]
-        elif public is not None:
+        return "\n".join(lines + self._public_schema()) + "\n"
+
+    def _public_schema(self) -> list[str]:
+        """SQL that recreates `public` (dropped with the other schemas) as the archive
+        expects to find it."""
+        conn = self._connect()
+        try:
+            if conn.info.server_version >= 150000:
+                # pg_dump (15+) records only how `public` differs from its initial state,
+                # so it is recreated in that state and the archive applies the differences.
+                return [
+                    "CREATE SCHEMA public AUTHORIZATION pg_database_owner;",
+                    "GRANT USAGE ON SCHEMA public TO PUBLIC;",
+                    "COMMENT ON SCHEMA public IS 'standard public schema';",
+                ]
             # Older servers: pg_dump leaves `public` to the target database, which keeps
             # it as it is.
-            lines.append(f"CREATE SCHEMA public AUTHORIZATION {public[0]};")
-            lines.append(f"COMMENT ON SCHEMA public IS {public[1]};")
-            lines += [f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants]
-        return "\n".join(lines) + "\n"
+            public = conn.execute(
+                "SELECT quote_ident(pg_get_userbyid(nspowner)),"
+                " quote_nullable(obj_description(oid, 'pg_namespace'))"
+                " FROM pg_namespace WHERE nspname = 'public'"
+            ).fetchone()
+            grants = conn.execute(
+                "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+                "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type "
+                "FROM pg_namespace n, aclexplode(n.nspacl) a "
+                "WHERE n.nspname = 'public' AND a.grantee <> n.nspowner"
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise DatabaseError(f"cannot prepare the restore: {_message(exc)}") from exc
+        finally:
+            conn.close()
+        if public is None:
+            return []
+        return [
+            f"CREATE SCHEMA public AUTHORIZATION {public[0]};",
+            f"COMMENT ON SCHEMA public IS {public[1]};",
+            *(f"GRANT {priv} ON SCHEMA public TO {who};" for who, priv in grants),
+        ]
 
     def restore(self, path: Path, sha256: str, row_counts: dict[str, int] | None) -> dict[str, int]:
         # See pgrestore: one transaction, committed only for a whole, verified archive
