@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-TESORO = Path(__file__).resolve().parents[2] / "examples" / "tesoro"
+TESORO = Path(__file__).resolve().parents[2] / "src" / "turnout" / "examples" / "tesoro"
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 MIGRATIONS = ["V001__add_rewards_table.sql", "verify.sql"]
 SOURCE_COPY_IGNORE = shutil.ignore_patterns("dist", "data", ".turnout", "__pycache__")

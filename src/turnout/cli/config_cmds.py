@@ -25,7 +25,7 @@ def init(
     if example is not None:
         if example != "tesoro":
             raise BadInput(f"--example {example}: unknown example (known: tesoro)")
-        from turnout.demo.story import copy_example
+        from turnout.demo.sample import copy_example
 
         config = copy_example(directory)
         say(f"wrote the tesoro sample app and {config}; packages built in {directory / 'dist'}")

@@ -9,10 +9,8 @@ it, the verified release is then promoted to production with its approvals.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
+from turnout.demo.sample import copy_example
 from turnout.demo.traffic import TrafficDriver
-from turnout.errors import BadInput
 from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.policy import (
@@ -93,35 +91,11 @@ class Chapter:
         )
 
 
-def example_dir() -> Path:
-    """The tesoro sample app shipped next to the package (a clone of the repository)."""
-    candidate = Path(__file__).resolve().parents[3] / "examples" / "tesoro"
-    if not (candidate / "turnout.toml").is_file():
-        raise BadInput(f"{candidate}: the tesoro example is missing (run from a clone of turnout)")
-    return candidate
-
-
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def copy_example(destination: Path) -> Path:
-    """Copy the tesoro sample app into an empty `destination` and build its packages."""
-    source = example_dir()
-    if destination.exists() and any(destination.iterdir()):
-        raise BadInput(f"{destination}: not empty; the sample app needs an empty directory")
-    shutil.copytree(
-        source,
-        destination,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".turnout", "data", "__pycache__", "dist"),
-    )
-    # The release packages are built from the app's single source tree, as in a real project.
-    subprocess.run([sys.executable, "build.py"], cwd=destination, check=True, capture_output=True)
-    return destination / "turnout.toml"
 
 
 def prepare_workdir(workdir: Path) -> Path:
