@@ -10,11 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.azure_world import running_azure, write_azure_config
 from tests.integration.local_fixtures import make_package, running_host
 from turnout.errors import StepError
 from turnout.model import Release
 from turnout.targets.fake import FakeTarget
 from turnout.targets.protocol import PRODUCTION, Target
+from turnout.targets.registry import create_target
 
 
 @dataclass
@@ -33,8 +35,10 @@ class Subject:
         return document
 
 
-@pytest.fixture(params=["fake", "local"])
-def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+@pytest.fixture(params=["fake", "local", "azure"])
+def subject(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Subject]:
     """Each target implementation, fresh, with no version deployed."""
     if request.param == "fake":
         yield Subject(FakeTarget("contract"), lambda version: Release(version))
@@ -44,8 +48,27 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]
     def release(version: str) -> Release:
         return Release(version, make_package(packages, version))
 
+    if request.param == "azure":
+        yield from azure_subject(tmp_path, monkeypatch, release)
+        return
+
     for host in running_host(tmp_path / "host"):
         yield Subject(host.target, release)
+
+
+def azure_subject(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, release: Callable[[str], Release]
+) -> Iterator[Subject]:
+    """The azure target, through the official SDK clients, on a local fake Azure."""
+    with running_azure(folder / "azure") as world:
+        for key, value in world.apply().items():
+            monkeypatch.setenv(key, value)
+        config = write_azure_config(world, folder / "project")
+        target = create_target(config, config.env("production"))
+        try:
+            yield Subject(target, release)
+        finally:
+            target.close()
 
 
 def versions(target: Target) -> dict[str, str | None]:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from turnout.config.azure import AnalysisProvider, AppInsightsConfig, AzureMonitorConfig
 from turnout.config.base import Section
 from turnout.config.secrets import Secret
 
@@ -66,9 +67,10 @@ class BusinessCheck(Section):
 class AnalysisConfig(Section):
     """How the new version is judged on live traffic after the swap."""
 
-    provider: Literal["router", "prometheus", "none"] = "router"
+    provider: Literal["router", "prometheus", "none"] | AnalysisProvider = "router"
     """Where traffic counts come from: the target's own router (local target), a
-    Prometheus server ([analysis.prometheus]), or none (health checks only)."""
+    Prometheus server ([analysis.prometheus]), Application Insights ([analysis.appinsights]),
+    Azure Monitor platform metrics of an azure target, or none (health checks only)."""
     max_error_rate: float = Field(default=0.001, gt=0, lt=1)
     """Absolute limit from the runbook: error rate < 0.1 %."""
     max_p95_ms: float = Field(default=500.0, gt=0)
@@ -108,6 +110,8 @@ class AnalysisConfig(Section):
     """The same after an emergency deployment (runbook: monitor for 2 h): the one setting
     for how long an emergency deployment is monitored."""
     prometheus: PrometheusConfig | None = None
+    appinsights: AppInsightsConfig | None = None
+    azure_monitor: AzureMonitorConfig | None = None
     business: list[BusinessCheck] = Field(default_factory=list)
     """Business checks run once the metrics say healthy (runbook Phase 5.5)."""
 
@@ -122,6 +126,8 @@ class AnalysisConfig(Section):
             raise ValueError("min_observation is larger than max_observation")
         if self.provider == "prometheus" and self.prometheus is None:
             raise ValueError("provider = 'prometheus' needs an [analysis.prometheus] table")
+        if self.provider == "appinsights" and self.appinsights is None:
+            raise ValueError("provider = 'appinsights' needs an [analysis.appinsights] table")
         if any(c.source == "prometheus" for c in self.business) and self.prometheus is None:
             raise ValueError("business checks with source prometheus need [analysis.prometheus]")
         return self

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from turnout.config.azure import AzureTargetConfig
 from turnout.config.base import Section
 
 
@@ -76,4 +77,6 @@ class LocalTargetConfig(Section):
         return value
 
 
-TargetConfig = Annotated[FakeTargetConfig | LocalTargetConfig, Field(discriminator="kind")]
+TargetConfig = Annotated[
+    FakeTargetConfig | LocalTargetConfig | AzureTargetConfig, Field(discriminator="kind")
+]

@@ -1,0 +1,33 @@
+"""The azure target: an App Service app and its deployment slots.
+
+`create` is the `turnout.targets` entry point for `kind = "azure"`. The Azure SDKs
+are the optional extra `turnout[azure]`; without them the configuration is refused
+with a message saying how to install them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from turnout.targets.azure.journal import OperationJournal
+from turnout.targets.azure.sdk import open_session
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.targets.azure.target import AzureTarget
+
+__all__ = ["create"]
+
+
+def create(config: LoadedConfig, env: EnvironmentConfig) -> AzureTarget:
+    """Entry point for `kind = "azure"`."""
+    from turnout.config.azure import AzureTargetConfig
+    from turnout.store import Store
+    from turnout.targets.azure.target import AzureTarget
+
+    settings = env.target
+    assert isinstance(settings, AzureTargetConfig)
+    key = f"environments.{env.name}.target"
+    session = open_session(settings, file=str(config.path), key=key)
+    journal = OperationJournal(env.name, lambda: Store.open(config.state_dir))
+    return AzureTarget(env.name, session, journal, health_path=env.checks.warmup.path)

@@ -1,0 +1,1048 @@
+"""A local, stateful Azure for one App Service app: ARM, Kudu, front door, Monitor, Logs.
+
+One HTTPS server (a certificate from the test's CA) plays every part the official SDK
+clients talk to, following the documented REST contracts:
+
+- ARM (`management_endpoint`): sites and slots (GET/PUT, list), app settings (list /
+  replace), slotConfigNames, `slotsswap` as a long-running operation (202 + Location
+  + Retry-After, 202 while running, 200 with the Site at the end, an ARM error body when
+  the platform stops it), applySlotConfig / resetSlotConfig (swap with preview),
+  Microsoft.Authorization permissions, resource-group deployments, and
+  Microsoft.Insights metrics (Requests, Http5xx, HttpResponseTime per slot resource).
+  Bearer tokens map to principals whose actions are checked per route (403
+  AuthorizationFailed names the action, as ARM does).
+- Host names (`*.azurewebsites.net`, `*.scm.azurewebsites.net`) are reached through the
+  same server acting as an HTTPS proxy (HTTPS_PROXY): CONNECT is intercepted with a
+  certificate for the name. Each slot's host is a front door forwarding to the process
+  that runs the slot's deployed package; the SCM host is Kudu (`/api/publish` OneDeploy,
+  `/api/deployments/{id|latest}`).
+- Log Analytics (`/v1/workspaces/{id}/query`): the `AppRequests` rows the front door
+  recorded (sampling weight in ItemCount), visible only `appinsights_delay` seconds after
+  they happened, answering the KQL shape turnout sends; anything else is a 400.
+
+A swap exchanges the slots' processes (the content) and their non-sticky app settings;
+sticky names (slotConfigNames) stay. Before it does, it pings the source's
+WEBSITE_SWAP_WARMUP_PING_PATH like the platform and fails with 417 when that fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.webhook_server import FakeHttpServer, RecordedRequest, Response, json_response
+
+AZUREWEBSITES = "azurewebsites.net"
+EVERYTHING = ["*"]
+
+
+@dataclass
+class Principal:
+    """Who a bearer token belongs to and what Microsoft.Authorization lets it do."""
+
+    object_id: str
+    actions: list[str] = field(default_factory=lambda: list(EVERYTHING))
+    not_actions: list[str] = field(default_factory=list)
+
+    def may(self, action: str) -> bool:
+        """Whether `action` matches an allowed pattern and no excluded one (case-insensitive)."""
+
+        def matches(patterns: list[str]) -> bool:
+            return any(fnmatch.fnmatch(action.lower(), p.lower()) for p in patterns)
+
+        return matches(self.actions) and not matches(self.not_actions)
+
+
+@dataclass
+class RequestRecord:
+    """One request the front door served (App Insights and Monitor read these)."""
+
+    at: float
+    slot: str
+    host: str
+    path: str
+    status: int
+    duration_ms: float
+    item_count: int = 1
+
+
+@dataclass
+class KuduDeploymentRecord:
+    """One OneDeploy as Kudu reports it."""
+
+    id: str
+    status: int = 0
+    status_text: str = "Received"
+    complete: bool = False
+    received: float = field(default_factory=time.time)
+
+    def to_json(self, scm: str) -> dict[str, Any]:
+        """Kudu's DeployResult JSON."""
+        stamp = datetime.fromtimestamp(self.received, UTC).isoformat()
+        return {
+            "id": self.id,
+            "status": self.status,
+            "status_text": self.status_text,
+            "author": "N/A",
+            "deployer": "OneDeploy",
+            "message": "OneDeploy",
+            "progress": "",
+            "received_time": stamp,
+            "start_time": stamp,
+            "end_time": stamp if self.complete else None,
+            "complete": self.complete,
+            "active": self.complete and self.status == 4,
+            "is_temp": False,
+            "is_readonly": False,
+            "url": f"https://{scm}/api/deployments/{self.id}",
+            "log_url": f"https://{scm}/api/deployments/{self.id}/log",
+            "site_name": scm.split(".")[0],
+            "provisioningState": "Succeeded" if self.status == 4 else "Failed",
+        }
+
+
+@dataclass
+class Content:
+    """What is deployed in a slot: an unpacked package and the process running it."""
+
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+    port: int | None = None
+
+
+@dataclass
+class FakeSlot:
+    """One slot (production is the site itself)."""
+
+    name: str
+    host: str
+    scm_host: str
+    settings: dict[str, str] = field(default_factory=dict)
+    content: Content | None = None
+    state: str = "Running"
+    target_swap_slot: str | None = None
+    own_sticky: dict[str, str] | None = None
+    """Swap with preview: the slot's own sticky values while production's are applied."""
+    deployments: list[KuduDeploymentRecord] = field(default_factory=list)
+    swap_status: dict[str, Any] | None = None
+
+
+@dataclass
+class SwapOperation:
+    """A running or finished slotsswap."""
+
+    id: str
+    source: str
+    started: float
+    status: str = "InProgress"
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class ResourceDeployment:
+    """A resource-group deployment (ARM template) as listed by Microsoft.Resources."""
+
+    name: str
+    timestamp: datetime
+    state: str = "Succeeded"
+
+
+class AzureServer(FakeHttpServer):
+    """One subscription, one resource group, one App Service app with slots."""
+
+    def __init__(
+        self,
+        ca: Any,
+        workdir: Path,
+        *,
+        subscription: str = "00000000-0000-0000-0000-000000000001",
+        resource_group: str = "tesoro-production-rg",
+        app: str = "tesoro-production-app-x7k2",
+        location: str = "westeurope",
+        workspace_id: str = "11111111-2222-3333-4444-555555555555",
+    ) -> None:
+        arm_cert = ca.issue_cert("127.0.0.1", "localhost")
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        arm_cert.configure_cert(tls)
+        super().__init__(tls=tls)
+        hosts = ca.issue_cert(f"*.{AZUREWEBSITES}", f"*.scm.{AZUREWEBSITES}")
+        self._host_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        hosts.configure_cert(self._host_tls)
+        self.proxy = _FrontProxy(self, _SuffixContexts(AZUREWEBSITES, self._host_tls))
+        self.workdir = workdir
+        self.subscription = subscription
+        self.resource_group = resource_group
+        self.app = app
+        self.location = location
+        self.workspace_id = workspace_id
+        self.principals: dict[str, Principal] = {}
+        self.slots: dict[str, FakeSlot] = {"production": self._new_slot("production")}
+        self.sticky: list[str] = []
+        self.operations: dict[str, SwapOperation] = {}
+        self.records: list[RequestRecord] = []
+        self.resource_deployments: list[ResourceDeployment] = []
+        # Knobs a test turns.
+        self.swap_seconds = 0.3
+        """How long a swap runs before the platform finishes it."""
+        self.warmup_refused: set[str] = set()
+        """Slots whose warm-up ping the platform cannot get an answer from (417)."""
+        self.appinsights_delay = 0.0
+        """Seconds before a request shows up in Log Analytics."""
+        self.metrics_delay = 0.0
+        """Seconds before a minute's platform metrics have values."""
+        self.sampling = 1
+        """App Insights keeps every n-th request, with ItemCount n."""
+        self.start_timeout = 20.0
+        self._sampled = 0
+        self._stopping = threading.Event()
+
+    # -- set-up ----------------------------------------------------------------------------
+    def add_principal(self, token: str, actions: list[str] | None = None, **kw: Any) -> Principal:
+        """A token and the principal it stands for (Contributor-like `*` by default)."""
+        principal = Principal(kw.get("object_id", str(uuid.uuid4())), actions or list(EVERYTHING))
+        principal.not_actions = list(kw.get("not_actions", []))
+        self.principals[token] = principal
+        return principal
+
+    def _new_slot(self, name: str) -> FakeSlot:
+        if name == "production":
+            base = self.app
+        else:
+            # The platform truncates and appends random characters: never build it by string.
+            base = f"{self.app[:40]}-{name[:19]}-{secrets.token_hex(2)}"
+        return FakeSlot(name, f"{base}.{AZUREWEBSITES}", f"{base}.scm.{AZUREWEBSITES}")
+
+    @property
+    def site_id(self) -> str:
+        """The site's resource id."""
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Web/sites/{self.app}"
+        )
+
+    def slot_id(self, slot: str) -> str:
+        """A slot's resource id."""
+        return self.site_id if slot == "production" else f"{self.site_id}/slots/{slot}"
+
+    @property
+    def proxy_url(self) -> str:
+        """HTTPS_PROXY value that reaches the app's host names."""
+        return self.proxy.url
+
+    def start(self) -> AzureServer:
+        """Serve ARM/Logs and the proxy in background threads."""
+        self.proxy.start()
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and every slot process."""
+        self._stopping.set()
+        self.proxy.stop()
+        with self.lock:
+            contents = [s.content for s in self.slots.values() if s.content is not None]
+        for content in contents:
+            _stop(content)
+        super().stop()
+
+    # -- observations for tests ------------------------------------------------------------
+    def version_in(self, slot: str) -> str | None:
+        """The version the slot's app answers /health with (asks the running process)."""
+        with self.lock:
+            content = self.slots[slot].content
+        if content is None or content.port is None:
+            return None
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", content.port, timeout=5)
+            conn.request("GET", "/health")
+            version = json.loads(conn.getresponse().read()).get("version")
+            conn.close()
+            return str(version) if version is not None else None
+        except (OSError, ValueError):
+            return None
+
+    def swaps(self, status: str | None = None) -> list[SwapOperation]:
+        """Swap operations so far."""
+        with self.lock:
+            return [o for o in self.operations.values() if status in (None, o.status)]
+
+    # -- dispatch --------------------------------------------------------------------------
+    def handle(self, request: RecordedRequest) -> Response:
+        host = request.host.lower()
+        if host.endswith(f".scm.{AZUREWEBSITES}"):
+            return self._kudu(request, host)
+        if host.endswith(f".{AZUREWEBSITES}"):
+            return self._front_door(request, host)
+        principal = self._principal(request)
+        if principal is None:
+            return _arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        path = request.path.rstrip("/")
+        lowered = path.lower()
+        if lowered.startswith("/v1/workspaces/"):
+            return self._logs(request, path)
+        if "/providers/microsoft.insights/metrics" in lowered:
+            return self._checked(
+                principal, "Microsoft.Insights/metrics/read", path
+            ) or self._metrics(request, path)
+        rg = f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}".lower()
+        if lowered == f"{rg}/providers/microsoft.authorization/permissions":
+            return json_response(200, {"value": [self._permission(principal)]})
+        if lowered == f"{rg}/providers/microsoft.resources/deployments":
+            return self._checked(principal, "Microsoft.Resources/deployments/read", path) or (
+                self._deployments()
+            )
+        site = self.site_id.lower()
+        if lowered == site or lowered.startswith(site + "/"):
+            return self._site(request, principal, path[len(site) :])
+        return _arm_error(404, "ResourceNotFound", f"The resource '{path}' was not found.")
+
+    def _principal(self, request: RecordedRequest) -> Principal | None:
+        auth = request.headers.get("authorization", "")
+        return self.principals.get(auth[7:]) if auth.startswith("Bearer ") else None
+
+    def _checked(self, principal: Principal, action: str, scope: str) -> Response | None:
+        if principal.may(action):
+            return None
+        return _arm_error(
+            403,
+            "AuthorizationFailed",
+            f"The client '{principal.object_id}' with object id '{principal.object_id}' does not"
+            f" have authorization to perform action '{action}' over scope '{scope}' or the scope"
+            " is invalid. If access was recently granted, please refresh your credentials.",
+        )
+
+    def _permission(self, principal: Principal) -> dict[str, Any]:
+        return {
+            "actions": list(principal.actions),
+            "notActions": list(principal.not_actions),
+            "dataActions": [],
+            "notDataActions": [],
+        }
+
+    # -- ARM: sites and slots --------------------------------------------------------------
+    def _site(self, request: RecordedRequest, principal: Principal, rest: str) -> Response:
+        parts = [p for p in rest.split("/") if p]
+        lowered = [p.lower() for p in parts]
+        slot_name = "production"
+        if lowered[:1] == ["slots"]:
+            if len(parts) == 1:
+                return self._checked(principal, "Microsoft.Web/sites/slots/read", rest) or (
+                    self._list_slots()
+                )
+            slot_name = parts[1]
+            lowered, parts = lowered[2:], parts[2:]
+        kind = "sites" if slot_name == "production" else "sites/slots"
+        scope = self.slot_id(slot_name)
+        method = request.method
+        with self.lock:
+            slot = self.slots.get(slot_name)
+        if not lowered:
+            if method == "GET":
+                return self._checked(principal, f"Microsoft.Web/{kind}/read", scope) or (
+                    json_response(200, self._site_json(slot))
+                    if slot
+                    else _arm_error(404, "ResourceNotFound", f"slot {slot_name} not found")
+                )
+            if method == "PUT" and slot_name != "production":
+                return self._checked(principal, "Microsoft.Web/sites/slots/write", scope) or (
+                    self._create_slot(slot_name)
+                )
+        if slot is None:
+            return _arm_error(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Web/sites/{self.app}/slots/{slot_name}' under resource"
+                f" group '{self.resource_group}' was not found.",
+            )
+        joined = "/".join(lowered)
+        if joined == "config/appsettings/list" and method == "POST":
+            return self._checked(principal, f"Microsoft.Web/{kind}/config/list/action", scope) or (
+                json_response(200, self._settings_json(slot))
+            )
+        if joined == "config/appsettings" and method == "PUT":
+            return self._checked(principal, f"Microsoft.Web/{kind}/config/write", scope) or (
+                self._put_settings(slot, request.json())
+            )
+        if joined == "config/slotconfignames" and slot_name == "production":
+            if method == "GET":
+                return self._checked(principal, "Microsoft.Web/sites/config/read", scope) or (
+                    json_response(200, self._sticky_json())
+                )
+            if method == "PUT":
+                return self._checked(principal, "Microsoft.Web/sites/config/write", scope) or (
+                    self._put_sticky(request.json())
+                )
+        if joined == "slotsswap" and method == "POST":
+            return self._checked(principal, f"Microsoft.Web/{kind}/slotsswap/action", scope) or (
+                self._start_swap(slot, request.json())
+            )
+        if len(lowered) == 2 and lowered[0] == "operationresults" and method == "GET":
+            return self._operation(lowered[1])
+        if joined == "applyslotconfig" and method == "POST":
+            return self._checked(
+                principal, f"Microsoft.Web/{kind}/applySlotConfig/action", scope
+            ) or self._apply(slot, request.json())
+        if joined == "resetslotconfig" and method == "POST":
+            return self._checked(
+                principal, f"Microsoft.Web/{kind}/resetSlotConfig/action", scope
+            ) or self._reset(slot)
+        return _arm_error(404, "NotFound", f"no route {method} {rest}")
+
+    def _site_json(self, slot: FakeSlot) -> dict[str, Any]:
+        production = slot.name == "production"
+        return {
+            "id": self.slot_id(slot.name),
+            "name": self.app if production else f"{self.app}/{slot.name}",
+            "type": "Microsoft.Web/sites" if production else "Microsoft.Web/sites/slots",
+            "kind": "app,linux",
+            "location": self.location,
+            "properties": {
+                "state": slot.state,
+                "defaultHostName": slot.host,
+                "hostNames": [slot.host],
+                "enabledHostNames": [slot.host, slot.scm_host],
+                "hostNameSslStates": [
+                    {"name": slot.host, "sslState": "Disabled", "hostType": "Standard"},
+                    {"name": slot.scm_host, "sslState": "Disabled", "hostType": "Repository"},
+                ],
+                "targetSwapSlot": slot.target_swap_slot,
+                "slotSwapStatus": slot.swap_status,
+                "httpsOnly": True,
+            },
+        }
+
+    def _list_slots(self) -> Response:
+        with self.lock:
+            others = [s for name, s in self.slots.items() if name != "production"]
+            return json_response(200, {"value": [self._site_json(s) for s in others]})
+
+    def _create_slot(self, name: str) -> Response:
+        with self.lock:
+            if name not in self.slots:
+                self.slots[name] = self._new_slot(name)
+            return json_response(200, self._site_json(self.slots[name]))
+
+    def _settings_json(self, slot: FakeSlot) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "id": f"{self.slot_id(slot.name)}/config/appsettings",
+                "name": "appsettings",
+                "type": "Microsoft.Web/sites/config",
+                "properties": dict(slot.settings),
+            }
+
+    def _put_settings(self, slot: FakeSlot, body: Any) -> Response:
+        properties = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(properties, dict):
+            return _arm_error(400, "BadRequest", "properties must be an object of strings")
+        with self.lock:
+            slot.settings = {str(k): str(v) for k, v in properties.items()}
+        return json_response(200, self._settings_json(slot))
+
+    def _sticky_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "id": None,
+                "name": self.app,
+                "type": "Microsoft.Web/sites",
+                "properties": {
+                    "connectionStringNames": [],
+                    "appSettingNames": list(self.sticky),
+                    "azureStorageConfigNames": [],
+                },
+            }
+
+    def _put_sticky(self, body: Any) -> Response:
+        names = (
+            (body.get("properties") or {}).get("appSettingNames")
+            if isinstance(body, dict)
+            else None
+        )
+        with self.lock:
+            self.sticky = [str(n) for n in names or []]
+        return json_response(200, self._sticky_json())
+
+    # -- ARM: swaps ------------------------------------------------------------------------
+    def _start_swap(self, source: FakeSlot, body: Any) -> Response:
+        target = str((body or {}).get("targetSlot") or "").lower()
+        with self.lock:
+            if target not in self.slots:
+                return _arm_error(400, "BadRequest", f"Target slot '{target}' does not exist.")
+            if target == source.name:
+                return _arm_error(400, "BadRequest", "Cannot swap a slot with itself.")
+            if any(o.status == "InProgress" for o in self.operations.values()):
+                return _arm_error(
+                    409,
+                    "Conflict",
+                    f"Cannot modify this site because another operation is in progress."
+                    f" Details: Operation: SwapSiteSlots, Site: {self.app}",
+                )
+            pending = source.target_swap_slot
+            if pending is not None and pending != target:
+                return _arm_error(
+                    409,
+                    "Conflict",
+                    f"Cannot swap slot '{source.name}' with '{target}' because it has already been"
+                    f" prepared for swap with slot '{pending}'.",
+                )
+            other = self.slots[target]
+            if other.target_swap_slot is not None:
+                return _arm_error(
+                    409,
+                    "Conflict",
+                    f"Cannot swap with slot '{target}' because it has already been prepared for"
+                    f" swap with slot '{other.target_swap_slot}'.",
+                )
+            operation = SwapOperation(str(uuid.uuid4()), source.name, time.time())
+            self.operations[operation.id] = operation
+        threading.Thread(target=self._run_swap, args=(operation, target), daemon=True).start()
+        return 202, {"Location": self._location(operation), "Retry-After": "1"}, b""
+
+    def _location(self, operation: SwapOperation) -> str:
+        return (
+            f"{self.url}{self.slot_id(operation.source)}/operationresults/{operation.id}"
+            "?api-version=2025-05-01"
+        )
+
+    def _run_swap(self, operation: SwapOperation, target_name: str) -> None:
+        if self._stopping.wait(self.swap_seconds):
+            return
+        with self.lock:
+            source = self.slots[operation.source]
+            target = self.slots[target_name]
+            content = source.content
+            path = source.settings.get("WEBSITE_SWAP_WARMUP_PING_PATH", "/")
+            statuses = source.settings.get("WEBSITE_SWAP_WARMUP_PING_STATUSES", "")
+            refused = source.name in self.warmup_refused
+        answered = None if refused else _ping(content, path)
+        allowed = {s.strip() for s in statuses.split(",") if s.strip()}
+        if answered is None or (allowed and str(answered) not in allowed):
+            message = (
+                f"Cannot swap site slots for site '{self.app}' because the '{source.name}' slot"
+                " did not respond to http ping. (CODE: 417)"
+            )
+            with self.lock:
+                operation.status = "Failed"
+                operation.error = {"code": "ExpectationFailed", "message": message}
+            return
+        with self.lock:
+            self._exchange(source, target)
+            operation.status = "Succeeded"
+
+    def _exchange(self, source: FakeSlot, target: FakeSlot) -> None:
+        """Contents and non-sticky settings change places; sticky settings stay."""
+        if source.own_sticky is not None:
+            source.settings.update(source.own_sticky)
+            source.own_sticky = None
+        sticky = set(self.sticky)
+        moving_source = {k: v for k, v in source.settings.items() if k not in sticky}
+        moving_target = {k: v for k, v in target.settings.items() if k not in sticky}
+        source.settings = {k: v for k, v in source.settings.items() if k in sticky} | moving_target
+        target.settings = {k: v for k, v in target.settings.items() if k in sticky} | moving_source
+        source.content, target.content = target.content, source.content
+        source.target_swap_slot = target.target_swap_slot = None
+        stamp = {
+            "timestampUtc": datetime.now(UTC).isoformat(),
+            "sourceSlotName": source.name,
+            "destinationSlotName": target.name,
+        }
+        source.swap_status = target.swap_status = stamp
+
+    def _operation(self, operation_id: str) -> Response:
+        with self.lock:
+            operation = self.operations.get(operation_id)
+            if operation is None:
+                return _arm_error(404, "NotFound", f"operation {operation_id} not found")
+            if operation.status == "InProgress":
+                return 202, {"Location": self._location(operation), "Retry-After": "1"}, b""
+            if operation.status == "Failed":
+                assert operation.error is not None
+                return json_response(417, {"error": operation.error})
+            return json_response(200, self._site_json(self.slots[operation.source]))
+
+    def _apply(self, source: FakeSlot, body: Any) -> Response:
+        target = str((body or {}).get("targetSlot") or "").lower()
+        with self.lock:
+            if target not in self.slots:
+                return _arm_error(400, "BadRequest", f"Target slot '{target}' does not exist.")
+            if source.target_swap_slot is not None:
+                return _arm_error(
+                    409,
+                    "Conflict",
+                    f"Cannot apply configuration from slot '{target}' because this slot has"
+                    f" already been prepared for swap with slot '{source.target_swap_slot}'.",
+                )
+            other = self.slots[target]
+            sticky = set(self.sticky)
+            source.own_sticky = {k: v for k, v in source.settings.items() if k in sticky}
+            source.settings.update({k: v for k, v in other.settings.items() if k in sticky})
+            source.target_swap_slot = target
+            other.target_swap_slot = source.name
+        return 200, {}, b""
+
+    def _reset(self, slot: FakeSlot) -> Response:
+        with self.lock:
+            for each in self.slots.values():
+                if each is slot or each.target_swap_slot == slot.name:
+                    if each.own_sticky is not None:
+                        each.settings.update(each.own_sticky)
+                        each.own_sticky = None
+                    each.target_swap_slot = None
+            slot.target_swap_slot = None
+        return 200, {}, b""
+
+    def _deployments(self) -> Response:
+        rg = f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+        value = [
+            {
+                "id": f"{rg}/providers/Microsoft.Resources/deployments/{d.name}",
+                "name": d.name,
+                "type": "Microsoft.Resources/deployments",
+                "properties": {
+                    "provisioningState": d.state,
+                    "timestamp": d.timestamp.isoformat().replace("+00:00", "Z"),
+                    "mode": "Incremental",
+                    "correlationId": str(uuid.uuid5(uuid.NAMESPACE_URL, d.name)),
+                },
+            }
+            for d in self.resource_deployments
+        ]
+        return json_response(200, {"value": value})
+
+    # -- Kudu ------------------------------------------------------------------------------
+    def _slot_by(self, attribute: str, host: str) -> FakeSlot | None:
+        with self.lock:
+            for slot in self.slots.values():
+                if getattr(slot, attribute).lower() == host:
+                    return slot
+        return None
+
+    def _kudu(self, request: RecordedRequest, host: str) -> Response:
+        slot = self._slot_by("scm_host", host)
+        if slot is None:
+            return 404, {}, b"no such site"
+        principal = self._principal(request)
+        if principal is None:
+            return 401, {"WWW-Authenticate": "Bearer"}, b"Unauthorized"
+        path = request.path.rstrip("/").lower()
+        if path == "/api/publish" and request.method == "POST":
+            kind = "sites" if slot.name == "production" else "sites/slots"
+            denied = self._checked(
+                principal, f"Microsoft.Web/{kind}/publish/action", self.slot_id(slot.name)
+            )
+            if denied is not None:
+                return 403, {"Content-Type": "text/plain"}, b"Forbidden: no publish permission"
+            return self._publish(slot, request)
+        if path == "/api/deployments" and request.method == "GET":
+            return json_response(200, [d.to_json(slot.scm_host) for d in slot.deployments])
+        match = re.fullmatch(r"/api/deployments/([^/]+)", path)
+        if match and request.method == "GET":
+            with self.lock:
+                if not slot.deployments:
+                    return 404, {}, b"no deployment"
+                found = (
+                    slot.deployments[-1]
+                    if match.group(1) == "latest"
+                    else next((d for d in slot.deployments if d.id == match.group(1)), None)
+                )
+                if found is None:
+                    return 404, {}, b"no deployment"
+                return json_response(200, found.to_json(slot.scm_host))
+        return 404, {}, b"not found"
+
+    def _publish(self, slot: FakeSlot, request: RecordedRequest) -> Response:
+        if request.query.get("type", [""])[0] != "zip":
+            return 400, {}, b"type=zip expected"
+        with self.lock:
+            if any(not d.complete for d in slot.deployments):
+                return (
+                    409,
+                    {"Content-Type": "text/plain"},
+                    b"There is a deployment currently in progress.",
+                )
+            record = KuduDeploymentRecord(uuid.uuid4().hex)
+            slot.deployments.append(record)
+        asynchronous = request.query.get("async", ["false"])[0].lower() == "true"
+        worker = threading.Thread(
+            target=self._deploy, args=(slot, record, request.body), daemon=True
+        )
+        worker.start()
+        if not asynchronous:
+            worker.join()
+            return (200, {}, b"") if record.status == 4 else (400, {}, record.status_text.encode())
+        location = f"https://{slot.scm_host}/api/deployments/{record.id}"
+        return 202, {"Location": location}, b""
+
+    def _deploy(self, slot: FakeSlot, record: KuduDeploymentRecord, body: bytes) -> None:
+        folder = self.workdir / slot.name / record.id
+        archive = folder.with_suffix(".zip")
+        folder.mkdir(parents=True)
+        archive.write_bytes(body)
+        with self.lock:
+            record.status, record.status_text = 1, "Building"
+        try:
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(folder)
+        except zipfile.BadZipFile:
+            self._deployed(record, 3, "Deployment Failed. The package is not a valid zip file.")
+            return
+        with self.lock:
+            record.status, record.status_text = 2, "Deploying"
+            env = dict(slot.settings)
+        content, problem = _start(folder, env, self.start_timeout)
+        if content is None:
+            self._deployed(record, 3, f"Site failed to start within the time limit: {problem}")
+            return
+        with self.lock:
+            old, slot.content = slot.content, content
+        if old is not None:
+            _stop(old)
+        self._deployed(record, 4, "Deployment successful.")
+
+    def _deployed(self, record: KuduDeploymentRecord, status: int, text: str) -> None:
+        with self.lock:
+            record.status, record.status_text, record.complete = status, text, True
+
+    # -- front door ------------------------------------------------------------------------
+    def _front_door(self, request: RecordedRequest, host: str) -> Response:
+        slot = self._slot_by("host", host)
+        if slot is None:
+            return 404, {"Content-Type": "text/html"}, b"<h1>404 Web Site not found.</h1>"
+        with self.lock:
+            content = slot.content
+        started = time.monotonic()
+        if content is None or content.port is None:
+            status, headers, payload = (
+                503,
+                {"Content-Type": "text/html"},
+                b"<h1>Application Error</h1>",
+            )
+        else:
+            status, headers, payload = _forward(content.port, request)
+        self._record(slot, host, request.path, status, (time.monotonic() - started) * 1000)
+        return status, headers, payload
+
+    def _record(self, slot: FakeSlot, host: str, path: str, status: int, ms: float) -> None:
+        with self.lock:
+            self._sampled += 1
+            if self._sampled % self.sampling:
+                return
+            self.records.append(
+                RequestRecord(time.time(), slot.name, host, path, status, ms, self.sampling)
+            )
+
+    def record_traffic(
+        self, slot: str, at: float, status: int, duration_ms: float, count: int = 1
+    ) -> None:
+        """Telemetry of requests served in the past (a baseline a test needs)."""
+        with self.lock:
+            host = self.slots[slot].host
+            for _ in range(count):
+                self.records.append(RequestRecord(at, slot, host, "/", status, duration_ms))
+
+    # -- Azure Monitor metrics ---------------------------------------------------------------
+    def _metrics(self, request: RecordedRequest, path: str) -> Response:
+        resource = path[: path.lower().index("/providers/microsoft.insights/metrics")]
+        slot = next((n for n in self.slots if self.slot_id(n).lower() == resource.lower()), None)
+        if slot is None:
+            return _arm_error(404, "ResourceNotFound", f"{resource} not found")
+        names = request.query.get("metricnames", [""])[0].split(",")
+        timespan = request.query.get("timespan", [""])[0]
+        interval = request.query.get("interval", ["PT1M"])[0]
+        if interval.upper() != "PT1M":
+            return _arm_error(400, "BadRequest", f"interval {interval} is not supported here")
+        try:
+            start_text, end_text = timespan.split("/")
+            start, end = _parse_time(start_text), _parse_time(end_text)
+        except ValueError:
+            return _arm_error(400, "BadRequest", f"timespan {timespan!r} is invalid")
+        now = time.time()
+        minutes = range(int(start // 60) * 60, int(end), 60)
+        with self.lock:
+            rows = [r for r in self.records if r.slot == slot and start <= r.at < end]
+        values = []
+        for name in names:
+            data = []
+            for minute in minutes:
+                point: dict[str, Any] = {"timeStamp": _iso(minute)}
+                if minute + 60 + self.metrics_delay <= now:
+                    inside = [r for r in rows if minute <= r.at < minute + 60]
+                    if name == "Requests":
+                        point["total"] = float(len(inside))
+                    elif name == "Http5xx":
+                        point["total"] = float(sum(1 for r in inside if r.status >= 500))
+                    elif name == "HttpResponseTime":
+                        if inside:
+                            point["average"] = (
+                                sum(r.duration_ms for r in inside) / len(inside) / 1000
+                            )
+                    else:
+                        return _arm_error(400, "BadRequest", f"Metric {name} is not supported")
+                data.append(point)
+            values.append(
+                {
+                    "id": f"{resource}/providers/Microsoft.Insights/metrics/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Seconds" if name == "HttpResponseTime" else "Count",
+                    "errorCode": "Success",
+                    "timeseries": [{"metadatavalues": [], "data": data}],
+                }
+            )
+        return json_response(
+            200,
+            {
+                "cost": 0,
+                "timespan": timespan,
+                "interval": "PT1M",
+                "namespace": "Microsoft.Web/sites",
+                "resourceregion": self.location,
+                "value": values,
+            },
+        )
+
+    # -- Log Analytics ---------------------------------------------------------------------
+    def _logs(self, request: RecordedRequest, path: str) -> Response:
+        match = re.fullmatch(r"/v1/workspaces/([^/]+)/query", path, re.IGNORECASE)
+        if match is None or request.method != "POST":
+            return _logs_error(404, "PathNotFound", f"{path} not found")
+        if match.group(1) != self.workspace_id:
+            return _logs_error(
+                404, "WorkspaceNotFoundError", f"workspace {match.group(1)} not found"
+            )
+        body = request.json() or {}
+        try:
+            query = AppRequestsQuery.parse(str(body.get("query", "")))
+        except ValueError as exc:
+            return _logs_error(
+                400, "BadArgumentError", f"The request had some invalid properties: {exc}"
+            )
+        visible_until = time.time() - self.appinsights_delay
+        with self.lock:
+            rows = [r for r in self.records if r.at <= visible_until]
+        return json_response(200, {"tables": [query.run(rows)]})
+
+
+class AppRequestsQuery:
+    """The KQL turnout sends to Log Analytics, evaluated over the recorded requests.
+
+    Shape: `AppRequests | where TimeGenerated >= datetime(A) and TimeGenerated <
+    datetime(B) | where parse_url(Url).Host =~ "HOST" | summarize requests =
+    sum(ItemCount), failed = sumif(ItemCount, Success == false) by bucket =
+    bin(TimeGenerated, Ns), le = case(DurationMs <= X, X, ..., E)`.
+    """
+
+    def __init__(
+        self, start: float, end: float, host: str, step: float, bounds: list[float], last: float
+    ):
+        self.start, self.end, self.host, self.step = start, end, host, step
+        self.bounds, self.last = bounds, last
+
+    @classmethod
+    def parse(cls, text: str) -> AppRequestsQuery:
+        """Read the query; anything outside the known shape is refused."""
+        pipes = [p.strip() for p in text.split("|")]
+        if not pipes or pipes[0] != "AppRequests":
+            raise ValueError(
+                f"'{pipes[0] if pipes else ''}': table not found (expected AppRequests)"
+            )
+        times = re.search(
+            r"TimeGenerated >= datetime\(([^)]+)\) and TimeGenerated < datetime\(([^)]+)\)", text
+        )
+        host = re.search(r'parse_url\(Url\)\.Host =~ "([^"]+)"', text)
+        step = re.search(r"bin\(TimeGenerated, (\d+(?:\.\d+)?)s\)", text)
+        case = re.search(r"le = case\((.*)\)\s*$", text, re.DOTALL)
+        if not (times and host and step and case):
+            raise ValueError("query shape not supported by this server")
+        if (
+            "requests = sum(ItemCount)" not in text
+            or "sumif(ItemCount, Success == false)" not in text
+        ):
+            raise ValueError("expected sum(ItemCount) and sumif(ItemCount, Success == false)")
+        items = [i.strip() for i in case.group(1).split(",")]
+        bounds = [float(re.sub(r"^DurationMs <= ", "", i)) for i in items[:-1:2]]
+        return cls(
+            _parse_time(times.group(1)),
+            _parse_time(times.group(2)),
+            host.group(1).lower(),
+            float(step.group(1)),
+            bounds,
+            float(items[-1].replace("real(+inf)", "inf")),
+        )
+
+    def run(self, rows: list[RequestRecord]) -> dict[str, Any]:
+        """The result table (bucket, le, requests, failed)."""
+        groups: dict[tuple[float, float], list[int]] = {}
+        for r in rows:
+            if not (self.start <= r.at < self.end) or r.host.lower() != self.host:
+                continue
+            bucket = (r.at // self.step) * self.step
+            le = next((b for b in self.bounds if r.duration_ms <= b), self.last)
+            counts = groups.setdefault((bucket, le), [0, 0])
+            counts[0] += r.item_count
+            if r.status >= 500:  # App Service marks 5xx requests Success == false
+                counts[1] += r.item_count
+        return {
+            "name": "PrimaryResult",
+            "columns": [
+                {"name": "bucket", "type": "datetime"},
+                {"name": "le", "type": "real"},
+                {"name": "requests", "type": "long"},
+                {"name": "failed", "type": "long"},
+            ],
+            "rows": [
+                [_iso(b), "Infinity" if le == float("inf") else le, c[0], c[1]]
+                for (b, le), c in sorted(groups.items())
+            ],
+        }
+
+
+# -- helpers ---------------------------------------------------------------------------------
+class _FrontProxy(FakeHttpServer):
+    """Plain-HTTP proxy whose CONNECT tunnels to *.azurewebsites.net end in the fake."""
+
+    def __init__(self, owner: AzureServer, contexts: _SuffixContexts) -> None:
+        super().__init__()
+        self.owner = owner
+        self.intercept = contexts
+
+    def handle(self, request: RecordedRequest) -> Response:
+        with self.lock:
+            self.requests.clear()  # the front door records what matters; keep memory flat
+        if not request.host:
+            return 405, {}, b"only CONNECT tunnels to app host names"
+        return self.owner.handle(request)
+
+
+class _SuffixContexts(dict[str, ssl.SSLContext]):
+    """The proxy intercepts every host under one domain with one wildcard certificate."""
+
+    def __init__(self, suffix: str, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self.suffix, self.context = suffix, context
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.context if key.lower().endswith("." + self.suffix) else default
+
+
+def _arm_error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _logs_error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def _parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start(folder: Path, settings: dict[str, str], timeout: float) -> tuple[Content | None, str]:
+    """Run the package like App Service would (`python -m app`, PORT, app settings as env)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PROXY") and k != "NO_PROXY"}
+    env.update(settings)
+    env["PORT"] = str(port)
+    log = (folder.parent / f"{folder.name}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (folder.parent / f"{folder.name}.log").read_text(errors="replace")[-300:]
+            return None, f"the app exited with code {process.returncode}: {tail.strip()}"
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.2),
+        ):
+            return Content(folder, process, port), ""
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    return None, f"the app did not listen within {timeout:.0f} s"
+
+
+def _stop(content: Content) -> None:
+    if content.process is not None and content.process.poll() is None:
+        content.process.terminate()
+        try:
+            content.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            content.process.kill()
+            content.process.wait()
+    shutil.rmtree(content.folder, ignore_errors=True)
+
+
+def _ping(content: Content | None, path: str) -> int | None:
+    """The platform's warm-up request (plain HTTP to the instance); its status or None."""
+    if content is None or content.port is None:
+        return None
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", content.port, timeout=10)
+        conn.request("GET", path, headers={"User-Agent": "SiteWarmup"})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+    except OSError:
+        return None
+
+
+def _forward(port: int, request: RecordedRequest) -> Response:
+    query = "&".join(f"{k}={v}" for k, values in request.query.items() for v in values)
+    target = request.path + (f"?{query}" if query else "")
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k
+        not in {"host", "connection", "content-length", "transfer-encoding", "proxy-connection"}
+    }
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(request.method, target, body=request.body or None, headers=headers)
+        answer = conn.getresponse()
+        payload = answer.read()
+        kept = {
+            k: v
+            for k, v in answer.getheaders()
+            if k.lower() not in {"content-length", "transfer-encoding", "connection"}
+        }
+        conn.close()
+        return answer.status, kept, payload
+    except OSError as exc:
+        return 502, {"Content-Type": "text/plain"}, f"Bad Gateway: {exc}".encode()
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    """A URL's query (helper for tests reading Location headers)."""
+    return parse_qs(urlsplit(url).query)
