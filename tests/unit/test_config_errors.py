@@ -82,7 +82,7 @@ def test_environment_override_changes_a_key(
     from turnout.config import load_config
 
     path = tmp_path / "turnout.toml"
-    path.write_text(VALID)
+    path.write_text(VALID + '\n[environments.staging]\ntarget = { kind = "fake" }\n')
     monkeypatch.setenv("TURNOUT__ANALYSIS__ALPHA", "0.05")
     monkeypatch.setenv("TURNOUT__ENVIRONMENTS__PRODUCTION__STAGING_ENVIRONMENT", "staging")
     loaded = load_config(path)

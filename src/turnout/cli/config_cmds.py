@@ -40,14 +40,26 @@ def init(
 
 
 def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Validate the configuration; no side effects."""
-    loaded = load(config)
-    missing = [(key, ref) for key, ref in loaded.secret_refs() if not ref.is_available()]
-    if missing:
-        key, ref = missing[0]
-        raise ConfigError(
-            str(loaded.path), key, f"secret reference {ref} is not set in the environment"
-        )
+    """Validate the configuration and what it needs on this machine; no side effects."""
+    from turnout.config.problems import ConfigProblems, Problem
+    from turnout.config.usable import runtime_problems
+
+    try:
+        loaded = load(config)
+        problems = runtime_problems(loaded)
+        if problems:
+            raise ConfigProblems(str(loaded.path), problems)
+    except ConfigError as exc:
+        if as_json:
+            found = getattr(exc, "problems", None) or [Problem(exc.key, exc.problem)]
+            emit_json(
+                {
+                    "file": exc.file,
+                    "valid": False,
+                    "problems": [{"key": p.key, "problem": p.text} for p in found],
+                }
+            )
+        raise
     summary = {
         "file": str(loaded.path),
         "app": loaded.root.app.name,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from turnout.config.azure import AnalysisProvider, AppInsightsConfig, AzureMonitorConfig
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.secrets import Secret
 
 
@@ -25,10 +25,10 @@ class PrometheusConfig(Section):
     """Base URL of the server, e.g. http://127.0.0.1:9090 (the /api/v1/... paths are added)."""
     token: Secret | None = None
     """Bearer token as a secret reference (env:NAME), when the server wants one."""
-    timeout: float = Field(default=10.0, gt=0)
-    step: float = Field(default=1.0, gt=0)
+    timeout: float = Field(default=10.0, gt=0, le=MAX_SECONDS)
+    step: float = Field(default=1.0, gt=0, le=MAX_SECONDS)
     """Resolution of query_range in seconds: the width of one bucket of traffic."""
-    settle: float = Field(default=30.0, ge=0)
+    settle: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
     """Seconds after which a step is final (cover the scrape interval plus ingestion delay)."""
     requests_query: str = 'sum(turnout_slot_requests_total{slot="{slot}"})'
     errors_query: str = 'sum(turnout_slot_requests_total{slot="{slot}",status=~"5xx|err"})'
@@ -53,7 +53,7 @@ class BusinessCheck(Section):
     field: str | None = None
     op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
     threshold: float = 0.0
-    timeout: float = Field(default=5.0, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
     @model_validator(mode="after")
     def _source_settings(self) -> BusinessCheck:
@@ -87,26 +87,26 @@ class AnalysisConfig(Section):
     """Bound on the probability of passing a release that is at the rollback limit."""
     min_events: int = Field(default=2, ge=1)
     """Errors (or slow requests) needed before a regression can be declared."""
-    baseline_lookback: float = Field(default=3600.0, gt=0)
+    baseline_lookback: float = Field(default=3600.0, gt=0, le=MAX_SECONDS)
     """Seconds of the live version's history used for the baseline."""
     baseline_min_requests: int = Field(default=500, ge=1)
     """A baseline with fewer requests is not trusted: the absolute limits alone apply."""
-    warmup_exclude: float = Field(default=0.0, ge=0)
+    warmup_exclude: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
     """Seconds after the swap whose traffic is not judged."""
-    min_observation: float = Field(default=5.0, ge=0)
+    min_observation: float = Field(default=5.0, ge=0, le=MAX_SECONDS)
     """Seconds of observation before a healthy release may pass."""
-    max_observation: float = Field(default=600.0, gt=0)
+    max_observation: float = Field(default=600.0, gt=0, le=MAX_SECONDS)
     """After this many seconds without a decision: hold and ask a person (exit 5)."""
     poll_interval: float = Field(default=0.5, ge=0.05, le=60)
     """Seconds between two looks at the metrics."""
-    restart_every: float = Field(default=60.0, gt=0)
+    restart_every: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
     """Seconds between the later start points of the regression test: besides all traffic
     since the swap, the traffic since each of these points is judged on its own, so a
     release that degrades late in the window is caught about as fast as one that fails
     at once."""
-    watch_for: float = Field(default=1800.0, gt=0)
+    watch_for: float = Field(default=1800.0, gt=0, le=MAX_SECONDS)
     """`turnout watch`: length of the rollback window after the swap (runbook: 30 min)."""
-    emergency_watch_for: float = Field(default=7200.0, gt=0)
+    emergency_watch_for: float = Field(default=7200.0, gt=0, le=MAX_SECONDS)
     """The same after an emergency deployment (runbook: monitor for 2 h): the one setting
     for how long an emergency deployment is monitored."""
     prometheus: PrometheusConfig | None = None

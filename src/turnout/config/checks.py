@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.templates import check_shell_command
 
 
 class WarmupConfig(Section):
     """Runbook Phase 3.2: N requests to the slot's own URL until healthy."""
 
     path: str = "/health"
-    requests: int = Field(default=10, ge=1)
-    interval: float = Field(default=0.2, ge=0)
-    timeout: float = Field(default=60.0, gt=0)
+    requests: int = Field(default=10, ge=1, le=100_000)
+    interval: float = Field(default=0.2, ge=0, le=MAX_SECONDS)
+    timeout: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
     """Give up if the slot is not healthy after this many seconds."""
 
 
@@ -24,10 +25,10 @@ class HttpCheck(Section):
 
     path: str
     method: str = "GET"
-    expect_status: int = 200
+    expect_status: int = Field(default=200, ge=100, le=599)
     expect_json: dict[str, Any] = Field(default_factory=dict)
     """Top-level JSON fields and the values they must have, e.g. {status = "healthy"}."""
-    timeout: float = 5.0
+    timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
 
 def _default_smoke() -> list[HttpCheck]:
@@ -42,4 +43,9 @@ class ChecksConfig(Section):
     health: list[HttpCheck] = Field(default_factory=_default_smoke)
     e2e_command: str | None = None
     """Shell command run after the swap with TURNOUT_URL set; non-zero exit fails verification."""
-    e2e_timeout: float = 300.0
+    e2e_timeout: float = Field(default=300.0, gt=0, le=MAX_SECONDS)
+
+    @field_validator("e2e_command")
+    @classmethod
+    def _shell_command(cls, value: str | None) -> str | None:
+        return None if value is None else check_shell_command(value)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.secrets import Secret
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -34,9 +34,9 @@ class DatabaseConfig(Section):
     (the runbook's literal order)."""
     backup_dir: Path | None = None
     """Where backups are written (default .turnout/backups/ENV), relative to turnout.toml."""
-    retention: int = Field(default=10, ge=1)
+    retention: int = Field(default=10, ge=1, le=10_000)
     """How many verified backups to keep per environment; older files are deleted."""
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=MAX_SECONDS)
     """How long to wait for a connection (and for a lock held by the app) before failing."""
 
     @field_validator("url")

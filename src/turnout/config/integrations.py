@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.secrets import Secret
+from turnout.config.templates import check_template
 
 
 class NotifyConfig(Section):
@@ -54,6 +55,16 @@ class TrackerConfig(Section):
     title: str = "{Environment} Deployment - {date}"
     """Issue title; {date} (YYYY-MM-DD in the policy timezone), {Environment},
     {environment} and {version} are filled in: "Production Deployment - 2026-11-17"."""
+
+    @field_validator("labels")
+    @classmethod
+    def _label_templates(cls, value: list[str]) -> list[str]:
+        return [check_template(label, ("environment",)) for label in value]
+
+    @field_validator("title")
+    @classmethod
+    def _title_template(cls, value: str) -> str:
+        return check_template(value, ("date", "Environment", "environment", "version"))
 
 
 class PagerDutyConfig(Section):
@@ -133,6 +144,21 @@ class VcsConfig(Section):
     log_format: str = "{time} - {tag} deployed to {environment}"
     """{time} is UTC as YYYY-MM-DD HH:MM:SS; {tag}, {version}, {environment} are filled in."""
 
+    @field_validator("tag_format")
+    @classmethod
+    def _tag_template(cls, value: str) -> str:
+        return check_template(value, ("version", "environment"))
+
+    @field_validator("tag_message")
+    @classmethod
+    def _message_template(cls, value: str) -> str:
+        return check_template(value, ("Environment", "environment", "version", "date"))
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_template(cls, value: str) -> str:
+        return check_template(value, ("time", "tag", "version", "environment"))
+
 
 class InfraConfig(Section):
     """Infrastructure phase through a GitHub Actions workflow (runbook Phase 2)."""
@@ -143,9 +169,17 @@ class InfraConfig(Section):
     ref: str = "main"
     inputs: dict[str, str] = Field(default_factory=lambda: {"environment": "{environment}"})
     """Workflow inputs; {environment} and {version} are filled in."""
-    timeout: float = Field(default=1800.0, gt=0.0)
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        return {
+            key: check_template(text, ("environment", "version")) for key, text in value.items()
+        }
+
+    timeout: float = Field(default=1800.0, gt=0.0, le=MAX_SECONDS)
     """Seconds to wait for the run to complete."""
-    poll_interval: float = Field(default=10.0, gt=0.0)
+    poll_interval: float = Field(default=10.0, gt=0.0, le=MAX_SECONDS)
 
 
 class IntegrationsConfig(Section):

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from turnout.config.problems import ConfigProblems, Problem
 from turnout.config.root import MERGED_SECTIONS, EnvironmentConfig, TurnoutConfig
 from turnout.config.secrets import SecretRef
 from turnout.errors import BadInput, ConfigError
@@ -107,17 +108,56 @@ def load_config(
         raise ConfigError(file, None, f"not valid TOML: {exc}") from None
 
     apply_overrides(data, os.environ if environ is None else environ, file)
-    root = _validate(TurnoutConfig, data, file, prefix="")
+    problems: list[Problem] = []
+    # Everything is validated even after a first problem, so one run names them all.
+    root = _validate(TurnoutConfig, data, prefix="", problems=problems)
+    raw_environments = data.get("environments")
     environments: dict[str, EnvironmentConfig] = {}
-    for name, raw in root.environments.items():
+    for name, raw in (raw_environments if isinstance(raw_environments, dict) else {}).items():
+        prefix = f"environments.{name}"
         if not isinstance(raw, dict):
-            raise ConfigError(file, f"environments.{name}", "expected a table")
+            problems.append(Problem(prefix, "expected a table"))
+            continue
         merged = _merge_environment(data, raw)
         merged["name"] = name
-        environments[name] = _validate(
-            EnvironmentConfig, merged, file, prefix=f"environments.{name}"
-        )
+        found: list[Problem] = []
+        env = _validate(EnvironmentConfig, merged, prefix=prefix, problems=found, given=raw)
+        problems.extend(found)
+        if env is not None:
+            environments[name] = env
+    problems.extend(_cross_problems(raw_environments))
+    if problems or root is None:
+        raise ConfigProblems(file, problems)
     return LoadedConfig(path=config_path, root=root, environments=environments)
+
+
+def _cross_problems(environments: Any) -> list[Problem]:
+    """What no single table can know: references from one environment to another.
+
+    Read from the raw tables, so an environment with other problems is checked too."""
+    problems: list[Problem] = []
+    if not isinstance(environments, dict):
+        return problems
+    for name, raw in environments.items():
+        staging = raw.get("staging_environment") if isinstance(raw, dict) else None
+        if not isinstance(staging, str):
+            continue  # absent, or the wrong type (the model names that)
+        if staging not in environments:
+            known = ", ".join(sorted(n for n in environments if n != name)) or "none"
+            problems.append(
+                Problem(
+                    f"environments.{name}.staging_environment",
+                    f"no environment {staging!r} (known: {known})",
+                )
+            )
+        elif staging == name:
+            problems.append(
+                Problem(
+                    f"environments.{name}.staging_environment",
+                    "an environment cannot be its own staging environment",
+                )
+            )
+    return problems
 
 
 def _merge_environment(data: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
@@ -141,18 +181,40 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def _validate(model: type[M], data: dict[str, Any], file: str, prefix: str) -> M:
+def _validate(
+    model: type[M],
+    data: dict[str, Any],
+    *,
+    prefix: str,
+    problems: list[Problem],
+    given: dict[str, Any] | None = None,
+) -> M | None:
+    """The model, or None with every validation error appended to `problems`.
+
+    With `given` (an environment's own table), errors in values the environment inherited
+    from the top-level sections are left out: the top level's validation names them once.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        key = _key(prefix, first["loc"])
-        problem = _describe(first)
-        if len(errors) > 1:
-            others = "; ".join(_key(prefix, e["loc"]) + ": " + _describe(e) for e in errors[1:4])
-            problem += f" (also: {others})"
-        raise ConfigError(file, key or None, problem) from None
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            if given is not None and loc and loc[0] in MERGED_SECTIONS and not _has(given, loc):
+                continue
+            problems.append(Problem(_key(prefix, loc) or None, _describe(error)))
+        return None
+
+
+def _has(table: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether the key path `loc` (or a table or list on its way) is set in `table` itself."""
+    for part in loc:
+        if isinstance(table, list) and isinstance(part, int):
+            # A list replaces the inherited one whole: its items are the environment's own.
+            return True
+        if not isinstance(table, dict) or part not in table:
+            return False
+        table = table[part]
+    return True
 
 
 def _key(prefix: str, loc: tuple[Any, ...]) -> str:

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.templates import check_shell_command
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAYS = {
@@ -259,7 +260,7 @@ class ChecklistItemConfig(Section):
     """Where the answer comes from (default: the item's own, see docs/policy.md)."""
     command: str | None = None
     """For source "command": a shell command; exit status 0 passes."""
-    timeout: float = Field(default=600.0, gt=0)
+    timeout: float = Field(default=600.0, gt=0, le=MAX_SECONDS)
     sarif: list[str] = Field(default_factory=list)
     """For source "sarif": report files ({version} is filled in), relative to turnout.toml."""
     min_security_severity: float = Field(default=7.0, ge=0, le=10)
@@ -271,6 +272,11 @@ class ChecklistItemConfig(Section):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("command")
+    @classmethod
+    def _shell_command(cls, value: str | None) -> str | None:
+        return None if value is None else check_shell_command(value)
 
 
 class ChecklistConfig(Section):

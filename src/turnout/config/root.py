@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from turnout.config.analysis import AnalysisConfig
 from turnout.config.base import Section
@@ -15,6 +15,7 @@ from turnout.config.integrations import IntegrationsConfig
 from turnout.config.people import Person
 from turnout.config.policy import PolicyConfig
 from turnout.config.targets import FakeTargetConfig, TargetConfig
+from turnout.config.templates import check_template
 
 # Sections that may be set at the top level (defaults for every environment) and
 # overridden per environment; an environment's table is deep-merged over the default.
@@ -32,7 +33,14 @@ class AppConfig(Section):
     relative to this file; {name} and {version} are filled in."""
     changes: str = ""
     """Default change summary for announcements (deploy --changes overrides)."""
-    eta_minutes: int = 30
+    eta_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+    @field_validator("package")
+    @classmethod
+    def _package_template(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty package path")
+        return check_template(value, ("name", "version"))
 
 
 class EnvironmentConfig(Section):
@@ -61,3 +69,19 @@ class TurnoutConfig(Section):
     integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
     environments: dict[str, dict[str, Any]] = Field(min_length=1)
     """Raw environment tables; validated one by one into EnvironmentConfig by the loader."""
+
+    @field_validator("people")
+    @classmethod
+    def _people_once(cls, value: list[Person]) -> list[Person]:
+        # Approvals and on-call rosters find a person by any of their names: a name two
+        # people answer to would make "who approved" ambiguous.
+        owner: dict[str, int] = {}
+        for index, person in enumerate(value):
+            for identity in sorted(person.identities()):
+                first = owner.setdefault(identity, index)
+                if first != index:
+                    raise ValueError(
+                        f"people[{index}] ({person.name}) and people[{first}]"
+                        f" ({value[first].name}) both answer to {identity!r}"
+                    )
+        return value

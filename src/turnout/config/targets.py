@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from turnout.config.azure import AzureTargetConfig
-from turnout.config.base import Section
+from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.templates import check_command_template, check_template
 
 
 class FakeTargetConfig(Section):
@@ -34,19 +35,19 @@ class LocalTargetConfig(Section):
     staging_slot: str = "blue"
     slot_host: str = "127.0.0.1"
     """Interface the slot processes listen on (each slot's own URL)."""
-    drain_timeout: float = Field(default=30.0, ge=0)
+    drain_timeout: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
     """Seconds in-flight requests may take to finish on a process being retired."""
-    stop_grace: float = Field(default=10.0, ge=0)
+    stop_grace: float = Field(default=10.0, ge=0, le=MAX_SECONDS)
     """Seconds between SIGTERM and SIGKILL when stopping a slot process."""
-    start_timeout: float = Field(default=30.0, gt=0)
+    start_timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS)
     """Seconds a new slot process has to start listening on its port."""
     health_path: str = "/health"
     """Path the host polls on every running slot for `host status`."""
-    health_interval: float = Field(default=5.0, gt=0)
+    health_interval: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
     metrics_address: str | None = None
     """host:port (loopback) serving Prometheus text on /metrics; unset: only via the
     admin socket (`turnout host status --metrics`)."""
-    metrics_retention: int = Field(default=7200, ge=3600)
+    metrics_retention: int = Field(default=7200, ge=3600, le=int(MAX_SECONDS))
     """Seconds of per-second traffic counters kept in memory."""
     settings: dict[str, str] = Field(default_factory=dict)
     """Environment variables given to every slot process."""
@@ -71,10 +72,36 @@ class LocalTargetConfig(Section):
     @classmethod
     def _slot_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-        for name in value:
+        for name, settings in value.items():
             if not name or not set(name) <= allowed:
                 raise ValueError(f"slot name {name!r}: use lowercase letters, digits, - and _")
+            for key, text in settings.items():
+                check_setting(key, text)
         return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_template(cls, value: str) -> str:
+        return check_command_template(value, SLOT_PLACEHOLDERS)
+
+    @field_validator("settings")
+    @classmethod
+    def _setting_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            check_setting(key, text)
+        return value
+
+
+SLOT_PLACEHOLDERS = ("port", "version", "release_dir", "python", "config_dir")
+"""What the slot host fills into `command` and settings when it starts a slot process."""
+
+
+def check_setting(name: str, text: str) -> None:
+    """One slot setting: a template naming only the slot placeholders."""
+    try:
+        check_template(text, SLOT_PLACEHOLDERS)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 TargetConfig = Annotated[
