@@ -84,7 +84,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     path.write_text(BROKEN)
     with pytest.raises(ConfigProblems) as caught:
         load_config(path, environ={})
-    keys = [problem.key for problem in caught.value.problems]
+    keys = [problem.key or "" for problem in caught.value.problems]
     assert sorted(keys) == sorted(EXPECTED_KEYS), keys
     assert str(path) in caught.value.message
     assert f"{len(EXPECTED_KEYS)} problems" in caught.value.message
