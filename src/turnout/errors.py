@@ -3,6 +3,9 @@
 Exit codes (DESIGN.md section 3):
 0 done, 1 internal error, 2 bad input, 3 refused before any change,
 4 failed and rolled back, 5 failed and needs a person.
+
+1 is for bugs only: every condition a person can fix (bad arguments, a service that does
+not answer, an operation that failed) has one of the other codes.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class LockHeld(Refused):
     """Another deployment holds the environment's lock."""
 
 
+class Unavailable(Refused):
+    """Something turnout needs did not answer (state store, slot host, database) before any
+    change was made; the person can fix it (start it, reach it) and run the command again."""
+
+
 class LockLost(LockHeld):
     """The lock was taken away (a forced take-over) while this process held it."""
 
@@ -84,7 +92,13 @@ class NeedsPerson(TurnoutError):
 
 
 class StepError(TurnoutError):
-    """A step could not do its work; the engine compensates and decides the exit code."""
+    """A step could not do its work; the engine compensates and decides the exit code.
+
+    Outside a deployment (a command's own operation failed, e.g. a rollback or a backup)
+    it is 5: the failure is an operational one a person acts on, never a bug (exit 1).
+    """
+
+    exit_code = 5
 
 
 class NotSupported(StepError):
@@ -92,4 +106,6 @@ class NotSupported(StepError):
 
 
 class IntegrationError(TurnoutError):
-    """An external system (HTTP API, subprocess, database) failed."""
+    """An external system (HTTP API, subprocess, database) failed (exit 5: a person acts)."""
+
+    exit_code = 5

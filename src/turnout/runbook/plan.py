@@ -5,7 +5,9 @@ from __future__ import annotations
 from turnout.config import EnvironmentConfig
 from turnout.model import DeploymentType
 
-GATES = ["checklist", "window", "approval"]
+# preflight first: a release that cannot succeed is refused before any policy is judged
+# and before anything is announced.
+GATES = ["preflight", "checklist", "window", "approval"]
 OPENING = ["announce", "track", "preconditions", "snapshot"]
 CLOSING = ["announce-success", "tag", "log", "close"]
 DATABASE = ["backup", "migrate", "verify-db"]

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from turnout.clock import Clock, SystemClock
-from turnout.errors import LockHeld, TurnoutError
+from turnout.errors import LockHeld, Unavailable
 from turnout.store import schema
 from turnout.store.tables import (
     ApprovalRow,
@@ -76,7 +76,10 @@ class Store:
         try:
             schema.upgrade(engine, resolved)
         except OperationalError as exc:
-            raise TurnoutError(f"state database {engine.url!r} unavailable: {exc.orig}") from exc
+            # Nothing was read or written: the person makes it reachable and runs again (exit 3).
+            raise Unavailable(
+                f"state database {engine.url!r} unavailable: {exc.orig}; nothing was changed"
+            ) from exc
         return cls(engine, clock)
 
     def close(self) -> None:

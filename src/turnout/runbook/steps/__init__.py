@@ -9,6 +9,7 @@ from turnout.runbook.step import Step
 
 # name -> "module:Class". Imported lazily so a command only loads what it runs.
 STEPS: dict[str, str] = {
+    "preflight": "turnout.runbook.steps.preflight:PreflightStep",
     "checklist": "turnout.runbook.steps.checklist:ChecklistStep",
     "window": "turnout.runbook.steps.window:WindowStep",
     "approval": "turnout.runbook.steps.approval:ApprovalStep",

@@ -21,19 +21,25 @@ from turnout.targets.local.paths import safe_name
 _CHUNK = 1 << 20
 
 
-def unpack_release(package: Path, releases_dir: Path, version: str) -> Path:
-    """The release directory holding the package's files (unpacked once per content)."""
+def check_package(package: Path) -> None:
+    """PackageError (exit 2) unless the package exists and is safe to unpack; writes nothing.
+
+    The runbook calls it before anything is announced; unpacking calls it again.
+    """
     if not package.exists():
         raise PackageError(f"{package}: package not found")
     if package.is_dir():
-        digest = _directory_digest(package)
-        check = _check_directory
+        _check_directory(package)
     elif zipfile.is_zipfile(package):
-        digest = _file_digest(package)
-        check = _check_zip
+        _check_zip(package)
     else:
         raise PackageError(f"{package}: not a zip file or a directory")
-    check(package)
+
+
+def unpack_release(package: Path, releases_dir: Path, version: str) -> Path:
+    """The release directory holding the package's files (unpacked once per content)."""
+    check_package(package)
+    digest = _directory_digest(package) if package.is_dir() else _file_digest(package)
     target = releases_dir / f"{safe_name(version)}-{digest[:12]}"
     if target.is_dir():
         return target

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from turnout.errors import StepError
+from turnout.errors import Unavailable
 from turnout.model import Release
 from turnout.targets.local.admin import AdminClient, HostNotRunning
 from turnout.targets.local.paths import host_paths, local_settings, split_address
@@ -89,7 +89,8 @@ class LocalTarget:
         try:
             return self._client.call(op, timeout=timeout, **arguments)
         except HostNotRunning:
-            raise StepError(
+            # Nothing was asked of the host: the person starts it and runs again (exit 3).
+            raise Unavailable(
                 f"slot host for {self.name} is not running (turnout host up --env {self.name})"
             ) from None
 

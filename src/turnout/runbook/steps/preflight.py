@@ -1,0 +1,106 @@
+"""Before anything is announced: everything about the release that can be known without
+changing anything.
+
+The package exists and is safe to unpack, the version is not already live, the
+migration files are valid and agree with the database's history (no applied file
+changed, no pending version older than an applied one), and the target answers. A
+refusal here is bad input (exit 2) or a refusal (exit 3) recorded before the start
+announcement, the tracking issue or the staging slot: nobody hears of a deployment that
+never started, and the warm previous version stays in its slot for a swap back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
+from turnout.runbook.step import Step, StepContext
+from turnout.runbook.steps.database import release_package, service
+from turnout.targets.protocol import PRODUCTION, SlotState
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """What the checks found (journaled as the step's outputs)."""
+
+    package: str
+    live_version: str | None
+    pending_migrations: list[str] = field(default_factory=list)
+
+    def to_outputs(self) -> dict[str, Any]:
+        """JSON-ready outputs with a one-line summary."""
+        live = f"{self.live_version} live" if self.live_version else "nothing live yet"
+        pending = (
+            f"{len(self.pending_migrations)} migration(s) pending"
+            if self.pending_migrations
+            else "no migration pending"
+        )
+        return {
+            "package": self.package,
+            "live_version": self.live_version,
+            "pending_migrations": self.pending_migrations,
+            "summary": f"package safe to unpack, target answers ({live}), {pending}",
+        }
+
+
+def check_release(ctx: StepContext) -> PreflightReport:
+    """Every check that needs no change; raises BadInput (2) or Refused (3)."""
+    from turnout.targets.local.packages import check_package
+
+    package = release_package(ctx)
+    check_package(package)
+    live = _live_slot(ctx)
+    if live is not None and live.version == ctx.deployment.version:
+        # Staging it again would replace the warm previous version: the rollback copy.
+        raise GateFailed(
+            f"{ctx.deployment.version} is already live on {ctx.env.name}; nothing was changed"
+        )
+    pending: list[str] = []
+    if ctx.env.database.url is not None:
+        pending = _pending_migrations(ctx)
+    return PreflightReport(
+        str(package), live.version if live is not None else None, pending_migrations=pending
+    )
+
+
+def _live_slot(ctx: StepContext) -> SlotState | None:
+    """Production's slot as the target reports it; Unavailable when the target is silent."""
+    try:
+        return ctx.target.slots().get(PRODUCTION)
+    except (BadInput, Refused):
+        raise
+    except (TurnoutError, OSError) as exc:
+        message = exc.message if isinstance(exc, TurnoutError) else str(exc)
+        raise Unavailable(
+            f"target of {ctx.env.name} does not answer: {message}; nothing was changed"
+        ) from exc
+
+
+def _pending_migrations(ctx: StepContext) -> list[str]:
+    """Pending files of the release, checked against the database's history."""
+    svc = service(ctx)
+    migrations = svc.load_migrations(release_package(ctx))
+    try:
+        pending = svc.pending(migrations)
+    except (BadInput, Refused):
+        raise  # a changed applied file, a version older than an applied one: exit 2
+    except TurnoutError as exc:
+        raise Unavailable(
+            f"database {svc.location.describe()}: {exc.message}; nothing was changed"
+        ) from exc
+    return [m.filename for m in pending]
+
+
+class PreflightStep(Step):
+    """Refuse a release that cannot succeed before the deployment is announced."""
+
+    name = "preflight"
+    phase = "pre-deployment"
+    gate = True
+
+    def run(self, ctx: StepContext) -> dict[str, Any]:
+        if "stage" not in ctx.statuses:
+            # An infrastructure-only deployment has no package or slot to check.
+            return {"summary": "no application release in this plan; nothing to check"}
+        return check_release(ctx).to_outputs()
