@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -18,6 +18,10 @@ class WarmupConfig(Section):
     interval: float = Field(default=0.2, ge=0, le=MAX_SECONDS)
     timeout: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
     """Give up if the slot is not healthy after this many seconds."""
+    accept_status: list[Annotated[int, Field(ge=400, le=499)]] = Field(default_factory=list)
+    """Client-error statuses (4xx) that count as answered, e.g. [401] for a path behind a
+    login. Any other 4xx fails the warm-up at once (a wrong path does not heal); 5xx and
+    connection errors are retried until `timeout`."""
 
 
 class HttpCheck(Section):
@@ -27,7 +31,9 @@ class HttpCheck(Section):
     method: str = "GET"
     expect_status: int = Field(default=200, ge=100, le=599)
     expect_json: dict[str, Any] = Field(default_factory=dict)
-    """Top-level JSON fields and the values they must have, e.g. {status = "healthy"}."""
+    """JSON fields and the values they must have, e.g. {status = "healthy"}; a key may be a
+    dotted path into nested objects and lists ("datasette.version", "items.0.name"), and
+    `{version}` in a path or an expected text is the version the slot should run."""
     timeout: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
 
 

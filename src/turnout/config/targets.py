@@ -42,7 +42,8 @@ class LocalTargetConfig(Section):
     start_timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS)
     """Seconds a new slot process has to start listening on its port."""
     health_path: str = "/health"
-    """Path the host polls on every running slot for `host status`."""
+    """Path the host polls on every running slot for `host status`; unset, the path of the
+    first `checks.health` check (or /health)."""
     health_interval: float = Field(default=5.0, gt=0, le=MAX_SECONDS)
     metrics_address: str | None = None
     """host:port (loopback) serving Prometheus text on /metrics; unset: only via the

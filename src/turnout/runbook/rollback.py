@@ -61,7 +61,9 @@ def rollback(
             )
         target.swap(slot, PRODUCTION)
         with _client(target) as client:
-            results = run_checks(client, target.production_url(), env.checks.health)
+            results = run_checks(
+                client, target.production_url(), env.checks.health, version=warm_version
+            )
         problem = failures(results)
         store.audit(
             actor,

@@ -25,7 +25,12 @@ class PreconditionsStep(Step):
             outputs["production"] = "empty (first deployment)"
         else:
             with ctx.http_client() as client:
-                results = run_checks(client, ctx.target.production_url(), ctx.env.checks.health)
+                results = run_checks(
+                    client,
+                    ctx.target.production_url(),
+                    ctx.env.checks.health,
+                    version=live.version,
+                )
             outputs["production"] = {
                 "version": live.version,
                 "checks": [r.to_dict() for r in results],

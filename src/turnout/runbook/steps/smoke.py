@@ -20,7 +20,7 @@ class SmokeStep(Step):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         base = slot_url(ctx, staging_slot(ctx))
         with ctx.http_client() as client:
-            results = run_checks(client, base, ctx.env.checks.smoke)
+            results = run_checks(client, base, ctx.env.checks.smoke, version=ctx.deployment.version)
         outputs = {"checks": [r.to_dict() for r in results]}
         problem = failures(results)
         if problem:

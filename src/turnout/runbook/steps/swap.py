@@ -67,7 +67,9 @@ class SwapStep(Step):
         if restored is None:
             return {"production": None, "summary": "production is empty, as it was before"}
         with ctx.http_client() as client:
-            results = run_checks(client, ctx.target.production_url(), ctx.env.checks.health)
+            results = run_checks(
+                client, ctx.target.production_url(), ctx.env.checks.health, version=restored
+            )
         problem = failures(results)
         if problem:
             raise StepError(f"swapped back to {restored}, but it is not healthy: {problem}")

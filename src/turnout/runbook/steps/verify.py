@@ -108,7 +108,7 @@ def _health(ctx: StepContext) -> list[CheckResult]:
     results: list[CheckResult] = []
     with ctx.http_client() as client:
         for attempt in range(1, HEALTH_ATTEMPTS + 1):
-            results = run_checks(client, url, checks)
+            results = run_checks(client, url, checks, version=ctx.deployment.version)
             if not failures(results):
                 return results
             if attempt < HEALTH_ATTEMPTS:

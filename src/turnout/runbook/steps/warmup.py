@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from turnout.errors import StepError
+from turnout.runbook.http_checks import fill_version
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 
@@ -27,7 +28,8 @@ class WarmupStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         settings = ctx.env.checks.warmup
-        url = slot_url(ctx, staging_slot(ctx)) + settings.path
+        path = fill_version(settings.path, ctx.deployment.version)
+        url = slot_url(ctx, staging_slot(ctx)) + path
         deadline = ctx.clock.monotonic() + settings.timeout
         ok = sent = 0
         last = ""
@@ -36,11 +38,21 @@ class WarmupStep(Step):
                 sent += 1
                 try:
                     response = client.get(url)
-                    if response.status_code < 500:
-                        ok += 1
-                    last = f"status {response.status_code}"
                 except httpx.HTTPError as exc:
                     last = f"{type(exc).__name__}: {exc}"
+                else:
+                    code = response.status_code
+                    last = f"status {code}"
+                    if 400 <= code < 500 and code not in settings.accept_status:
+                        # A wrong path or a refused request does not heal by waiting.
+                        raise StepError(
+                            f"warm-up of {url}: status {code} (a client error); fix"
+                            " checks.warmup.path, or list the status in"
+                            " checks.warmup.accept_status if the app answers it when healthy",
+                            details={"url": url, "status": code, "requests": sent},
+                        )
+                    if code < 400 or code in settings.accept_status:
+                        ok += 1
                 if ok >= settings.requests:
                     break
                 if ctx.clock.monotonic() >= deadline:

@@ -91,6 +91,10 @@ def local_settings(env: EnvironmentConfig) -> LocalTargetConfig:
         raise BadInput(
             f"environment {env.name} uses target kind {settings.kind!r}, not the local slot host"
         )
+    first = env.checks.health[0].path if env.checks.health else None
+    if "health_path" not in settings.model_fields_set and first and "{version}" not in first:
+        # Unless configured, the host polls what the runbook calls healthy: the first check.
+        settings = settings.model_copy(update={"health_path": first})
     return settings
 
 
