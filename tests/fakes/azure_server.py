@@ -718,6 +718,17 @@ class AzureServer(FakeHttpServer):
             _stop(old)
         self._deployed(record, 4, "Deployment successful.")
 
+    def install(self, slot: str, package: Path, settings: dict[str, str]) -> None:
+        """Put a package into a slot directly, as an earlier deployment would have (set-up)."""
+        with self.lock:
+            target = self.slots.setdefault(slot, self._new_slot(slot))
+            target.settings.update(settings)
+            record = KuduDeploymentRecord(uuid.uuid4().hex)
+            target.deployments.append(record)
+        self._deploy(target, record, package.read_bytes())
+        if record.status != 4:
+            raise RuntimeError(f"installing {package} into {slot}: {record.status_text}")
+
     def _deployed(self, record: KuduDeploymentRecord, status: int, text: str) -> None:
         with self.lock:
             record.status, record.status_text, record.complete = status, text, True

@@ -90,7 +90,7 @@ def running_azure(folder: Path) -> Iterator[AzureWorld]:
         yield world
 
 
-def azure_target_toml(world: AzureWorld, **extra: object) -> str:
+def azure_target_toml(world: AzureWorld, *, environment: str = "production", **extra: object) -> str:
     """The [environments.ENV.target] table of an azure target on the fake."""
     server = world.server
     values: dict[str, object] = {
@@ -102,7 +102,7 @@ def azure_target_toml(world: AzureWorld, **extra: object) -> str:
         "poll_interval": 0.2,
     }
     values.update(extra)
-    lines = ["[environments.production.target]"]
+    lines = [f"[environments.{environment}.target]"]
     for key, value in values.items():
         lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ happens here only, so a missing extra is one clear configuration message.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from turnout.config.azure import AzureTargetConfig, resolve_value
 from turnout.errors import ConfigError
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+    from azure.core.credentials import AccessToken, TokenCredential
     from azure.mgmt.web import WebSiteManagementClient
 
 EXTRA_HINT = "install the Azure SDKs with: pip install 'turnout[azure]'"
@@ -36,6 +37,7 @@ class AzureSession:
     subscription: str
     credential: TokenCredential
     _web: WebSiteManagementClient | None = field(default=None, repr=False)
+    _token: AccessToken | None = field(default=None, repr=False)
 
     @property
     def scope(self) -> str:
@@ -65,8 +67,11 @@ class AzureSession:
         return self._web
 
     def token(self) -> str:
-        """A bearer token for the management scope (Kudu accepts it too)."""
-        return self.credential.get_token(self.scope).token
+        """A bearer token for the management scope (Kudu accepts it too), reused until
+        five minutes before it expires (the Azure CLI credential runs `az` for each one)."""
+        if self._token is None or self._token.expires_on - 300 < time.time():
+            self._token = self.credential.get_token(self.scope)
+        return self._token.token
 
     @property
     def site_id(self) -> str:

@@ -1,0 +1,73 @@
+"""The runbook end to end on App Service: the official SDK clients against the fake Azure."""
+
+from __future__ import annotations
+
+from tests.integration.azure_project import AzureProject, azure_project, azure_world
+
+__all__ = ["azure_project", "azure_world"]
+
+ONLY_100 = '[{path = "/health", expect_json = {version = "1.0.0"}}]'
+
+
+def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> None:
+    """Stage, warm-up, smoke, swap and verify on real HTTP; a failing release is swapped back;
+    `turnout rollback` puts the previous version back."""
+    project, server = azure_project, azure_project.world.server
+    first = project.deploy("1.0.0")
+    assert first.returncode == 0, first.stderr
+    assert project.live() == {"production": "1.0.0", "blue": None}
+
+    second = project.deploy("1.1.0")
+    assert second.returncode == 0, second.stderr
+    assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
+    with server.lock:
+        blue = server.slots["blue"]
+        production = server.slots["production"]
+        # The version travels with the content; the warm-up path is set from the health path.
+        assert production.settings["TURNOUT_VERSION"] == "1.1.0"
+        assert blue.settings["TURNOUT_VERSION"] == "1.0.0"
+        assert blue.settings["WEBSITE_SWAP_WARMUP_PING_PATH"] == "/health"
+        assert "WEBSITE_SWAP_WARMUP_PING_PATH" in server.sticky
+        swaps = [r for r in server.requests if r.path.lower().endswith("/slotsswap")]
+    # Every swap names blue as the source and production as the target.
+    assert swaps and all("/slots/blue/slotsswap" in r.path for r in swaps)
+    assert all(r.json() == {"targetSlot": "production", "preserveVnet": True} for r in swaps)
+
+    status = project.turnout("status", "--env", project.env, "--json")
+    assert status.returncode == 0, status.stderr
+    assert '"1.1.0"' in status.stdout
+
+    back = project.turnout("rollback", "--env", project.env)
+    assert back.returncode == 0, back.stderr
+    assert project.live() == {"production": "1.0.0", "blue": "1.1.0"}
+
+    # 1.2.0 is healthy in its slot but fails production's checks: swapped back at once.
+    failing = project.deploy("1.2.0", env={"TURNOUT__CHECKS__HEALTH": ONLY_100})
+    assert failing.returncode == 4, failing.stderr
+    assert project.live() == {"production": "1.0.0", "blue": "1.2.0"}
+    assert len(server.swaps("Succeeded")) == 5
+
+
+def test_failing_onedeploy_fails_the_stage_step(azure_project: AzureProject) -> None:
+    """A OneDeploy whose app cannot start: the step fails with Kudu's reason; nothing swapped."""
+    project, server = azure_project, azure_project.world.server
+    project.seed("1.0.0")
+    result = project.deploy("1.1.0", crash=True)
+    assert result.returncode in (4, 5), result.stderr
+    assert "OneDeploy" in result.stderr and "failed" in result.stderr
+    assert "exited with code 3" in result.stderr
+    assert project.live()["production"] == "1.0.0"
+    assert server.swaps() == []
+
+
+def test_swap_refused_with_417_is_a_failed_step_naming_it(azure_project: AzureProject) -> None:
+    """The platform's warm-up ping fails (417): the deploy fails naming it, production unchanged."""
+    project, server = azure_project, azure_project.world.server
+    project.seed("1.0.0")
+    server.warmup_refused.add("blue")
+    result = project.deploy("1.1.0")
+    assert result.returncode == 4, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "did not respond to http ping" in message and "417" in message
+    assert "nothing moved: production runs 1.0.0" in message
+    assert project.live() == {"production": "1.0.0", "blue": "1.1.0"}
