@@ -505,7 +505,7 @@ class AzureServer(FakeHttpServer):
                     f" prepared for swap with slot '{pending}'.",
                 )
             other = self.slots[target]
-            if other.target_swap_slot is not None:
+            if other.target_swap_slot not in (None, source.name):
                 return _arm_error(
                     409,
                     "Conflict",
@@ -550,9 +550,7 @@ class AzureServer(FakeHttpServer):
 
     def _exchange(self, source: FakeSlot, target: FakeSlot) -> None:
         """Contents and non-sticky settings change places; sticky settings stay."""
-        if source.own_sticky is not None:
-            source.settings.update(source.own_sticky)
-            source.own_sticky = None
+        self._restore_own_sticky(source)
         sticky = set(self.sticky)
         moving_source = {k: v for k, v in source.settings.items() if k not in sticky}
         moving_target = {k: v for k, v in target.settings.items() if k not in sticky}
@@ -566,6 +564,15 @@ class AzureServer(FakeHttpServer):
             "destinationSlotName": target.name,
         }
         source.swap_status = target.swap_status = stamp
+
+    def _restore_own_sticky(self, slot: FakeSlot) -> None:
+        """Undo an applied preview: the slot's own sticky values (or none) come back."""
+        if slot.own_sticky is None:
+            return
+        sticky = set(self.sticky)
+        slot.settings = {k: v for k, v in slot.settings.items() if k not in sticky}
+        slot.settings.update(slot.own_sticky)
+        slot.own_sticky = None
 
     def _operation(self, operation_id: str) -> Response:
         with self.lock:
@@ -603,9 +610,7 @@ class AzureServer(FakeHttpServer):
         with self.lock:
             for each in self.slots.values():
                 if each is slot or each.target_swap_slot == slot.name:
-                    if each.own_sticky is not None:
-                        each.settings.update(each.own_sticky)
-                        each.own_sticky = None
+                    self._restore_own_sticky(each)
                     each.target_swap_slot = None
             slot.target_swap_slot = None
         return 200, {}, b""

@@ -90,7 +90,9 @@ def running_azure(folder: Path) -> Iterator[AzureWorld]:
         yield world
 
 
-def azure_target_toml(world: AzureWorld, *, environment: str = "production", **extra: object) -> str:
+def azure_target_toml(
+    world: AzureWorld, *, environment: object = "production", **extra: object
+) -> str:
     """The [environments.ENV.target] table of an azure target on the fake."""
     server = world.server
     values: dict[str, object] = {

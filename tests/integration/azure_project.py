@@ -86,16 +86,16 @@ class AzureProject:
             stderr=subprocess.PIPE,
         )
 
-    def deploy(self, version: str, *, env: dict[str, str] | None = None, crash: bool = False) -> subprocess.CompletedProcess[str]:
+    def deploy(
+        self, version: str, *, env: dict[str, str] | None = None, crash: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         """`turnout deploy` of a freshly built package."""
         self.package(version, crash=crash)
         return self.turnout("deploy", "--env", self.env, "--version", version, "--yes", env=env)
 
     def seed(self, version: str = "1.0.0") -> None:
         """Production already runs `version` (deployed before this test)."""
-        self.world.server.install(
-            "production", self.package(version), {"TURNOUT_VERSION": version}
-        )
+        self.world.server.install("production", self.package(version), {"TURNOUT_VERSION": version})
 
     def live(self) -> dict[str, str | None]:
         """Which version each slot's running app reports (asked of the processes)."""
@@ -105,10 +105,14 @@ class AzureProject:
         return {name: server.version_in(name) for name in names}
 
 
-def write_project(root: Path, world: AzureWorld, *, extra: str = "", **target: object) -> AzureProject:
+def write_project(
+    root: Path, world: AzureWorld, *, extra: str = "", **target: object
+) -> AzureProject:
     """The project files for an azure environment `web`."""
     root.mkdir(parents=True, exist_ok=True)
-    text = PROJECT.format(extra=extra) + "\n" + azure_target_toml(world, environment="web", **target)
+    text = (
+        PROJECT.format(extra=extra) + "\n" + azure_target_toml(world, environment="web", **target)
+    )
     (root / "turnout.toml").write_text(text)
     return AzureProject(root, world)
 

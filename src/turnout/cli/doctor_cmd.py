@@ -154,6 +154,10 @@ def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
         _run("state store", lambda: _state_store(config)),
         _run("target", lambda: _target(config, env)),
     ]
+    if env.target.kind == "azure":
+        from turnout.targets.azure.doctor import azure_probes
+
+        found.extend(_run(name, check) for name, check in azure_probes(config, env))
     if env.database.url:
         found.append(_run("database", lambda: _database(config, env)))
     from turnout.integrations.notify import apprise_channels
