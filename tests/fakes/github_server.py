@@ -30,6 +30,9 @@ class FakeRepo:
     owner: str
     name: str
     push: bool = True
+    lock_new_issues: bool = False
+    """Lock every new issue's conversation as it is created (as a repository's automation
+    may): comments on it are then refused with GitHub's 403."""
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -194,6 +197,7 @@ class GitHubServer(FakeHttpServer):
             "body": body.get("body") or "",
             "state": "open",
             "state_reason": None,
+            "locked": repo.lock_new_issues,
             "labels": [self._label(repo, name) for name in body.get("labels", [])],
             "user": {"login": "turnout-bot"},
             "comments": 0,
@@ -225,6 +229,10 @@ class GitHubServer(FakeHttpServer):
         return json_response(200, found)
 
     def _comment(self, repo: FakeRepo, number: int, body: dict[str, Any]) -> Response:
+        if repo.issues[number].get("locked"):
+            return json_response(
+                403, {"message": "Unable to create comment because issue is locked."}
+            )
         comments = repo.comments.setdefault(number, [])
         cid = self._id()
         comment = {

@@ -57,7 +57,7 @@ def _deployment(number: str = "7") -> DeploymentInfo:
 
 def test_issue_is_created_commented_and_closed(github: GitHubServer) -> None:
     """The tracking issue gets the labels and checklist, a comment per phase, then is closed."""
-    tracker = GitHubTracker(_repo(github), ["deployment", "production"])
+    tracker = GitHubTracker(_repo(github), ["deployment", "production"], app="shop")
     body = issue_body(_deployment(), ["announce", "track"], None)
     issue, opened = ensure_issue(tracker, _deployment(), "Production Deployment - 2026-11-17", body)
     assert opened and issue.ref == "1"
@@ -79,7 +79,7 @@ def test_issue_is_created_commented_and_closed(github: GitHubServer) -> None:
 
 def test_opening_twice_finds_the_first_issue(github: GitHubServer) -> None:
     """After a crash, opening the deployment's issue again finds it instead of duplicating it."""
-    tracker = GitHubTracker(_repo(github), ["deployment", "production"])
+    tracker = GitHubTracker(_repo(github), ["deployment", "production"], app="shop")
     first, _ = ensure_issue(tracker, _deployment(), "T", "body")
     other, _ = ensure_issue(tracker, _deployment("8"), "T", "body")
     again, opened = ensure_issue(tracker, _deployment(), "T", "body")
@@ -89,7 +89,7 @@ def test_opening_twice_finds_the_first_issue(github: GitHubServer) -> None:
 
 def test_failed_deployment_closes_as_not_planned(github: GitHubServer) -> None:
     """A deployment that did not succeed closes its issue with state_reason not_planned."""
-    tracker = GitHubTracker(_repo(github), ["deployment"])
+    tracker = GitHubTracker(_repo(github), ["deployment"], app="shop")
     issue = tracker.open(_deployment(), "T", "body")
     tracker.close(issue, "rolled back", success=False)
     assert github.repos[REPO].issues[1]["state_reason"] == "not_planned"

@@ -2,8 +2,11 @@
 
 Both trackers open an issue titled like "Production Deployment - 2026-11-17" whose body
 carries the pre-deployment checklist as text, take a comment per phase, and are closed
-with the outcome. Each issue carries a marker naming the deployment, so opening twice
-(after a crash) finds the first issue instead of creating a second one.
+with the outcome. Each issue carries a marker naming the app, the environment and the
+deployment (its number and the instant it started), so opening twice (after a crash)
+finds the first issue instead of creating a second one, while a fresh state store
+(numbers start again at 1) or a second app tracked in the same repository never takes
+over an old issue.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from turnout.errors import IntegrationError
@@ -90,9 +94,17 @@ class Tracker(Protocol):
         ...
 
 
-def marker(deployment: DeploymentInfo) -> str:
-    """The hidden line naming the deployment in an issue's body."""
-    return f"<!-- turnout:deployment {deployment.environment}#{deployment.id} -->"
+def marker(app: str, deployment: DeploymentInfo) -> str:
+    """The hidden line naming the deployment in an issue's body, unique across state stores.
+
+    The number alone repeats (a new state store counts from 1 again, another app has its
+    own numbers); the app's name and the microsecond the deployment started do not.
+    """
+    started = deployment.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return (
+        f"<!-- turnout:deployment app={quote(app, safe='')} env={deployment.environment}"
+        f" id={deployment.id} started={started} -->"
+    )
 
 
 def ensure_issue(
@@ -174,9 +186,10 @@ class GitHubTracker:
 
     kind = "github"
 
-    def __init__(self, repo: Repository, labels: list[str]) -> None:
+    def __init__(self, repo: Repository, labels: list[str], *, app: str) -> None:
         self._repo = repo
         self._labels = labels
+        self._app = app
 
     def _issue(self, issue: TrackingIssue) -> Issue:
         from turnout.integrations.gh import github_errors
@@ -187,7 +200,7 @@ class GitHubTracker:
     def find(self, deployment: DeploymentInfo) -> TrackingIssue | None:
         from turnout.integrations.gh import github_errors
 
-        wanted = marker(deployment)
+        wanted = marker(self._app, deployment)
         with github_errors("list deployment issues"):
             recent = self._repo.get_issues(state="all", labels=self._labels)
             for issue in itertools.islice(recent, SEARCH_LIMIT):
@@ -200,7 +213,9 @@ class GitHubTracker:
 
         with github_errors("create the tracking issue"):
             issue = self._repo.create_issue(
-                title=title, body=f"{body}\n\n{marker(deployment)}\n", labels=self._labels
+                title=title,
+                body=f"{body}\n\n{marker(self._app, deployment)}\n",
+                labels=self._labels,
             )
         return TrackingIssue("github", str(issue.number), issue.title, issue.html_url)
 
@@ -245,7 +260,7 @@ def tracker_for(config: LoadedConfig, env: EnvironmentConfig, store: Store) -> T
         else f"environments.{env.name}.integrations.github.token",
         file=str(config.path),
     )
-    return GitHubTracker(repository(client, name), issue_labels(env))
+    return GitHubTracker(repository(client, name), issue_labels(env), app=config.root.app.name)
 
 
 # -- text -------------------------------------------------------------------------------

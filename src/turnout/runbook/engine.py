@@ -105,6 +105,8 @@ class Engine:
         self.target_factory = target_factory
         self._target: Target | None = None
         self._holder: str | None = None
+        self._hook_failures: list[str] = []
+        """Hooks (announcements, comments) that raised while this engine ran."""
         self.step_seconds: dict[str, float] = {}
         """Time spent inside each step's observe/run (the rest is the engine's own work)."""
 
@@ -425,11 +427,8 @@ class Engine:
 
     # -- endings ----------------------------------------------------------------------
     def _succeed(self, ctx: StepContext) -> Result:
-        dep_id = int(ctx.deployment.id)
         message = f"{ctx.deployment.version} deployed to {self.env.name} and verified"
-        self._finish(ctx, DeploymentStatus.SUCCEEDED, 0, message)
-        self._after(ctx, Outcome.SUCCEEDED)
-        return Result(dep_id, DeploymentStatus.SUCCEEDED, 0, message)
+        return self._settle(ctx, DeploymentStatus.SUCCEEDED, 0, message, Outcome.SUCCEEDED)
 
     def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:
         dep_id = int(ctx.deployment.id)
@@ -454,14 +453,14 @@ class Engine:
         ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
         self.store.merge_deployment_data(dep_id, failure=ctx.failure)
         if isinstance(exc, Refused | BadInput) and not self._moved_anything(changed):
-            self._finish(ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
-            self._after(ctx, Outcome.REFUSED)
-            return Result(dep_id, DeploymentStatus.REFUSED, exc.exit_code, exc.message)
+            return self._settle(
+                ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message, Outcome.REFUSED, {}
+            )
         if isinstance(exc, NeedsPerson):
             message = f"{step.name}: {exc.message}"
-            self._finish(ctx, DeploymentStatus.NEEDS_PERSON, 5, message)
-            self._after(ctx, Outcome.NEEDS_PERSON)
-            return Result(dep_id, DeploymentStatus.NEEDS_PERSON, 5, message, ctx.failure)
+            return self._settle(
+                ctx, DeploymentStatus.NEEDS_PERSON, 5, message, Outcome.NEEDS_PERSON
+            )
         if not isinstance(exc, TurnoutError):
             ctx.failure["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
             self.store.merge_deployment_data(dep_id, failure=ctx.failure)
@@ -510,13 +509,46 @@ class Engine:
                 f" ({'; '.join(undo_failures)}); run `turnout status --env"
                 f" {self.env.name}` and act by hand"
             )
-            self._finish(ctx, DeploymentStatus.NEEDS_PERSON, 5, message)
-            self._after(ctx, Outcome.NEEDS_PERSON)
-            return Result(dep_id, DeploymentStatus.NEEDS_PERSON, 5, message, ctx.failure)
+            return self._settle(
+                ctx, DeploymentStatus.NEEDS_PERSON, 5, message, Outcome.NEEDS_PERSON
+            )
         message = f"{failed_step} failed: {error}; rolled back"
-        self._finish(ctx, DeploymentStatus.ROLLED_BACK, 4, message)
-        self._after(ctx, Outcome.ROLLED_BACK)
-        return Result(dep_id, DeploymentStatus.ROLLED_BACK, 4, message, ctx.failure)
+        return self._settle(ctx, DeploymentStatus.ROLLED_BACK, 4, message, Outcome.ROLLED_BACK)
+
+    def _settle(
+        self,
+        ctx: StepContext,
+        status: DeploymentStatus,
+        code: int,
+        message: str,
+        outcome: Outcome,
+        details: dict[str, Any] | None = None,
+    ) -> Result:
+        """Record the ending, run the steps' `after` hooks, and say what they could not do.
+
+        A phase comment or a close that did not reach the tracking issue (or any other
+        hook that failed) is added to the deployment's message: the outcome stands, but
+        nobody should believe the issue tells the whole story.
+        """
+        dep_id = int(ctx.deployment.id)
+        self._finish(ctx, status, code, message)
+        self._after(ctx, outcome)
+        problems = self._unposted(dep_id)
+        if problems:
+            message = f"{message}; " + "; ".join(problems)
+            self.store.update_deployment(dep_id, message=message)
+        failure = (
+            ctx.failure if details is None and status is not DeploymentStatus.SUCCEEDED else {}
+        )
+        return Result(dep_id, status, code, message, details if details is not None else failure)
+
+    def _unposted(self, dep_id: int) -> list[str]:
+        from turnout.runbook.steps.track import PROBLEMS_KEY
+
+        row = self.store.deployment(dep_id)
+        data = (row.data or {}) if row is not None else {}
+        problems = [str(p) for p in data.get(PROBLEMS_KEY) or []]
+        return problems + self._hook_failures
 
     def _finish(self, ctx: StepContext, status: DeploymentStatus, code: int, message: str) -> None:
         dep_id = int(ctx.deployment.id)
@@ -550,6 +582,7 @@ class Engine:
             try:
                 call(load_step(step_row.name))
             except Exception as exc:  # best effort by design
+                self._hook_failures.append(f"{step_row.name}: {_error_text(exc)}")
                 self.store.audit(
                     "turnout",
                     "hook.failed",

@@ -1,8 +1,9 @@
 """Phase 1.2 and 6.3: open the deployment tracking issue, and close it with the outcome.
 
 Opening happens before anything changes, so a tracker that cannot be reached fails the
-step (nothing to undo). Closing happens after the deployment is decided: a problem
-there is recorded and reported, never turned into a rollback.
+step (nothing to undo). Comments and closing happen while and after the deployment is
+decided: what could not be posted is recorded with the deployment (`tracking_problems`)
+and told with its outcome, never turned into a rollback.
 """
 
 from __future__ import annotations
@@ -37,10 +38,28 @@ def recorded_issue(ctx: StepContext) -> TrackingIssue | None:
     return TrackingIssue.from_dict(issue) if isinstance(issue, Mapping) else None
 
 
-def note_phase(ctx: StepContext, text: str) -> bool:
+PROBLEMS_KEY = "tracking_problems"
+
+
+def tracking_problems(ctx: StepContext) -> list[str]:
+    """What could not be posted to the deployment's tracking issue, in order."""
+    return [str(p) for p in deployment_data(ctx).get(PROBLEMS_KEY) or []]
+
+
+def record_problem(ctx: StepContext, issue: TrackingIssue, what: str, error: str) -> None:
+    """Remember (with the deployment) that something was not posted to its issue."""
+    where = f"#{issue.ref}" if issue.kind == "github" else "(local)"
+    text = f"tracking issue {where}: {what} not posted: {error}"
+    ctx.progress(text)
+    problems = [*tracking_problems(ctx), text]
+    ctx.store.merge_deployment_data(int(ctx.deployment.id), **{PROBLEMS_KEY: problems})
+
+
+def note_phase(ctx: StepContext, text: str, *, what: str = "comment") -> bool:
     """Comment on the tracking issue (best effort); True when the comment was added.
 
-    For the engine (a comment at the end of each phase) and for steps with news.
+    For the engine (a comment at the end of each phase) and for steps with news; a
+    comment that could not be posted is recorded as a tracking problem.
     """
     issue = recorded_issue(ctx)
     if issue is None:
@@ -48,7 +67,7 @@ def note_phase(ctx: StepContext, text: str) -> bool:
     try:
         tracker_for(ctx.config, ctx.env, ctx.store).comment(issue, text)
     except TurnoutError as exc:
-        ctx.progress(f"tracking issue: comment failed: {exc.message}")
+        record_problem(ctx, issue, what, exc.message)
         return False
     return True
 
@@ -71,7 +90,11 @@ class TrackStep(Step):
             for name, status in ctx.statuses.items()
             if status in {"succeeded", "skipped"} and name in ctx.outputs
         ]
-        note_phase(ctx, f"Phase **{phase}** done.\n" + "\n".join(done[-8:]))
+        note_phase(
+            ctx,
+            f"Phase **{phase}** done.\n" + "\n".join(done[-8:]),
+            what=f"comment on phase {phase}",
+        )
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
         found = deployment_data(ctx).get("tracking_issue")
@@ -113,7 +136,12 @@ class TrackStep(Step):
         if flat:
             lines += ["\n**Evidence:**", *(f"- {line}" for line in flat)]
         lines += ["\n**Steps:**", *phase_summary(ctx)]
-        tracker_for(ctx.config, ctx.env, ctx.store).close(issue, "\n".join(lines), success=False)
+        try:
+            tracker_for(ctx.config, ctx.env, ctx.store).close(
+                issue, "\n".join(lines), success=False
+            )
+        except TurnoutError as exc:
+            record_problem(ctx, issue, "outcome comment and close", exc.message)
 
 
 class CloseStep(Step):
@@ -153,7 +181,7 @@ class CloseStep(Step):
             tracker_for(ctx.config, ctx.env, ctx.store).close(issue, text, success=True)
         except TurnoutError as exc:
             # The release is verified: a tracker outage must not roll it back.
-            ctx.progress(f"tracking issue not closed: {exc.message}")
+            record_problem(ctx, issue, "closing comment and close", exc.message)
             return {
                 "summary": f"tracking issue NOT closed: {exc.message}",
                 "issue": issue.to_dict(),
