@@ -863,7 +863,8 @@ class AppRequestsQuery:
 
     Shape: `AppRequests | where TimeGenerated >= datetime(A) and TimeGenerated <
     datetime(B) | where parse_url(Url).Host =~ "HOST" | summarize requests =
-    sum(ItemCount), failed = sumif(ItemCount, Success == false) by bucket =
+    sum(ItemCount), failed = sumif(ItemCount, Success == false), server_errors =
+    sumif(ItemCount, toint(ResultCode) >= 500) by bucket =
     bin(TimeGenerated, Ns), le = case(DurationMs <= X, X, ..., E)`.
     """
 
@@ -906,17 +907,19 @@ class AppRequestsQuery:
         )
 
     def run(self, rows: list[RequestRecord]) -> dict[str, Any]:
-        """The result table (bucket, le, requests, failed)."""
+        """The result table (bucket, le, requests, failed, server_errors)."""
         groups: dict[tuple[float, float], list[int]] = {}
         for r in rows:
             if not (self.start <= r.at < self.end) or r.host.lower() != self.host:
                 continue
             bucket = (r.at // self.step) * self.step
             le = next((b for b in self.bounds if r.duration_ms <= b), self.last)
-            counts = groups.setdefault((bucket, le), [0, 0])
+            counts = groups.setdefault((bucket, le), [0, 0, 0])
             counts[0] += r.item_count
-            if r.status >= 500:  # App Service marks 5xx requests Success == false
+            if r.status >= 400 and r.status != 401:  # what App Insights marks Success == false
                 counts[1] += r.item_count
+            if r.status >= 500:
+                counts[2] += r.item_count
         return {
             "name": "PrimaryResult",
             "columns": [
@@ -924,9 +927,10 @@ class AppRequestsQuery:
                 {"name": "le", "type": "real"},
                 {"name": "requests", "type": "long"},
                 {"name": "failed", "type": "long"},
+                {"name": "server_errors", "type": "long"},
             ],
             "rows": [
-                [_iso(b), "Infinity" if le == float("inf") else le, c[0], c[1]]
+                [_iso(b), "Infinity" if le == float("inf") else le, c[0], c[1], c[2]]
                 for (b, le), c in sorted(groups.items())
             ],
         }

@@ -53,6 +53,10 @@ def choose_provider(config: LoadedConfig, env: EnvironmentConfig, target: object
             ),
             f"Prometheus at {analysis.prometheus.url}",
         )
+    if analysis.provider in ("appinsights", "azure-monitor"):
+        from turnout.analysis.azure_choice import azure_provider
+
+        return azure_provider(config, env, target)
     if isinstance(target, TrafficSource):
         from turnout.analysis.router import RouterProvider
 

@@ -130,6 +130,13 @@ class AzureTarget:
             raise StepError(f"App Service app {self.settings.app} not found")
         return f"https://{site.default_host_name}"
 
+    def host_of(self, slot: str) -> str:
+        """The slot's default host name, as the service reports it."""
+        site = self._site(slot)
+        if site is None or not site.default_host_name:
+            raise IntegrationError(f"slot {slot} of {self.settings.app} has no host name")
+        return str(site.default_host_name)
+
     def scm_host(self, slot: str) -> str:
         """The slot's SCM (Kudu) host name, as the service reports it."""
         site = self._site(slot)
