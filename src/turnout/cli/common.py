@@ -7,13 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from turnout.config import LoadedConfig, load_config
-from turnout.store import Store
+# Each command imports the configuration models and the state store when it runs: a
+# command that needs neither (`--help`, `init`) starts without their import time.
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from turnout.config import LoadedConfig
+    from turnout.store import Store
 
 # Human output goes to stderr so stdout stays clean for --json documents.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -46,12 +51,16 @@ def current_user(given: str | None = None) -> str:
 
 def load(config_path: Path | None) -> LoadedConfig:
     """Load and validate the configuration (errors become exit 2 at the top)."""
+    from turnout.config import load_config
+
     return load_config(config_path)
 
 
 def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
     """The state store that belongs to this configuration. Commands that only read
     (`read_only`) do not create one: without it they see an empty store."""
+    from turnout.store import Store
+
     return Store.open(config.state_dir, create=not read_only)
 
 
@@ -64,3 +73,13 @@ def emit_json(document: Any) -> None:
 def say(message: str) -> None:
     """One line of human output (stderr)."""
     console.print(message)
+
+
+def print_table(table: Table) -> None:
+    """A table on stderr. Without a terminal (a pipe, a CI log) there is no width to fit,
+    so it is printed at its natural width instead of cutting or wrapping its columns."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = console.measure(table, options=console.options.update_width(1_000_000)).maximum
+    console.print(table, width=max(natural, 1), crop=False)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from turnout.cli.common import ConfigOption, JsonOption, emit_json, load, say
-from turnout.config.loader import CONFIG_NAME
 from turnout.errors import BadInput, ConfigError
 
 
@@ -30,6 +29,8 @@ def init(
         config = copy_example(directory)
         say(f"wrote the tesoro sample app and {config}; packages built in {directory / 'dist'}")
         return
+    from turnout.config.loader import CONFIG_NAME
+
     target = directory / CONFIG_NAME
     if target.exists() and not force:
         raise BadInput(f"{target}: already exists (use --force to overwrite)")

@@ -8,10 +8,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.table import Table
 
 from turnout.cli.common import (
     AsOption,
@@ -25,13 +24,15 @@ from turnout.cli.common import (
     open_store,
     say,
 )
-from turnout.config import LoadedConfig
-from turnout.database.driver import DatabaseError
-from turnout.database.dump import LogicalDump
-from turnout.database.migrations import MigrationSet
-from turnout.database.service import DatabaseService
 from turnout.errors import BadInput, LockHeld, NeedsPerson, PackageError, Refused, RolledBack
-from turnout.store import Store, holder_identity
+
+# The database layer is imported when a `db` command runs, not for every command's start.
+if TYPE_CHECKING:
+    from turnout.config import LoadedConfig
+    from turnout.database.dump import LogicalDump
+    from turnout.database.migrations import MigrationSet
+    from turnout.database.service import DatabaseService
+    from turnout.store import Store
 
 PackageOption = Annotated[
     Path | None, typer.Option("--package", "-p", help="Release package (zip or directory).")
@@ -44,6 +45,8 @@ VersionOption = Annotated[
 
 @contextmanager
 def _service(config_path: Path | None, env: str, actor: str) -> Iterator[DatabaseService]:
+    from turnout.database.service import DatabaseService
+
     loaded = load(config_path)
     environment = loaded.env(env)
     with open_store(loaded) as store:
@@ -55,6 +58,8 @@ def _service(config_path: Path | None, env: str, actor: str) -> Iterator[Databas
 @contextmanager
 def _database_errors() -> Iterator[None]:
     # A database that fails outside a known-safe path needs a person to look (exit 5).
+    from turnout.database.driver import DatabaseError
+
     try:
         yield
     except DatabaseError as exc:
@@ -64,6 +69,8 @@ def _database_errors() -> Iterator[None]:
 @contextmanager
 def _locked(store: Store, environment: str, actor: str) -> Iterator[None]:
     # The same lock as deployments: no migrate or restore under a running deployment.
+    from turnout.store import holder_identity
+
     holder = holder_identity(actor)
     try:
         store.acquire_lock(environment, None, holder)
@@ -143,6 +150,8 @@ def history(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = F
     if as_json:
         emit_json({"environment": env, "history_table": svc.history.name, "migrations": rows})
         return
+    from rich.table import Table
+
     table = Table("version", "description", "applied at", "by", "ms", "checksum")
     for r in rows:
         table.add_row(
@@ -199,6 +208,8 @@ def migrate(
 
 
 def _migrate(svc: DatabaseService, migrations: MigrationSet, user: str) -> dict[str, Any]:
+    from turnout.database.driver import DatabaseError
+
     env = svc.env.name
     with _database_errors():
         pending = svc.pending(migrations)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from turnout.cli.common import console, say
-from turnout.cli.progress import Progress
-from turnout.cli.report_cmd import print_report
-from turnout.cli.reports import print_history
-from turnout.demo.story import Story
+
+# The story imports the whole engine; only `turnout demo` pays for that.
+if TYPE_CHECKING:
+    from turnout.cli.progress import Progress
 
 
 class ConsoleReporter:
@@ -25,12 +25,18 @@ class ConsoleReporter:
         console.print(text, markup=False, highlight=False)
 
     def deployment(self, title: str) -> Progress:
+        from turnout.cli.progress import Progress
+
         return Progress(title)
 
     def history(self, rows: list[dict[str, Any]]) -> None:
+        from turnout.cli.reports import print_history
+
         print_history(rows)
 
     def report(self, document: dict[str, Any]) -> None:
+        from turnout.cli.report_cmd import print_report
+
         print_report(document)
 
 
@@ -45,6 +51,8 @@ def demo(
     rate: Annotated[float, typer.Option(help="Steady traffic, requests per second.")] = 100.0,
 ) -> None:
     """Run the whole runbook story on this machine, unattended."""
+    from turnout.demo.story import Story
+
     workdir = directory or Path(tempfile.mkdtemp(prefix="turnout-demo-"))
     code = Story(workdir.resolve(), ConsoleReporter(), keep=keep, rate=rate).run()
     if code:

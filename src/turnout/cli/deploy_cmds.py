@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from turnout.cli.common import (
     AsOption,
@@ -21,18 +20,15 @@ from turnout.cli.common import (
     open_store,
     say,
 )
-from turnout.cli.progress import Progress
-from turnout.cli.reports import status_document
-from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, PackageError
-from turnout.history import deployment_summary
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
-from turnout.policy import DeploymentFlags, evaluate_gates
-from turnout.runbook.engine import Engine, Result
-from turnout.runbook.plan import plan_steps
-from turnout.runbook.rollback import rollback as do_rollback
-from turnout.runbook.steps import load_step
-from turnout.store import Store
+
+# The engine, policy and store are imported by the commands that use them, so that
+# `status` and `history` start without the engine's import time.
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.runbook.engine import Engine, Result
+    from turnout.store import Store
 
 TypeOption = Annotated[
     DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
@@ -71,6 +67,8 @@ def resolve_package(
 
 
 def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
+    from turnout.history import deployment_summary
+
     with open_store(config) as store:
         document = deployment_summary(store, result.deployment_id)
     if as_json:
@@ -104,6 +102,9 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Run the runbook: deploy a version to an environment."""
+    from turnout.cli.progress import Progress
+    from turnout.runbook.engine import Engine
+
     loaded = load(config)
     environment = loaded.env(env)
     if emergency and not reason:
@@ -161,6 +162,11 @@ def resume(
     as_json: JsonOption = False,
 ) -> None:
     """Continue (or compensate) an interrupted deployment."""
+    from rich.markup import escape
+
+    from turnout.cli.progress import Progress
+    from turnout.runbook.engine import Engine
+
     loaded = load(config)
     environment = loaded.env(env)
     with open_store(loaded) as store, Progress(f"resume {env}", quiet=as_json) as progress:
@@ -200,6 +206,11 @@ def plan(
     as_json: JsonOption = False,
 ) -> None:
     """Dry run: the steps a deployment would run and every gate's verdict; changes nothing."""
+    from turnout.policy import DeploymentFlags, evaluate_gates
+    from turnout.runbook.engine import Engine
+    from turnout.runbook.plan import plan_steps
+    from turnout.runbook.steps import load_step
+
     loaded = load(config)
     environment = loaded.env(env)
     names = plan_steps(environment, kind)
@@ -264,6 +275,8 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Swap back to the previous version (kept warm in the staging slot)."""
+    from turnout.runbook.rollback import rollback as do_rollback
+
     loaded = load(config)
     environment = loaded.env(env)
     with open_store(loaded) as store:
@@ -276,6 +289,8 @@ def rollback(
 
 def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """What is live, what is running, what happened last, what to do next."""
+    from turnout.cli.reports import status_document
+
     loaded = load(config)
     environment = loaded.env(env)
     with open_store(loaded, read_only=True) as store:
@@ -295,6 +310,8 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Past deployments, newest first."""
+    from turnout.history import deployment_summary
+
     loaded = load(config)
     if env is not None:
         loaded.env(env)

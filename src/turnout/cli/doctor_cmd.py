@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from turnout.cli.common import ConfigOption, EnvOption, JsonOption, emit_json, load, say
-from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import Refused, TurnoutError
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
 
 
 @dataclass(frozen=True)

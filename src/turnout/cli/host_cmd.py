@@ -7,10 +7,16 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from turnout.cli.common import ConfigOption, EnvOption, JsonOption, console, emit_json, load, say
-from turnout.targets.local import host_status, start_host, stop_host
+from turnout.cli.common import (
+    ConfigOption,
+    EnvOption,
+    JsonOption,
+    emit_json,
+    load,
+    print_table,
+    say,
+)
 
 host_app = typer.Typer(
     help="The local slot host: slot processes, router and metrics (local target only).",
@@ -28,6 +34,8 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Start the slot host (detached), restoring the slots it had."""
+    from turnout.targets.local import start_host
+
     loaded = load(config)
     environment = loaded.env(env)
     if foreground:
@@ -51,6 +59,8 @@ def up(
 @host_app.command("down")
 def down(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stop the slot host: slot processes get SIGTERM, then SIGKILL after stop_grace."""
+    from turnout.targets.local import stop_host
+
     loaded = load(config)
     was_running = stop_host(loaded, loaded.env(env))
     if as_json:
@@ -71,6 +81,8 @@ def status(
     ] = False,
 ) -> None:
     """Each slot's version, pid, port, health, uptime, traffic and log file."""
+    from turnout.targets.local import host_status
+
     loaded = load(config)
     environment = loaded.env(env)
     if metrics:
@@ -97,6 +109,8 @@ def _render(status: dict[str, Any]) -> None:
     say(f"router http://{status['address']}  swaps {status['swaps']}  admin {status['socket']}")
     if status.get("metrics_url"):
         say(f"metrics {status['metrics_url']}")
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for column in ("slot", "version", "state", "pid", "port", "health", "uptime", "req/60s"):
         table.add_column(column)
@@ -119,7 +133,7 @@ def _render(status: dict[str, Any]) -> None:
             f"{rate:.2%}" if rate is not None else "-",
             f"{p95:.1f}" if p95 is not None else "-",
         )
-    console.print(table)
+    print_table(table)
     for slot in status["slots"].values():
         if slot.get("error"):
             say(f"{slot['name']}: {slot['error']}")

@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: flags without a `<bool>` type column, and no Markdown renderer to import.
+    rich_markup_mode=None,
 )
 
 

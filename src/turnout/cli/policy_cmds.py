@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlparse
 
 import typer
@@ -21,14 +21,11 @@ from turnout.cli.common import (
     open_store,
     say,
 )
-from turnout.config.people import find_person
 from turnout.errors import BadInput
-from turnout.policy.approvals import record_approval
-from turnout.policy.checklist import normalise_item, record_attestation
-from turnout.policy.gates import GateResult, evaluate_gates
-from turnout.policy.windows import WindowVerdict, evaluate_window, local_time
 
-__all__ = ["GateResult", "evaluate_gates", "parse_at", "register"]
+# The policy engine (calendars, holidays, gates) is imported by the command that uses it.
+if TYPE_CHECKING:
+    from turnout.policy.windows import WindowVerdict
 
 AtOption = Annotated[
     str | None,
@@ -58,6 +55,8 @@ def window(
     config_path: ConfigOption = None,
 ) -> None:
     """The window verdict, every rule that fired, and the next best and acceptable start."""
+    from turnout.policy.windows import evaluate_window, local_time
+
     config = load(config_path)
     environment = config.env(env)
     with open_store(config, read_only=True) as store:
@@ -100,6 +99,8 @@ def approve(
     config_path: ConfigOption = None,
 ) -> None:
     """Record an approval of a deployment (nobody approves their own)."""
+    from turnout.policy.approvals import record_approval
+
     config = load(config_path)
     who = current_user(as_)
     with open_store(config) as store:
@@ -130,6 +131,9 @@ def attest(
     config_path: ConfigOption = None,
 ) -> None:
     """Record that you vouch for a checklist item of a release (source "attestation")."""
+    from turnout.config.people import find_person
+    from turnout.policy.checklist import normalise_item, record_attestation
+
     config = load(config_path)
     environment = config.env(env)
     key = normalise_item(item)

@@ -15,7 +15,6 @@ from turnout.cli.common import (
     load,
     open_store,
 )
-from turnout.report import compute_report
 
 
 def _pct(value: Any) -> str:
@@ -29,6 +28,8 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Success metrics (error rate, p95, availability, rollback rate) and DORA figures."""
+    from turnout.report import compute_report
+
     loaded = load(config)
     if env is not None:
         loaded.env(env)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from turnout.errors import BadInput
+
+# Alembic is imported only to upgrade: a store already at the head revision (every command
+# after the first) opens without its import time.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 STATE_URL_VARIABLE = "TURNOUT_STATE_URL"
 SCRIPTS = Path(__file__).parent / "alembic"
@@ -80,13 +83,41 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
     return cfg
 
 
+_REVISION = re.compile(r"^revision(?:: str)? = [\"']([^\"']+)[\"']$", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision(?:: [^=]+)? = (?:None|[\"']([^\"']+)[\"'])$", re.M)
+
+
+def _head_from_files() -> str | None:
+    """The head revision read from the revision files' own `revision`/`down_revision` lines;
+    None when they do not give exactly one head (then Alembic decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (SCRIPTS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None:
+            continue
+        revisions.add(revision.group(1))
+        if down.group(1):
+            parents.add(down.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
 def head_revision() -> str:
     """The newest revision of turnout's schema."""
+    found = _head_from_files()
+    if found is not None:
+        return found
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -133,6 +164,8 @@ def upgrade(engine: Engine, url: str) -> None:
     with _upgrade_lock(engine, url):
         if _current_revision(engine) == head:
             return
+        from alembic import command
+
         cfg = _alembic_config()
         with engine.connect() as conn:
             cfg.attributes["connection"] = conn

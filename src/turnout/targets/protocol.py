@@ -9,11 +9,14 @@ raises `NotSupported`; it is never a silent no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-import httpx
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from turnout.model import Release
+
+# Only named in annotations; commands that merely read a target's slots (`status`) do not
+# pay for importing the HTTP client.
+if TYPE_CHECKING:
+    import httpx
 
 PRODUCTION = "production"
 
