@@ -43,6 +43,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,6 +213,8 @@ class AzureServer(FakeHttpServer):
         self.sampling = 1
         """App Insights keeps every n-th request, with ItemCount n."""
         self.start_timeout = 20.0
+        self.on_publish: Callable[[], None] | None = None
+        """Called when a OneDeploy arrives (a test acting as a person at that moment)."""
         self._sampled = 0
         self._stopping = threading.Event()
 
@@ -686,6 +689,8 @@ class AzureServer(FakeHttpServer):
                 )
             record = KuduDeploymentRecord(uuid.uuid4().hex)
             slot.deployments.append(record)
+        if self.on_publish is not None:
+            self.on_publish()
         asynchronous = request.query.get("async", ["false"])[0].lower() == "true"
         worker = threading.Thread(
             target=self._deploy, args=(slot, record, request.body), daemon=True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.fakes.azure_server import AzureServer
 from tests.fakes.azure_world import AzureWorld
 from tests.integration.azure_project import (
     AzureProject,
@@ -67,15 +68,36 @@ def test_swap_with_preview_applies_production_settings_first(
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
 
 
-def test_pending_preview_of_another_slot_refuses_the_swap(azure_project: AzureProject) -> None:
-    """Production prepared for a swap with another slot: Azure's 409 fails the step, named,
-    and nothing moves."""
-    project, server = azure_project, azure_project.world.server
-    project.seed("1.0.0")
+def _prepare_green_for_production(server: AzureServer) -> None:
+    """A person starts a swap with preview of another slot (phase 1) on the same app."""
     with server.lock:
         server.slots["green"] = server._new_slot("green")
         server.slots["green"].target_swap_slot = "production"
         server.slots["production"].target_swap_slot = "green"
+
+
+def test_pending_preview_of_another_slot_is_refused_before_anything(
+    azure_project: AzureProject,
+) -> None:
+    """Production prepared for a swap with another slot: the pre-conditions refuse (exit 3),
+    naming it, before anything is staged."""
+    project, server = azure_project, azure_project.world.server
+    project.seed("1.0.0")
+    _prepare_green_for_production(server)
+    result = project.deploy("1.1.0")
+    assert result.returncode == 3, result.stderr
+    assert "prepared for a swap with slot green" in " ".join(result.stderr.split())
+    assert "blue" not in server.slots
+
+
+def test_preview_started_during_the_deploy_makes_the_swap_fail_with_409(
+    azure_project: AzureProject,
+) -> None:
+    """A swap with preview started by someone while turnout stages: Azure's 409 fails the
+    swap step, named, and nothing moves."""
+    project, server = azure_project, azure_project.world.server
+    project.seed("1.0.0")
+    server.on_publish = lambda: _prepare_green_for_production(server)
     result = project.deploy("1.1.0")
     assert result.returncode == 4, result.stderr
     message = " ".join(result.stderr.split())
@@ -85,8 +107,8 @@ def test_pending_preview_of_another_slot_refuses_the_swap(azure_project: AzurePr
 
 
 def test_missing_swap_permission_is_named_by_doctor_and_deploy(azure_project: AzureProject) -> None:
-    """A credential without the swap action: doctor names the action (exit 3); a deploy fails
-    at the swap naming it, with production unchanged."""
+    """A credential without the swap action: doctor names the action (exit 3); a deploy is
+    refused at its pre-conditions naming it (exit 3), before anything changed."""
     project, world = azure_project, azure_project.world
     project.seed("1.0.0")
     world.server.add_principal("token-limited", not_actions=[SWAP_ACTION])
@@ -98,8 +120,9 @@ def test_missing_swap_permission_is_named_by_doctor_and_deploy(azure_project: Az
     assert not probes["azure permissions"]["ok"]
     assert SWAP_ACTION in probes["azure permissions"]["detail"]
     result = project.deploy("1.1.0")
-    assert result.returncode == 4, result.stderr
+    assert result.returncode == 3, result.stderr
     assert SWAP_ACTION in " ".join(result.stderr.split())
+    assert set(world.server.slots) == {"production"}  # no slot was even created
     assert project.live()["production"] == "1.0.0"
 
 

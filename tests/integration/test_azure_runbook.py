@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from tests.fakes.azure_server import ResourceDeployment
 from tests.integration.azure_project import AzureProject, azure_project, azure_world
+from turnout.store import Store
 
 __all__ = ["azure_project", "azure_world"]
 
@@ -13,6 +17,12 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
     """Stage, warm-up, smoke, swap and verify on real HTTP; a failing release is swapped back;
     `turnout rollback` puts the previous version back."""
     project, server = azure_project, azure_project.world.server
+    now = datetime.now(UTC)
+    server.resource_deployments = [  # listed in no particular order, as ARM does
+        ResourceDeployment("infra-2", now - timedelta(days=2)),
+        ResourceDeployment("infra-3", now - timedelta(hours=1)),
+        ResourceDeployment("infra-1", now - timedelta(days=9), "Failed"),
+    ]
     first = project.deploy("1.0.0")
     assert first.returncode == 0, first.stderr
     assert project.live() == {"production": "1.0.0", "blue": None}
@@ -36,6 +46,12 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
     status = project.turnout("status", "--env", project.env, "--json")
     assert status.returncode == 0, status.stderr
     assert '"1.1.0"' in status.stdout
+    with Store.open(project.root / ".turnout") as store:
+        latest = store.deployments(project.env)[0]
+        snapshot = next(s for s in store.steps(latest.id) if s.name == "snapshot")
+    platform = (snapshot.outputs or {})["platform"]
+    assert platform["latest_resource_group_deployment"]["name"] == "infra-3"
+    assert platform["app_state"] == "Running"
 
     back = project.turnout("rollback", "--env", project.env)
     assert back.returncode == 0, back.stderr

@@ -9,7 +9,7 @@ raises `NotSupported`; it is never a silent no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from turnout.model import Release
 
@@ -34,6 +34,23 @@ class SlotState:
     """running, stopped, crashed or empty."""
     detail: str = ""
     """Free text for people: pid, exit code, log tail."""
+
+
+@runtime_checkable
+class PlatformChecks(Protocol):
+    """Optional: what a cloud target adds to the runbook's pre-conditions and snapshot.
+
+    The azure target implements it (app state, a pending swap with preview,
+    permissions; the latest resource-group deployment). Steps call it when present.
+    """
+
+    def platform_preconditions(self, *, metrics: bool = False) -> dict[str, Any]:
+        """Raise GateFailed (nothing changed) when the platform is not ready; else facts."""
+        ...
+
+    def platform_snapshot(self) -> dict[str, Any]:
+        """Facts about the platform worth recording before anything changes."""
+        ...
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ from turnout.errors import GateFailed
 from turnout.integrations.incidents import active_incidents
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.runbook.step import Step, StepContext
-from turnout.targets.protocol import PRODUCTION
+from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
 
 class PreconditionsStep(Step):
@@ -20,6 +20,9 @@ class PreconditionsStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
+        if isinstance(ctx.target, PlatformChecks):
+            metrics = ctx.env.analysis.provider == "azure-monitor"
+            outputs["platform"] = ctx.target.platform_preconditions(metrics=metrics)
         live = ctx.target.slots().get(PRODUCTION)
         if live is None or live.version is None:
             outputs["production"] = "empty (first deployment)"

@@ -9,7 +9,7 @@ from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
 from turnout.runbook.step import Step, StepContext
 from turnout.store.store import aware
-from turnout.targets.protocol import PRODUCTION
+from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
 DRAIN_MARGIN = 1.0
 """Seconds after a swap still served partly by the old slot (requests in flight)."""
@@ -53,6 +53,8 @@ class SnapshotStep(Step):
             },
             "production_version": live.version if live else None,
         }
+        if isinstance(ctx.target, PlatformChecks):
+            outputs["platform"] = ctx.target.platform_snapshot()
         now = ctx.clock.now().timestamp()
         # Only the live version's own traffic is its baseline: never reach back past the
         # moment production last changed (a swap, a swap back, a rollback).

@@ -7,12 +7,9 @@ from typing import TYPE_CHECKING
 
 from turnout.config.azure import AzureTargetConfig
 from turnout.errors import TurnoutError
-from turnout.targets.azure.access import (
-    PermissionEntry,
-    missing_actions,
-    required_actions,
-)
+from turnout.targets.azure.access import required_actions
 from turnout.targets.azure.failures import azure_reason
+from turnout.targets.azure.platform import missing_permissions
 from turnout.targets.azure.sdk import AzureSession, open_session
 
 if TYPE_CHECKING:
@@ -82,28 +79,18 @@ def _app(session: AzureSession) -> str:
 
 def _permissions(session: AzureSession, *, metrics: bool) -> str:
     from azure.core.exceptions import HttpResponseError
-    from azure.mgmt.authorization import AuthorizationManagementClient
 
     s = session.settings
-    options = session.client_options()
-    options.pop("polling_interval", None)
-    client = AuthorizationManagementClient(session.credential, session.subscription, **options)
     try:
-        entries = [
-            PermissionEntry(tuple(p.actions or ()), tuple(p.not_actions or ()))
-            for p in client.permissions.list_for_resource_group(s.resource_group)
-        ]
+        missing = missing_permissions(session, metrics=metrics)
     except HttpResponseError as exc:
         raise TurnoutError(
             f"cannot read the caller's permissions on {s.resource_group}: {azure_reason(exc)}"
         ) from None
-    finally:
-        client.close()  # type: ignore[no-untyped-call]  # the multi-API client is untyped
-    needed = required_actions(s, metrics=metrics)
-    missing = missing_actions(entries, needed)
     if missing:
         named = "; ".join(f"{action} ({why})" for action, why in missing)
         raise TurnoutError(
             f"the caller lacks {len(missing)} needed action(s) on {s.resource_group}: {named}"
         )
+    needed = required_actions(s, metrics=metrics)
     return f"the caller holds all {len(needed)} actions a deployment needs on {s.resource_group}"

@@ -394,6 +394,19 @@ class AzureTarget:
             with contextlib.suppress(StepError):
                 self._finish_swap(poller, swap)
 
+    # -- platform checks (see protocol.PlatformChecks) ---------------------------------
+    def platform_preconditions(self, *, metrics: bool = False) -> dict[str, Any]:
+        """App running, no foreign pending swap, every needed permission (GateFailed if not)."""
+        from turnout.targets.azure.platform import check_preconditions
+
+        return check_preconditions(self.session, metrics=metrics)
+
+    def platform_snapshot(self) -> dict[str, Any]:
+        """App state, last swap and the latest resource-group deployment."""
+        from turnout.targets.azure.platform import snapshot
+
+        return snapshot(self.session)
+
     # -- the rest of the protocol ------------------------------------------------------
     def transport(self) -> httpx.BaseTransport | None:
         return None
