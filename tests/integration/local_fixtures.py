@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,14 +26,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_package(folder: Path, version: str, *, crash: bool = False, as_zip: bool = True) -> Path:
-    """A package of the test app that reports `version` (a zip file, or a directory)."""
-    tree = folder / f"app-{version}{'-crash' if crash else ''}"
+def make_package(
+    folder: Path,
+    version: str,
+    *,
+    crash: bool = False,
+    hang: bool = False,
+    build: str = "",
+    as_zip: bool = True,
+) -> Path:
+    """A package of the test app that reports `version` (a zip file, or a directory).
+
+    `crash`: it exits at start; `hang`: it never listens; `build`: another build of the
+    same version (different content)."""
+    suffix = "-crash" * crash + "-hang" * hang + (f"-build-{build}" if build else "")
+    tree = folder / f"app-{version}{suffix}"
     if not tree.exists():
         shutil.copytree(APP_SOURCE, tree, ignore=shutil.ignore_patterns("__pycache__"))
         (tree / "app" / "VERSION").write_text(version)
         if crash:
             (tree / "app" / "CRASH").write_text("1")
+        if hang:
+            (tree / "app" / "HANG").write_text("1")
+        if build:
+            (tree / "app" / "BUILD").write_text(build)
     if not as_zip:
         return tree
     archive = tree.with_suffix(".zip")
@@ -57,6 +75,9 @@ def write_config(folder: Path, **target: object) -> LoadedConfig:
     lines = ["[app]", 'name = "tinyapp"', "", f"[environments.{env}.target]"]
     for key, value in values.items():
         if isinstance(value, dict):
+            continue
+        if isinstance(value, list):
+            lines.append(f"{key} = {json.dumps(value)}")  # a TOML array of strings
             continue
         text = f'"{value}"' if isinstance(value, str) else str(value).lower()
         lines.append(f"{key} = {text if not isinstance(value, float) else value}")
@@ -84,7 +105,7 @@ class Host:
     target: LocalTarget
     folder: Path
 
-    def package(self, version: str, **options: bool) -> Path:
+    def package(self, version: str, **options: Any) -> Path:
         """A package of the test app for `version`."""
         return make_package(self.folder / "packages", version, **options)
 

@@ -22,6 +22,7 @@ from turnout.cli.common import (
 )
 from turnout.errors import BadInput, PackageError
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.versions import check_version
 
 # The engine, policy and store are imported by the commands that use them, so that
 # `status` and `history` start without the engine's import time.
@@ -33,7 +34,22 @@ if TYPE_CHECKING:
 TypeOption = Annotated[
     DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
 ]
-VersionOption = Annotated[str, typer.Option("--version", "-v", help="Version to deploy.")]
+
+
+def _checked_version(value: str) -> str:
+    return check_version(value)
+
+
+def _checked_to(value: str | None) -> str | None:
+    return None if value is None else check_version(value, what="--to")
+
+
+VersionOption = Annotated[
+    str,
+    # Checked while the command line is parsed: nothing runs with a version that could
+    # become a path, an option or a second argument (docs/cli.md, "Versions").
+    typer.Option("--version", "-v", help="Version to deploy.", callback=_checked_version),
+]
 PackageOption = Annotated[Path | None, typer.Option(help="Release package (zip or directory).")]
 EmergencyOption = Annotated[bool, typer.Option(help="Emergency path (needs --reason).")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why (emergency or outside window).")]
@@ -268,7 +284,14 @@ def plan(
 
 def rollback(
     env: EnvOption,
-    to: Annotated[str | None, typer.Option("--to", help="Version to go back to.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Version to go back to.",
+            callback=_checked_to,
+        ),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")] = "manual",
     actor: AsOption = None,
     config: ConfigOption = None,

@@ -54,6 +54,15 @@ class LocalTargetConfig(Section):
     """Environment variables given to every slot process."""
     slot_settings: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Slot-sticky settings: slot name -> variables that stay with the slot on a swap."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Names of the host's environment variables slot processes also get (besides the
+    allow-list and `settings`); everything else, integration tokens included, is kept out."""
+    keep_releases: int = Field(default=3, ge=0)
+    """Unpacked releases kept besides the ones in a slot (for rollbacks without a package)."""
+    max_release_mb: int = Field(default=2048, gt=0)
+    """Largest size of an unpacked release, in MiB; bigger packages are refused."""
+    unpack_timeout: float = Field(default=300.0, gt=0)
+    """Seconds unpacking a package may take before the deployment is refused."""
     state_dir: Path | None = None
     """Where the host keeps releases, logs, slot table and admin socket.
 

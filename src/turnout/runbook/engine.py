@@ -37,6 +37,7 @@ from turnout.store import Store, holder_identity
 from turnout.store.store import aware
 from turnout.store.tables import DeploymentRow
 from turnout.targets.protocol import Target
+from turnout.versions import check_version
 
 CRASH_VARIABLE = "TURNOUT_TEST_CRASH_AT"
 """Test-only hook: `before:STEP`, `after:STEP` or `undo:STEP` kills this process with SIGKILL."""
@@ -123,6 +124,7 @@ class Engine:
         data: dict[str, Any] | None = None,
     ) -> Result:
         """Start a deployment: take the lock, write the plan, run it."""
+        check_version(release.version)
         holder = holder_identity(deployer)
         self._acquire(holder, deployer)
         self._holder = holder

@@ -34,6 +34,8 @@ class SlotState:
     """running, stopped, crashed or empty."""
     detail: str = ""
     """Free text for people: pid, exit code, log tail."""
+    build: str | None = None
+    """Which build of the version the slot holds (package digest), when the target knows."""
 
 
 @runtime_checkable

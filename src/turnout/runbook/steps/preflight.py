@@ -46,10 +46,10 @@ class PreflightReport:
 
 def check_release(ctx: StepContext) -> PreflightReport:
     """Every check that needs no change; raises BadInput (2) or Refused (3)."""
-    from turnout.targets.local.packages import check_package
+    from turnout.targets.local.packages import check_package, limits_for
 
     package = release_package(ctx)
-    check_package(package)
+    check_package(package, limits_for(ctx.env.target))
     live = _live_slot(ctx)
     if live is not None and live.version == ctx.deployment.version:
         # Staging it again would replace the warm previous version: the rollback copy.

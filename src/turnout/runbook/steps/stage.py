@@ -46,8 +46,12 @@ class StageStep(Step):
         state = ctx.target.deploy(slot_name, Release(ctx.deployment.version, package))
         if state.state != "running":
             raise StepError(f"slot {slot_name} is {state.state} after deploying: {state.detail}")
+        # Which build went where: a version label can name more than one package.
+        build = f" (build {state.build})" if state.build else ""
         return {
             "slot": slot_name,
             "url": state.url,
-            "summary": f"{ctx.deployment.version} running in slot {slot_name}",
+            "build": state.build,
+            "package": str(package),
+            "summary": f"{ctx.deployment.version}{build} running in slot {slot_name}",
         }

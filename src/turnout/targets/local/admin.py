@@ -1,7 +1,8 @@
 """The host's admin interface: JSON lines over a UNIX socket readable by its owner only.
 
 Request: {"op": NAME, ...arguments}. Answer: {"ok": true, "result": ...} or
-{"ok": false, "error": {"kind": "step"|"package"|"bad"|"internal", "message": ..., "details": {}}}.
+{"ok": false, "error": {"kind": K, "message": ..., "details": {}}} where K is one of
+step, package, bad, refused, internal.
 Nothing that changes slots listens on TCP.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from turnout.errors import BadInput, PackageError, StepError, TurnoutError
+from turnout.errors import BadInput, PackageError, Refused, StepError, TurnoutError
 
 log = logging.getLogger("turnout.host")
 
@@ -76,11 +77,13 @@ async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         return {"ok": False, "error": {"kind": "bad", "message": f"not JSON: {exc}"}}
     except TurnoutError as exc:
-        kind = (
-            "package"
-            if isinstance(exc, PackageError)
-            else ("bad" if isinstance(exc, BadInput) else "step")
-        )
+        kind = "step"
+        if isinstance(exc, PackageError):
+            kind = "package"
+        elif isinstance(exc, BadInput):
+            kind = "bad"
+        elif isinstance(exc, Refused):
+            kind = "refused"
         return {"ok": False, "error": {"kind": kind, "message": exc.message, **_d(exc)}}
     except Exception as exc:
         log.exception("admin request failed")
@@ -135,6 +138,8 @@ class AdminClient:
             raise PackageError(message, details=details)
         if kind == "bad":
             raise BadInput(message, details=details)
+        if kind == "refused":
+            raise Refused(message, details=details)
         raise StepError(message, details=details)
 
     def alive(self) -> bool:

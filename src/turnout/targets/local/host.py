@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -21,8 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from turnout.childenv import referenced_secrets, resolve_settings
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
-from turnout.errors import BadInput, ConfigError, PackageError, StepError, TurnoutError
+from turnout.config.targets import LocalTargetConfig
+from turnout.errors import BadInput, ConfigError, PackageError, Refused, StepError, TurnoutError
 from turnout.targets.local.admin import AdminError, serve_admin
 from turnout.targets.local.metrics import (
     PROMETHEUS_CONTENT_TYPE,
@@ -30,8 +35,14 @@ from turnout.targets.local.metrics import (
     TrafficCounters,
     exposition,
 )
-from turnout.targets.local.packages import unpack_release
-from turnout.targets.local.paths import HostPaths, host_paths, local_settings, split_address
+from turnout.targets.local.packages import UnpackLimits, unpack_release
+from turnout.targets.local.paths import (
+    HostPaths,
+    host_paths,
+    local_settings,
+    safe_name,
+    split_address,
+)
 from turnout.targets.local.router import Route, Router
 from turnout.targets.local.slots import (
     SlotProcess,
@@ -45,10 +56,15 @@ from turnout.targets.local.slots import (
 from turnout.targets.local.table import SlotRecord, SlotTable, load_table, save_table
 from turnout.targets.protocol import PRODUCTION
 from turnout.traffic import merge, quantile_ms
+from turnout.versions import version_problem
 
 log = logging.getLogger("turnout.host")
 
 _SLOT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+RESTART_KEYS = frozenset(
+    {"kind", "address", "slot_host", "metrics_address", "metrics_retention", "state_dir"}
+)
+"""Target settings a running host cannot change: a deploy naming other values is refused."""
 
 
 @dataclass
@@ -79,6 +95,24 @@ def sticky_digest(settings: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def launch_digest(settings: LocalTargetConfig, slot: str, secrets: dict[str, str]) -> str:
+    """Fingerprint of how a slot's process is started: command, settings and their secrets."""
+    sticky = settings.slot_settings.get(slot, {})
+    used = sorted(referenced_secrets(settings.settings, sticky))
+    text = json.dumps(
+        [
+            settings.command,
+            settings.settings,
+            sticky,
+            sorted(settings.pass_env),
+            # Only a fingerprint of the secrets' values, so a rotated secret restarts the app.
+            hashlib.sha256(json.dumps([secrets.get(n) for n in used]).encode()).hexdigest(),
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class SlotHost:
     """Owns one environment's slots, its router, metrics and admin socket."""
 
@@ -101,6 +135,12 @@ class SlotHost:
         self.router = Router(self.counters.record)
         self.started_at = time.time()
         self._lock = asyncio.Lock()
+        """Held while slots change hands (install, swap): short, never across an unpack."""
+        self._deploying: dict[str, asyncio.Lock] = {}
+        """One deployment at a time per slot; unpacking and starting happen under it."""
+        self._secrets: dict[str, str] = dict(os.environ)
+        """Where `env:NAME` settings are resolved: this host's environment, then the values
+        the latest deploy brought (it runs where the secrets are)."""
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[asyncio.Server] = []
@@ -142,6 +182,7 @@ class SlotHost:
         )
         self._route_production()
         save_table(self.paths.table, self.table)
+        await asyncio.to_thread(self._prune, True)
 
     async def _restore_slot(self, slot: Slot) -> None:
         record = slot.record
@@ -150,9 +191,7 @@ class SlotHost:
             slot.error = f"release directory {record.release_dir} is gone"
             return
         try:
-            process = await self._launch(
-                record.version, Path(record.release_dir), slot.name, record.port
-            )
+            process = await self._launch(record, slot.name, record.port)
         except (SlotStartFailed, BadInput, OSError) as exc:
             slot.error = f"restart failed: {exc}"
             log.error("slot %s: %s", slot.name, slot.error)
@@ -183,25 +222,44 @@ class SlotHost:
 
     # -- processes ----------------------------------------------------------------------
     async def _launch(
-        self, version: str, release_dir: Path, slot: str, wanted_port: int | None = None
+        self, record: SlotRecord, slot: str, wanted_port: int | None = None
     ) -> SlotProcess:
+        """Start the release of `record` for `slot` with the current settings."""
+        assert record.version is not None and record.release_dir is not None
+        version, release_dir = record.version, Path(record.release_dir)
+        venv = release_dir / record.venv if record.venv else None
         sticky = dict(self.settings.slot_settings.get(slot, {}))
         port = free_port(self.settings.slot_host, wanted_port)
         values = {
             "port": str(port),
             "version": version,
             "release_dir": str(release_dir),
-            "python": sys.executable,
+            "python": str(venv / "bin" / "python") if venv else sys.executable,
             "config_dir": str(self.config_path.parent),
         }
+        if venv is not None:
+            values["venv"] = str(venv)
         argv = build_command(self.settings.command, values)
+        settings = [
+            resolve_settings(
+                fill_settings(self.settings.settings, values, "settings"),
+                self._secrets,
+                "target.settings",
+            ),
+            resolve_settings(
+                fill_settings(sticky, values, f"slot_settings.{slot}"),
+                self._secrets,
+                f"target.slot_settings.{slot}",
+            ),
+        ]
         env = slot_environment(
             os.environ,
-            port,
-            version,
-            release_dir,
-            fill_settings(self.settings.settings, values, "settings"),
-            fill_settings(sticky, values, f"slot_settings.{slot}"),
+            port=port,
+            version=version,
+            release_dir=release_dir,
+            venv=venv,
+            passed=self.settings.pass_env,
+            settings=settings,
         )
         process = SlotProcess(
             version=version,
@@ -211,6 +269,7 @@ class SlotHost:
             sticky=sticky_digest(sticky),
             log=self.paths.log_for(version),
         )
+        process.launch = launch_digest(self.settings, slot, self._secrets)
         await process.start(argv, env, slot)
         await process.wait_listening(self.settings.start_timeout)
         self._spawn(self._watch(process))
@@ -251,6 +310,7 @@ class SlotHost:
             slot.record.pid = process.pid
             slot.record.pid_started = process.pid_started
             slot.record.sticky = process.sticky
+            slot.record.launch = process.launch
         self.table.slots[slot.name] = slot.record
 
     def _route_production(self) -> Route | None:
@@ -280,10 +340,14 @@ class SlotHost:
             return await self.ensure_slot(_slot_name(request.get("slot")))
         if op == "deploy":
             package = request.get("package")
+            wanted = request.get("target")
+            secrets = request.get("secrets")
             return await self.deploy(
                 _slot_name(request.get("slot")),
-                str(request["version"]),
+                _version(request.get("version")),
                 Path(package) if package else None,
+                wanted if isinstance(wanted, dict) else None,
+                {str(k): str(v) for k, v in secrets.items()} if isinstance(secrets, dict) else None,
             )
         if op == "swap":
             return await self.swap(
@@ -314,44 +378,149 @@ class SlotHost:
                 log.info("created slot %s", name)
             return self._describe(self.slots[name])
 
-    async def deploy(self, name: str, version: str, package: Path | None) -> dict[str, Any]:
-        """Unpack and start `version` in slot `name`; nothing to do if it already runs there."""
-        async with self._lock:
-            slot = self.slots.get(name)
-            if slot is None:
-                raise StepError(f"slot {name!r} does not exist (known: {', '.join(self.slots)})")
-            if slot.record.version == version and slot.state == "running":
-                return self._describe(slot)
-            release_dir = await self._release_dir(version, package)
+    async def deploy(
+        self,
+        name: str,
+        version: str,
+        package: Path | None,
+        wanted: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Unpack and start `version` in slot `name`; nothing to do if that build runs there.
+
+        `wanted` is the deployer's copy of the target settings: differences the host can
+        apply (command, settings, timeouts) are applied to the process it starts and to
+        later ones; the others (addresses, state directory) are refused naming the keys.
+        The unpack and the start happen outside the host lock, so a swap (a rollback)
+        never waits behind them."""
+        if name not in self.slots:
+            raise StepError(f"slot {name!r} does not exist (known: {', '.join(self.slots)})")
+        lock = self._deploying.setdefault(name, asyncio.Lock())
+        async with lock:
+            applied = self._follow(wanted)
+            if secrets:
+                self._secrets.update(secrets)
+            record = await self._release_record(version, package)
+            slot = self.slots[name]
+            wanted_launch = launch_digest(self.settings, name, self._secrets)
+            if (
+                slot.state == "running"
+                and slot.record.release_dir == record.release_dir
+                and slot.process is not None
+                and slot.process.launch == wanted_launch
+            ):
+                return {**self._describe(slot), "reused": True, "applied_settings": applied}
             try:
-                process = await self._launch(version, release_dir, name)
+                process = await self._launch(record, name)
             except SlotStartFailed as exc:
-                slot.error = f"deploy of {version} failed: {exc}"
+                slot.error = f"deploy of {version} failed (build {record.build}): {exc}"
                 raise _start_error(name, exc) from None
-            previous = slot.process
-            slot.process, slot.error = process, ""
-            slot.record = SlotRecord(
-                version=version, release_dir=str(release_dir), deployed_at=time.time()
-            )
-            self._remember(slot)
-            await self._save()
-            if name == PRODUCTION:
-                self._route_production()
+            async with self._lock:
+                # The slot may have changed hands meanwhile (a swap): whatever is in it now
+                # is what this deployment replaces.
+                slot = self.slots[name]
+                previous = slot.process
+                slot.process, slot.error = process, ""
+                slot.record = record
+                self._remember(slot)
+                await self._save()
+                if name == PRODUCTION:
+                    self._route_production()
             self._spawn(self._retire(previous))
-            log.info("deployed %s to slot %s", version, name)
-            return self._describe(slot)
+            log.info("deployed %s (build %s) to slot %s", version, record.build, name)
+            await asyncio.to_thread(self._prune)
+            return {**self._describe(slot), "reused": False, "applied_settings": applied}
 
-    async def _release_dir(self, version: str, package: Path | None) -> Path:
+    def _follow(self, wanted: dict[str, Any] | None) -> list[str]:
+        """Adopt the deployer's target settings; the keys that changed (see `deploy`)."""
+        if wanted is None:
+            return []
+        try:
+            new = LocalTargetConfig.model_validate(wanted)
+        except ValidationError as exc:
+            raise BadInput(f"target settings sent by the deployer are not valid: {exc}") from None
+        old_values = self.settings.model_dump(mode="json")
+        new_values = new.model_dump(mode="json")
+        changed = sorted(k for k in new_values if new_values[k] != old_values.get(k))
+        fixed = [k for k in changed if k in RESTART_KEYS]
+        if fixed:
+            keys = ", ".join(f"target.{k}" for k in fixed)
+            raise Refused(
+                f"the slot host for {self.env_name} runs with other values of {keys} than"
+                f" {self.config_path}; those apply only when the host starts: restart it"
+                f" (turnout host down --env {self.env_name}, then host up)",
+                details={"keys": fixed},
+            )
+        if changed:
+            log.info("applying changed target settings: %s", ", ".join(changed))
+            self.settings = new
+        return changed
+
+    async def _release_record(self, version: str, package: Path | None) -> SlotRecord:
+        limits = UnpackLimits(
+            max_bytes=self.settings.max_release_mb * 1024 * 1024,
+            timeout=self.settings.unpack_timeout,
+        )
         if package is not None:
-            return await asyncio.to_thread(unpack_release, package, self.paths.releases, version)
+            release = await asyncio.to_thread(
+                unpack_release, package, self.paths.releases, version, limits
+            )
+            return SlotRecord(
+                version=version,
+                release_dir=str(release.path),
+                build=release.build,
+                venv=release.venv,
+                deployed_at=time.time(),
+            )
         # No package: a version unpacked before (a rollback to an older release) is reused.
-        from turnout.targets.local.paths import safe_name
-
-        found = sorted(self.paths.releases.glob(f"{safe_name(version)}-*"))
-        found = [p for p in found if p.is_dir()]
-        if len(found) != 1:
+        found = [p for p in self.paths.releases.glob(f"{safe_name(version)}-*") if p.is_dir()]
+        if not found:
             raise PackageError(f"release {version} has no package and was never unpacked here")
-        return found[0]
+        if len(found) > 1:
+            builds = ", ".join(sorted(p.name.rsplit("-", 1)[-1] for p in found))
+            raise PackageError(
+                f"release {version} was unpacked here in several builds ({builds});"
+                " name its package with --package"
+            )
+        release_dir = found[0]
+        venvs = sorted(release_dir.glob("*/pyvenv.cfg")) + sorted(release_dir.glob("pyvenv.cfg"))
+        venv = venvs[0].parent.relative_to(release_dir).as_posix() if venvs else None
+        os.utime(release_dir)
+        return SlotRecord(
+            version=version,
+            release_dir=str(release_dir),
+            build=release_dir.name.rsplit("-", 1)[-1],
+            venv=venv,
+            deployed_at=time.time(),
+        )
+
+    def _prune(self, at_start: bool = False) -> None:
+        """Remove unpacked releases no slot uses, keeping the `keep_releases` newest others."""
+        releases = self.paths.releases
+        if not releases.is_dir():
+            return
+        in_use = {Path(r.release_dir) for r in self.table.slots.values() if r.release_dir}
+        spare: list[Path] = []
+        for entry in releases.iterdir():
+            if entry.name.startswith(".unpack-"):
+                if at_start:  # left by a host that died while unpacking
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
+            if entry.is_dir() and entry not in in_use:
+                spare.append(entry)
+        spare.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        kept_versions = {r.version for r in self.table.slots.values() if r.version}
+        for entry in spare[: self.settings.keep_releases]:
+            kept_versions.add(entry.name.rsplit("-", 1)[0])
+        for entry in spare[self.settings.keep_releases :]:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("pruned release %s", entry.name)
+        # A log outlives its release only while some build of that version is kept.
+        if self.paths.logs.is_dir():
+            kept_logs = {self.paths.log_for(v).name for v in kept_versions}
+            for log_file in self.paths.logs.glob("*.log"):
+                if log_file.name not in kept_logs:
+                    log_file.unlink(missing_ok=True)
 
     async def swap(self, name: str, target: str) -> dict[str, Any]:
         """Exchange the contents of two slots; the router follows at once."""
@@ -412,9 +581,8 @@ class SlotHost:
         wanted = sticky_digest(dict(self.settings.slot_settings.get(into, {})))
         if process is None or not process.running or process.sticky == wanted:
             return process
-        assert slot.record.version is not None and slot.record.release_dir is not None
         try:
-            return await self._launch(slot.record.version, Path(slot.record.release_dir), into)
+            return await self._launch(slot.record, into)
         except SlotStartFailed as exc:
             raise _start_error(into, exc) from None
 
@@ -458,6 +626,7 @@ class SlotHost:
             "uptime": now - process.started_at if process is not None and process.running else None,
             "log": str(process.log) if process is not None else None,
             "release_dir": slot.record.release_dir,
+            "build": slot.record.build,
             "error": slot.error,
             "health": slot.health,
             "traffic": {
@@ -535,6 +704,13 @@ async def _probe(process: SlotProcess, path: str) -> dict[str, Any]:
         return {"ok": code is not None and code < 400, "status": code, "checked_at": checked}
     except (OSError, TimeoutError) as exc:
         return {"ok": False, "status": None, "error": str(exc), "checked_at": checked}
+
+
+def _version(value: Any) -> str:
+    problem = version_problem(value) if isinstance(value, str) else "it is not a string"
+    if problem is not None:
+        raise AdminError("bad", f"bad version {value!r}: {problem}")
+    return str(value)
 
 
 def _slot_name(value: Any) -> str:

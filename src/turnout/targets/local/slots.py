@@ -11,9 +11,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from turnout.childenv import child_environment, secret_name
 from turnout.errors import BadInput
 from turnout.targets.local.router import Upstream
 
@@ -42,18 +43,23 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 def build_command(template: str, values: Mapping[str, str]) -> list[str]:
-    """The argv of a slot process: placeholders filled in, split like a shell (no shell runs)."""
+    """The argv of a slot process: split like a shell (no shell runs), then placeholders filled.
+
+    Splitting first means a value such as `{version}` is always one argument, whatever
+    it contains."""
     try:
-        text = template.format_map(dict(values))
-    except (KeyError, IndexError, ValueError) as exc:
-        known = ", ".join("{" + k + "}" for k in sorted(values))
-        raise BadInput(f"target.command: bad placeholder {exc} (known: {known})") from None
-    try:
-        argv = shlex.split(text)
+        parts = shlex.split(template)
     except ValueError as exc:
         raise BadInput(f"target.command: {exc}") from None
-    if not argv:
+    if not parts:
         raise BadInput("target.command: empty command")
+    argv: list[str] = []
+    for part in parts:
+        try:
+            argv.append(part.format_map(dict(values)))
+        except (KeyError, IndexError, ValueError) as exc:
+            known = ", ".join("{" + k + "}" for k in sorted(values))
+            raise BadInput(f"target.command: bad placeholder {exc} (known: {known})") from None
     return argv
 
 
@@ -63,6 +69,9 @@ def fill_settings(
     """Settings with the command's placeholders ({config_dir}, {port}, ...) filled in."""
     filled: dict[str, str] = {}
     for name, value in settings.items():
+        if secret_name(value) is not None:
+            filled[name] = value  # a secret reference, resolved later; never a template
+            continue
         try:
             filled[name] = value.format_map(dict(values))
         except (KeyError, IndexError, ValueError) as exc:
@@ -72,18 +81,31 @@ def fill_settings(
 
 
 def slot_environment(
-    base: Mapping[str, str], port: int, version: str, release_dir: Path, *extra: Mapping[str, str]
+    base: Mapping[str, str],
+    *,
+    port: int,
+    version: str,
+    release_dir: Path,
+    venv: Path | None,
+    passed: Iterable[str],
+    settings: Iterable[Mapping[str, str]],
 ) -> dict[str, str]:
-    """Environment of a slot process: the host's (minus turnout's own), PORT and settings."""
-    env = {k: v for k, v in base.items() if not k.startswith("TURNOUT_")}
-    # `python` in a command template means the interpreter turnout runs on (its venv).
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    """Environment of a slot process: the scrubbed host environment, PORT and settings.
+
+    `python` in a command template means the release's virtual environment when the
+    package holds one, else the interpreter turnout runs on."""
+    env = child_environment(passed=passed, base=base)
+    front = [str(Path(sys.executable).parent)]
+    if venv is not None:
+        front.insert(0, str(venv / "bin"))
+        env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = os.pathsep.join([*front, env.get("PATH", os.defpath)])
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PORT"] = str(port)
     env["TURNOUT_VERSION"] = version
     env["TURNOUT_RELEASE_DIR"] = str(release_dir)
-    for settings in extra:
-        env.update(settings)
+    for values in settings:
+        env.update(values)
     return env
 
 
@@ -157,6 +179,8 @@ class SlotProcess:
         self.host = host
         self.port = port
         self.sticky = sticky
+        self.launch = ""
+        """Fingerprint of the command and settings it was started with (launch_digest)."""
         self.log = log
         self.upstream = Upstream(host, port)
         self.started_at = 0.0
@@ -184,7 +208,9 @@ class SlotProcess:
     async def start(self, argv: list[str], env: dict[str, str], slot: str) -> None:
         """Start the process with output appended to its log."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
+        # Owner-only: an app's output may carry its secrets.
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             log.write(
                 f"=== {stamp} starting {self.version} in slot {slot} on port {self.port}: "

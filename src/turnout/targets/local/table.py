@@ -31,6 +31,12 @@ class SlotRecord:
     """Start time of `pid` (clock ticks since boot), to tell a reused pid from ours."""
     sticky: str = ""
     """Digest of the slot-sticky settings the process was started with."""
+    launch: str = ""
+    """Digest of the command and settings the process was started with."""
+    build: str | None = None
+    """Which build of the version: the package digest's first 12 hex digits."""
+    venv: str | None = None
+    """The Python virtual environment inside the release directory (relative), if any."""
     deployed_at: float | None = None
 
 

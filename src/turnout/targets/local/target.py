@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from turnout.childenv import referenced_secrets
 from turnout.errors import Unavailable
 from turnout.model import Release
 from turnout.targets.local.admin import AdminClient, HostNotRunning
@@ -43,9 +45,19 @@ class LocalTarget:
 
     def deploy(self, slot: str, release: Release) -> SlotState:
         package = str(release.package.resolve()) if release.package is not None else None
-        timeout = self.settings.start_timeout + 120  # unpacking a large package takes a while
+        timeout = self.settings.start_timeout + self.settings.unpack_timeout + 30
+        # The host follows this configuration file, and receives the app's secrets from
+        # here (over the owner-only socket; never kept on disk).
+        names = referenced_secrets(self.settings.settings, *self.settings.slot_settings.values())
+        secrets = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
         info = self._call(
-            "deploy", timeout=timeout, slot=slot, version=release.version, package=package
+            "deploy",
+            timeout=timeout,
+            slot=slot,
+            version=release.version,
+            package=package,
+            target=self.settings.model_dump(mode="json"),
+            secrets=secrets,
         )
         return self._state(info)
 
@@ -109,6 +121,8 @@ class LocalTarget:
             parts.append(f"exit code {info['exit_code']}")
         if info.get("error"):
             parts.append(str(info["error"]))
+        if info.get("applied_settings"):
+            parts.append("applied changed settings: " + ", ".join(info["applied_settings"]))
         if info.get("log"):
             parts.append(f"log {info['log']}")
         return SlotState(
@@ -117,4 +131,5 @@ class LocalTarget:
             url=url if state == "running" else None,
             state=state,
             detail=", ".join(parts),
+            build=info.get("build"),
         )

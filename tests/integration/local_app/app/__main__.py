@@ -1,7 +1,8 @@
 """Serve on $PORT: /health, /headers, POST (echo), /big, /slow, /env, /status, /exit.
 
 The version comes from app/VERSION. When app/CRASH exists the app fails at start
-(exit code 3), as a broken release would; IGNORE_SIGTERM=1 makes it ignore SIGTERM.
+(exit code 3), as a broken release would; when app/HANG exists it never listens;
+IGNORE_SIGTERM=1 makes it ignore SIGTERM.
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ def main() -> None:
     if (HERE / "CRASH").exists():
         print(f"boom: release {VERSION} cannot start (missing DATABASE_URL)", file=sys.stderr)
         sys.exit(3)
+    if (HERE / "HANG").exists():
+        print(f"release {VERSION} waits for ever before listening", flush=True)
+        threading.Event().wait()
     if os.environ.get("IGNORE_SIGTERM"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a stubborn app: only SIGKILL stops it
     server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
