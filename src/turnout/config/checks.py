@@ -50,6 +50,9 @@ class ChecksConfig(Section):
     e2e_command: str | None = None
     """Shell command run after the swap with TURNOUT_URL set; non-zero exit fails verification."""
     e2e_timeout: float = Field(default=300.0, gt=0, le=MAX_SECONDS)
+    e2e_pass_env: list[str] = Field(default_factory=list)
+    """The deployer's variables the E2E command also gets; otherwise it sees only an
+    allow-list (locale, PATH, HOME) and TURNOUT_URL."""
 
     @field_validator("e2e_command")
     @classmethod

@@ -261,6 +261,9 @@ class ChecklistItemConfig(Section):
     command: str | None = None
     """For source "command": a shell command; exit status 0 passes."""
     timeout: float = Field(default=600.0, gt=0, le=MAX_SECONDS)
+    pass_env: list[str] = Field(default_factory=list)
+    """For source "command": the deployer's variables it also gets (e.g. a CI token's name);
+    otherwise it sees only an allow-list (locale, PATH, HOME) and TURNOUT_ENV/VERSION/CHECK."""
     sarif: list[str] = Field(default_factory=list)
     """For source "sarif": report files ({version} is filled in), relative to turnout.toml."""
     min_security_severity: float = Field(default=7.0, ge=0, le=10)

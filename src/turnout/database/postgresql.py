@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from turnout.childenv import child_environment
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
 from turnout.database.location import DatabaseLocation
@@ -43,6 +44,9 @@ WHERE c.relkind = 'r' AND {_SYSTEM}
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1
 """
+
+
+_PASSED_PG_VARIABLES = ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY", "PGAPPNAME")
 
 
 def pg_program(name: str) -> str:
@@ -178,11 +182,8 @@ class PostgresDriver:
     def client_environment(self) -> Iterator[dict[str, str]]:
         """Environment for pg_dump/pg_restore/psql: connection details and a private passfile."""
         loc = self.location
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("PG") or k in {"PGSSLMODE", "PGSSLROOTCERT", "PGAPPNAME"}
-        }
+        # The deployer's tokens and TURNOUT_STATE_URL stay out; TLS settings pass through.
+        env = child_environment(passed=_PASSED_PG_VARIABLES)
         env.update(
             PGHOST=loc.host,
             PGPORT=str(loc.port),

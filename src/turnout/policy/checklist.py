@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import zipfile
@@ -19,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turnout.childenv import child_environment
 from turnout.config.people import find_person
 from turnout.config.policy import CHECKLIST_ITEMS, ChecklistItemConfig
 from turnout.errors import BadInput
@@ -164,12 +164,14 @@ def _command(
 ) -> tuple[VerdictKind, str, dict[str, Any]]:
     if not item.command:
         return FAIL, f"no command configured (policy.checklist.{key}.command)", {}
-    env = {
-        **os.environ,
-        "TURNOUT_ENV": inp.env.name,
-        "TURNOUT_VERSION": inp.deployment.version,
-        "TURNOUT_CHECK": key,
-    }
+    env = child_environment(
+        {
+            "TURNOUT_ENV": inp.env.name,
+            "TURNOUT_VERSION": inp.deployment.version,
+            "TURNOUT_CHECK": key,
+        },
+        passed=item.pass_env,
+    )
     evidence: dict[str, Any] = {"command": item.command}
     try:
         done = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -30,8 +31,12 @@ def state_url(state_dir: Path) -> str:
     url = os.environ.get(STATE_URL_VARIABLE)
     if url:
         return url
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{state_dir / 'state.db'}"
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = state_dir / "state.db"
+    # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return f"sqlite:///{path}"
 
 
 def state_exists(state_dir: Path) -> bool:

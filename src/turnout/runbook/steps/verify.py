@@ -32,7 +32,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -43,8 +42,10 @@ from turnout.analysis.judge import Judge, headline
 from turnout.analysis.prometheus import PrometheusClient
 from turnout.analysis.provider import choose_provider
 from turnout.analysis.watch import Watcher, WatchState, observation_deadline, state_key
+from turnout.childenv import child_environment
 from turnout.errors import NeedsPerson, StepError
 from turnout.model import Verdict, VerdictKind
+from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION
@@ -141,8 +142,10 @@ class _E2E:
         command = ctx.env.checks.e2e_command
         if not command:
             return None
-        fd, name = tempfile.mkstemp(prefix="turnout-e2e-", suffix=".log")
-        env = {**os.environ, "TURNOUT_URL": ctx.target.production_url()}
+        fd, name = new_e2e_log(ctx.config.state_dir)
+        env = child_environment(
+            {"TURNOUT_URL": ctx.target.production_url()}, passed=ctx.env.checks.e2e_pass_env
+        )
         ctx.progress(f"running the E2E command: {command}")
         with os.fdopen(fd, "wb") as log:
             process = subprocess.Popen(

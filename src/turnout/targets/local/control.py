@@ -68,7 +68,9 @@ def start_host(
         run_host(config, env)
         return {}
     paths.ensure()
-    with paths.host_log.open("ab") as log:
+    # Owner-only: the host's log names slots, ports and what went wrong with them.
+    fd = os.open(paths.host_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,

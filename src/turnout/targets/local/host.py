@@ -739,7 +739,9 @@ def hold_lock(paths: HostPaths) -> int:
         os.close(fd)
         pid = paths.pid_file.read_text().strip() if paths.pid_file.exists() else "?"
         raise BadInput(f"a slot host already runs for {paths.state_dir} (pid {pid})") from None
-    paths.pid_file.write_text(f"{os.getpid()}\n")
+    pid_fd = os.open(paths.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(pid_fd, "w") as pid_file:
+        pid_file.write(f"{os.getpid()}\n")
     return fd
 
 
