@@ -29,7 +29,7 @@ from tests.integration.local_fixtures import (
     write_config,
 )
 from tests.waiting import wait_until
-from turnout.errors import PackageError, StepError
+from turnout.errors import PackageError, StepError, Unavailable
 from turnout.model import Release
 from turnout.targets.local import LocalTarget, host_status, start_host, stop_host
 from turnout.targets.local.paths import HostPaths, host_paths
@@ -102,11 +102,12 @@ def test_admin_socket_is_private(local_host: Host) -> None:
 
 
 def test_target_without_a_running_host_says_how_to_start_it(tmp_path: Path) -> None:
-    """Using the target while the host is down is a step error naming `turnout host up`."""
+    """Using the target while the host is down is exit 3 (unavailable) naming `turnout host up`."""
     config = write_config(tmp_path)
     target = LocalTarget(config, config.env("production"))
-    with pytest.raises(StepError, match=r"turnout host up --env production"):
+    with pytest.raises(Unavailable, match=r"turnout host up --env production") as caught:
         target.slots()
+    assert caught.value.exit_code == 3
     assert host_status(config, config.env("production")) is None
 
 
