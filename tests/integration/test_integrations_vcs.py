@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from turnout.config.integrations import VcsConfig
+from turnout.config.secrets import SecretRef
 from turnout.errors import IntegrationError
-from turnout.integrations.vcs import append_log_line, ensure_tag, git, log_has_line
+from turnout.integrations.vcs import (
+    append_log_line,
+    ensure_tag,
+    git,
+    log_has_line,
+    push_credentials,
+)
 
 IDENTITY = ("Alice Deployer", "alice@example.com")
 
@@ -95,3 +108,111 @@ def test_log_line_is_appended_once(repo: Path) -> None:
     ]
     assert log_has_line(log, line)
     assert git(repo, "status", "--porcelain").stdout.strip() == "?? deployments.log"
+
+
+class _SmartHttp(BaseHTTPRequestHandler):
+    """git's smart HTTP protocol through `git http-backend`, behind HTTP basic auth."""
+
+    protocol_version = "HTTP/1.0"
+    root: Path
+    expected: str
+    seen_authorization: list[str]
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        given = self.headers.get("Authorization", "")
+        self.seen_authorization.append(given)
+        if given != self.expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ["PATH"],
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_USER": "deployer",  # receive-pack is allowed for authenticated users
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        done = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+        )
+        head, _, content = done.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers: list[tuple[str, str]] = []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+def test_tag_is_pushed_with_credentials_from_a_secret_reference(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTPS remote without credentials in its URL gets the token from env:NAME."""
+    served = tmp_path / "served"
+    served.mkdir()
+    _run("git", "init", "-q", "--bare", "app.git", cwd=served)
+    token = "push-token-3e1d"
+    basic = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+    class Handler(_SmartHttp):
+        root = served
+        expected = basic
+        seen_authorization: list[str] = []  # one list per test run, read after the push
+
+    handler = Handler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/app.git"
+        _run("git", "remote", "add", "origin", url, cwd=repo)
+        monkeypatch.setenv("GIT_PUSH_TOKEN", token)
+        settings = VcsConfig(push_remote="origin", push_password=SecretRef("env:GIT_PUSH_TOKEN"))
+        credentials = push_credentials(settings)
+        assert credentials is not None and token not in repr(credentials)
+        with pytest.raises(IntegrationError):  # without them the server refuses
+            ensure_tag(repo, "v2.0.0", "release", push_remote="origin", tagger=IDENTITY)
+        result = ensure_tag(
+            repo,
+            "v2.0.0",
+            "release",
+            push_remote="origin",
+            tagger=IDENTITY,
+            credentials=credentials,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.pushed_now
+    assert _run("git", "tag", "-l", cwd=served / "app.git") == "v2.0.0"
+    assert handler.expected in handler.seen_authorization
+    assert token not in (repo / ".git" / "config").read_text()

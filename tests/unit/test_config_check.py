@@ -115,9 +115,7 @@ def test_check_prints_every_problem_with_file_and_key(
         assert words in err, words
 
 
-def test_check_json_lists_the_problems(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_json_lists_the_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`turnout check --json` prints valid=false and the problems on stdout, and exits 2."""
     path = tmp_path / "turnout.toml"
     path.write_text(BROKEN)

@@ -134,7 +134,7 @@ def _pagerduty(config: LoadedConfig, env: EnvironmentConfig) -> str:
 
 
 def _git(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.integrations.vcs import git, has_identity, is_repository
+    from turnout.integrations.vcs import git, has_identity, is_repository, push_credentials
 
     repo = config.resolve_path(config.root.app.repository)
     if not is_repository(repo):
@@ -144,7 +144,14 @@ def _git(config: LoadedConfig, env: EnvironmentConfig) -> str:
         notes.append("no git identity: tags name the deployer")
     remote = env.integrations.vcs.push_remote
     if remote:
-        git(repo, "ls-remote", "--heads", remote)
+        credentials = push_credentials(env.integrations.vcs, str(config.path))
+        git(
+            repo,
+            "ls-remote",
+            "--heads",
+            remote,
+            env=credentials.environment() if credentials else None,
+        )
         notes.append(f"remote {remote} reachable")
     return "; ".join(notes)
 

@@ -139,6 +139,12 @@ class VcsConfig(Section):
     """Annotated tag message; {Environment}, {environment}, {version}, {date} are filled in."""
     push_remote: str | None = None
     """Remote to push the tag to (e.g. origin); none: keep it local."""
+    push_username: str = "x-access-token"
+    """User name sent with `push_password` (GitHub accepts any with a token)."""
+    push_password: Secret | None = None
+    """Secret reference (env:NAME) of the HTTPS password or token for the push remote, so
+    that it need not be written into the remote's URL; git gets it from a credential
+    helper reading its environment, never from its arguments."""
     log_file: str = "deployments.log"
     """Appended one line per deployment; relative to the app repository."""
     log_format: str = "{time} - {tag} deployed to {environment}"

@@ -10,13 +10,58 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from turnout.errors import IntegrationError
 
+if TYPE_CHECKING:
+    from turnout.config.integrations import VcsConfig
+
 GIT_TIMEOUT = 60.0
 _CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+
+# A credential helper that answers from the environment: git runs it through the shell,
+# so the secret is in no process's arguments and in no file, only in git's environment.
+_HELPER = (
+    '!f() { test "$1" = get || exit 0; echo "username=$TURNOUT_GIT_USERNAME";'
+    ' echo "password=$TURNOUT_GIT_PASSWORD"; }; f'
+)
+
+
+@dataclass(frozen=True)
+class PushCredentials:
+    """User name and secret for pushing over HTTPS; `repr` never shows the secret."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def environment(self) -> dict[str, str]:
+        """Variables that make git use these credentials (instead of any configured helper)."""
+        return {
+            # Command-line-level config through the environment (git >= 2.31): an empty
+            # helper first clears the helpers from the user's configuration.
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "credential.helper",
+            "GIT_CONFIG_VALUE_0": "",
+            "GIT_CONFIG_KEY_1": "credential.helper",
+            "GIT_CONFIG_VALUE_1": _HELPER,
+            "TURNOUT_GIT_USERNAME": self.username,
+            "TURNOUT_GIT_PASSWORD": self.password,
+        }
+
+
+def push_credentials(settings: VcsConfig, file: str = "turnout.toml") -> PushCredentials | None:
+    """The configured push credentials, the secret resolved now; None when not configured."""
+    if settings.push_password is None:
+        return None
+    password = settings.push_password.resolve(file=file, key="integrations.vcs.push_password")
+    return PushCredentials(settings.push_username, password)
+
+
+def _with(credentials: PushCredentials | None) -> dict[str, str]:
+    return credentials.environment() if credentials is not None else {}
 
 
 def _redact(text: str) -> str:
@@ -75,9 +120,11 @@ def tag_commit(repo: Path, tag: str) -> str | None:
     return done.stdout.strip() or None
 
 
-def remote_has_tag(repo: Path, remote: str, tag: str) -> bool:
+def remote_has_tag(
+    repo: Path, remote: str, tag: str, credentials: PushCredentials | None = None
+) -> bool:
     """Whether the remote already has the tag."""
-    done = git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}")
+    done = git(repo, "ls-remote", "--tags", remote, f"refs/tags/{tag}", env=_with(credentials))
     return bool(done.stdout.strip())
 
 
@@ -89,6 +136,7 @@ def ensure_tag(
     ref: str = "HEAD",
     push_remote: str | None = None,
     tagger: tuple[str, str] | None = None,
+    credentials: PushCredentials | None = None,
 ) -> TagResult:
     """An annotated tag at `ref` (created unless present), pushed when a remote is given."""
     if not is_repository(repo):
@@ -103,8 +151,8 @@ def ensure_tag(
         created = True
         existing = tag_commit(repo, tag) or ""
     pushed_now = False
-    if push_remote and not remote_has_tag(repo, push_remote, tag):
-        git(repo, "push", push_remote, f"refs/tags/{tag}")
+    if push_remote and not remote_has_tag(repo, push_remote, tag, credentials):
+        git(repo, "push", push_remote, f"refs/tags/{tag}", env=_with(credentials))
         pushed_now = True
     return TagResult(tag, existing, created, push_remote, pushed_now)
 

@@ -18,6 +18,7 @@ from turnout.integrations.vcs import (
     has_identity,
     is_repository,
     log_has_line,
+    push_credentials,
     remote_has_tag,
     tag_commit,
 )
@@ -77,7 +78,10 @@ class TagStep(Step):
             commit = tag_commit(repo, tag)
             if commit is None:
                 return None
-            if settings.push_remote and not remote_has_tag(repo, settings.push_remote, tag):
+            credentials = push_credentials(settings, str(ctx.config.path))
+            if settings.push_remote and not remote_has_tag(
+                repo, settings.push_remote, tag, credentials
+            ):
                 return None
         except TurnoutError:
             return None
@@ -99,6 +103,7 @@ class TagStep(Step):
                 tag_message(ctx),
                 push_remote=settings.push_remote,
                 tagger=_tagger(ctx, repo) if is_repository(repo) else None,
+                credentials=push_credentials(settings, str(ctx.config.path)),
             )
         except TurnoutError as exc:
             ctx.progress(f"release tag {tag} not recorded: {exc.message}")
