@@ -148,7 +148,7 @@ def history(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = F
     with _service(config, env, current_user()) as svc, _database_errors():
         rows = [a.to_dict() for a in svc.applied()]
     if as_json:
-        emit_json({"environment": env, "history_table": svc.history.name, "migrations": rows})
+        emit_json({"environment": env, "history_table": svc.history.display, "migrations": rows})
         return
     from rich.table import Table
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.secrets import Secret
@@ -29,6 +29,9 @@ class DatabaseConfig(Section):
     """Folder of versioned SQL files inside the release package."""
     history_table: str = "__MigrationHistory"
     """Table in the application database recording applied migrations."""
+    history_schema: str | None = None
+    """PostgreSQL schema of the history table (created with the first migration); unset,
+    the connection's default schema. SQLite has one schema per file, `main`."""
     run: Literal["before-swap", "after-swap"] = "before-swap"
     """Migrate before the swap (default: a failure stops before traffic moves) or after it
     (the runbook's literal order)."""
@@ -62,15 +65,26 @@ class DatabaseConfig(Section):
             raise ValueError("a postgresql URL needs a database name, e.g. .../app")
         return value
 
-    @field_validator("history_table")
+    @field_validator("history_table", "history_schema")
     @classmethod
-    def _plain_identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+    def _plain_identifier(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
             raise ValueError(
                 "expected a plain table name (letters, digits and underscores, "
                 "not starting with a digit)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _schema_fits_the_engine(self) -> DatabaseConfig:
+        sqlite = self.url is not None and urlsplit(self.url).scheme == "sqlite"
+        if sqlite and self.history_schema not in (None, "main"):
+            # An attached file would hold the history outside the backups of the database.
+            raise ValueError(
+                "history_schema: a SQLite database has one schema, main; the history table"
+                " stays in the database file so that its backups include it"
+            )
+        return self
 
     @field_validator("migrations")
     @classmethod

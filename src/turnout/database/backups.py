@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from turnout.database.checksums import file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, Driver
+from turnout.database.leftovers import partial_path, remove_side_files
 from turnout.errors import Refused
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def write_verified_backup(driver: Driver, dest: Path) -> tuple[BackupFile, dict[
     the backup back as it writes it, that includes hashing and counting), `verify` and
     `verify_and_sha256` what verification took after that.
     """
-    partial = dest.with_name(dest.name + ".partial")
+    partial = partial_path(dest)
     partial.unlink(missing_ok=True)
     written = driver.backup(partial)
     try:
@@ -107,9 +108,12 @@ def write_verified_backup(driver: Driver, dest: Path) -> tuple[BackupFile, dict[
                 f" {_diff(written.row_counts, found)}",
                 details={"source": written.row_counts, "backup": found},
             )
+        # Verification opened the copy read-only: SQLite may have left -wal/-shm beside it.
+        remove_side_files(partial)
         partial.replace(dest)
     except BaseException:
         partial.unlink(missing_ok=True)
+        remove_side_files(partial)
         raise
     final = BackupFile(dest, written.size, sha256, written.row_counts, written.seconds)
     return final, {

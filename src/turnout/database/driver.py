@@ -59,8 +59,8 @@ class Session(Protocol):
     def transaction(self, *, read_only: bool = False) -> AbstractContextManager[None]:
         """Commit on success, roll back on error."""
 
-    def table_exists(self, name: str) -> bool:
-        """Whether a table of this name exists (unqualified; default schema)."""
+    def table_exists(self, name: str, schema: str | None = None) -> bool:
+        """Whether a table of this name exists (in `schema`, else the default schema)."""
 
     def row_counts(self) -> dict[str, int]:
         """Rows of every user table, keyed as backups name them."""

@@ -1,5 +1,9 @@
 """The migration history table in the application database (default `__MigrationHistory`).
 
+It lives with the app's own tables (an app that publishes every table shows it), in the
+connection's default schema unless `database.history_schema` names another (PostgreSQL:
+a schema created with the first migration; SQLite has only `main`).
+
 A row is written in the same transaction as its migration, so a migration is
 either applied and recorded or neither; there is no in-between to repair.
 """
@@ -47,9 +51,17 @@ class AppliedMigration:
 class HistoryTable:
     """Reads and writes the history table through a session."""
 
-    def __init__(self, name: str = "__MigrationHistory") -> None:
+    def __init__(self, name: str = "__MigrationHistory", schema: str | None = None) -> None:
         self.name = name
+        self.schema = schema
         self.quoted = quote_identifier(name)
+        if schema is not None:
+            self.quoted = f"{quote_identifier(schema)}.{self.quoted}"
+
+    @property
+    def display(self) -> str:
+        """The table's name as people write it (`schema.name` when a schema is set)."""
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
     def create_sql(self) -> str:
         """DDL of the table (portable across SQLite and PostgreSQL)."""
@@ -66,11 +78,13 @@ class HistoryTable:
 
     def ensure(self, session: Session) -> None:
         """Create the table if missing (call inside the first migration's transaction)."""
+        if self.schema is not None and session.dialect == "postgresql":
+            session.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
         session.execute(self.create_sql())
 
     def applied(self, session: Session) -> list[AppliedMigration]:
         """Every recorded migration in version order (empty when the table does not exist)."""
-        if not session.table_exists(self.name):
+        if not session.table_exists(self.name, self.schema):
             return []
         rows = session.query(
             "SELECT version, description, checksum, applied_at, applied_by, execution_time, "

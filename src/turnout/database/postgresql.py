@@ -25,6 +25,7 @@ import psycopg
 from turnout.childenv import child_environment
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
+from turnout.database.leftovers import PG_CLIENT_PREFIX, RESTORE_PREFIX, private_folder
 from turnout.database.location import DatabaseLocation
 from turnout.database.pgrestore import commit_check, restore_archive
 from turnout.database.pgstream import count_copy_rows, read_text, stream_dump
@@ -119,8 +120,14 @@ class PostgresSession:
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"transaction failed: {_message(exc)}") from exc
 
-    def table_exists(self, name: str) -> bool:
-        rows = self.query("SELECT to_regclass(format('%I', ?::text)) IS NOT NULL", (name,))
+    def table_exists(self, name: str, schema: str | None = None) -> bool:
+        if schema is None:
+            rows = self.query("SELECT to_regclass(format('%I', ?::text)) IS NOT NULL", (name,))
+        else:
+            rows = self.query(
+                "SELECT to_regclass(format('%I.%I', ?::text, ?::text)) IS NOT NULL",
+                (schema, name),
+            )
         return bool(rows[0][0])
 
     def row_counts(self) -> dict[str, int]:
@@ -195,7 +202,8 @@ class PostgresDriver:
         password = loc.password()
         # The client programs need no copy of the secret's own variable.
         env = {k: v for k, v in env.items() if password is None or v != password}
-        folder = Path(tempfile.mkdtemp(prefix="turnout-pg-"))
+        # Named after this process: if it is killed, the next run removes the folder.
+        folder = private_folder(PG_CLIENT_PREFIX)
         try:
             if password is not None:
                 passfile = folder / "pgpass"
@@ -365,7 +373,7 @@ class PostgresDriver:
         preamble = self.restore_preamble()
         with (
             self.client_environment() as env,
-            tempfile.TemporaryDirectory(prefix="turnout-restore-") as scripts,
+            tempfile.TemporaryDirectory(prefix=f"{RESTORE_PREFIX}{os.getpid()}-") as scripts,
         ):
             return restore_archive(
                 psql=pg_program("psql"),

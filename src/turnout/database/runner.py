@@ -89,7 +89,7 @@ def apply_migrations(
                 )
             except StatementError as exc:
                 raise DatabaseError(
-                    f"{migration.location}: recording it in {history.name} failed"
+                    f"{migration.location}: recording it in {history.display} failed"
                     f" (another run applied it?): {exc.engine_message}"
                 ) from exc
         done.append(AppliedRun(migration.version, migration.filename, len(statements), elapsed_ms))

@@ -19,6 +19,7 @@ from turnout.database.backups import (
 from turnout.database.driver import DatabaseError, Driver, open_driver
 from turnout.database.dump import LogicalDump
 from turnout.database.history import AppliedMigration, HistoryTable, pending_migrations
+from turnout.database.leftovers import remove_leftovers
 from turnout.database.location import DatabaseLocation, locate
 from turnout.database.migrations import Migration, MigrationSet, load_from_package
 from turnout.database.runner import AppliedRun, apply_migrations
@@ -78,7 +79,10 @@ class DatabaseService:
         self.progress = progress or (lambda _m: None)
         self.location: DatabaseLocation = locate(config, env)
         self.driver: Driver = open_driver(self.location)
-        self.history = HistoryTable(env.database.history_table)
+        self.history = HistoryTable(env.database.history_table, env.database.history_schema)
+        # A run killed during a backup left its partial file and password folder behind.
+        for path in remove_leftovers(self.backup_dir()):
+            self.progress(f"removed {path}, left by a run that was killed")
 
     # -- migrations -----------------------------------------------------------------------
     def load_migrations(self, package: Path) -> MigrationSet:
@@ -290,7 +294,7 @@ class DatabaseService:
             "environment": self.env.name,
             "database": self.location.describe(),
             "engine": self.location.engine,
-            "history_table": self.history.name,
+            "history_table": self.history.display,
             "run": self.env.database.run,
         }
         applied = self.applied()

@@ -14,6 +14,7 @@ from typing import Any
 from turnout.database.checksums import check_checksum, file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, StatementError
 from turnout.database.dump import LogicalDump, TableDigest
+from turnout.database.leftovers import remove_side_files
 from turnout.database.location import DatabaseLocation
 from turnout.database.sqlsplit import Dialect
 
@@ -82,9 +83,10 @@ class SqliteSession:
             if read_only:
                 self.conn.execute("PRAGMA query_only = OFF")
 
-    def table_exists(self, name: str) -> bool:
+    def table_exists(self, name: str, schema: str | None = None) -> bool:
+        catalog = f"{quote(schema)}.sqlite_master" if schema else "sqlite_master"
         row = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            f"SELECT 1 FROM {catalog} WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
 
@@ -152,9 +154,13 @@ class SqliteDriver:
 
     def check_opens(self, path: Path) -> None:
         self._open(path, create=False, read_only=True).close()
+        remove_side_files(path)  # a read-only open of a WAL file leaves -wal/-shm behind
 
     def backup_row_counts(self, path: Path) -> dict[str, int]:
-        return self._file_counts(path, f"{path}: backup cannot be read")
+        try:
+            return self._file_counts(path, f"{path}: backup cannot be read")
+        finally:
+            remove_side_files(path)
 
     def _file_counts(self, path: Path, failure: str) -> dict[str, int]:
         """Every table's rows in a database file; DatabaseError(`failure: ...`) otherwise."""
@@ -195,6 +201,7 @@ class SqliteDriver:
                 raise DatabaseError(f"restore of {self.path} from {path} failed: {exc}") from exc
             finally:
                 src.close()
+                remove_side_files(path)  # of the backup file, opened read-only
         return self._file_counts(self.path, f"cannot count rows in {self.path}")
 
     def logical_dump(self) -> LogicalDump:

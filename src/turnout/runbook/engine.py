@@ -30,6 +30,7 @@ from turnout.errors import (
     TurnoutError,
 )
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.processes import pid_alive
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
@@ -73,16 +74,6 @@ class Result:
 def _crash_point(point: str) -> None:
     if os.environ.get(CRASH_VARIABLE) == point:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Engine:
@@ -298,7 +289,7 @@ class Engine:
         import socket
 
         if host == socket.gethostname():
-            return not _pid_alive(pid)
+            return not pid_alive(pid)
         return self.clock.now() - heartbeat > STALE_AFTER
 
     def _keep_lock(self, deployment_id: int) -> None:
