@@ -183,6 +183,32 @@ def test_a_process_whose_lock_was_taken_stops_before_the_next_step(
     assert row.status == "running"
 
 
+class ForcedUnlockDuringStage(FakeTarget):
+    """A target during whose deploy bob runs `resume --force-unlock` and finishes the job."""
+
+    other: Engine
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        state = super().deploy(slot, release)
+        if release.version == "1.1.0" and not hasattr(self, "finished"):
+            self.finished = self.other.resume("bob", force_unlock=True)
+        return state
+
+
+def test_a_process_whose_lock_was_forced_is_told_who_took_it(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """The lock is free again when the old process notices: it still names who forced it."""
+    target = ForcedUnlockDuringStage("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    target.other = Engine(engine.config, engine.env, sqlite_store, target_factory=lambda: target)
+    with pytest.raises(LockLost) as lost:
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert target.finished is not None and target.finished.status is DeploymentStatus.SUCCEEDED
+    assert sqlite_store.lock(engine.env.name) is None
+    assert "taken over with --force-unlock by bob (bob@" in lost.value.message
+
+
 class CountingDeploys(FakeTarget):
     """A target that remembers every package it was asked to deploy."""
 

@@ -46,6 +46,7 @@ CRASH_VARIABLE = "TURNOUT_TEST_CRASH_AT"
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=60)
 DONE = {"succeeded", "skipped"}
+TAKE_OVERS = {"lock.force-unlock", "lock.take-over"}
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,7 @@ class Engine:
                 "lock.take-over",
                 environment=self.env.name,
                 previous_holder=lock.holder,
+                holder=holder,
                 reason="the holder died outside a deployment in flight",
             )
 
@@ -269,7 +271,19 @@ class Engine:
             environment=self.env.name,
             deployment_id=lock.deployment_id,
             previous_holder=lock.holder,
+            holder=holder,
         )
+        if not stale:
+            self.on_event(
+                StepEvent(
+                    lock.deployment_id or 0,
+                    "",
+                    "",
+                    "progress",
+                    message=f"took the lock of {self.env.name} from {lock.holder}, who looked"
+                    " alive (--force-unlock, audited)",
+                )
+            )
 
     def _supersede_waiting(self, actor: str) -> None:
         # A new deploy replaces one that still waits for approval (it never changed anything).
@@ -296,12 +310,25 @@ class Engine:
         """Refresh the heartbeat before each step; stop if the lock was taken away."""
         if self._holder is None or self.store.heartbeat(self.env.name, self._holder):
             return
-        lock = self.store.lock(self.env.name)
         raise LockLost(
-            f"environment {self.env.name}: the lock was taken over by"
-            f" {lock.holder if lock else 'nobody'} while this process ran deployment"
-            f" {deployment_id}; stopping here without changing anything more"
+            f"environment {self.env.name}: the lock was taken over {self._taken_by()}"
+            f" while this process ran deployment {deployment_id}; stopping here without"
+            " changing anything more"
         )
+
+    def _taken_by(self) -> str:
+        """Who took this process's lock, from the audit log (the lock may be free again)."""
+        for row in reversed(self.store.audit_log(self.env.name, limit=200)):
+            details = row.details or {}
+            if row.action in TAKE_OVERS and details.get("previous_holder") == self._holder:
+                how = "with --force-unlock " if row.action == "lock.force-unlock" else ""
+                holder = details.get("holder")
+                return (
+                    f"{how}by {row.actor}{f' ({holder})' if holder else ''}"
+                    f" at {aware(row.at):%Y-%m-%d %H:%M:%S} UTC"
+                )
+        lock = self.store.lock(self.env.name)
+        return f"by {lock.holder}" if lock is not None else "by another process"
 
     # -- driving ----------------------------------------------------------------------
     def _context(self, row: DeploymentRow) -> StepContext:
