@@ -37,15 +37,23 @@ AtOption = Annotated[
 ]
 
 
+AT_YEARS = (1900, 9990)
+
+
 def parse_at(text: str) -> datetime:
     """An ISO 8601 date-time (naive means the policy's local time), or BadInput (exit 2)."""
     try:
-        return datetime.fromisoformat(text.strip())
+        at = datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadInput(
             f"--at: cannot read {text!r} as a date and time"
             " (e.g. 2026-11-17T10:30 or 2026-11-17T18:30Z)"
         ) from None
+    if not AT_YEARS[0] <= at.year <= AT_YEARS[1]:
+        # The next window is searched for up to a year ahead (and holidays a year around):
+        # calendars end at year 9999, and before 1900 no timezone rules apply.
+        raise BadInput(f"--at: year {at.year} is out of range ({AT_YEARS[0]}-{AT_YEARS[1]})")
+    return at
 
 
 def window(

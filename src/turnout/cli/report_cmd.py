@@ -23,7 +23,9 @@ def _pct(value: Any) -> str:
 
 def report(
     env: OptionalEnvOption = None,
-    days: Annotated[float, typer.Option(help="Look back this many days.")] = 30.0,
+    days: Annotated[
+        float, typer.Option(help="Look back this many days.", min=0.0, max=36500.0)
+    ] = 30.0,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:

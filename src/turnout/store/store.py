@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from turnout.clock import Clock, SystemClock
-from turnout.errors import LockHeld, Unavailable
+from turnout.errors import BadInput, LockHeld, Unavailable
 from turnout.store import schema
 from turnout.store.tables import (
     ApprovalRow,
@@ -36,6 +36,7 @@ from turnout.store.tables import (
 )
 
 GENESIS = "0" * 64
+OUT_OF_RANGE = f"a number given is out of range (ids and counts go up to {2**63 - 1})"
 
 
 def holder_identity(user: str) -> str:
@@ -94,9 +95,20 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction: committed on success, rolled back on error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        """A transaction: committed on success, rolled back on error.
+
+        A number the database cannot hold (a 20-digit id typed on the command line) is bad
+        input, exit 2: no row can have it, and nothing was written.
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except OverflowError as exc:  # SQLite: "Python int too large to convert"
+            raise BadInput(f"{OUT_OF_RANGE}; nothing was changed") from exc
+        except DataError as exc:  # PostgreSQL: "bigint out of range"
+            if "out of range" not in str(exc.orig):
+                raise
+            raise BadInput(f"{OUT_OF_RANGE}; nothing was changed") from exc
 
     def now(self) -> datetime:
         """The store's clock."""
