@@ -213,3 +213,15 @@ def test_links_leaving_a_venv_package_stay_refused(venv_tree: Path, tmp_path: Pa
     (copy / "python3").symlink_to(Path(sys.executable).resolve())  # not in a venv's bin/
     with pytest.raises(PackageError, match=r"'python3': symbolic link points outside"):
         unpack_release(copy, tmp_path / "releases", "1.0.0")
+
+
+def test_unpacking_stops_at_its_deadline(tmp_path: Path) -> None:
+    """A package that takes longer than unpack_timeout to unpack is refused, nothing kept."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for n in range(50):
+        (source / f"part{n}.bin").write_bytes(b"\x02" * 4096)
+    releases = tmp_path / "releases"
+    with pytest.raises(PackageError, match=r"longer than 1e-09 s \(target\.unpack_timeout\)"):
+        unpack_release(source, releases, "1.0.0", UnpackLimits(timeout=1e-9))
+    assert not releases.exists() or not any(releases.iterdir())

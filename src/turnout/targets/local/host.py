@@ -137,6 +137,8 @@ class SlotHost:
         self._lock = asyncio.Lock()
         """Held while slots change hands (install, swap): short, never across an unpack."""
         self._deploying: dict[str, asyncio.Lock] = {}
+        self._pinned: set[Path] = set()
+        """Release directories of deploys still starting: not in the table yet, never pruned."""
         """One deployment at a time per slot; unpacking and starting happen under it."""
         self._secrets: dict[str, str] = dict(os.environ)
         """Where `env:NAME` settings are resolved: this host's environment, then the values
@@ -401,35 +403,45 @@ class SlotHost:
             if secrets:
                 self._secrets.update(secrets)
             record = await self._release_record(version, package)
-            slot = self.slots[name]
-            wanted_launch = launch_digest(self.settings, name, self._secrets)
-            if (
-                slot.state == "running"
-                and slot.record.release_dir == record.release_dir
-                and slot.process is not None
-                and slot.process.launch == wanted_launch
-            ):
-                return {**self._describe(slot), "reused": True, "applied_settings": applied}
+            pinned = Path(str(record.release_dir))
+            self._pinned.add(pinned)
             try:
-                process = await self._launch(record, name)
-            except SlotStartFailed as exc:
-                slot.error = f"deploy of {version} failed (build {record.build}): {exc}"
-                raise _start_error(name, exc) from None
-            async with self._lock:
-                # The slot may have changed hands meanwhile (a swap): whatever is in it now
-                # is what this deployment replaces.
-                slot = self.slots[name]
-                previous = slot.process
-                slot.process, slot.error = process, ""
-                slot.record = record
-                self._remember(slot)
-                await self._save()
-                if name == PRODUCTION:
-                    self._route_production()
-            self._spawn(self._retire(previous))
-            log.info("deployed %s (build %s) to slot %s", version, record.build, name)
-            await asyncio.to_thread(self._prune)
-            return {**self._describe(slot), "reused": False, "applied_settings": applied}
+                return await self._install(name, record, applied)
+            finally:
+                self._pinned.discard(pinned)
+
+    async def _install(self, name: str, record: SlotRecord, applied: list[str]) -> dict[str, Any]:
+        """Start the release in the slot unless that build already runs there as configured."""
+        version = str(record.version)
+        slot = self.slots[name]
+        wanted_launch = launch_digest(self.settings, name, self._secrets)
+        if (
+            slot.state == "running"
+            and slot.record.release_dir == record.release_dir
+            and slot.process is not None
+            and slot.process.launch == wanted_launch
+        ):
+            return {**self._describe(slot), "reused": True, "applied_settings": applied}
+        try:
+            process = await self._launch(record, name)
+        except SlotStartFailed as exc:
+            slot.error = f"deploy of {version} failed (build {record.build}): {exc}"
+            raise _start_error(name, exc) from None
+        async with self._lock:
+            # The slot may have changed hands meanwhile (a swap): whatever is in it now
+            # is what this deployment replaces.
+            slot = self.slots[name]
+            previous = slot.process
+            slot.process, slot.error = process, ""
+            slot.record = record
+            self._remember(slot)
+            await self._save()
+            if name == PRODUCTION:
+                self._route_production()
+        self._spawn(self._retire(previous))
+        log.info("deployed %s (build %s) to slot %s", version, record.build, name)
+        await asyncio.to_thread(self._prune)
+        return {**self._describe(slot), "reused": False, "applied_settings": applied}
 
     def _follow(self, wanted: dict[str, Any] | None) -> list[str]:
         """Adopt the deployer's target settings; the keys that changed (see `deploy`)."""
@@ -500,6 +512,7 @@ class SlotHost:
         if not releases.is_dir():
             return
         in_use = {Path(r.release_dir) for r in self.table.slots.values() if r.release_dir}
+        in_use |= self._pinned
         spare: list[Path] = []
         for entry in releases.iterdir():
             if entry.name.startswith(".unpack-"):
