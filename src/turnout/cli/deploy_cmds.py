@@ -217,6 +217,12 @@ def plan(
     reason: ReasonOption = None,
     outside_window: OutsideWindowOption = False,
     fixes_incident: FixesIncidentOption = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Exit 3 when the deployment would be refused now (for CI)."
+        ),
+    ] = False,
     actor: AsOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -263,9 +269,14 @@ def plan(
         "steps": steps,
         "gates": gates,
         "would_proceed": not blocking,
+        "window_enforced": environment.policy.enforce_window,
     }
+    # --check: the same exit code a refused deploy ends with, so CI can stop before trying.
+    refused = 3 if check and blocking else 0
     if as_json:
         emit_json(document)
+        if refused:
+            raise typer.Exit(refused)
         return
     say(f"plan: {kind.value} deployment of {version} to {env}")
     for index, item in enumerate(steps, 1):
@@ -275,11 +286,18 @@ def plan(
         mark = "✗" if gate.get("blocking") else "·"
         name = gate.get("item") or gate["gate"]
         say(f"  {mark} {name:<20} {gate['verdict']:<15} {gate['summary']}")
+    if not environment.policy.enforce_window:
+        say(
+            f"  the window verdict is shown, not enforced, on {env}"
+            " (policy.enforce_window = false); active incidents still freeze"
+        )
     if blocking:
         held = ", ".join(g.get("item") or g["gate"] for g in blocking)
         say(f"[red]deploy would be refused now[/] (blocking: {held})")
     else:
         say("[green]deploy would pass the gates now[/]")
+    if refused:
+        raise typer.Exit(refused)
 
 
 def rollback(

@@ -87,7 +87,7 @@ def _print_verdict(name: str, verdict: WindowVerdict, enforced: bool) -> None:
     kind = verdict.kind.value
     say(
         f"[bold {colour[kind]}]{kind}[/] for {name} at {verdict.at:%a %Y-%m-%d %H:%M %Z}"
-        + ("" if enforced else " (advisory: policy.enforce_window = false)")
+        + ("" if enforced else " (shown, not enforced: policy.enforce_window = false)")
     )
     for rule in verdict.rules:
         # soft_wrap: a reason stays on one line however narrow the terminal.
@@ -97,6 +97,8 @@ def _print_verdict(name: str, verdict: WindowVerdict, enforced: bool) -> None:
         ("next acceptable", verdict.next_acceptable),
     ):
         say(f"  {label}: {value:%a %Y-%m-%d %H:%M %Z}" if value else f"  {label}: none found")
+    if not enforced:
+        say(f"  deployments to {name} go ahead whatever this verdict; active incidents still freeze")
 
 
 def approve(
