@@ -12,16 +12,31 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from turnout.text import printable
+
 # Each command imports the configuration models and the state store when it runs: a
 # command that needs neither (`--help`, `init`) starts without their import time.
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
     from turnout.config import LoadedConfig
     from turnout.store import Store
 
+
+class SafeConsole(Console):
+    """A Rich console that shows control characters in any text it renders as escapes.
+
+    Every string on its way to the terminal passes through `render_str` (printed text,
+    table cells, the live progress display), so text from elsewhere (an app's log, an HTTP
+    answer) can never move the cursor or recolour the terminal."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
 # Human output goes to stderr so stdout stays clean for --json documents.
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="Environment name from turnout.toml.")]
 OptionalEnvOption = Annotated[

@@ -83,16 +83,21 @@ def resolve_package(
 
 
 def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
+    from rich.markup import escape
+
     from turnout.history import deployment_summary
+    from turnout.text import first_line
 
     with open_store(config) as store:
         document = deployment_summary(store, result.deployment_id)
     if as_json:
         emit_json({**document, "exit_code": result.exit_code})
     elif result.exit_code == 0:
-        say(f"[green]✓[/] deployment {result.deployment_id}: {result.message}")
+        say(f"[green]✓[/] deployment {result.deployment_id}: {escape(result.message)}")
     else:
-        say(f"[red]✗[/] deployment {result.deployment_id}: {result.message}")
+        # The first line only: a log tail after it was shown once, with the evidence.
+        headline = escape(first_line(result.message))
+        say(f"[red]✗[/] deployment {result.deployment_id} {result.status.value}: {headline}")
         say(f"  see `turnout status --env {document['environment']}`")
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.live import Live
 from rich.table import Table
 
 from turnout.cli.common import console
-from turnout.runbook.engine import StepEvent
+from turnout.text import first_line
+
+if TYPE_CHECKING:
+    from turnout.runbook.engine import StepEvent
 
 _MARKS = {
     "succeeded": "✓",
@@ -61,12 +65,14 @@ class Progress:
                 console.print(f"    {event.message}", highlight=False)
         else:
             elapsed = f"{event.elapsed:.2f}s" if event.elapsed else ""
-            self._rows[event.step] = (event.phase, event.status, elapsed, event.message)
+            # A failure's first line; the rest (a log tail) is told once, with the evidence.
+            message = first_line(event.message)
+            self._rows[event.step] = (event.phase, event.status, elapsed, message)
             if self._live is None and event.status != "running":
                 mark = _MARKS.get(event.status, "·")
                 line = f"{mark} {event.phase:<15} {event.step:<17} {event.status:<11} {elapsed:>7}"
-                if event.message:
-                    line += f"  {event.message}"
+                if message:
+                    line += f"  {message}"
                 console.print(line, highlight=False, markup=False)
         if self._live is not None:
             self._live.update(self._render())

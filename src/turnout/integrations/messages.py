@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from turnout.text import first_line, printable
+
 TYPE_LABELS = {"app": "Application", "infra": "Infrastructure", "full": "Full"}
 MAX_EVIDENCE_LINES = 12
 MAX_VALUE_CHARS = 160
+MAX_BLOCK_LINES = 20
+"""Lines of a multi-line evidence value (a log tail) shown, its last ones."""
 
 
 class MessageKind(StrEnum):
@@ -52,7 +56,11 @@ def render(kind: MessageKind | str, context: Mapping[str, Any]) -> Message:
         MessageKind.REFUSED: _refused,
         MessageKind.NEEDS_PERSON: _needs_person,
     }[kind]
-    return renderer(context)
+    message = renderer(context)
+    # Values come from elsewhere (an app's log, an HTTP answer): no control characters.
+    return Message(
+        message.kind, printable(message.title), printable(message.body), message.severity
+    )
 
 
 def _env_title(c: Mapping[str, Any]) -> str:
@@ -165,10 +173,16 @@ def _success(c: Mapping[str, Any]) -> Message:
 
 def _failure_lines(c: Mapping[str, Any]) -> list[str]:
     evidence = c.get("evidence")
+    error = str(c.get("error") or "(not recorded)")
     lines = _lines(
         ("Failed step", c.get("failed_step")),
-        ("What regressed", c.get("error") or "(not recorded)"),
+        ("What regressed", first_line(error)),
     )
+    # The rest of a multi-line error (a crash's log tail) is shown once: here, unless the
+    # evidence carries the same text.
+    rest = error[len(first_line(error)) :].strip("\n")
+    if rest and not _in_evidence(evidence, rest):
+        lines.extend(_block(rest))
     reasons: list[str] = []
     if isinstance(evidence, Mapping):
         # A verdict keeps its reasons at the top; a failed verification nests it in analysis.
@@ -183,16 +197,32 @@ def _failure_lines(c: Mapping[str, Any]) -> list[str]:
     flat = evidence_lines(evidence)
     if flat:
         lines.append("**Evidence:**")
-        lines.extend(f"• {line}" for line in flat)
+        lines.extend(line if line.startswith("    ") else f"• {line}" for line in flat)
     return lines
 
 
+def _block(text: str) -> list[str]:
+    """A multi-line value as indented lines, its last MAX_BLOCK_LINES (a log's newest)."""
+    shown = text.rstrip("\n").split("\n")[-MAX_BLOCK_LINES:]
+    return [f"    {_short(line)}" for line in shown]
+
+
+def _in_evidence(evidence: Any, text: str) -> bool:
+    """Whether some evidence value already holds `text` (so it is not shown twice)."""
+    if isinstance(evidence, Mapping):
+        return any(_in_evidence(value, text) for value in evidence.values())
+    return isinstance(evidence, str) and text.strip() in evidence
+
+
 def evidence_lines(evidence: Any) -> list[str]:
-    """Evidence as `key: value` lines (nested mappings flattened), at most a dozen."""
+    """Evidence as `key: value` lines (nested mappings flattened), at most a dozen; a
+    multi-line value (a log tail) follows its key as an indented block."""
     out: list[str] = []
+    entries = 0
 
     def walk(value: Any, prefix: str) -> None:
-        if len(out) >= MAX_EVIDENCE_LINES:
+        nonlocal entries
+        if entries >= MAX_EVIDENCE_LINES:
             return
         if isinstance(value, Mapping):
             for key, item in value.items():
@@ -200,7 +230,12 @@ def evidence_lines(evidence: Any) -> list[str]:
                     continue
                 walk(item, f"{prefix}.{key}" if prefix else str(key))
         elif prefix:
-            out.append(f"{prefix}: {_short(_format_value(value))}")
+            entries += 1
+            if isinstance(value, str) and "\n" in value.strip("\n"):
+                out.append(f"{prefix}:")
+                out.extend(_block(value))
+            else:
+                out.append(f"{prefix}: {_short(_format_value(value))}")
 
     walk(evidence, "")
     return out
@@ -219,12 +254,31 @@ def _short(text: str) -> str:
 
 
 def _rollback(c: Mapping[str, Any]) -> Message:
+    if c.get("traffic_moved") is False:
+        return _stopped(c)
     title = f"🔙 {_env_title(c)} Deployment Rolled Back"
     back_on = c.get("live_version") or c.get("previous_version")
     body = [
         *_lines(
             ("Version", c.get("version")),
             ("Production is on", back_on or "the previous version"),
+        ),
+        *_failure_lines(c),
+        *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.ROLLBACK, title, "\n".join(body), "warning")
+
+
+def _stopped(c: Mapping[str, Any]) -> Message:
+    """A failure before any traffic moved: what was started was undone, nothing rolled back."""
+    title = f"⚠️ {_env_title(c)} Deployment Failed Before Any Traffic Moved"
+    live = c.get("live_version") or c.get("previous_version")
+    body = [
+        *_lines(
+            ("Version", c.get("version")),
+            ("Production", f"untouched, still on {live}" if live else "untouched"),
         ),
         *_failure_lines(c),
         *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),

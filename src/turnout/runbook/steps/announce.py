@@ -156,6 +156,15 @@ def _release_commit(ctx: StepContext) -> str | None:
     return None
 
 
+def traffic_moved(ctx: StepContext) -> bool | None:
+    """Whether the swap ran (traffic reached the new version at some point); None for a plan
+    without a swap. A failure before it is announced as such, not as a rollback."""
+    swap = ctx.statuses.get("swap")
+    if swap is None:
+        return None
+    return swap not in {"pending", "skipped"}
+
+
 def failure_context(ctx: StepContext) -> dict[str, Any]:
     """Context of a rollback, refusal or needs-person message: what failed and the evidence."""
     failure = ctx.failure or {}
@@ -168,6 +177,7 @@ def failure_context(ctx: StepContext) -> dict[str, Any]:
         "error": failure.get("error"),
         "evidence": evidence if evidence is not None else details or None,
         "oncall": oncall_backup(ctx),
+        "traffic_moved": traffic_moved(ctx),
     }
 
 
