@@ -14,7 +14,11 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from turnout.config.secrets import SecretRef
 from turnout.errors import BadInput
+
+Setting = SecretRef | str
+"""A setting's value as configured: text, or a reference to a secret."""
 
 ALLOWED = frozenset(
     {
@@ -56,26 +60,33 @@ def child_environment(
     return env
 
 
-def secret_name(value: str) -> str | None:
+def secret_name(value: Setting) -> str | None:
     """The variable a setting value refers to (`env:NAME` -> NAME), or None for a plain value."""
+    if isinstance(value, SecretRef):
+        return value.env_name
     match = SECRET_REFERENCE.match(value)
     return match.group("name") if match else None
 
 
-def referenced_secrets(*settings: Mapping[str, str]) -> set[str]:
+def setting_text(value: Setting) -> str:
+    """How a setting is written in the configuration (a reference stays a reference)."""
+    return value.ref if isinstance(value, SecretRef) else value
+
+
+def referenced_secrets(*settings: Mapping[str, Setting]) -> set[str]:
     """Every variable named by a secret reference in these settings."""
     return {name for values in settings for v in values.values() if (name := secret_name(v))}
 
 
 def resolve_settings(
-    settings: Mapping[str, str], secrets: Mapping[str, str], key: str
+    settings: Mapping[str, Setting], secrets: Mapping[str, str], key: str
 ) -> dict[str, str]:
     """Settings with each `env:NAME` replaced by the secret's value; a missing one is bad input."""
     resolved: dict[str, str] = {}
     for setting, value in settings.items():
         name = secret_name(value)
         if name is None:
-            resolved[setting] = value
+            resolved[setting] = setting_text(value)
             continue
         secret = secrets.get(name)
         if not secret:

@@ -57,6 +57,10 @@ def test_unset_secret_reference_fails_the_deploy_naming_the_setting(
     """A setting naming an unset secret is bad input naming the key; the slot stays as it was."""
     monkeypatch.delenv("MISSING_SECRET", raising=False)
     with hosted(tmp_path, settings={"DB_PASSWORD": "env:MISSING_SECRET"}) as host:
+        refs = dict(host.config.secret_refs())  # what `turnout check` lists when unset
+        assert str(refs["environments.production.target.settings.DB_PASSWORD"]) == (
+            "env:MISSING_SECRET"
+        )
         host.target.ensure_slot("blue")
         with pytest.raises(BadInput, match=r"target\.settings\.DB_PASSWORD: .*MISSING_SECRET"):
             host.target.deploy("blue", Release("1.0.0", host.package("1.0.0")))

@@ -68,6 +68,22 @@ def _to_ref(value: Any) -> SecretRef:
     return SecretRef(value)
 
 
+def _to_setting(value: Any) -> SecretRef | str:
+    if isinstance(value, SecretRef):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return SecretRef(value) if _REF.match(value) else value
+
+
+SecretOrText = Annotated[
+    SecretRef | str,
+    PlainValidator(_to_setting),
+    PlainSerializer(lambda v: v.ref if isinstance(v, SecretRef) else v, return_type=str),
+]
+"""A setting value: plain text, or a secret reference (`env:NAME`) resolved where it is used."""
+
+
 Secret = Annotated[
     SecretRef,
     PlainValidator(_to_ref),

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from turnout.config.azure import AzureTargetConfig
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.secrets import SecretOrText, SecretRef
 from turnout.config.templates import check_command_template, check_template
 
 
@@ -50,9 +51,9 @@ class LocalTargetConfig(Section):
     admin socket (`turnout host status --metrics`)."""
     metrics_retention: int = Field(default=7200, ge=3600, le=int(MAX_SECONDS))
     """Seconds of per-second traffic counters kept in memory."""
-    settings: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, SecretOrText] = Field(default_factory=dict)
     """Environment variables given to every slot process."""
-    slot_settings: dict[str, dict[str, str]] = Field(default_factory=dict)
+    slot_settings: dict[str, dict[str, SecretOrText]] = Field(default_factory=dict)
     """Slot-sticky settings: slot name -> variables that stay with the slot on a swap."""
     pass_env: list[str] = Field(default_factory=list)
     """Names of the host's environment variables slot processes also get (besides the
@@ -80,7 +81,9 @@ class LocalTargetConfig(Section):
 
     @field_validator("slot_settings")
     @classmethod
-    def _slot_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    def _slot_names(
+        cls, value: dict[str, dict[str, SecretRef | str]]
+    ) -> dict[str, dict[str, SecretRef | str]]:
         allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
         for name, settings in value.items():
             if not name or not set(name) <= allowed:
@@ -96,18 +99,21 @@ class LocalTargetConfig(Section):
 
     @field_validator("settings")
     @classmethod
-    def _setting_templates(cls, value: dict[str, str]) -> dict[str, str]:
+    def _setting_templates(cls, value: dict[str, SecretRef | str]) -> dict[str, SecretRef | str]:
         for key, text in value.items():
             check_setting(key, text)
         return value
 
 
-SLOT_PLACEHOLDERS = ("port", "version", "release_dir", "python", "config_dir")
-"""What the slot host fills into `command` and settings when it starts a slot process."""
+SLOT_PLACEHOLDERS = ("port", "version", "release_dir", "python", "config_dir", "venv")
+"""What the slot host fills into `command` and settings when it starts a slot process
+(`venv` only for a release holding a Python virtual environment)."""
 
 
-def check_setting(name: str, text: str) -> None:
-    """One slot setting: a template naming only the slot placeholders."""
+def check_setting(name: str, text: SecretRef | str) -> None:
+    """One slot setting: a template naming only the slot placeholders (or a secret)."""
+    if isinstance(text, SecretRef):
+        return
     try:
         check_template(text, SLOT_PLACEHOLDERS)
     except ValueError as exc:

@@ -18,13 +18,14 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from turnout.childenv import referenced_secrets, resolve_settings
+from turnout.childenv import Setting, referenced_secrets, resolve_settings, setting_text
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
 from turnout.config.targets import LocalTargetConfig
 from turnout.errors import BadInput, ConfigError, PackageError, Refused, StepError, TurnoutError
@@ -90,9 +91,10 @@ class Slot:
         return "stopped" if self.process.stopping else "crashed"
 
 
-def sticky_digest(settings: dict[str, str]) -> str:
+def sticky_digest(settings: Mapping[str, Setting]) -> str:
     """A stable fingerprint of slot-sticky settings (values are not kept in the table)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    text = json.dumps({k: setting_text(v) for k, v in settings.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def launch_digest(settings: LocalTargetConfig, slot: str, secrets: dict[str, str]) -> str:
@@ -102,8 +104,8 @@ def launch_digest(settings: LocalTargetConfig, slot: str, secrets: dict[str, str
     text = json.dumps(
         [
             settings.command,
-            settings.settings,
-            sticky,
+            {k: setting_text(v) for k, v in settings.settings.items()},
+            {k: setting_text(v) for k, v in sticky.items()},
             sorted(settings.pass_env),
             # Only a fingerprint of the secrets' values, so a rotated secret restarts the app.
             hashlib.sha256(json.dumps([secrets.get(n) for n in used]).encode()).hexdigest(),

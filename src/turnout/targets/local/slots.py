@@ -14,7 +14,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from turnout.childenv import child_environment, secret_name
+from turnout.childenv import Setting, child_environment, secret_name
+from turnout.config.secrets import SecretRef
 from turnout.errors import BadInput
 from turnout.targets.local.router import Upstream
 
@@ -64,12 +65,12 @@ def build_command(template: str, values: Mapping[str, str]) -> list[str]:
 
 
 def fill_settings(
-    settings: Mapping[str, str], values: Mapping[str, str], key: str
-) -> dict[str, str]:
+    settings: Mapping[str, Setting], values: Mapping[str, str], key: str
+) -> dict[str, Setting]:
     """Settings with the command's placeholders ({config_dir}, {port}, ...) filled in."""
-    filled: dict[str, str] = {}
+    filled: dict[str, Setting] = {}
     for name, value in settings.items():
-        if secret_name(value) is not None:
+        if isinstance(value, SecretRef) or secret_name(value) is not None:
             filled[name] = value  # a secret reference, resolved later; never a template
             continue
         try:
