@@ -156,6 +156,8 @@ class SwapOperation:
     started: float
     status: str = "InProgress"
     error: dict[str, Any] | None = None
+    finished: float | None = None
+    """When the platform ended it (unix time)."""
 
 
 @dataclass
@@ -546,10 +548,12 @@ class AzureServer(FakeHttpServer):
             with self.lock:
                 operation.status = "Failed"
                 operation.error = {"code": "ExpectationFailed", "message": message}
+                operation.finished = time.time()
             return
         with self.lock:
             self._exchange(source, target)
             operation.status = "Succeeded"
+            operation.finished = time.time()
 
     def _exchange(self, source: FakeSlot, target: FakeSlot) -> None:
         """Contents and non-sticky settings change places; sticky settings stay."""

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import ssl
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
+
+from tests.fakes.azure_app import app_package
 from tests.fakes.azure_server import ResourceDeployment
-from tests.integration.azure_project import AzureProject, azure_project, azure_world
+from tests.fakes.azure_world import AzureWorld
+from tests.integration.azure_project import (
+    AzureProject,
+    azure_project,
+    azure_world,
+    write_project,
+)
 from turnout.store import Store
 
 __all__ = ["azure_project", "azure_world"]
@@ -87,3 +100,69 @@ def test_swap_refused_with_417_is_a_failed_step_naming_it(azure_project: AzurePr
     assert "did not respond to http ping" in message and "417" in message
     assert "nothing moved: production runs 1.0.0" in message
     assert project.live() == {"production": "1.0.0", "blue": "1.1.0"}
+
+
+APPINSIGHTS = """
+[environments.web.analysis]
+provider = "appinsights"
+min_observation = 0
+max_observation = 90
+
+[environments.web.analysis.appinsights]
+workspace_id = "{workspace}"
+endpoint = "{endpoint}"
+step = 1
+ingestion_delay = {delay}
+"""
+
+
+class LiveTraffic:
+    """Requests to production's host name through the front door, until stopped."""
+
+    def __init__(self, world: AzureWorld, rate: float) -> None:
+        self.world, self.rate = world, rate
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        server = self.world.server
+        context = ssl.create_default_context(cafile=self.world.env["SSL_CERT_FILE"])
+        with httpx.Client(proxy=server.proxy_url, verify=context, timeout=10) as client:
+            while not self.stopping.wait(1 / self.rate):
+                with server.lock:
+                    host = server.slots["production"].host
+                with contextlib.suppress(httpx.HTTPError):
+                    client.get(f"https://{host}/api/rewards/status")
+
+    def __enter__(self) -> LiveTraffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
+def test_regression_seen_in_app_insights_is_swapped_back(
+    tmp_path: Path, azure_world: AzureWorld
+) -> None:
+    """Live traffic after the swap, read from Application Insights with its ingestion delay:
+    a release failing 5 % of requests is swapped back automatically (exit 4)."""
+    server = azure_world.server
+    server.appinsights_delay = 1.0
+    extra = APPINSIGHTS.format(workspace=server.workspace_id, endpoint=server.url, delay=2)
+    project = write_project(tmp_path / "project", azure_world, extra=extra)
+    server.install(
+        "production", app_package(tmp_path / "build", "1.0.0"), {"TURNOUT_VERSION": "1.0.0"}
+    )
+    failing = app_package(tmp_path / "build", "1.1.0", error_every=20)
+    (project.root / "packages").mkdir(parents=True, exist_ok=True)
+    (project.root / "packages" / "app-1.1.0.zip").write_bytes(failing.read_bytes())
+    with LiveTraffic(azure_world, rate=40):
+        result = project.turnout("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
+    assert result.returncode == 4, result.stderr
+    assert "metric analysis: regressed: error rate" in result.stderr
+    assert project.live() == {"production": "1.0.0", "blue": "1.1.0"}
+    with server.lock:
+        served_new = [r for r in server.records if r.status == 500]
+    assert served_new, "the new version served live traffic before it was swapped back"
