@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -178,11 +181,12 @@ class AzureTarget:
         current = self._state(slot, site)
         if current.version == release.version and current.state == "running":
             return current
-        if release.package is None or not release.package.is_file():
-            raise StepError(f"release {release.version}: the azure target deploys a zip package")
+        if release.package is None or not release.package.exists():
+            raise StepError(f"release {release.version}: no package to deploy")
         kudu = KuduClient(self.scm_host(slot), self.session.token)
         try:
-            status_url = kudu.publish(release.package)
+            with zipped(release.package) as archive:
+                status_url = kudu.publish(archive)
             operation = OperationHandle(
                 "deploy", slot, time.time(), status_url, status_url, {"version": release.version}
             )
@@ -414,6 +418,21 @@ class AzureTarget:
     def close(self) -> None:
         self.session.close()
         self.journal.close()
+
+
+@contextlib.contextmanager
+def zipped(package: Path) -> Iterator[Path]:
+    """The package as a zip file: a zip as it is, a directory zipped into a temporary file."""
+    if package.is_file():
+        yield package
+        return
+    with tempfile.TemporaryDirectory(prefix="turnout-onedeploy-") as scratch:
+        archive = Path(scratch) / "package.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for path in sorted(package.rglob("*")):
+                if path.is_file():
+                    out.write(path, path.relative_to(package).as_posix())
+        yield archive
 
 
 def _polling_url(poller: Any) -> str:
