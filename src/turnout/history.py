@@ -9,6 +9,26 @@ from turnout.store import Store
 from turnout.store.store import aware
 
 
+def _rollback_record(data: dict[str, Any]) -> dict[str, Any] | None:
+    """Who rolled the deployment back later, to what, when and why (None if nobody did)."""
+    if not data.get("rolled_back"):
+        return None
+    return {
+        "to": data.get("rolled_back_to"),
+        "by": data.get("rolled_back_by"),
+        "at": data.get("rolled_back_at"),
+        "reason": data.get("rollback_reason"),
+    }
+
+
+def _proven(data: dict[str, Any]) -> bool | None:
+    """Whether verification proved the release healthy (None: it never got that far)."""
+    verification = data.get("verification")
+    if not isinstance(verification, dict) or "proven" not in verification:
+        return None
+    return bool(verification["proven"])
+
+
 def deployment_summary(
     store: Store, deployment_id: int, *, with_steps: bool = True
 ) -> dict[str, Any]:
@@ -37,6 +57,9 @@ def deployment_summary(
         "message": row.message,
         "failure": (row.data or {}).get("failure"),
         "rolled_back_later": bool((row.data or {}).get("rolled_back")),
+        "rolled_back": _rollback_record(row.data or {}),
+        "proven": _proven(row.data or {}),
+        "accepted": (row.data or {}).get("accepted"),
         "postmortem_open": next(
             (
                 pm.id

@@ -11,6 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+PROBE_HEADER = "X-Turnout-Probe"
+"""Header every verification request of turnout carries (value: the deployment it verifies);
+the local router counts such requests apart from live traffic."""
+PROBE_USER_AGENT = "turnout-probe/1"
+"""User-Agent of verification requests, so an app's own logs can tell them apart too."""
+
 # Upper bounds (milliseconds) of the latency histogram buckets; the last is +inf.
 LATENCY_BOUNDS_MS: tuple[float, ...] = (
     1,
@@ -62,15 +68,18 @@ class SecondBucket:
     """Counts by status class: "2xx", "3xx", "4xx", "5xx" (and "err" for no response)."""
     latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BOUNDS_MS))
     """Counts per LATENCY_BOUNDS_MS bucket."""
+    probes: int = 0
+    """How many of `count` were turnout's own verification requests (marked probes)."""
 
     @property
     def errors(self) -> int:
         """Failed requests: 5xx answers and requests that got no answer."""
         return self.status.get("5xx", 0) + self.status.get("err", 0)
 
-    def add(self, status_code: int | None, latency_ms: float) -> None:
+    def add(self, status_code: int | None, latency_ms: float, *, probe: bool = False) -> None:
         """Count one request (status None: no response)."""
         self.count += 1
+        self.probes += int(probe)
         key = "err" if status_code is None else f"{status_code // 100}xx"
         self.status[key] = self.status.get(key, 0) + 1
         self.latency[bucket_index(latency_ms)] += 1
@@ -82,6 +91,7 @@ class SecondBucket:
             "count": self.count,
             "status": dict(self.status),
             "latency": list(self.latency),
+            "probes": self.probes,
         }
 
     @classmethod
@@ -92,6 +102,7 @@ class SecondBucket:
             count=int(data["count"]),
             status={str(k): int(v) for k, v in data.get("status", {}).items()},
             latency=[int(v) for v in data["latency"]],
+            probes=int(data.get("probes", 0)),
         )
 
 
@@ -103,6 +114,7 @@ def merge(buckets: Iterable[SecondBucket]) -> SecondBucket:
         if first:
             total.second, first = bucket.second, False
         total.count += bucket.count
+        total.probes += bucket.probes
         for key, value in bucket.status.items():
             total.status[key] = total.status.get(key, 0) + value
         for index, value in enumerate(bucket.latency):
@@ -141,6 +153,10 @@ def count_over(histogram: list[int], limit_ms: float) -> int:
 class TrafficSource(Protocol):
     """A target that counts the traffic of its slots (the local router does)."""
 
-    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
-        """Per-second buckets of a slot for seconds in [since, until) (unix time)."""
+    def traffic(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
+        """Per-second buckets of a slot for seconds in [since, until) (unix time); with
+        `version`, only the requests that version served (so the second of a swap is split
+        by who answered, not by a time cut)."""
         ...

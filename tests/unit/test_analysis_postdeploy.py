@@ -209,4 +209,4 @@ def test_cli_without_a_deployment_is_bad_input(
     path = tmp_path / "turnout.toml"
     path.write_text(CONFIG)
     assert main(["watch", "--env", "web", "--config", str(path)]) == 2
-    assert "web: no successful deployment to watch" in capsys.readouterr().err
+    assert "web: no kept or held deployment to watch" in capsys.readouterr().err

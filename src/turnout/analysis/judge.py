@@ -24,6 +24,7 @@ the whole verdict keeps them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,22 @@ def derive_limits(
     return errors, latency
 
 
+def requests_for_healthy(test: RateTest, rate: float) -> int:
+    """Requests after which the healthy test passes when events come at `rate`: each
+    request adds ln((1-p0)/(1-p1)) to the evidence and each event ln(p0/p1) on top;
+    at or above p1 (or p0: no margin) it never passes (a large number)."""
+    per_request = math.log((1 - test.p0) / (1 - test.p1))
+    per_event = math.log(test.p0 / test.p1) - per_request
+    gain = per_request + rate * per_event
+    if gain <= 0:
+        return NEVER
+    return math.ceil(test.healthy_threshold / gain)
+
+
+NEVER = 10**12
+"""requests_for_healthy when a rate can never be proven healthy."""
+
+
 class Judge:
     """Turns the totals observed since the swap into a Verdict with its evidence."""
 
@@ -129,6 +146,14 @@ class Judge:
             )
             for lim in self.limits
         }
+
+    def requests_needed(self, error_rate: float = 0.0, slow_rate: float = 0.0) -> int:
+        """Requests the healthy verdict needs when errors and slow requests come at these
+        rates (0: a flawless release, the fewest); the largest over the metrics."""
+        rates = {"errors": error_rate, "latency": slow_rate}
+        return max(
+            requests_for_healthy(self.tests[lim.metric], rates[lim.metric]) for lim in self.limits
+        )
 
     @property
     def latency_limit_ms(self) -> float:
@@ -185,7 +210,7 @@ class Judge:
         healthy = all(results[m].decision is Decision.HEALTHY for m in METRICS)
         if healthy and elapsed >= minimum:
             summary = (
-                f"healthy: {observed.count} requests, error rate"
+                f"healthy: {observed.count} requests{_probe_note(observed)}, error rate"
                 f" {_pct(observed.errors, observed.count)}, {self._q_name()}"
                 f" {_ms(quantile_ms(observed.latency, self.config.latency_quantile))}"
             )
@@ -196,7 +221,10 @@ class Judge:
                 reasons.append(self._pending_reason(m, results[m]))
         if healthy:
             reasons.append(f"observed {elapsed:.1f} s of the minimum {minimum:g} s")
-        summary = f"inconclusive after {observed.count} requests in {elapsed:.1f} s"
+        summary = (
+            f"inconclusive after {observed.count} requests{_probe_note(observed)}"
+            f" in {elapsed:.1f} s"
+        )
         return Verdict(VerdictKind.INCONCLUSIVE, summary, reasons, evidence)
 
     # -- explanations -----------------------------------------------------------------
@@ -240,6 +268,8 @@ class Judge:
             tests[limits.metric] = entry
         return {
             "requests": observed.count,
+            "probe_requests": observed.probes,
+            "live_requests": observed.count - observed.probes,
             "errors": observed.errors,
             "error_rate": observed.errors / observed.count if observed.count else None,
             "slow": results["latency"].events,
@@ -273,6 +303,10 @@ def _baseline_summary(baseline: Baseline) -> dict[str, Any]:
     return data
 
 
+def _probe_note(observed: SecondBucket) -> str:
+    return f" ({observed.probes} of them probes)" if observed.probes else ""
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.2%}" if whole else "n/a"
 
@@ -287,6 +321,7 @@ def _round(value: float | None) -> float | None:
 
 HEADLINE_KEYS = (
     "requests",
+    "probe_requests",
     "errors",
     "error_rate",
     "slow",

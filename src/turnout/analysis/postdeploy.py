@@ -17,6 +17,7 @@ from typing import Any
 
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.judge import Judge, headline
+from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
 from turnout.analysis.provider import choose_provider
 from turnout.analysis.watch import Watcher, WatchState, state_key
 from turnout.clock import Clock
@@ -32,11 +33,15 @@ SUPERSEDED_CHECK_EVERY = 10.0
 
 
 def watched_deployment(store: Store, environment: str) -> DeploymentRow:
-    """The latest successful deployment of the environment (what `watch` judges)."""
-    rows = store.deployments(environment, limit=1, status=DeploymentStatus.SUCCEEDED.value)
-    if not rows:
-        raise BadInput(f"{environment}: no successful deployment to watch")
-    return rows[0]
+    """What `watch` judges: the environment's latest deployment that was kept (verified or
+    accepted) or is held because its verification could not decide."""
+    for row in store.deployments(environment, limit=50):
+        if row.status == DeploymentStatus.SUCCEEDED.value:
+            return row
+        failure = (row.data or {}).get("failure") or {}
+        if row.status == DeploymentStatus.NEEDS_PERSON.value and failure.get("step") == "verify":
+            return row
+    raise BadInput(f"{environment}: no kept or held deployment to watch")
 
 
 def _outputs(store: Store, deployment_id: int, step: str) -> dict[str, Any]:
@@ -110,6 +115,7 @@ def watch_environment(
             analysis.warmup_exclude,
             horizon=window,
             every=analysis.restart_every,
+            version=row.version if provider.by_version else None,
         )
     if state.status == "rolled-back":
         return {**doc, "status": "rolled-back", "summary": "already rolled back by a watch"}
@@ -131,15 +137,21 @@ def watch_environment(
         f" ({choice.note}); error limit {judge.limits[0].p1:.3%},"
         f" latency limit {judge.latency_limit_ms:g} ms"
     )
+    prober, rate = _probes(env, target, row, judge, baseline)
     try:
         result = watcher.run(
             deadline=end,
             stop_on_pass=False,
             poll_interval=analysis.poll_interval,
             keep_going=keep_going,
+            observe=rate if rate is not None else (lambda _v: None),
         )
     finally:
+        batch = stop_and_record(prober, rate)
         provider.close()
+    if batch is not None:
+        doc["probes"] = [batch]
+        _keep_probe_batch(store, row, batch)
     verdict = result.verdict
     doc["verdict"] = verdict.to_dict()
     if result.reason.startswith("stopped"):
@@ -159,6 +171,42 @@ def watch_environment(
         )
         return {**doc, "status": "passed", "summary": f"no regression: {verdict.summary}"}
     return _roll_back(config, env, store, row, watcher, verdict_doc=doc, actor=actor, target=target)
+
+
+def _probes(
+    env: EnvironmentConfig,
+    target: Target,
+    row: DeploymentRow,
+    judge: Judge,
+    baseline: Baseline | None,
+) -> tuple[Prober | None, ProbeRate | None]:
+    """The watch's verification traffic on production (auto: only while the evidence for a
+    healthy verdict is short of what the limits need)."""
+    settings = env.analysis.probe
+    if settings.mode == "off":
+        return None, None
+    prober = Prober(
+        target.production_url(),
+        probe_requests(env),
+        settings,
+        deployment=str(row.id),
+        phase="watch",
+        transport=target.transport(),
+    )
+    rate = ProbeRate(
+        prober,
+        settings,
+        judge,
+        live_rate_hint=baseline.throughput_rps if baseline is not None else 0.0,
+    )
+    prober.start(rps=0.0)
+    return prober, rate
+
+
+def _keep_probe_batch(store: Store, row: DeploymentRow, batch: dict[str, Any]) -> None:
+    data = row.data or {}
+    kept = list(data.get("watch_probes") or [])
+    store.merge_deployment_data(row.id, watch_probes=[*kept, batch])
 
 
 def _roll_back(

@@ -20,8 +20,13 @@ class MetricsProvider(Protocol):
     """Width of one bucket in seconds (1 for the router)."""
     settle: float
     """Seconds after a bucket's end before its counts are final and may be folded in."""
+    by_version: bool
+    """Whether `buckets(..., version=V)` counts only what version V answered (the local
+    router does): then the second of a swap is judged by who answered, not by a time cut."""
 
-    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+    def buckets(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
         """Buckets of a slot whose start lies in [since, until) (unix time), oldest first."""
         ...
 

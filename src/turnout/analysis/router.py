@@ -13,12 +13,17 @@ class RouterProvider:
     # The router hands out finished seconds only; one more second covers requests
     # that finished just before a second ended but were recorded just after.
     settle = 1.0
+    by_version = True
 
     def __init__(self, source: TrafficSource) -> None:
         self.source = source
 
-    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
-        return self.source.traffic(slot, since, until)
+    def buckets(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
+        if version is None:
+            return self.source.traffic(slot, since, until)
+        return self.source.traffic(slot, since, until, version=version)
 
     def close(self) -> None:
         return None

@@ -65,8 +65,11 @@ class SimulatedTraffic:
                 found = profile
         return found
 
-    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
-        """Finished seconds in [since, until) with traffic, oldest first."""
+    def traffic(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
+        """Finished seconds in [since, until) with traffic, oldest first (one version per
+        slot is simulated, so `version` selects nothing more)."""
         now = int(self._now())
         end = now if until is None else min(math.ceil(until), now)
         start = math.ceil(since)
@@ -151,6 +154,8 @@ class CountingFakeTarget(FakeTarget):
         super().swap(slot, target_slot)
         self._retune()
 
-    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+    def traffic(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
         """Production's simulated traffic (other slots serve none)."""
         return self.simulated.traffic(slot, since, until)

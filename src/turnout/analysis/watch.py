@@ -78,6 +78,9 @@ class WatchState:
     """Later start points planned (fixed at the start, so their weights are too)."""
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     """Totals at each later start point reached: {"at": unix time, "totals": bucket}."""
+    version: str | None = None
+    """Judge only what this version answered (providers that count by version): requests
+    of the swap's own second are then attributed by who served them, not by a time cut."""
 
     @classmethod
     def begin(
@@ -88,10 +91,15 @@ class WatchState:
         *,
         horizon: float = 0.0,
         every: float = 60.0,
+        version: str | None = None,
     ) -> WatchState:
         """A fresh state for traffic after the swap and warm-up; later start points every
-        `every` seconds over `horizon` seconds (the rollback window)."""
+        `every` seconds over `horizon` seconds (the rollback window). With `version`, the
+        whole second the judged traffic starts in is included: only that version's
+        requests are read, so none of the old version's last ones is judged."""
         start = swapped_at + warmup_exclude
+        if version is not None:
+            start = float(math.floor(start))
         marks = math.ceil(horizon / every) if horizon > 0 and every > 0 else 0
         return cls(
             slot=slot,
@@ -100,6 +108,7 @@ class WatchState:
             folded_until=start,
             mark_every=every if marks else 0.0,
             marks=marks,
+            version=version,
         )
 
     def later_windows(self, current: SecondBucket) -> list[tuple[float, SecondBucket]]:
@@ -142,6 +151,7 @@ class WatchState:
             "mark_every": self.mark_every,
             "marks": self.marks,
             "checkpoints": list(self.checkpoints),
+            "version": self.version,
         }
 
     @classmethod
@@ -162,6 +172,7 @@ class WatchState:
             mark_every=float(data.get("mark_every", 0.0)),
             marks=int(data.get("marks", 0)),
             checkpoints=list(data.get("checkpoints", [])),
+            version=data.get("version"),
         )
 
 
@@ -214,7 +225,12 @@ class Watcher:
         """Totals since the start: final buckets are folded in, recent ones added on top."""
         state = self.state
         step, settle = self.provider.step, self.provider.settle
-        fetched = self.provider.buckets(state.slot, state.folded_until, now)
+        if state.version is not None and self.provider.by_version:
+            fetched = self.provider.buckets(
+                state.slot, state.folded_until, now, version=state.version
+            )
+        else:
+            fetched = self.provider.buckets(state.slot, state.folded_until, now)
         cut = math.floor((now - settle) / step) * step
         judged = sorted((b for b in fetched if b.second >= state.start), key=lambda b: b.second)
         final = [b for b in judged if b.second + step <= cut + 1e-9]
@@ -293,6 +309,7 @@ class Watcher:
         poll_interval: float,
         hold: Callable[[], str | None] = lambda: None,
         keep_going: Callable[[], str | None] = lambda: None,
+        observe: Callable[[Verdict], None] = lambda _v: None,
     ) -> WatchResult:
         """Poll until a decision.
 
@@ -302,12 +319,14 @@ class Watcher:
         - at `deadline` (unix time) the loop ends with the last verdict: verify's
           max_observation (inconclusive: ask a person) or the end of the rollback
           window (`turnout watch`);
-        - `keep_going()` may return a reason to stop early (superseded deployment).
+        - `keep_going()` may return a reason to stop early (superseded deployment);
+        - `observe(verdict)` sees every look (the probe sets its rate from it).
         """
         last: Verdict | None = None
         while True:
             verdict = self.poll()
             last = verdict
+            observe(verdict)
             now = self.clock.now().timestamp()
             if verdict.kind is VerdictKind.FAIL:
                 self.state.status = "regressed"
@@ -359,7 +378,9 @@ class Watcher:
 
 def subtract(later: SecondBucket, earlier: SecondBucket) -> SecondBucket:
     """Counts in `later` totals that were not yet in `earlier` totals."""
-    out = SecondBucket(second=0, count=later.count - earlier.count)
+    out = SecondBucket(
+        second=0, count=later.count - earlier.count, probes=later.probes - earlier.probes
+    )
     for key in set(later.status) | set(earlier.status):
         value = later.status.get(key, 0) - earlier.status.get(key, 0)
         if value:

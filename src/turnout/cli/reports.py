@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from turnout.cli.common import console
+from turnout.cli.outcome import evidence_lines, what_happened, where_it_failed
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import TurnoutError
 from turnout.history import deployment_summary
@@ -24,6 +25,10 @@ NEXT_STEPS = {
     DeploymentStatus.NEEDS_PERSON.value: "a person must act: read the failure below, fix the"
     " environment by hand (e.g. `turnout rollback --env {env}`), then record what you did",
 }
+HELD_NEXT = (
+    "decide: keep it with `turnout accept --env {env} --reason TEXT`, keep judging it with"
+    " `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`"
+)
 
 
 def status_document(config: LoadedConfig, env: EnvironmentConfig, store: Store) -> dict[str, Any]:
@@ -59,8 +64,14 @@ def status_document(config: LoadedConfig, env: EnvironmentConfig, store: Store) 
     document["next"] = None
     if latest:
         hint = NEXT_STEPS.get(latest[0].status)
+        failure = (latest[0].data or {}).get("failure") or {}
+        if latest[0].status == DeploymentStatus.NEEDS_PERSON.value and failure.get("step") == (
+            "verify"
+        ):
+            hint = HELD_NEXT
         if hint:
             document["next"] = hint.format(env=env.name, id=latest[0].id)
+    document["happened"] = what_happened(env.name, document["latest"])
     document["postmortems_open"] = [
         {"id": p.id, "deployment": p.deployment_id, "reason": p.reason}
         for p in store.postmortems(env.name, open_only=True)
@@ -87,6 +98,8 @@ def print_status(document: dict[str, Any]) -> None:
         markup=False,
     )
     latest = document.get("latest")
+    if document.get("happened"):
+        console.print(f"  {document['happened']}", markup=False)
     if latest:
         console.print(
             f"  latest: #{latest['id']} {latest['version']} {latest['status']}"
@@ -98,9 +111,15 @@ def print_status(document: dict[str, Any]) -> None:
             if step["error"]:
                 line += f"  {step['error']}"
             console.print(line, markup=False)
-        failure = latest.get("failure")
-        if failure and failure.get("details"):
-            console.print(f"  evidence: {failure['details']}", markup=False)
+        where = where_it_failed(latest)
+        if where:
+            console.print(f"  {where}", markup=False)
+        failure = latest.get("failure") or {}
+        lines = evidence_lines(failure.get("details"))
+        if lines:
+            console.print("  evidence:", markup=False)
+            for line in lines:
+                console.print(f"    {line}", markup=False)
     for pm in document.get("postmortems_open", []):
         console.print(
             f"  post-mortem #{pm['id']} open (deployment {pm['deployment']}): {pm['reason']}",
@@ -144,6 +163,10 @@ def print_history(rows: list[dict[str, Any]]) -> None:
 def _notes(row: dict[str, Any]) -> str:
     """What a history line adds to the status: a later rollback, an open post-mortem."""
     notes = " (rolled back later)" if row["rolled_back_later"] else ""
+    if row.get("accepted"):
+        notes += f" (accepted unproven by {row['accepted'].get('by')})"
+    elif row.get("proven") is False and row["status"] == DeploymentStatus.SUCCEEDED.value:
+        notes += " (not proven healthy)"
     if row.get("postmortem_open"):
         notes += f" (post-mortem #{row['postmortem_open']} open)"
     return notes

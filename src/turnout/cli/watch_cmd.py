@@ -1,4 +1,5 @@
-"""`turnout watch`: post-deployment monitoring with automatic rollback."""
+"""`turnout watch` (post-deployment monitoring with automatic rollback) and `turnout accept`
+(keep a release whose verification could not decide)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,29 @@ def watch(
         say(f"[green]✓[/] {document['summary']}")
 
 
+def accept(
+    env: EnvOption,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the release is kept without proof (audited).")
+    ],
+    actor: AsOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Keep a release held because its verification could not decide (accepted unproven)."""
+    from turnout.runbook.accept import accept as do_accept
+
+    loaded = load(config)
+    environment = loaded.env(env)
+    with open_store(loaded) as store:
+        document = do_accept(loaded, environment, store, current_user(actor), reason=reason)
+    if as_json:
+        emit_json(document)
+    else:
+        say(f"[yellow]✓[/] {document['summary']}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the command."""
+    """Add the commands."""
     app.command("watch")(watch)
+    app.command("accept")(accept)

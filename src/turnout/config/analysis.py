@@ -64,6 +64,68 @@ class BusinessCheck(Section):
         return self
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+class ProbeRequestConfig(Section):
+    """One request of the verification traffic."""
+
+    method: str = "GET"
+    path: str = Field(min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """A different answer counts as a failed request of the probe."""
+
+    @model_validator(mode="after")
+    def _path(self) -> ProbeRequestConfig:
+        if not self.path.startswith("/"):
+            raise ValueError(f"probe path {self.path!r} must start with /")
+        return self
+
+
+class ProbeConfig(Section):
+    """Verification traffic: turnout's own requests when live traffic is too little to decide.
+
+    Before the swap they go to the staging slot's own URL (a broken release is caught
+    before it takes traffic), after the swap to production. Every probe carries the
+    X-Turnout-Probe header and the turnout-probe user agent; the local router counts
+    them apart from live traffic and the evidence says how many judged requests were
+    probes.
+    """
+
+    mode: Literal["auto", "always", "off"] = "auto"
+    """auto: only the shortfall between live traffic and what the limits need; always: at
+    the rate cap whatever the live traffic; off: never."""
+    requests: list[ProbeRequestConfig] = Field(default_factory=list)
+    """The requests, sent in turn; empty: the GET health and smoke checks."""
+    allow_non_idempotent: bool = False
+    """Allow methods that are not idempotent (POST, PATCH, ...): each probe repeats them."""
+    rate: float = Field(default=100.0, gt=0, le=10000)
+    """Requests per second at most, whatever the mode."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Requests in flight at most."""
+    decide_within: float = Field(default=20.0, gt=0)
+    """auto: probe so that live traffic plus probes reach the requests the limits need
+    within this many seconds of the start (the rate cap still applies)."""
+    before_swap: float = Field(default=10.0, ge=0)
+    """Seconds at most of probing the staging slot before the swap (stops early on a
+    verdict; 0: no probing before the swap). A regression found there stops the
+    deployment before any traffic moves."""
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds a probe request may take before it counts as failed."""
+
+    @model_validator(mode="after")
+    def _methods(self) -> ProbeConfig:
+        for request in self.requests:
+            method = request.method.upper()
+            if method not in IDEMPOTENT_METHODS and not self.allow_non_idempotent:
+                raise ValueError(
+                    f"probe request {method} {request.path} is not idempotent; probes repeat"
+                    " it many times (set allow_non_idempotent = true if that is intended)"
+                )
+        return self
+
+
 class AnalysisConfig(Section):
     """How the new version is judged on live traffic after the swap."""
 
@@ -109,6 +171,13 @@ class AnalysisConfig(Section):
     emergency_watch_for: float = Field(default=7200.0, gt=0, le=MAX_SECONDS)
     """The same after an emergency deployment (runbook: monitor for 2 h): the one setting
     for how long an emergency deployment is monitored."""
+    undecided: Literal["hold", "accept", "rollback"] = "hold"
+    """What a verification that could not decide within max_observation does: hold (exit 5,
+    a person decides: `turnout accept`, `watch` or `rollback`), accept (keep the release,
+    recorded as "accepted unproven") or rollback (swap back, exit 4). Whatever the setting,
+    such a release is never called verified."""
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    """Verification traffic ([analysis.probe])."""
     prometheus: PrometheusConfig | None = None
     appinsights: AppInsightsConfig | None = None
     azure_monitor: AzureMonitorConfig | None = None

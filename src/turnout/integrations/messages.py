@@ -151,10 +151,15 @@ def _success(c: Mapping[str, Any]) -> Message:
     health_text = "Passing" if health_ok else "Failing"
     if checks:
         health_text += f" ({sum(1 for v in checks.values() if v)}/{len(checks)})"
+    proven = c.get("proven", True) is not False
     title = f"✅ {_env_title(c)} Deployment Complete"
+    status = "Successful"
+    if not proven:
+        title = f"⚠️ {_env_title(c)} Deployment Complete, not proven healthy"
+        status = f"Kept, not proven healthy ({c.get('verification') or 'not measured'})"
     body = [
         *_lines(
-            ("Status", "Successful"),
+            ("Status", status),
             ("Duration", _duration(c.get("duration_seconds"))),
             ("Deployed", deployed),
             ("Changes", c.get("changes")),

@@ -448,6 +448,13 @@ class Engine:
     # -- endings ----------------------------------------------------------------------
     def _succeed(self, ctx: StepContext) -> Result:
         message = f"{ctx.deployment.version} deployed to {self.env.name} and verified"
+        verification = ctx.outputs.get("verify") or {}
+        if verification.get("proven") is False:
+            # Kept without proof (accepted unproven, or metrics not measured): never "verified".
+            message = (
+                f"{ctx.deployment.version} deployed to {self.env.name}, not proven healthy:"
+                f" {verification.get('summary') or 'metrics not measured'}"
+            )
         return self._settle(ctx, DeploymentStatus.SUCCEEDED, 0, message, Outcome.SUCCEEDED)
 
     def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:

@@ -18,7 +18,14 @@ def app_steps(env: EnvironmentConfig) -> list[str]:
     has_db = env.database.url is not None
     before = DATABASE if has_db and env.database.run == "before-swap" else []
     after = DATABASE if has_db and env.database.run == "after-swap" else []
-    return ["stage", "warmup", "smoke", *before, "swap", *after, "verify"]
+    probe = env.analysis.probe
+    # Verification traffic on the staging slot, after migrations (the release may need them).
+    probing = (
+        ["probe"]
+        if probe.mode != "off" and probe.before_swap > 0 and env.analysis.provider != "none"
+        else []
+    )
+    return ["stage", "warmup", "smoke", *before, *probing, "swap", *after, "verify"]
 
 
 def plan_steps(env: EnvironmentConfig, kind: DeploymentType) -> list[str]:

@@ -9,6 +9,7 @@ from turnout.errors import BadInput, NeedsPerson, Refused
 from turnout.model import DeploymentStatus
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.store import Store, holder_identity
+from turnout.store.tables import DeploymentRow
 from turnout.targets.protocol import PRODUCTION, Target
 
 
@@ -43,12 +44,14 @@ def rollback(
         if warm_version is None:
             raise BadInput(f"{env.name}: slot {slot} is empty; nothing to roll back to")
         # Only a version production has run before may go back in front of traffic: one
-        # verified here, or the one the live deployment replaced.
-        succeeded = store.deployments(env.name, limit=200, status=DeploymentStatus.SUCCEEDED.value)
-        verified = {row.version for row in succeeded} | {
-            row.previous_version for row in succeeded if row.version == live_version
-        }
-        if warm_version not in verified:
+        # kept here (verified or accepted), or the one the live deployment replaced, even
+        # if that one was only ever held.
+        allowed = kept_versions(store, env.name)
+        current = live_deployment(store, env.name, live_version)
+        replaced = replaced_version(store, current) if current is not None else None
+        if replaced is not None:
+            allowed.add(replaced)
+        if warm_version not in allowed:
             raise Refused(
                 f"{env.name}: slot {slot} holds {warm_version}, which was never verified on"
                 f" {env.name}; refusing to put it in front of traffic (deploy a verified version"
@@ -74,7 +77,16 @@ def rollback(
             reason=reason,
             healthy=not problem,
         )
-        _mark_rolled_back(store, env.name, live_version, reason)
+        if current is not None:
+            # On the deployment that was live, never on an older one of the same version.
+            store.merge_deployment_data(
+                current.id,
+                rolled_back=True,
+                rollback_reason=reason,
+                rolled_back_at=store.now().isoformat(),
+                rolled_back_by=actor,
+                rolled_back_to=warm_version,
+            )
         if problem:
             raise NeedsPerson(f"rolled back to {warm_version}, but it is not healthy: {problem}")
         return {
@@ -98,13 +110,37 @@ def _client(target: Target) -> Any:
     )
 
 
-def _mark_rolled_back(store: Store, environment: str, version: str | None, reason: str) -> None:
-    for row in store.deployments(environment, limit=10, status=DeploymentStatus.SUCCEEDED.value):
-        if row.version == version:
-            store.merge_deployment_data(
-                row.id,
-                rolled_back=True,
-                rollback_reason=reason,
-                rolled_back_at=store.now().isoformat(),
-            )
-            return
+def kept_versions(store: Store, environment: str) -> set[str]:
+    """Versions a deployment of the environment kept (verified, or accepted by a person) and
+    that were not rolled back later."""
+    rows = store.deployments(environment, limit=200, status=DeploymentStatus.SUCCEEDED.value)
+    return {row.version for row in rows if not (row.data or {}).get("rolled_back")}
+
+
+def live_deployment(
+    store: Store, environment: str, live_version: str | None
+) -> DeploymentRow | None:
+    """The deployment that put the live version in front of traffic: the newest one of that
+    version whose swap went through and was not undone (succeeded, or held for a person)."""
+    if live_version is None:
+        return None
+    for row in store.deployments(environment, limit=200):
+        if row.version != live_version or row.status not in LIVE_STATUSES:
+            continue
+        swap = next((s for s in store.steps(row.id) if s.name == "swap"), None)
+        if swap is None or swap.status == "succeeded":
+            return row
+    return None
+
+
+LIVE_STATUSES = frozenset({DeploymentStatus.SUCCEEDED.value, DeploymentStatus.NEEDS_PERSON.value})
+
+
+def replaced_version(store: Store, row: DeploymentRow) -> str | None:
+    """What production ran before this deployment swapped (its snapshot saw it live)."""
+    for step in store.steps(row.id):
+        if step.name == "snapshot":
+            version = (step.outputs or {}).get("production_version")
+            if isinstance(version, str):
+                return version
+    return row.previous_version

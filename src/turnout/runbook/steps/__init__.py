@@ -24,6 +24,7 @@ STEPS: dict[str, str] = {
     "backup": "turnout.runbook.steps.database:BackupStep",
     "migrate": "turnout.runbook.steps.database:MigrateStep",
     "verify-db": "turnout.runbook.steps.database:VerifyDatabaseStep",
+    "probe": "turnout.runbook.steps.probe:ProbeStep",
     "swap": "turnout.runbook.steps.swap:SwapStep",
     "verify": "turnout.runbook.steps.verify:VerifyStep",
     "announce-success": "turnout.runbook.steps.announce:AnnounceSuccessStep",

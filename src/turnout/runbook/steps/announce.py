@@ -137,6 +137,9 @@ def success_context(ctx: StepContext) -> dict[str, Any]:
         "p95_ms": _measured(verify, "p95_ms"),
         "max_error_rate": ctx.env.analysis.max_error_rate,
         "max_p95_ms": ctx.env.analysis.max_p95_ms,
+        # Kept without proof (accepted unproven, or not measured): the message says so.
+        "proven": verify.get("proven", True) is not False,
+        "verification": verify.get("summary"),
     }
 
 

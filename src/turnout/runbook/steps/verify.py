@@ -10,9 +10,17 @@ What it raises, and what the engine does with it:
   metric analysis (regression) or a business check said the release is bad.
   The engine compensates: the swap step's undo swaps back, and it exits 4.
 - NeedsPerson: the analysis could not decide within `max_observation` (too
-  little traffic, metrics unavailable), or a business check could not read its
-  number. Nothing is rolled back for lack of data; the deployment stops with
-  exit 5 and `turnout status` says what to do.
+  little traffic even with the probes, metrics unavailable) and the
+  environment's `analysis.undecided` is "hold" (the default), or a business
+  check could not read its number. Nothing is rolled back for lack of data; the
+  deployment stops with exit 5 and `turnout status` names `accept`, `watch`
+  and `rollback`. With `undecided = "accept"` the release is kept and recorded
+  as accepted unproven; with "rollback" a StepError swaps it back.
+
+While the metrics are judged, verification traffic (analysis.probe.py) fills
+the shortfall of live traffic on production; its batch is kept with the
+outputs. Whatever the outcome, the checks, the E2E result and the probe
+batches are recorded with the deployment (`verification` in its data).
 
 A verify that was interrupted (the process killed, a CI job timed out) and is
 run again by `turnout resume` carries on with the totals its analysis record
@@ -39,11 +47,12 @@ from typing import Any, NoReturn
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.business import BusinessResult, run_business_check
 from turnout.analysis.judge import Judge, headline
+from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
 from turnout.analysis.prometheus import PrometheusClient
 from turnout.analysis.provider import choose_provider
 from turnout.analysis.watch import Watcher, WatchState, observation_deadline, state_key
 from turnout.childenv import child_environment
-from turnout.errors import NeedsPerson, StepError
+from turnout.errors import NeedsPerson, StepError, TurnoutError
 from turnout.model import Verdict, VerdictKind
 from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
@@ -72,28 +81,44 @@ class VerifyStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
-        outputs["checks"] = [r.to_dict() for r in _health(ctx)]
-        e2e = _E2E.start(ctx)
         try:
-            outputs["analysis"] = _analyse(ctx, e2e, outputs)
-            if e2e is not None:
-                outputs["e2e"] = e2e.finish(outputs)
-        finally:
-            if e2e is not None:
-                e2e.close()
-        outputs["business"] = _business(ctx, outputs)
+            outputs["checks"] = [r.to_dict() for r in _health(ctx)]
+            e2e = _E2E.start(ctx)
+            try:
+                outputs["analysis"] = _analyse(ctx, e2e, outputs)
+                if e2e is not None:
+                    outputs["e2e"] = e2e.finish(outputs)
+            finally:
+                if e2e is not None:
+                    e2e.close()
+            outputs["business"] = _business(ctx, outputs)
+        except TurnoutError as exc:
+            # Passed, failed or held: what was measured stays with the deployment.
+            _keep(ctx, {**outputs, **(exc.details or {})}, exc.message)
+            raise
+        outputs["proven"] = outputs["analysis"].get("status") == VerdictKind.PASS.value
         outputs["summary"] = _summary(outputs)
-        ctx.store.merge_deployment_data(
-            int(ctx.deployment.id),
-            verification={
-                "analysis": {
-                    k: v for k, v in outputs["analysis"].items() if k in {"status", "summary"}
-                },
-                "summary": outputs["summary"],
-            },
-        )
+        _keep(ctx, outputs, outputs["summary"])
         ctx.store.put(_outputs_key(ctx), outputs)
         return outputs
+
+
+def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
+    """Record the verification with the deployment: its verdict in short, whether the
+    release was proven healthy, and every piece of evidence (checks, E2E, probe batches)."""
+    analysis = outputs.get("analysis") if isinstance(outputs.get("analysis"), dict) else {}
+    assert isinstance(analysis, dict)
+    ctx.store.merge_deployment_data(
+        int(ctx.deployment.id),
+        verification={
+            "analysis": {k: v for k, v in analysis.items() if k in {"status", "summary"}},
+            "proven": analysis.get("status") == VerdictKind.PASS.value,
+            "summary": summary,
+            "checks": outputs.get("checks"),
+            "e2e": outputs.get("e2e"),
+            "probes": analysis.get("probes", outputs.get("probes")),
+        },
+    )
 
 
 def _outputs_key(ctx: StepContext) -> str:
@@ -222,8 +247,14 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
     analysis = ctx.env.analysis
     choice = choose_provider(ctx.config, ctx.env, ctx.target)
     if choice.provider is None:
-        return {"status": "not measured", "summary": f"not measured: {choice.note}"}
+        # Never a pass it did not measure: kept, and said plainly to be unproven.
+        return {
+            "status": "not measured",
+            "summary": f"not measured: {choice.note}; not proven healthy",
+        }
     provider = choice.provider
+    prober: Prober | None = None
+    rate: ProbeRate | None = None
     try:
         swapped_at = ctx.outputs.get("swap", {}).get("swapped_at")
         now = ctx.clock.now().timestamp()
@@ -245,6 +276,7 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
                 analysis.warmup_exclude,
                 horizon=window,
                 every=analysis.restart_every,
+                version=ctx.deployment.version if provider.by_version else None,
             )
         elif state.status == "regressed" and state.verdict:
             # A run that was stopped after its test crossed: a rejection is final.
@@ -257,9 +289,31 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
         watcher = Watcher(
             provider, judge, ctx.clock, state, store=ctx.store, key=key, progress=ctx.progress
         )
+        if analysis.probe.mode != "off":
+            prober = Prober(
+                ctx.target.production_url(),
+                probe_requests(ctx.env),
+                analysis.probe,
+                deployment=str(ctx.deployment.id),
+                phase="after-swap",
+                transport=ctx.target.transport(),
+            )
+            rate = ProbeRate(
+                prober,
+                analysis.probe,
+                judge,
+                live_rate_hint=baseline.throughput_rps if baseline is not None else 0.0,
+            )
+            prober.start(rps=0.0)
         ctx.progress(
             f"judging production traffic ({choice.note}); error limit"
-            f" {judge.limits[0].p1:.3%}, latency limit {judge.latency_limit_ms:g} ms"
+            f" {judge.limits[0].p1:.3%}, latency limit {judge.latency_limit_ms:g} ms; about"
+            f" {judge.requests_needed():,} requests prove it healthy"
+            + (
+                f" (probes: {analysis.probe.mode}, up to {analysis.probe.rate:g} rps)"
+                if prober is not None
+                else ""
+            )
         )
 
         def hold() -> str | None:
@@ -272,26 +326,77 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
                 )
             return e2e.pending()
 
-        result = watcher.run(
-            deadline=deadline,
-            stop_on_pass=True,
-            poll_interval=analysis.poll_interval,
-            hold=hold,
-        )
+        try:
+            result = watcher.run(
+                deadline=deadline,
+                stop_on_pass=True,
+                poll_interval=analysis.poll_interval,
+                hold=hold,
+                observe=rate if rate is not None else (lambda _v: None),
+            )
+        finally:
+            batch = stop_and_record(prober, rate)
+            if batch is not None:
+                outputs["probes"] = [batch]
     finally:
         provider.close()
     verdict = result.verdict
     record = {"status": verdict.kind.value, **verdict.to_dict(), "provider": choice.note}
+    if "probes" in outputs:
+        record["probes"] = outputs["probes"]
     if verdict.kind is VerdictKind.FAIL:
         _failed(verdict, outputs, choice.note)
     if verdict.kind is not VerdictKind.PASS:
-        raise NeedsPerson(
-            f"metric analysis inconclusive after {analysis.max_observation:g} s"
-            f" ({verdict.summary}); production stays on {ctx.deployment.version}."
-            f" Decide whether to keep it or go back with `turnout rollback --env {ctx.env.name}`",
-            details={**headline(verdict), **outputs, "analysis": record},
-        )
+        return _undecided(ctx, verdict, record, e2e, outputs)
     return record
+
+
+def _undecided(
+    ctx: StepContext,
+    verdict: Verdict,
+    record: dict[str, Any],
+    e2e: _E2E | None,
+    outputs: dict[str, Any],
+) -> dict[str, Any]:
+    """The environment's policy for a verification that could not decide in time."""
+    analysis = ctx.env.analysis
+    env = ctx.env.name
+    if e2e is not None:
+        # The E2E command's result is part of what a person decides on; a failure fails.
+        outputs["e2e"] = e2e.finish(outputs)
+    measured = _measured_text(verdict)
+    unproven = (
+        f"not proven healthy: the metric analysis could not decide within"
+        f" {analysis.max_observation:g} s ({verdict.summary}); {measured}"
+    )
+    details = {**headline(verdict), **outputs, "analysis": record}
+    if analysis.undecided == "accept":
+        ctx.progress(f"accepted unproven (analysis.undecided = 'accept'): {unproven}")
+        return {
+            **record,
+            "status": "accepted-unproven",
+            "summary": f"accepted unproven ({unproven})",
+            "policy": "accept",
+        }
+    if analysis.undecided == "rollback":
+        raise StepError(f"{unproven}; analysis.undecided = 'rollback' swaps back", details=details)
+    raise NeedsPerson(
+        f"{unproven}; production stays on {ctx.deployment.version}. Keep it with"
+        f" `turnout accept --env {env} --reason TEXT`, keep judging it with"
+        f" `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`",
+        details=details,
+    )
+
+
+def _measured_text(verdict: Verdict) -> str:
+    """What was and was not measured, in one phrase (the reasons list the rest)."""
+    ev = verdict.evidence
+    count = int(ev.get("requests") or 0)
+    probes = int(ev.get("probe_requests") or 0)
+    text = f"measured {count} requests ({probes} of them probes)"
+    if ev.get("metrics_error"):
+        text += f"; metrics unavailable: {ev['metrics_error']}"
+    return text
 
 
 def _failed(verdict: Verdict, outputs: dict[str, Any], provider: str) -> NoReturn:

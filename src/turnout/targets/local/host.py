@@ -328,7 +328,7 @@ class SlotHost:
             reason = "no version is deployed to the production slot"
         else:
             reason = f"production slot ({slot.record.version}) is {slot.state}: {slot.error}"
-        return self.router.set_production(None, reason)
+        return self.router.set_production(None, reason, slot.record.version or "")
 
     # -- admin operations ---------------------------------------------------------------
     async def handle(self, request: dict[str, Any]) -> Any:
@@ -359,10 +359,12 @@ class SlotHost:
             )
         if op == "traffic":
             until = request.get("until")
+            version = request.get("version")
             buckets = self.counters.traffic(
                 str(request["slot"]),
                 float(request["since"]),
                 None if until is None else float(until),
+                None if version is None else str(version),
             )
             return [b.to_dict() for b in buckets]
         if op == "metrics":
@@ -627,7 +629,10 @@ class SlotHost:
     def _describe(self, slot: Slot) -> dict[str, Any]:
         process = slot.process
         now = time.time()
-        recent = merge(self.counters.traffic(slot.name, now - 60))
+        # Traffic belongs to the version that answered it: after a swap, the last minute of
+        # the old version's production traffic moves with it to the other slot.
+        version = slot.record.version
+        recent = merge(self.counters.served_by(version, now - 60) if version else [])
         requests = recent.count
         return {
             "name": slot.name,

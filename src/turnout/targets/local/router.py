@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from turnout.targets.protocol import PRODUCTION
+from turnout.traffic import PROBE_HEADER
 
 _PIECE = 65536
 _HEAD_LIMIT = 65536
@@ -47,7 +48,11 @@ _REASONS = {
 # Body framings
 _NONE, _FIXED, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2, 3
 
-Recorder = Callable[[str, str, "int | None", float], None]
+_PROBE = PROBE_HEADER.lower().encode()
+
+Recorder = Callable[[str, str, "int | None", float, bool], None]
+"""(slot, version, status or None, latency ms, probe): version "" when no version is deployed
+and the router answered itself."""
 
 
 class BadMessage(Exception):
@@ -144,6 +149,8 @@ class _Request:
     expect_continue: bool
     head: bytes
     """The request head to send upstream."""
+    probe: bool = False
+    """turnout's own verification request (it carries PROBE_HEADER)."""
 
 
 class Router:
@@ -157,14 +164,21 @@ class Router:
         self.scheme = scheme.encode()
         self.production: Route | None = None
         self.unavailable = "no version is deployed to the production slot"
+        self.unavailable_version = ""
+        """The version of a production slot that is down ("" when none is deployed): its
+        503s are that version's failures, while the router's own answers are not."""
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
-    def set_production(self, route: Route | None, unavailable: str = "") -> Route | None:
-        """Switch production traffic to `route` (None: answer 503); the previous route."""
+    def set_production(
+        self, route: Route | None, unavailable: str = "", version: str = ""
+    ) -> Route | None:
+        """Switch production traffic to `route` (None: answer 503, counted under `version`
+        when a deployed version is down); the previous route."""
         previous, self.production = self.production, route
         if unavailable:
             self.unavailable = unavailable
+        self.unavailable_version = version if route is None else ""
         return previous
 
     async def start(self, host: str, port: int) -> asyncio.Server:
@@ -234,7 +248,8 @@ class Router:
         if route is None:
             keep = request.keep_alive and request.framing == _NONE
             await self._answer(writer, 503, self.unavailable, close=not keep)
-            self._record(PRODUCTION, "", 503, (time.perf_counter() - started) * 1000)
+            elapsed = (time.perf_counter() - started) * 1000
+            self._record(PRODUCTION, self.unavailable_version, 503, elapsed, request.probe)
             return keep
         upstream = route.upstream
         upstream.begin()
@@ -249,7 +264,8 @@ class Router:
             return False
         finally:
             upstream.end()
-            self._record(route.slot, route.version, status, (time.perf_counter() - started) * 1000)
+            elapsed = (time.perf_counter() - started) * 1000
+            self._record(route.slot, route.version, status, elapsed, request.probe)
 
     async def _forward(
         self,
@@ -424,7 +440,10 @@ def _parse_request(head: bytes, client: bytes, scheme: bytes) -> _Request:
     forwarded_for = b""
     has_proto = False
     expect_continue = False
+    probe = False
     for name, low, value in headers:
+        if low == _PROBE:
+            probe = True
         if low in drop:
             continue
         if low == b"x-forwarded-for":
@@ -451,6 +470,7 @@ def _parse_request(head: bytes, client: bytes, scheme: bytes) -> _Request:
         length=length or 0,
         expect_continue=expect_continue,
         head=b"".join(out),
+        probe=probe,
     )
 
 

@@ -72,9 +72,14 @@ class LocalTarget:
         return None
 
     # -- TrafficSource ------------------------------------------------------------------
-    def traffic(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
-        """Per-second buckets the router counted for a slot in [since, until)."""
-        rows: list[dict[str, Any]] = self._call("traffic", slot=slot, since=since, until=until)
+    def traffic(
+        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    ) -> list[SecondBucket]:
+        """Per-second buckets the router counted for a slot in [since, until) (only what
+        `version` answered, when given)."""
+        rows: list[dict[str, Any]] = self._call(
+            "traffic", slot=slot, since=since, until=until, version=version
+        )
         return [SecondBucket.from_dict(row) for row in rows]
 
     # -- extras -------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def main() -> int:
         print(f"tesoro: cannot open database {db_path}: {exc}", file=sys.stderr)
         return 1
     try:
-        server = TesoroServer((host, port), Service(db, fault_seed=seed))
+        switch = os.environ.get("TESORO_FAULT_FILE")
+        service = Service(db, fault_seed=seed, fault_switch=Path(switch) if switch else None)
+        server = TesoroServer((host, port), service)
     except OSError as exc:
         print(f"tesoro: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import sqlite3
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from . import release
@@ -63,16 +65,40 @@ def _now() -> str:
 
 
 class FaultInjector:
-    """Decides which transaction requests fail: a seeded sequence, so runs are reproducible."""
+    """Decides which transaction requests fail: a seeded sequence, so runs are reproducible.
 
-    def __init__(self, rate: float, seed: int = 8) -> None:
+    With a switch file (TESORO_FAULT_FILE) the rate can change while the process runs:
+    when the file holds a number, that is the rate; when it is missing, the release's
+    own rate applies. It is looked at no more than every SWITCH_EVERY seconds.
+    """
+
+    SWITCH_EVERY = 0.2
+
+    def __init__(self, rate: float, seed: int = 8, switch: Path | None = None) -> None:
+        self.release_rate = rate
         self.rate = rate
+        self.switch = switch
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._looked_at = -math.inf
+
+    def _current(self) -> float:
+        if self.switch is None:
+            return self.rate
+        now = time.monotonic()
+        if now - self._looked_at >= self.SWITCH_EVERY:
+            self._looked_at = now
+            try:
+                self.rate = min(max(float(self.switch.read_text().strip() or 0), 0.0), 1.0)
+            except FileNotFoundError:
+                self.rate = self.release_rate
+            except (OSError, ValueError):
+                pass  # a file being written, or not a number: keep the last rate
+        return self.rate
 
     def check(self) -> None:
         """Raise the regression for about `rate` of the calls."""
-        if self.rate <= 0:
+        if self._current() <= 0:
             return
         with self._lock:
             hit = self._random.random() < self.rate
@@ -83,10 +109,12 @@ class FaultInjector:
 class Service:
     """Every endpoint of tesoro, independent of the HTTP plumbing."""
 
-    def __init__(self, db: Database, fault_seed: int = 8) -> None:
+    def __init__(
+        self, db: Database, fault_seed: int = 8, fault_switch: Path | None = None
+    ) -> None:
         self.db = db
         self.started = time.monotonic()
-        self.faults = FaultInjector(release.FAULT_RATE, fault_seed)
+        self.faults = FaultInjector(release.FAULT_RATE, fault_seed, fault_switch)
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", "/health"): self.health,
             ("GET", "/api/health"): self.api_health,
