@@ -18,7 +18,7 @@ from typing import Any
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.judge import Judge, headline
 from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
-from turnout.analysis.provider import choose_provider
+from turnout.analysis.provider import by_version, choose_provider
 from turnout.analysis.watch import Watcher, WatchState, state_key
 from turnout.clock import Clock
 from turnout.config import EnvironmentConfig, LoadedConfig
@@ -115,7 +115,7 @@ def watch_environment(
             analysis.warmup_exclude,
             horizon=window,
             every=analysis.restart_every,
-            version=row.version if provider.by_version else None,
+            version=row.version if by_version(provider) else None,
         )
     if state.status == "rolled-back":
         return {**doc, "status": "rolled-back", "summary": "already rolled back by a watch"}

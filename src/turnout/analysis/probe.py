@@ -277,14 +277,11 @@ class ProberProvider:
     name = "probe"
     step = 1.0
     settle = 1.0
-    by_version = False
 
     def __init__(self, prober: Prober) -> None:
         self.prober = prober
 
-    def buckets(
-        self, slot: str, since: float, until: float | None = None, version: str | None = None
-    ) -> list[SecondBucket]:
+    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
         return self.prober.buckets(since, until)
 
     def close(self) -> None:

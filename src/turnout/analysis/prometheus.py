@@ -106,7 +106,6 @@ class PrometheusProvider:
     """Traffic buckets built from PromQL counters."""
 
     name = "prometheus"
-    by_version = False
 
     def __init__(
         self,
@@ -127,11 +126,7 @@ class PrometheusProvider:
     def _promql(self, template: str, slot: str) -> str:
         return template.replace("{slot}", slot).replace("{env}", self.environment)
 
-    def buckets(
-        self, slot: str, since: float, until: float | None = None, version: str | None = None
-    ) -> list[SecondBucket]:
-        # The configured queries select by slot only (by_version is False): `version` is
-        # not applied, and the judge cuts the swap's second by time instead.
+    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
         step = self.step
         end_time = time.time() if until is None else until
         first = math.ceil(since / step) * step

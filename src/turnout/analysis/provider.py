@@ -20,19 +20,33 @@ class MetricsProvider(Protocol):
     """Width of one bucket in seconds (1 for the router)."""
     settle: float
     """Seconds after a bucket's end before its counts are final and may be folded in."""
-    by_version: bool
-    """Whether `buckets(..., version=V)` counts only what version V answered (the local
-    router does): then the second of a swap is judged by who answered, not by a time cut."""
 
-    def buckets(
-        self, slot: str, since: float, until: float | None = None, version: str | None = None
-    ) -> list[SecondBucket]:
+    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
         """Buckets of a slot whose start lies in [since, until) (unix time), oldest first."""
         ...
 
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class VersionedProvider(Protocol):
+    """A provider that can count only what one version answered (the local router): then
+    the second of a swap is judged by who answered it, not by a time cut."""
+
+    by_version: bool
+
+    def version_buckets(
+        self, slot: str, version: str, since: float, until: float | None = None
+    ) -> list[SecondBucket]:
+        """Buckets of what `version` answered on `slot`, as `buckets` gives them."""
+        ...
+
+
+def by_version(provider: MetricsProvider) -> bool:
+    """Whether the provider can tell the versions on a slot apart."""
+    return isinstance(provider, VersionedProvider) and provider.by_version
 
 
 @dataclass(frozen=True)

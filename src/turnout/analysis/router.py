@@ -18,11 +18,12 @@ class RouterProvider:
     def __init__(self, source: TrafficSource) -> None:
         self.source = source
 
-    def buckets(
-        self, slot: str, since: float, until: float | None = None, version: str | None = None
+    def buckets(self, slot: str, since: float, until: float | None = None) -> list[SecondBucket]:
+        return self.source.traffic(slot, since, until)
+
+    def version_buckets(
+        self, slot: str, version: str, since: float, until: float | None = None
     ) -> list[SecondBucket]:
-        if version is None:
-            return self.source.traffic(slot, since, until)
         return self.source.traffic(slot, since, until, version=version)
 
     def close(self) -> None:

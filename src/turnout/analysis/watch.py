@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from turnout.analysis.judge import Judge
-from turnout.analysis.provider import MetricsProvider
+from turnout.analysis.provider import MetricsProvider, VersionedProvider
 from turnout.errors import IntegrationError
 from turnout.model import Verdict, VerdictKind
 from turnout.traffic import SecondBucket, merge
@@ -225,9 +225,13 @@ class Watcher:
         """Totals since the start: final buckets are folded in, recent ones added on top."""
         state = self.state
         step, settle = self.provider.step, self.provider.settle
-        if state.version is not None and self.provider.by_version:
-            fetched = self.provider.buckets(
-                state.slot, state.folded_until, now, version=state.version
+        if (
+            state.version is not None
+            and isinstance(self.provider, VersionedProvider)
+            and self.provider.by_version
+        ):
+            fetched = self.provider.version_buckets(
+                state.slot, state.version, state.folded_until, now
             )
         else:
             fetched = self.provider.buckets(state.slot, state.folded_until, now)

@@ -49,7 +49,7 @@ from turnout.analysis.business import BusinessResult, run_business_check
 from turnout.analysis.judge import Judge, headline
 from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
 from turnout.analysis.prometheus import PrometheusClient
-from turnout.analysis.provider import choose_provider
+from turnout.analysis.provider import by_version, choose_provider
 from turnout.analysis.watch import Watcher, WatchState, observation_deadline, state_key
 from turnout.childenv import child_environment
 from turnout.errors import NeedsPerson, StepError, TurnoutError
@@ -276,7 +276,7 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
                 analysis.warmup_exclude,
                 horizon=window,
                 every=analysis.restart_every,
-                version=ctx.deployment.version if provider.by_version else None,
+                version=ctx.deployment.version if by_version(provider) else None,
             )
         elif state.status == "regressed" and state.verdict:
             # A run that was stopped after its test crossed: a rejection is final.

@@ -109,9 +109,7 @@ class FaultInjector:
 class Service:
     """Every endpoint of tesoro, independent of the HTTP plumbing."""
 
-    def __init__(
-        self, db: Database, fault_seed: int = 8, fault_switch: Path | None = None
-    ) -> None:
+    def __init__(self, db: Database, fault_seed: int = 8, fault_switch: Path | None = None) -> None:
         self.db = db
         self.started = time.monotonic()
         self.faults = FaultInjector(release.FAULT_RATE, fault_seed, fault_switch)
