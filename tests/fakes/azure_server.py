@@ -206,6 +206,8 @@ class AzureServer(FakeHttpServer):
         # Knobs a test turns.
         self.swap_seconds = 0.3
         """How long a swap runs before the platform finishes it."""
+        self.build_seconds = 0.0
+        """How long a OneDeploy stays in Building before it deploys."""
         self.warmup_refused: set[str] = set()
         """Slots whose warm-up ping the platform cannot get an answer from (417)."""
         self.appinsights_delay = 0.0
@@ -713,6 +715,8 @@ class AzureServer(FakeHttpServer):
         archive.write_bytes(body)
         with self.lock:
             record.status, record.status_text = 1, "Building"
+        if self._stopping.wait(self.build_seconds):
+            return
         try:
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(folder)
@@ -959,6 +963,9 @@ class _FrontProxy(FakeHttpServer):
             self.requests.clear()  # the front door records what matters; keep memory flat
         if not request.host:
             return 405, {}, b"only CONNECT tunnels to app host names"
+        if ".scm." in request.host:
+            with self.owner.lock:  # Kudu calls are few: tests read them with the ARM ones
+                self.owner.requests.append(request)
         return self.owner.handle(request)
 
 

@@ -45,6 +45,32 @@ def test_slow_swap_is_followed_across_sigkill_and_resume(azure_project: AzurePro
     assert [op.status for op in server.swaps()] == ["Succeeded"]
 
 
+def test_onedeploy_is_followed_across_sigkill_and_resume(azure_project: AzureProject) -> None:
+    """turnout killed while Kudu deploys: resume follows that deployment (no second upload)
+    and the release goes live."""
+    project, server = azure_project, azure_project.world.server
+    project.seed("1.0.0")
+    project.package("1.1.0")
+    server.build_seconds = 4.0
+    running = project.start("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
+    try:
+
+        def polling() -> bool:
+            with server.lock:
+                return any(r.path.startswith("/api/deployments/") for r in server.requests)
+
+        wait_until(polling, timeout=120, what="turnout following the OneDeploy")
+    finally:
+        running.kill()
+        running.communicate()
+    resumed = project.turnout("resume", "--env", project.env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
+    with server.lock:
+        uploads = [r for r in server.requests if r.path == "/api/publish"]
+    assert len(uploads) == 1
+
+
 def test_swap_with_preview_applies_production_settings_first(
     tmp_path: Path, azure_world: AzureWorld
 ) -> None:
