@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turnout.model import DeploymentStatus
 from turnout.store import Store
 from turnout.store.store import aware
 from turnout.store.tables import DeploymentRow
 
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig
+
 # The runbook's "Metrics for Success" targets.
 TARGETS = {"error_rate": 0.001, "p95_ms": 500.0, "availability": 0.9999, "rollback_rate": 0.05}
+
+
+def configured_targets(environments: Iterable[EnvironmentConfig]) -> dict[str, float]:
+    """The targets the configuration sets (analysis.max_error_rate, analysis.max_p95_ms);
+    for several environments the strictest of each. The others are the runbook's."""
+    envs = list(environments)
+    targets = dict(TARGETS)
+    if envs:
+        targets["error_rate"] = min(env.analysis.max_error_rate for env in envs)
+        targets["p95_ms"] = min(env.analysis.max_p95_ms for env in envs)
+    return targets
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -32,26 +47,47 @@ def _restore_seconds(store: Store, row: DeploymentRow) -> float | None:
     )
 
 
+def _analysis_evidence(outputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The metric evidence of a verify step: in its outputs when it passed, inside the
+    failure's evidence when it failed (a rolled-back or held deployment)."""
+    failure = outputs.get("evidence")
+    for analysis in (
+        outputs.get("analysis"),
+        failure.get("analysis") if isinstance(failure, Mapping) else None,
+    ):
+        if isinstance(analysis, Mapping):
+            evidence = analysis.get("evidence", analysis)
+            if isinstance(evidence, Mapping):
+                return evidence
+    return {}
+
+
 def _measured(store: Store, row: DeploymentRow) -> dict[str, float]:
     """Error rate, p95 and request counts the verify step judged, when it measured them."""
     for step in store.steps(row.id):
         if step.name != "verify":
             continue
-        analysis = (step.outputs or {}).get("analysis") or {}
-        evidence = analysis.get("evidence", analysis) if isinstance(analysis, dict) else {}
+        evidence = _analysis_evidence(step.outputs or {})
         found: dict[str, float] = {}
         for key in ("requests", "errors", "error_rate", "p95_ms"):
-            value = evidence.get(key) if isinstance(evidence, dict) else None
-            if isinstance(value, int | float):
+            value = evidence.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
                 found[key] = float(value)
         return found
     return {}
 
 
 def compute_report(
-    store: Store, environment: str | None, *, now: datetime, days: float = 30.0
+    store: Store,
+    environment: str | None,
+    *,
+    now: datetime,
+    days: float = 30.0,
+    targets: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Figures over the last `days` days (finished deployments only)."""
+    """Figures over the last `days` days (finished deployments only), against `targets`
+    (default: the runbook's). Error rate, p95 and availability count what users saw while
+    every deployment was judged, the failed and rolled-back ones included."""
     since = now - timedelta(days=days)
     rows = [
         r
@@ -69,7 +105,8 @@ def compute_report(
     restores = [t for r in rolled_back if (t := _restore_seconds(store, r)) is not None]
     requests = errors = 0.0
     p95s: list[float] = []
-    for row in succeeded:
+    # Users met the failed versions too: until the swap back, their traffic counts.
+    for row in [*succeeded, *rolled_back, *needs_person]:
         measured = _measured(store, row)
         requests += measured.get("requests", 0.0)
         errors += measured.get("errors", 0.0)
@@ -91,7 +128,8 @@ def compute_report(
             "p95_ms": max(p95s) if p95s else None,
             "availability": None if error_rate is None else 1 - error_rate,
             "rollback_rate": (len(rolled_back) + len(later)) / attempted if attempted else None,
-            "targets": TARGETS,
+            "targets": dict(targets or TARGETS),
+            "runbook_targets": TARGETS,
             "measured_requests": int(requests),
         },
         "dora": {

@@ -30,13 +30,13 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Success metrics (error rate, p95, availability, rollback rate) and DORA figures."""
-    from turnout.report import compute_report
+    from turnout.report import compute_report, configured_targets
 
     loaded = load(config)
-    if env is not None:
-        loaded.env(env)
+    environments = [loaded.env(env)] if env is not None else list(loaded.environments.values())
+    targets = configured_targets(environments)
     with open_store(loaded, read_only=True) as store:
-        document = compute_report(store, env, now=store.now(), days=days)
+        document = compute_report(store, env, now=store.now(), days=days, targets=targets)
     if as_json:
         emit_json(document)
         return
@@ -47,6 +47,12 @@ def print_report(document: dict[str, Any]) -> None:
     """Human rendering of a report."""
     runbook, dora, counts = document["runbook"], document["dora"], document["deployments"]
     targets = runbook["targets"]
+    defaults = runbook.get("runbook_targets", targets)
+
+    def differs(key: str, shown: str) -> str:
+        # A configured limit is what deployments were judged against; the runbook's is named.
+        return "" if targets[key] == defaults[key] else f" (configured; runbook: {shown})"
+
     p95 = runbook["p95_ms"]
     console.print(
         f"[bold]success metrics[/] — {document['environment']}, last {document['days']:g} days"
@@ -58,11 +64,13 @@ def print_report(document: dict[str, Any]) -> None:
     )
     console.print(
         f"  error rate    {_pct(runbook['error_rate']):>10}  target < "
-        f"{_pct(targets['error_rate'])} ({runbook['measured_requests']} requests judged)"
+        f"{_pct(targets['error_rate'])}{differs('error_rate', _pct(defaults['error_rate']))}"
+        f" ({runbook['measured_requests']} requests judged)"
     )
+    p95_default = f"{defaults['p95_ms']:g} ms"
     console.print(
         f"  p95           {'n/a' if p95 is None else f'{p95:.0f} ms':>10}  target <"
-        f" {targets['p95_ms']:.0f} ms"
+        f" {targets['p95_ms']:g} ms{differs('p95_ms', p95_default)}"
     )
     console.print(
         f"  availability  {_pct(runbook['availability']):>10}  target >"

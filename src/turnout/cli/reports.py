@@ -130,21 +130,25 @@ def print_status(document: dict[str, Any]) -> None:
 
 
 def print_history(rows: list[dict[str, Any]]) -> None:
-    """Human rendering of the history list."""
+    """Human rendering of the history list: one line per deployment, always."""
+    from turnout.text import first_line
+
     if not console.is_terminal:
-        # Without a terminal a table would be cut to 80 columns: one plain line each.
+        # Without a terminal a table would be cut to 80 columns: one plain line each, with
+        # the first line of the message (a failure's log tail is in `turnout status`).
         for row in rows:
             later = _notes(row)
             console.print(
                 f"#{row['id']} {row['environment']:<12} {row['version']:<10} {row['status']}{later}"
                 f"  exit {row['exit_code']}  {row['deployer']}  {(row['started_at'] or '')[:19]}"
-                f"  {row['message'] or ''}",
+                f"  {first_line(row['message'] or '')}",
                 markup=False,
             )
         return
     table = Table(title="deployments")
     for column in ("id", "env", "version", "type", "status", "deployer", "started", "duration"):
-        table.add_column(column)
+        # A narrow terminal shortens cells (with an ellipsis) rather than wrapping a row.
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
     for row in rows:
         status = row["status"] + _notes(row)
         table.add_row(

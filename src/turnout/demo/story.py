@@ -30,7 +30,7 @@ from turnout.policy import (
     record_approval,
     record_attestation,
 )
-from turnout.report import compute_report
+from turnout.report import compute_report, configured_targets
 from turnout.runbook.engine import Engine, Result, StepEvent
 from turnout.store import Store
 from turnout.targets.local import start_host, stop_host
@@ -341,7 +341,8 @@ class Story:
             ]
         )
         self.reporter.section("Success metrics")
-        self.reporter.report(compute_report(store, None, now=store.now(), days=1))
+        targets = configured_targets(self.config.environments.values()) if self.config else None
+        self.reporter.report(compute_report(store, None, now=store.now(), days=1, targets=targets))
         self.reporter.section("Timing (seconds)")
         self.reporter.line(f"{'deployment':<24} {'wall':>7} {'app':>7} {'turnout':>8}")
         for c in self.chapters:
