@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.fakes.azure_server import AzureServer
-from tests.fakes.azure_world import AzureWorld
+from tests.fakes.azure_world import AzureWorld, azure_target_toml
 from tests.integration.azure_project import (
     AzureProject,
     azure_project,
@@ -160,3 +160,18 @@ def test_doctor_passes_with_full_access(azure_project: AzureProject) -> None:
     for name in ("azure credential", "azure app", "azure permissions"):
         assert probes[name]["ok"], probes[name]
     assert "does not exist yet" in probes["azure app"]["detail"]
+
+
+def test_staging_environment_app_is_read_in_the_preconditions(
+    tmp_path: Path, azure_world: AzureWorld
+) -> None:
+    """Runbook 1.3 "confirm staging environment healthy": the staging environment's app is
+    read from Azure; one that cannot be read refuses the deploy (exit 3) before anything."""
+    staging = azure_target_toml(azure_world, environment="staging", app="tesoro-staging-app-q1w2")
+    extra = '\n[environments.web]\nstaging_environment = "staging"\n' + staging
+    project = write_project(tmp_path / "project", azure_world, extra=extra)
+    project.seed("1.0.0")
+    result = project.deploy("1.1.0")
+    assert result.returncode == 3, result.stderr
+    assert "staging environment's app tesoro-staging-app-q1w2" in " ".join(result.stderr.split())
+    assert "blue" not in azure_world.server.slots

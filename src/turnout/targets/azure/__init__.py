@@ -30,4 +30,10 @@ def create(config: LoadedConfig, env: EnvironmentConfig) -> AzureTarget:
     key = f"environments.{env.name}.target"
     session = open_session(settings, file=str(config.path), key=key)
     journal = OperationJournal(env.name, lambda: Store.open(config.state_dir))
-    return AzureTarget(env.name, session, journal, health_path=env.checks.warmup.path)
+    target = AzureTarget(env.name, session, journal, health_path=env.checks.warmup.path)
+    if env.staging_environment:
+        staging = config.env(env.staging_environment).target
+        if isinstance(staging, AzureTargetConfig):
+            # Runbook 1.3 "confirm staging environment healthy": its app is read too.
+            target.staging_app = (staging.resource_group, staging.app)
+    return target

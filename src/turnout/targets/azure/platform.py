@@ -73,10 +73,12 @@ def missing_permissions(session: AzureSession, *, metrics: bool) -> list[tuple[s
     return missing_actions(entries, required_actions(session.settings, metrics=metrics))
 
 
-def check_preconditions(session: AzureSession, *, metrics: bool) -> dict[str, Any]:
-    """Refuse (GateFailed, nothing changed) when the app is not running, a swap with preview
-    involving production or the staging slot is pending with another slot, or the caller
-    lacks an action the deployment needs."""
+def check_preconditions(
+    session: AzureSession, *, metrics: bool, staging_app: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Refuse (GateFailed, nothing changed) when the app (or the staging environment's app)
+    is not running, a swap with preview involving production or the staging slot is
+    pending with another slot, or the caller lacks an action the deployment needs."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     s = session.settings
@@ -88,6 +90,20 @@ def check_preconditions(session: AzureSession, *, metrics: bool) -> dict[str, An
     outputs: dict[str, Any] = {"app_state": site.state}
     if str(site.state).lower() != "running":
         raise GateFailed(f"App Service app {s.app} is {site.state}, not Running", details=outputs)
+    if staging_app is not None:
+        group, name = staging_app
+        try:
+            staging = apps.get(group, name)
+        except HttpResponseError as exc:
+            raise GateFailed(
+                f"cannot read the staging environment's app {name}: {azure_reason(exc)}"
+            ) from None
+        outputs["staging_environment_app"] = {"app": name, "state": staging.state}
+        if str(staging.state).lower() != "running":
+            raise GateFailed(
+                f"the staging environment's app {name} is {staging.state}, not Running",
+                details=outputs,
+            )
     pending = getattr(site, "target_swap_slot", None)
     if pending and pending != s.staging_slot:
         raise GateFailed(

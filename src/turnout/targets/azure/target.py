@@ -61,6 +61,8 @@ class AzureTarget:
         self.health_path = self.settings.health_path or health_path
         self._sleep = sleep
         self._settled = False
+        self.staging_app: tuple[str, str] | None = None
+        """(resource group, app) of the staging environment's app, when it is on Azure."""
 
     # -- observing ---------------------------------------------------------------------
     def _site(self, slot: str) -> Site | None:
@@ -403,7 +405,7 @@ class AzureTarget:
         """App running, no foreign pending swap, every needed permission (GateFailed if not)."""
         from turnout.targets.azure.platform import check_preconditions
 
-        return check_preconditions(self.session, metrics=metrics)
+        return check_preconditions(self.session, metrics=metrics, staging_app=self.staging_app)
 
     def platform_snapshot(self) -> dict[str, Any]:
         """App state, last swap and the latest resource-group deployment."""
