@@ -97,4 +97,10 @@ def print_table(table: Table) -> None:
         console.print(table)
         return
     natural = console.measure(table, options=console.options.update_width(1_000_000)).maximum
-    console.print(table, width=max(natural, 1), crop=False)
+    # print(width=...) is capped at the console's width, so widen the console itself.
+    saved = console.width
+    console.width = max(natural, saved)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = saved
