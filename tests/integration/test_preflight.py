@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zipfile
 from collections.abc import Iterator
@@ -159,3 +160,19 @@ def test_migration_history_conflict_is_refused_before_staging(
     assert project.slots() == {"production": "1.1.0", "blue": "1.0.0"}
     assert len(webhook.received) == announced
     assert _latest(project)[:2] == ("refused", 2)
+
+
+def test_plan_shows_what_preflight_would_refuse(tmp_path: Path, webhook: WebhookServer) -> None:
+    """`turnout plan --check` lists the preflight verdict first and exits 3 on a live version."""
+    project = _project(tmp_path, webhook)
+    project.set_slots({"production": "1.1.0", "blue": "1.0.0"})
+    args = ("plan", "--env", project.env, "--check", "--json")
+    live = project.turnout(*args, "--version", "1.1.0", env=_environ(webhook))
+    assert live.returncode == 3, live.stderr
+    first = json.loads(live.stdout)["gates"][0]
+    assert first["gate"] == "preflight" and first["blocking"]
+    assert "1.1.0 is already live" in first["summary"]
+    fresh = project.turnout(*args, "--version", "1.0.0", env=_environ(webhook))
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout)["gates"][0]["verdict"] == "pass"
+    assert webhook.received == []

@@ -266,6 +266,10 @@ def plan(
             fixes_incidents=tuple(fixes_incident or ()),
         )
         gates = [g.to_dict() for g in evaluate_gates(loaded, environment, store, info, flags=flags)]
+        if "stage" in names:  # what the deployment's first step, preflight, would say
+            from turnout.runbook.steps.preflight import preflight_gate
+
+            gates.insert(0, preflight_gate(loaded, environment, store, info).to_dict())
     blocking = [g for g in gates if g.get("blocking")]
     document: dict[str, Any] = {
         "environment": env,

@@ -12,12 +12,18 @@ never started, and the warm previous version stays in its slot for a swap back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.database import release_package, service
 from turnout.targets.protocol import PRODUCTION, SlotState
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.model import DeploymentInfo
+    from turnout.policy.gates import GateResult
+    from turnout.store import Store
 
 
 @dataclass(frozen=True)
@@ -104,3 +110,26 @@ class PreflightStep(Step):
             # An infrastructure-only deployment has no package or slot to check.
             return {"summary": "no application release in this plan; nothing to check"}
         return check_release(ctx).to_outputs()
+
+
+def preflight_gate(
+    config: LoadedConfig, env: EnvironmentConfig, store: Store, deployment: DeploymentInfo
+) -> GateResult:
+    """The preflight checks as a line of `turnout plan`'s gate table (changes nothing)."""
+    from turnout.clock import SystemClock
+    from turnout.policy.gates import GateResult
+
+    ctx = StepContext(
+        config=config, env=env, deployment=deployment, store=store, clock=SystemClock()
+    )
+    title = "Release can be deployed"
+    try:
+        report = check_release(ctx)
+    except TurnoutError as exc:
+        verdict = "bad-input" if isinstance(exc, BadInput) else "refused"
+        return GateResult("preflight", "preflight", title, verdict, False, True, exc.message)
+    outputs = report.to_outputs()
+    return GateResult(
+        "preflight", "preflight", title, "pass", True, True, str(outputs.pop("summary")),
+        evidence=outputs,
+    )  # fmt: skip
