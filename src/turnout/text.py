@@ -8,7 +8,9 @@ text through `printable` first; the characters it replaces stay visible as escap
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import TextIO
 
 # C0 controls except newline and tab, DEL, C1 controls, and the Unicode bidirectional
 # overrides and isolates that can make a line read differently from what it holds.
@@ -29,3 +31,16 @@ def printable(text: str) -> str:
 def first_line(text: str) -> str:
     """The first line of a (possibly multi-line) message, e.g. an error with a log tail."""
     return text.split("\n", 1)[0]
+
+
+def log_handler(stream: TextIO) -> logging.Handler:
+    """A log handler writing `time LEVEL message` lines with control characters escaped:
+    a log line can quote an app's output, which must not forge or hide lines."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler
+
+
+class _PrintableFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))

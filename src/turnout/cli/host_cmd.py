@@ -39,9 +39,9 @@ def up(
     loaded = load(config)
     environment = loaded.env(env)
     if foreground:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-        )
+        from turnout.text import log_handler
+
+        logging.basicConfig(level=logging.INFO, handlers=[log_handler(sys.stderr)])
         status = start_host(loaded, environment, foreground=True)
         if status.get("already_running"):
             say(f"slot host for {env} already runs (pid {status['pid']})")

@@ -56,6 +56,7 @@ from turnout.targets.local.slots import (
 )
 from turnout.targets.local.table import SlotRecord, SlotTable, load_table, save_table
 from turnout.targets.protocol import PRODUCTION
+from turnout.text import log_handler
 from turnout.traffic import merge, quantile_ms
 from turnout.versions import version_problem
 
@@ -783,9 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--env", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, handlers=[log_handler(sys.stderr)])
     try:
         config = load_config(args.config)
         run_host(config, config.env(args.env))
