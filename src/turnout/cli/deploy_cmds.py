@@ -233,6 +233,9 @@ def plan(
     as_json: JsonOption = False,
 ) -> None:
     """Dry run: the steps a deployment would run and every gate's verdict; changes nothing."""
+    from rich.markup import escape
+
+    from turnout.analysis.budget import evidence_budget
     from turnout.policy import DeploymentFlags, evaluate_gates
     from turnout.runbook.engine import Engine
     from turnout.runbook.plan import plan_steps
@@ -280,6 +283,8 @@ def plan(
         "would_proceed": not blocking,
         "window_enforced": environment.policy.enforce_window,
     }
+    budget = evidence_budget(loaded, environment)
+    document["evidence_budget"] = budget.to_dict() if budget is not None else None
     # --check: the same exit code a refused deploy ends with, so CI can stop before trying.
     refused = 3 if check and blocking else 0
     if as_json:
@@ -300,6 +305,10 @@ def plan(
             f"  the window verdict is shown, not enforced, on {env}"
             " (policy.enforce_window = false); active incidents still freeze"
         )
+    if budget is not None:
+        say("evidence budget:")
+        for line in budget.lines():
+            say(f"  {escape(line)}")
     if blocking:
         held = ", ".join(g.get("item") or g["gate"] for g in blocking)
         say(f"[red]deploy would be refused now[/] (blocking: {held})")

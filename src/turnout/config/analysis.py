@@ -100,9 +100,9 @@ class ProbeConfig(Section):
     """The requests, sent in turn; empty: the GET health and smoke checks."""
     allow_non_idempotent: bool = False
     """Allow methods that are not idempotent (POST, PATCH, ...): each probe repeats them."""
-    rate: float = Field(default=100.0, gt=0, le=10000)
+    rate: float = Field(default=150.0, gt=0, le=10000)
     """Requests per second at most, whatever the mode."""
-    concurrency: int = Field(default=4, ge=1, le=64)
+    concurrency: int = Field(default=6, ge=1, le=64)
     """Requests in flight at most."""
     decide_within: float = Field(default=20.0, gt=0)
     """auto: probe so that live traffic plus probes reach the requests the limits need
