@@ -84,7 +84,9 @@ class TrackStep(Step):
     phase = "pre-deployment"
 
     def phase_ended(self, ctx: StepContext, phase: str) -> None:
-        """Comment on the tracking issue at the end of each phase."""
+        """Comment on the tracking issue at the end of each phase (not once it is closed)."""
+        if ctx.succeeded("close"):
+            return  # the closing comment already lists every step
         done = [
             f"- `{name}`: {status}"
             for name, status in ctx.statuses.items()
