@@ -14,7 +14,9 @@ the judge reads them with the live traffic and the evidence says how many
 there were.
 
 `ProbeRate` is the `auto` policy: only the shortfall between live traffic and
-the requests the limits need within `decide_within` seconds.
+the requests the limits need within `decide_within` seconds, and the full cap
+as soon as errors or slow requests run above the tolerated rate (a regression
+is then decided as fast as the cap allows).
 """
 
 from __future__ import annotations
@@ -318,6 +320,9 @@ class ProbeRate:
         elapsed = float(ev.get("observed_seconds") or 0.0)
         error_rate = float(ev.get("error_rate") or 0.0)
         slow_rate = float(ev.get("slow_rate") or 0.0)
+        if error_rate > self.judge.tests["errors"].p0 or slow_rate > self.judge.tests["latency"].p0:
+            # Signs of a regression: decide it as fast as the cap allows.
+            return self.config.rate
         remaining = max(self.judge.requests_needed(error_rate, slow_rate) - count, 0)
         if remaining == 0:
             return 0.0

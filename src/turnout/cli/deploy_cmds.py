@@ -207,8 +207,8 @@ def resume(
     say(
         f"nothing to resume on {env}: deployment {held.id} of {held.version} needs a person"
         f" ({escape(held.message or 'no message')}); `turnout status --env {env}` shows the"
-        f" evidence; keep the version and watch it with `turnout watch --env {env}`, or go"
-        f" back with `turnout rollback --env {env}`"
+        f" evidence; keep it with `turnout accept --env {env} --reason TEXT`, keep judging it"
+        f" with `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`"
     )
     raise typer.Exit(5)
 
