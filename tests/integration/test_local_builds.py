@@ -5,20 +5,19 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.local_fixtures import Host, local_host, running_host
-from tests.integration.venv_package import build_venv_package, zip_keeping_links
+from tests.integration.venv_package import venv_tree, zip_keeping_links
 from tests.waiting import wait_until
 from turnout.errors import BadInput, PackageError, TurnoutError
 from turnout.model import Release
 from turnout.targets.protocol import PRODUCTION
 
-__all__ = ["local_host"]
+__all__ = ["local_host", "venv_tree"]
 
 hosted = contextlib.contextmanager(running_host)
 
@@ -117,14 +116,10 @@ def test_bad_versions_are_refused_by_the_host(local_host: Host) -> None:
     assert target.slots()["blue"].state == "empty"
 
 
-@pytest.fixture(scope="module")
-def venv_zip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A zip of a real venv package (links kept as links); its source tree is removed."""
-    folder = tmp_path_factory.mktemp("venv-zip")
-    tree = build_venv_package(folder)
-    archive = zip_keeping_links(tree, folder / "tinyserve-1.0.zip")
-    shutil.rmtree(tree)  # the console script may not fall back on the build location
-    yield archive
+@pytest.fixture
+def venv_zip(venv_tree: Path, tmp_path: Path) -> Path:
+    """A zip of a real venv package, links kept as links (like `zip -y`)."""
+    return zip_keeping_links(venv_tree, tmp_path / "tinyserve-1.0.zip")
 
 
 def test_package_holding_a_real_venv_deploys_with_a_console_script(
@@ -143,5 +138,6 @@ def test_package_holding_a_real_venv_deploys_with_a_console_script(
         release = Path(str(_env_of(state.url, "TURNOUT_RELEASE_DIR")))
         assert _env_of(state.url, "VIRTUAL_ENV") == str(release / ".venv")
         argv = httpx.get(f"{state.url}/argv").json()
+        # The release's own venv runs, not the one the package was built in.
         assert argv["prefix"] == str(release / ".venv")
         assert argv["argv"][0] == str(release / ".venv" / "bin" / "tinyserve")

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.venv_package import build_venv_package
+from tests.integration.venv_package import venv_tree
 from turnout.errors import PackageError
 from turnout.targets.local.packages import UnpackLimits, unpack_release
 
-
-@pytest.fixture(scope="module")
-def venv_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory package holding a real virtual environment with a console script."""
-    return build_venv_package(tmp_path_factory.mktemp("venv"))
+__all__ = ["venv_tree"]
 
 
 def _zip(path: Path, members: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:
