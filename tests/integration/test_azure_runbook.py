@@ -36,10 +36,7 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
         ResourceDeployment("infra-3", now - timedelta(hours=1)),
         ResourceDeployment("infra-1", now - timedelta(days=9), "Failed"),
     ]
-    first = project.deploy("1.0.0")
-    assert first.returncode == 0, first.stderr
-    assert project.live() == {"production": "1.0.0", "blue": None}
-
+    project.seed("1.0.0")
     second = project.deploy("1.1.0")
     assert second.returncode == 0, second.stderr
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
@@ -74,7 +71,7 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
     failing = project.deploy("1.2.0", env={"TURNOUT__CHECKS__HEALTH": ONLY_100})
     assert failing.returncode == 4, failing.stderr
     assert project.live() == {"production": "1.0.0", "blue": "1.2.0"}
-    assert len(server.swaps("Succeeded")) == 5
+    assert len(server.swaps("Succeeded")) == 4
 
 
 def test_failing_onedeploy_fails_the_stage_step(azure_project: AzureProject) -> None:
