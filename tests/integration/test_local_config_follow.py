@@ -45,3 +45,18 @@ def test_deploy_refuses_settings_that_need_a_host_restart(tmp_path: Path) -> Non
             target.deploy("blue", Release("1.1.0", host.package("1.1.0")))
         assert caught.value.exit_code == 3 and caught.value.details["keys"] == ["address"]
         assert host.target.slots()["blue"].version == "1.0.0"
+
+
+def test_settings_check_names_what_a_deploy_would_refuse_or_apply(tmp_path: Path) -> None:
+    """The pre-flight question changes nothing: restart keys are refused, others listed."""
+    with hosted(tmp_path) as host:
+        address = host.target.settings.address
+        assert host.target.check_settings() == []
+        edited = write_config(tmp_path, address=address, command="python -m app --quiet")
+        target = LocalTarget(edited, edited.env("production"))
+        assert target.check_settings() == ["command"]
+        assert host.target.status()["slots"]["production"]["state"] == "empty"
+        moved = write_config(tmp_path)
+        with pytest.raises(Refused, match=r"target\.address"):
+            LocalTarget(moved, moved.env("production")).check_settings()
+        assert host.target.check_settings() == []  # nothing was applied by asking

@@ -224,9 +224,7 @@ def plan(
     fixes_incident: FixesIncidentOption = None,
     check: Annotated[
         bool,
-        typer.Option(
-            "--check", help="Exit 3 when the deployment would be refused now (for CI)."
-        ),
+        typer.Option("--check", help="Exit 3 when the deployment would be refused now (for CI)."),
     ] = False,
     actor: AsOption = None,
     config: ConfigOption = None,

@@ -99,8 +99,7 @@ def _print_verdict(name: str, verdict: WindowVerdict, enforced: bool) -> None:
         say(f"  {label}: {value:%a %Y-%m-%d %H:%M %Z}" if value else f"  {label}: none found")
     if not enforced:
         say(
-            f"  deployments to {name} go ahead whatever this verdict;"
-            " active incidents still freeze"
+            f"  deployments to {name} go ahead whatever this verdict; active incidents still freeze"
         )
 
 

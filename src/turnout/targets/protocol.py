@@ -56,6 +56,15 @@ class PlatformChecks(Protocol):
 
 
 @runtime_checkable
+class FollowsConfiguration(Protocol):
+    """A target whose runner keeps its own copy of the settings (the local slot host)."""
+
+    def check_settings(self) -> list[str]:
+        """Refused when the runner cannot follow the configuration without a restart."""
+        ...
+
+
+@runtime_checkable
 class Target(Protocol):
     """Operations the runbook needs from where the app runs."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.database import release_package, service
-from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -57,6 +57,8 @@ def check_release(ctx: StepContext) -> PreflightReport:
     package = release_package(ctx)
     check_package(package, limits_for(ctx.env.target))
     live = _live_slot(ctx)
+    if isinstance(ctx.target, FollowsConfiguration):
+        ctx.target.check_settings()  # a host that would refuse the deploy, refuses it now
     if live is not None and live.version == ctx.deployment.version:
         # Staging it again would replace the warm previous version: the rollback copy.
         raise GateFailed(

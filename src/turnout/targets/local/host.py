@@ -354,6 +354,11 @@ class SlotHost:
                 wanted if isinstance(wanted, dict) else None,
                 {str(k): str(v) for k, v in secrets.items()} if isinstance(secrets, dict) else None,
             )
+        if op == "check_settings":
+            wanted = request.get("target")
+            return {
+                "changed": self._follow(wanted if isinstance(wanted, dict) else {}, apply=False)
+            }
         if op == "swap":
             return await self.swap(
                 _slot_name(request.get("slot")), _slot_name(request.get("target_slot", PRODUCTION))
@@ -448,8 +453,10 @@ class SlotHost:
         await asyncio.to_thread(self._prune)
         return {**self._describe(slot), "reused": False, "applied_settings": applied}
 
-    def _follow(self, wanted: dict[str, Any] | None) -> list[str]:
-        """Adopt the deployer's target settings; the keys that changed (see `deploy`)."""
+    def _follow(self, wanted: dict[str, Any] | None, *, apply: bool = True) -> list[str]:
+        """Adopt the deployer's target settings; the keys that changed (see `deploy`).
+
+        With `apply=False` only the refusal is checked (what a deploy's pre-flight asks)."""
         if wanted is None:
             return []
         try:
@@ -468,7 +475,7 @@ class SlotHost:
                 f" (turnout host down --env {self.env_name}, then host up)",
                 details={"keys": fixed},
             )
-        if changed:
+        if changed and apply:
             log.info("applying changed target settings: %s", ", ".join(changed))
             self.settings = new
         return changed

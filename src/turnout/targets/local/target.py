@@ -61,6 +61,12 @@ class LocalTarget:
         )
         return self._state(info)
 
+    def check_settings(self) -> list[str]:
+        """Refused (exit 3) naming the keys when the running host cannot follow this
+        configuration without a restart; else the keys a deploy would apply. Changes nothing."""
+        answer = self._call("check_settings", target=self.settings.model_dump(mode="json"))
+        return [str(key) for key in answer["changed"]]
+
     def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
         timeout = self.settings.drain_timeout + 2 * self.settings.start_timeout + 30
         self._call("swap", timeout=timeout, slot=slot, target_slot=target_slot)
