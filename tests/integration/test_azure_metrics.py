@@ -98,7 +98,7 @@ def test_appinsights_hands_out_only_settled_bins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a 60 s ingestion delay, traffic of the last minute is not handed out (it may not
-    have arrived); traffic older than that is."""
+    have arrived); traffic older than that is; a window asked for twice is queried once."""
     with _metrics_with_endpoint(tmp_path, monkeypatch, _insights(60.0)) as m:
         assert m.provider.settle == 60.0
         now = time.time()
@@ -106,13 +106,18 @@ def test_appinsights_hands_out_only_settled_bins(
         m.world.server.record_traffic("production", now - 120, 200, 20.0, count=40)
         total = merge(m.provider.buckets("production", now - 300))
         assert (total.count, total.errors) == (40, 0)
+        # Asked again before another bin settled: answered without a second query.
+        again = merge(m.provider.buckets("production", now - 300))
+        with m.world.server.lock:
+            queries = [r for r in m.world.server.requests if r.path.endswith("/query")]
+        assert again.count == 40 and len(queries) <= 2
 
 
 def test_azure_monitor_reads_slot_metrics_and_stops_at_missing_minutes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Requests/Http5xx/HttpResponseTime per slot resource; a minute Azure has no value for
-    yet ends the series instead of counting as zero."""
+    yet ends the series instead of counting as zero, and is read once it has one."""
     analysis = (
         '\n[analysis]\nprovider = "azure-monitor"\n[analysis.azure_monitor]\ningestion_delay = 0\n'
     )
@@ -122,12 +127,14 @@ def test_azure_monitor_reads_slot_metrics_and_stops_at_missing_minutes(
         server.record_traffic("production", minute - 180 + 5, 200, 120.0, count=30)
         server.record_traffic("production", minute - 180 + 6, 503, 120.0, count=3)
         server.record_traffic("production", minute - 120 + 5, 200, 80.0, count=20)
-        buckets = m.provider.buckets("production", minute - 180, minute)
-        assert [(b.second, b.count, b.errors) for b in buckets[:2]] == [
-            (minute - 180, 33, 3),
-            (minute - 120, 20, 0),
-        ]
         # Minutes that ended more than 30 s ago have values, later ones not yet.
         server.metrics_delay = time.time() - minute + 90
-        later = m.provider.buckets("production", minute - 180, minute)
-        assert [b.second for b in later] == [minute - 180]
+        early = m.provider.buckets("production", minute - 180, minute)
+        assert [(b.second, b.count, b.errors) for b in early] == [(minute - 180, 33, 3)]
+        server.metrics_delay = 0  # the rest has arrived: asked again, it is read
+        buckets = m.provider.buckets("production", minute - 180, minute)
+        assert [(b.second, b.count, b.errors) for b in buckets] == [
+            (minute - 180, 33, 3),
+            (minute - 120, 20, 0),
+            (minute - 60, 0, 0),
+        ]

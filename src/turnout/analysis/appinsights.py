@@ -70,6 +70,8 @@ class AppInsightsProvider:
         )
         self._host_of = host_of
         self._hosts: dict[str, str] = {}
+        self._last: dict[str, tuple[tuple[float, float], list[SecondBucket]]] = {}
+        """Per slot: the window last asked for and its answer."""
         self._client = LogsQueryClient(credential, endpoint=settings.endpoint)
 
     def close(self) -> None:
@@ -96,6 +98,10 @@ class AppInsightsProvider:
         end = math.floor(limit / step) * step  # exclusive: only bins that have settled
         if end <= first:
             return []
+        cached = self._last.get(slot)
+        if cached is not None and cached[0] == (first, end):
+            # Bins settle once per step: asking again before then cannot find anything new.
+            return list(cached[1])
         query = requests_query(self.settings.table, self._host(slot), first, end, step)
         window = (datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(end, UTC))
         where = f"Log Analytics workspace {self.workspace}"
@@ -110,7 +116,9 @@ class AppInsightsProvider:
             error = getattr(result, "partial_error", None)
             raise IntegrationError(f"{where}: partial result ({error})")
         tables = getattr(result, "tables", [])
-        return _to_buckets(tables[0].rows if tables else [], first, end)
+        found = _to_buckets(tables[0].rows if tables else [], first, end)
+        self._last[slot] = ((first, end), found)
+        return list(found)
 
 
 def _to_buckets(rows: list[Any], first: float, end: float) -> list[SecondBucket]:

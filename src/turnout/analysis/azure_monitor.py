@@ -49,6 +49,8 @@ class AzureMonitorProvider:
         self.settings = settings
         self.settle = settings.ingestion_delay
         self._resource_of = resource_of
+        self._last: dict[str, tuple[tuple[float, float], list[SecondBucket]]] = {}
+        """Per slot: the window last asked for and its answer."""
         options = {k: v for k, v in client_options.items() if k != "polling_interval"}
         self._client = MonitorManagementClient(credential, subscription, **options)
 
@@ -68,6 +70,10 @@ class AzureMonitorProvider:
         end = math.floor(limit / STEP) * STEP
         if end <= first:
             return []
+        cached = self._last.get(slot)
+        if cached is not None and cached[0] == (first, end):
+            # A complete answer stays complete until the next minute ends.
+            return list(cached[1])
         resource = self._resource_of(slot)
         span = f"{_iso(first)}/{_iso(end)}"
         try:
@@ -90,7 +96,11 @@ class AzureMonitorProvider:
                     )
                     points[int(point.time_stamp.timestamp())] = value
             series[str(metric.name.value)] = points
-        return _to_buckets(series, first, end)
+        found = _to_buckets(series, first, end)
+        if found and found[-1].second + STEP >= end:
+            # Every minute of the window had its values: nothing more can come for it.
+            self._last[slot] = ((first, end), found)
+        return list(found)
 
 
 def _to_buckets(
