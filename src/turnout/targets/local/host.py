@@ -356,9 +356,8 @@ class SlotHost:
             )
         if op == "check_settings":
             wanted = request.get("target")
-            return {
-                "changed": self._follow(wanted if isinstance(wanted, dict) else {}, apply=False)
-            }
+            changed = self._follow(wanted, apply=False) if isinstance(wanted, dict) else []
+            return {"changed": changed}
         if op == "swap":
             return await self.swap(
                 _slot_name(request.get("slot")), _slot_name(request.get("target_slot", PRODUCTION))
