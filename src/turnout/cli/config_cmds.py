@@ -52,7 +52,9 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             raise ConfigProblems(str(loaded.path), problems)
     except ConfigError as exc:
         if as_json:
-            found = getattr(exc, "problems", None) or [Problem(exc.key, exc.problem)]
+            found = (
+                exc.problems if isinstance(exc, ConfigProblems) else [Problem(exc.key, exc.problem)]
+            )
             emit_json(
                 {
                     "file": exc.file,
