@@ -199,7 +199,7 @@ def _failure_lines(c: Mapping[str, Any]) -> list[str]:
     if reasons:
         lines.append("**Reasons:**")
         lines.extend(f"• {_short(r)}" for r in reasons[:MAX_EVIDENCE_LINES])
-    flat = evidence_lines(evidence)
+    flat = evidence_lines(evidence, blocks=True)
     if flat:
         lines.append("**Evidence:**")
         lines.extend(line if line.startswith("    ") else f"• {line}" for line in flat)
@@ -219,9 +219,10 @@ def _in_evidence(evidence: Any, text: str) -> bool:
     return isinstance(evidence, str) and text.strip() in evidence
 
 
-def evidence_lines(evidence: Any) -> list[str]:
-    """Evidence as `key: value` lines (nested mappings flattened), at most a dozen; a
-    multi-line value (a log tail) follows its key as an indented block."""
+def evidence_lines(evidence: Any, *, blocks: bool = False) -> list[str]:
+    """Evidence as `key: value` lines (nested mappings flattened), at most a dozen. With
+    `blocks`, a multi-line value (a log tail) follows its key as indented lines instead of
+    being shortened to one line."""
     out: list[str] = []
     entries = 0
 
@@ -236,7 +237,7 @@ def evidence_lines(evidence: Any) -> list[str]:
                 walk(item, f"{prefix}.{key}" if prefix else str(key))
         elif prefix:
             entries += 1
-            if isinstance(value, str) and "\n" in value.strip("\n"):
+            if blocks and isinstance(value, str) and "\n" in value.strip("\n"):
                 out.append(f"{prefix}:")
                 out.extend(_block(value))
             else:
