@@ -73,4 +73,6 @@ def test_crash_before_traffic_moved_is_told_once_and_cleanly(tmp_path: Path) -> 
     assert "\x1b" not in output and "\x07" not in output
     assert "\\x1b[31mred" in output
     assert "Failed Before Any Traffic Moved" in output
-    assert "Rolled Back" not in output
+    assert "Rolled Back" not in output and "rolled back" not in output
+    last = [line for line in done.stderr.splitlines() if line.startswith("✗ deployment")]
+    assert last and "failed before any traffic moved, production untouched" in last[-1]

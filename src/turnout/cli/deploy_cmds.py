@@ -96,11 +96,22 @@ def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
         say(f"[green]✓[/] deployment {result.deployment_id}: {escape(result.message)}")
     else:
         # The first line only: a log tail after it was shown once, with the evidence.
-        headline = escape(first_line(result.message))
-        say(f"[red]✗[/] deployment {result.deployment_id} {result.status.value}: {headline}")
+        headline = first_line(result.message)
+        outcome = result.status.value
+        if result.status is DeploymentStatus.ROLLED_BACK and not _traffic_moved(document):
+            # What was started was undone, but production never changed: not a rollback.
+            outcome = "failed before any traffic moved, production untouched"
+            headline = headline.removesuffix("; rolled back")
+        say(f"[red]✗[/] deployment {result.deployment_id} {outcome}: {escape(headline)}")
         say(f"  see `turnout status --env {document['environment']}`")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _traffic_moved(document: dict[str, Any]) -> bool:
+    """Whether the deployment's swap ran (a plan without one, e.g. infra, counts as moved)."""
+    swap = next((s["status"] for s in document.get("steps", []) if s["step"] == "swap"), None)
+    return swap not in {"pending", "skipped"}
 
 
 def deploy(
