@@ -36,7 +36,7 @@ from turnout.targets.local.metrics import (
     TrafficCounters,
     exposition,
 )
-from turnout.targets.local.packages import UnpackLimits, unpack_release
+from turnout.targets.local.packages import limits_for, unpack_release
 from turnout.targets.local.paths import (
     HostPaths,
     host_paths,
@@ -480,10 +480,7 @@ class SlotHost:
         return changed
 
     async def _release_record(self, version: str, package: Path | None) -> SlotRecord:
-        limits = UnpackLimits(
-            max_bytes=self.settings.max_release_mb * 1024 * 1024,
-            timeout=self.settings.unpack_timeout,
-        )
+        limits = limits_for(self.settings)
         if package is not None:
             release = await asyncio.to_thread(
                 unpack_release, package, self.paths.releases, version, limits
