@@ -41,6 +41,16 @@ def _traffic_moved(latest: dict[str, Any]) -> bool:
     return any(steps.get(name) in {"succeeded", "undone", "undoing"} for name in TRAFFIC_STEPS)
 
 
+def _replaced(latest: dict[str, Any]) -> str:
+    """What production ran before the deployment: its snapshot saw it, else its record."""
+    for step in latest.get("steps", []):
+        if step["step"] == "snapshot":
+            version = (step.get("outputs") or {}).get("production_version")
+            if isinstance(version, str):
+                return version
+    return str(latest.get("previous_version") or "the previous version")
+
+
 def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None:
     """One sentence on the latest deployment's outcome, or None when there is none."""
     if latest is None:
@@ -50,12 +60,12 @@ def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None
     if later:
         by = f" by {later['by']}" if later.get("by") else ""
         why = f" ({later['reason']})" if later.get("reason") else ""
-        to = later.get("to") or latest.get("previous_version") or "the previous version"
+        to = later.get("to") or _replaced(latest)
         return f"{environment} was rolled back to {to}{by} at {_at(later.get('at'))}{why}"
     status = latest["status"]
     failure = latest.get("failure") or {}
     if status == "rolled-back":
-        previous = latest.get("previous_version") or "the previous version"
+        previous = _replaced(latest)
         if _traffic_moved(latest):
             return (
                 f"{environment} was rolled back to {previous} at {_at(latest.get('finished_at'))}:"
