@@ -38,10 +38,12 @@ min_events = 99999999999999999999
 [environments.staging.target]
 kind = "local"
 command = "  "
+admin_timeout = 0
 
 [environments.qa.target]
 kind = "local"
 command = "{pyhton} -m app"
+admin_timeout = inf
 settings = { DB = "{config_dir}/{db" }
 
 [environments.production]
@@ -68,7 +70,9 @@ EXPECTED_KEYS = [
     "analysis.max_p95_ms",
     "analysis.min_events",
     "environments.staging.target.command",
+    "environments.staging.target.admin_timeout",
     "environments.qa.target.command",
+    "environments.qa.target.admin_timeout",
     "environments.qa.target.settings",
     "environments.production.staging_environment",
     "environments.production.target.command",

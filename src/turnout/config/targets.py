@@ -64,6 +64,9 @@ class LocalTargetConfig(Section):
     """Largest size of an unpacked release, in MiB; bigger packages are refused."""
     unpack_timeout: float = Field(default=300.0, gt=0)
     """Seconds unpacking a package may take before the deployment is refused."""
+    admin_timeout: float = Field(default=15.0, gt=0, le=MAX_SECONDS)
+    """Seconds the host has to answer a request on its admin socket (a deploy and a swap
+    get their own deadline from the timeouts above); a host that does not is wedged."""
     state_dir: Path | None = None
     """Where the host keeps releases, logs, slot table and admin socket.
 

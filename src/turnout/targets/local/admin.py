@@ -40,6 +40,10 @@ class HostNotRunning(StepError):
     """Nobody answers on the admin socket."""
 
 
+class HostNotAnswering(StepError):
+    """A host accepted the request on its admin socket but gave no answer in time (wedged)."""
+
+
 async def serve_admin(path: Path, handler: Handler) -> asyncio.Server:
     """Listen on the UNIX socket `path` (mode 0600) and answer requests with `handler`."""
 
@@ -107,8 +111,9 @@ class AdminClient:
     def call(self, op: str, *, timeout: float | None = None, **arguments: Any) -> Any:
         """Send one request and return its result; errors become turnout errors."""
         request = json.dumps({"op": op, **arguments}).encode() + b"\n"
+        seconds = self.timeout if timeout is None else timeout
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout if timeout is None else timeout)
+        sock.settimeout(seconds)
         try:
             try:
                 sock.connect(str(self.path))
@@ -122,7 +127,10 @@ class AdminClient:
                     raise StepError(f"slot host closed the admin connection during {op!r}")
                 data += piece
         except TimeoutError as exc:
-            raise StepError(f"slot host did not answer {op!r} in time") from exc
+            raise HostNotAnswering(
+                f"slot host on {self.path} did not answer {op!r} within {seconds:g} s",
+                details={"op": op, "timeout": seconds},
+            ) from exc
         except OSError as exc:
             raise StepError(f"admin socket {self.path}: {exc}") from exc
         finally:

@@ -29,13 +29,14 @@ _children: list[subprocess.Popen[bytes]] = []
 def host_status(config: LoadedConfig, env: EnvironmentConfig) -> dict[str, Any] | None:
     """The running host's status document, or None when it is not running."""
     paths = host_paths(config, env)
+    client = AdminClient(paths.socket, timeout=local_settings(env).admin_timeout)
     # A host killed while our connection sat in its backlog resets it, and a dying host
     # holds its lock until the last of its threads has gone: wait that short while, so
     # "dying" ends as "not running" (lock released) or an answer, not a failure.
     deadline = time.monotonic() + _DYING_GRACE
     while True:
         try:
-            status: dict[str, Any] = AdminClient(paths.socket).call("status")
+            status: dict[str, Any] = client.call("status")
         except HostNotRunning:
             return None
         except StepError:

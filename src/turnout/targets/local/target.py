@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from turnout.childenv import referenced_secrets
-from turnout.errors import Unavailable
+from turnout.errors import StepError, Unavailable
 from turnout.model import Release
-from turnout.targets.local.admin import AdminClient, HostNotRunning
+from turnout.targets.local.admin import AdminClient, HostNotAnswering, HostNotRunning
 from turnout.targets.local.paths import host_paths, local_settings, split_address
 from turnout.targets.protocol import PRODUCTION, SlotState
 from turnout.traffic import SecondBucket
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
+
+# Requests that only read: a host that never answers one has changed nothing.
+_READ_ONLY = frozenset({"slots", "status", "metrics", "traffic", "check_settings"})
 
 
 class LocalTarget:
@@ -27,7 +30,7 @@ class LocalTarget:
         self.settings = local_settings(env)
         self.paths = host_paths(config, env)
         self.staging_slot = self.settings.staging_slot
-        self._client = AdminClient(self.paths.socket)
+        self._client = AdminClient(self.paths.socket, timeout=self.settings.admin_timeout)
 
     # -- Target protocol ----------------------------------------------------------------
     def slots(self) -> dict[str, SlotState]:
@@ -115,6 +118,20 @@ class LocalTarget:
             # Nothing was asked of the host: the person starts it and runs again (exit 3).
             raise Unavailable(
                 f"slot host for {self.name} is not running (turnout host up --env {self.name})"
+            ) from None
+        except HostNotAnswering as exc:
+            seconds = exc.details["timeout"]
+            where = f"admin socket {self.paths.socket}; host log {self.paths.host_log}"
+            wedged = f"slot host for {self.name} did not answer {op!r} within {seconds:g} s"
+            if op in _READ_ONLY:
+                # Nothing was changed: refused like a host that is down (exit 3).
+                raise Unavailable(
+                    f"{wedged} (target.admin_timeout; {where}); nothing was changed"
+                ) from None
+            # It may have acted on the request: a person looks (exit 5).
+            raise StepError(
+                f"{wedged} ({where}); it may have done part of it: see turnout status",
+                details=exc.details,
             ) from None
 
     def _state(self, info: dict[str, Any]) -> SlotState:
