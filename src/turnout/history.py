@@ -29,6 +29,13 @@ def _proven(data: dict[str, Any]) -> bool | None:
     return bool(verification["proven"])
 
 
+def _proven_by(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The later proof (a watch's healthy verdict) of a release kept or held unproven."""
+    verification = data.get("verification")
+    proof = verification.get("proven_by") if isinstance(verification, dict) else None
+    return proof if isinstance(proof, dict) else None
+
+
 def deployment_summary(
     store: Store, deployment_id: int, *, with_steps: bool = True
 ) -> dict[str, Any]:
@@ -59,6 +66,7 @@ def deployment_summary(
         "rolled_back_later": bool((row.data or {}).get("rolled_back")),
         "rolled_back": _rollback_record(row.data or {}),
         "proven": _proven(row.data or {}),
+        "proven_by": _proven_by(row.data or {}),
         "accepted": (row.data or {}).get("accepted"),
         "postmortem_open": next(
             (

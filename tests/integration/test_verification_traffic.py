@@ -178,16 +178,21 @@ def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> Non
 
 
 def test_a_held_release_can_be_watched_accepted_and_rolled_back(tesoro: Tesoro) -> None:
-    """After a hold: watch judges it, accept keeps it (audited), rollback goes back past it."""
+    """After a hold: a watch that stays undecided changes nothing, accept keeps it (audited),
+    rollback goes back past it."""
     assert tesoro.deploy("1.0.0") == 0
     assert tesoro.deploy("1.1.0", env=NO_PROBES_SHORT) == 5
     assert tesoro.live() == "1.1.0"
     assert "held" in tesoro.status() and "turnout accept" in tesoro.status()
-    watched = tesoro.turnout("watch", "--env", ENV, "--for", "3s", "--json")
+    # Without probes nobody sends traffic: the watch cannot decide, and the hold stands.
+    watched = tesoro.turnout("watch", "--env", ENV, "--for", "3s", "--json", env=NO_PROBES_SHORT)
     assert watched.returncode == 0, watched.stderr
     document = json.loads(watched.stdout)
     assert document["deployment"] == 2 and document["status"] == "passed"
-    assert document["probes"][0]["sent"] > 0  # the watch's own verification traffic
+    assert document["verdict"]["kind"] == "inconclusive" and "proven" not in document
+    held = tesoro.deployment_data(2)
+    assert held["verification"]["proven"] is False and held["failure"]["step"] == "verify"
+    assert "held" in tesoro.status()
 
     refused = tesoro.turnout("accept", "--env", ENV, "--reason", " ")
     assert refused.returncode == 2
@@ -204,6 +209,37 @@ def test_a_held_release_can_be_watched_accepted_and_rolled_back(tesoro: Tesoro) 
     assert back.returncode == 0, back.stderr
     assert tesoro.live() == "1.0.0"
     assert "staging was rolled back to 1.0.0 by sam at" in tesoro.status()
+
+
+def test_a_watch_that_decides_healthy_proves_a_held_release(tesoro: Tesoro) -> None:
+    """A held release that `turnout watch` (with its probes) then judges healthy is recorded as
+    proven by the watch, with its evidence and when: status, history and the record say so."""
+    assert tesoro.deploy("1.0.0") == 0
+    assert tesoro.deploy("1.1.0", env=NO_PROBES_SHORT) == 5
+    watched = tesoro.turnout("watch", "--env", ENV, "--for", "10s", "--json")
+    assert watched.returncode == 0, watched.stderr
+    document = json.loads(watched.stdout)
+    assert document["verdict"]["kind"] == "pass" and document["proven"] is True
+    assert document["probes"][0]["sent"] > 0  # the watch's own verification traffic
+    assert tesoro.live() == "1.1.0"
+
+    shown = tesoro.turnout("status", "--env", ENV, "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    latest = status["latest"]
+    assert latest["id"] == 2 and latest["status"] == "succeeded" and latest["proven"] is True
+    proof = latest["proven_by"]
+    assert proof["by"] == "watch" and proof["was"].startswith("held")
+    assert proof["evidence"]["requests"] > 0 and proof["at"] and proof["hold"]["step"] == "verify"
+    assert "proven healthy afterwards by turnout watch" in status["happened"]
+    assert latest["failure"] is None and status["next"] is None
+    history = tesoro.turnout("history", "--env", ENV)
+    assert "proven later by watch" in history.stdout + history.stderr
+    store = tesoro.store()
+    try:
+        assert "watch.proven" in [r.action for r in store.audit_log(ENV, limit=50)]
+    finally:
+        store.close()
 
 
 def test_rollback_goes_back_to_a_held_then_replaced_version(tesoro: Tesoro) -> None:

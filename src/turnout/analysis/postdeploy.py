@@ -18,6 +18,7 @@ from typing import Any
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.judge import Judge, headline
 from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
+from turnout.analysis.proven import record_proven
 from turnout.analysis.provider import by_version, choose_provider
 from turnout.analysis.watch import Watcher, WatchState, state_key
 from turnout.clock import Clock
@@ -169,6 +170,9 @@ def watch_environment(
             deployment_id=row.id,
             summary=verdict.summary,
         )
+        proven = record_proven(store, row, verdict, actor)
+        if proven is not None:
+            return {**doc, "status": "passed", "proven": True, "summary": proven}
         return {**doc, "status": "passed", "summary": f"no regression: {verdict.summary}"}
     return _roll_back(config, env, store, row, watcher, verdict_doc=doc, actor=actor, target=target)
 

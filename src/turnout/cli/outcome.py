@@ -75,6 +75,12 @@ def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None
             f"{version} stopped at {failure.get('step', '?')} before any traffic moved;"
             f" {environment} stays on what it ran before"
         )
+    proof = latest.get("proven_by")
+    if status == "succeeded" and proof:
+        return (
+            f"{version} was proven healthy afterwards by turnout watch at {_at(proof.get('at'))}"
+            f" ({proof.get('summary')}); before that it was {proof.get('was')}"
+        )
     accepted = latest.get("accepted")
     if status == "succeeded" and accepted:
         return (

@@ -167,7 +167,9 @@ def print_history(rows: list[dict[str, Any]]) -> None:
 def _notes(row: dict[str, Any]) -> str:
     """What a history line adds to the status: a later rollback, an open post-mortem."""
     notes = " (rolled back later)" if row["rolled_back_later"] else ""
-    if row.get("accepted"):
+    if row.get("proven_by"):
+        notes += f" (proven later by watch, {row['proven_by'].get('was')})"
+    elif row.get("accepted"):
         notes += f" (accepted unproven by {row['accepted'].get('by')})"
     elif row.get("proven") is False and row["status"] == DeploymentStatus.SUCCEEDED.value:
         notes += " (not proven healthy)"

@@ -1,0 +1,90 @@
+"""A watch that decides "healthy" on a release kept or held without proof records it as proven.
+
+A release held because its verification could not decide (exit 5), or accepted
+unproven with `turnout accept`, is not proven healthy. When `turnout watch`
+later carries the same sequential test (same totals since the swap, same false-rollback budget) to
+a healthy verdict, the proof exists after all: the deployment is then recorded
+as verified by the watch, with the evidence and when it was reached, and a held
+one becomes kept ("succeeded"). What it was before (held, or accepted by whom)
+stays on record. A watch that stays undecided changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from turnout.analysis.judge import headline
+from turnout.model import DeploymentStatus, Verdict, VerdictKind
+from turnout.store import Store
+from turnout.store.tables import DeploymentRow
+
+
+def needs_proof(row: DeploymentRow) -> bool:
+    """Whether the deployment is held by an undecided verification, or kept unproven."""
+    data = row.data or {}
+    if row.status == DeploymentStatus.NEEDS_PERSON.value:
+        return bool((data.get("failure") or {}).get("step") == "verify")
+    verification = data.get("verification")
+    return (
+        row.status == DeploymentStatus.SUCCEEDED.value
+        and isinstance(verification, dict)
+        and verification.get("proven") is False
+    )
+
+
+def _was(row: DeploymentRow) -> str:
+    """What the release was before the proof, in words."""
+    data = row.data or {}
+    accepted = data.get("accepted")
+    if isinstance(accepted, dict):
+        return f"accepted unproven by {accepted.get('by')}"
+    if row.status == DeploymentStatus.NEEDS_PERSON.value:
+        return "held: its verification could not decide"
+    return "kept without proof"
+
+
+def record_proven(store: Store, row: DeploymentRow, verdict: Verdict, actor: str) -> str | None:
+    """Record a watch's healthy verdict on an unproven release; returns the new message, or
+    None when there was nothing to record (not healthy, or already proven)."""
+    # Read again: the watch ran for a while (someone may have accepted the release meanwhile).
+    row = store.deployment(row.id) or row
+    if verdict.kind is not VerdictKind.PASS or not needs_proof(row):
+        return None
+    data = row.data or {}
+    evidence = verdict.evidence
+    # When the judge first said healthy (the watch then went on looking for a regression).
+    reached = evidence.get("healthy_at", evidence.get("at"))
+    at = (
+        datetime.fromtimestamp(float(reached), UTC).isoformat()
+        if isinstance(reached, int | float)
+        else store.now().isoformat()
+    )
+    was = _was(row)
+    figures = headline(verdict)
+    proof = {
+        "by": "watch",
+        "at": at,
+        "summary": verdict.summary,
+        "evidence": figures,
+        "was": was,
+        "hold": data.get("failure"),
+    }
+    verification = {**dict(data.get("verification") or {}), "proven": True, "proven_by": proof}
+    message = f"{row.version} proven healthy by turnout watch at {at[:19]} ({verdict.summary})"
+    store.merge_deployment_data(row.id, verification=verification, failure=None)
+    fields: dict[str, Any] = {"message": message}
+    if row.status == DeploymentStatus.NEEDS_PERSON.value:
+        fields.update(status=DeploymentStatus.SUCCEEDED.value, exit_code=0)
+    store.update_deployment(row.id, **fields)
+    store.audit(
+        actor,
+        "watch.proven",
+        environment=row.environment,
+        deployment_id=row.id,
+        version=row.version,
+        was=was,
+        summary=verdict.summary,
+        evidence=figures,
+    )
+    return message
