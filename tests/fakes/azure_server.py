@@ -206,8 +206,15 @@ class AzureServer(FakeHttpServer):
         # Knobs a test turns.
         self.swap_seconds = 0.3
         """How long a swap runs before the platform finishes it."""
+        self.swap_gate = threading.Event()
+        """A swap finishes only once this is set (and swap_seconds passed): a test clears it
+        to hold swaps in progress for as long as it needs, however slow the machine."""
+        self.swap_gate.set()
         self.build_seconds = 0.0
         """How long a OneDeploy stays in Building before it deploys."""
+        self.build_gate = threading.Event()
+        """A OneDeploy leaves Building only once this is set (like swap_gate)."""
+        self.build_gate.set()
         self.warmup_refused: set[str] = set()
         """Slots whose warm-up ping the platform cannot get an answer from (417)."""
         self.appinsights_delay = 0.0
@@ -524,6 +531,13 @@ class AzureServer(FakeHttpServer):
         threading.Thread(target=self._run_swap, args=(operation, target), daemon=True).start()
         return 202, {"Location": self._location(operation), "Retry-After": "1"}, b""
 
+    def _passed(self, gate: threading.Event) -> bool:
+        """Wait for a test's gate; False when the server stops first."""
+        while not gate.wait(0.05):
+            if self._stopping.is_set():
+                return False
+        return True
+
     def _location(self, operation: SwapOperation) -> str:
         return (
             f"{self.url}{self.slot_id(operation.source)}/operationresults/{operation.id}"
@@ -531,7 +545,7 @@ class AzureServer(FakeHttpServer):
         )
 
     def _run_swap(self, operation: SwapOperation, target_name: str) -> None:
-        if self._stopping.wait(self.swap_seconds):
+        if self._stopping.wait(self.swap_seconds) or not self._passed(self.swap_gate):
             return
         with self.lock:
             source = self.slots[operation.source]
@@ -715,7 +729,7 @@ class AzureServer(FakeHttpServer):
         archive.write_bytes(body)
         with self.lock:
             record.status, record.status_text = 1, "Building"
-        if self._stopping.wait(self.build_seconds):
+        if self._stopping.wait(self.build_seconds) or not self._passed(self.build_gate):
             return
         try:
             with zipfile.ZipFile(archive) as zipped:

@@ -26,7 +26,7 @@ def test_slow_swap_is_followed_across_sigkill_and_resume(azure_project: AzurePro
     project, server = azure_project, azure_project.world.server
     project.seed("1.0.0")
     project.package("1.1.0")
-    server.swap_seconds = 6.0
+    server.swap_gate.clear()  # the swap stays in progress until the test lets it finish
     running = project.start("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
     try:
 
@@ -39,6 +39,7 @@ def test_slow_swap_is_followed_across_sigkill_and_resume(azure_project: AzurePro
         running.kill()
         running.communicate()
     assert [op.status for op in server.swaps()] == ["InProgress"]
+    server.swap_gate.set()
     resumed = project.turnout("resume", "--env", project.env)
     assert resumed.returncode == 0, resumed.stderr
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
@@ -51,7 +52,7 @@ def test_onedeploy_is_followed_across_sigkill_and_resume(azure_project: AzurePro
     project, server = azure_project, azure_project.world.server
     project.seed("1.0.0")
     project.package("1.1.0")
-    server.build_seconds = 4.0
+    server.build_gate.clear()  # the OneDeploy stays in Building until the test lets it go on
     running = project.start("deploy", "--env", project.env, "--version", "1.1.0", "--yes")
     try:
 
@@ -63,6 +64,7 @@ def test_onedeploy_is_followed_across_sigkill_and_resume(azure_project: AzurePro
     finally:
         running.kill()
         running.communicate()
+    server.build_gate.set()
     resumed = project.turnout("resume", "--env", project.env)
     assert resumed.returncode == 0, resumed.stderr
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
