@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -328,9 +329,18 @@ class AzureTarget:
         from azure.core.exceptions import HttpResponseError
 
         s = self.settings
+        # The SDK's poller starts polling in a thread of its own as soon as Azure accepted
+        # the swap; held until the handle is journaled, so a process killed meanwhile never
+        # leaves a swap running that no journal knows of (`resume` would start a second
+        # swap and read Azure's 409 as "nothing moved").
+        journaled = threading.Event()
         try:
             poller = self.session.web.web_apps.begin_swap_slot(
-                s.resource_group, s.app, source, self._entity()
+                s.resource_group,
+                s.app,
+                source,
+                self._entity(),
+                polling=_polling_after(journaled, s.poll_interval, s.management_endpoint),
             )
         except HttpResponseError as exc:
             raise self._refused(source, exc) from exc
@@ -342,7 +352,10 @@ class AzureTarget:
             _polling_url(poller),
             {"before": before},
         )
-        self.journal.record(operation)
+        try:
+            self.journal.record(operation)
+        finally:
+            journaled.set()
         self._finish_swap(poller, operation)
 
     def _finish_swap(self, poller: Any, operation: OperationHandle) -> None:
@@ -435,6 +448,19 @@ def zipped(package: Path) -> Iterator[Path]:
                 if path.is_file():
                     out.write(path, path.relative_to(package).as_posix())
         yield archive
+
+
+def _polling_after(gate: threading.Event, interval: float, endpoint: str) -> Any:
+    """azure-mgmt-web's own ARM polling (as `polling=True` builds it) that starts only once
+    `gate` is set."""
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class GatedPolling(ARMPolling):
+        def run(self) -> None:
+            gate.wait()
+            super().run()
+
+    return GatedPolling(interval, path_format_arguments={"endpoint": endpoint})
 
 
 def _polling_url(poller: Any) -> str:
