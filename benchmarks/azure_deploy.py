@@ -35,7 +35,7 @@ import httpx
 
 from tests.fakes.azure_app import app_package
 from tests.fakes.azure_world import AzureWorld, running_azure, write_azure_config
-from tests.integration.azure_project import write_project
+from tests.support.azure_project import write_project
 from turnout.model import Release
 from turnout.targets.azure.target import AzureTarget
 from turnout.targets.registry import create_target

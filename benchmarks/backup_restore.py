@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.postgres_server import PostgresServer, start_postgres
+from tests.support.postgres_server import PostgresServer, start_postgres
 from turnout.config import load_config
 from turnout.database import DatabaseService
 from turnout.database.postgresql import pg_program

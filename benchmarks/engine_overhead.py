@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.postgres_server import start_postgres
-from tests.project import fake_project
+from tests.support.postgres_server import start_postgres
+from tests.support.project import fake_project
 from turnout.config import load_config
 from turnout.model import DeploymentType, Release
 from turnout.runbook.engine import Engine

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.project import fake_project
+from tests.support.project import fake_project
 
 GOAL_S = 0.3
 

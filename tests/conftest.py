@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres_server import PostgresServer, start_postgres
+from tests.support.postgres_server import PostgresServer, start_postgres
 from turnout.store import Store
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fakes.azure_world import running_azure, write_azure_config
-from tests.integration.local_fixtures import make_package, running_host
+from tests.support.local_fixtures import make_package, running_host
 from turnout.errors import StepError
 from turnout.model import Release
 from turnout.targets.fake import FakeTarget

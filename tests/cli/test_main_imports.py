@@ -1,0 +1,62 @@
+"""Commands import only what they need: what a fresh process has loaded after each command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.project import fake_project
+from turnout.store import schema
+
+PROBE = """
+import sys
+from turnout.cli.main import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write("\\n".join(sorted(sys.modules)))
+raise SystemExit(code)
+"""
+# Loaded only by commands that change something or run the runbook.
+ENGINE = {"alembic", "turnout.runbook.engine", "turnout.database", "turnout.integrations.notify"}
+MODELS_AND_STORE = {"sqlalchemy", "pydantic", "turnout.config.root", "holidays", "httpx"}
+
+
+def _loaded(tmp_path: Path, cwd: Path, *args: str) -> set[str]:
+    listing = tmp_path / "modules.txt"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(listing), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(listing.read_text().split())
+
+
+def test_help_loads_neither_models_nor_store(tmp_path: Path) -> None:
+    """`turnout --help` imports no configuration models, state store, HTTP client or engine."""
+    loaded = _loaded(tmp_path, tmp_path, "--help")
+    assert not loaded & (ENGINE | MODELS_AND_STORE)
+
+
+def test_reading_commands_load_no_engine(tmp_path: Path) -> None:
+    """`status`, `window` and `history` on an existing store import neither engine nor Alembic."""
+    project = fake_project(tmp_path / "project")
+    done = project.turnout("deploy", "--env", "web", "--version", "1.0.0", "--yes")
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = ["--config", str(project.config)]
+    for command in (["status", "--env", "web"], ["window", "--env", "web"], ["history"]):
+        loaded = _loaded(tmp_path, project.root, *command, *config)
+        assert not loaded & ENGINE, (command, sorted(loaded & ENGINE))
+
+
+def test_schema_head_read_from_revision_files_matches_alembic() -> None:
+    """The head revision read without Alembic is the one Alembic computes."""
+    from alembic.script import ScriptDirectory
+
+    alembic_head = ScriptDirectory.from_config(schema._alembic_config()).get_current_head()
+    assert schema.head_revision() == alembic_head
+    assert schema._head_from_files() == alembic_head

@@ -1,0 +1,235 @@
+"""The engine's guarantees when a target misbehaves or a process dies at a bad moment."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.project import fake_project
+from turnout.config import load_config
+from turnout.errors import IntegrationError, LockHeld, LockLost
+from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.runbook.engine import Engine
+from turnout.store import Store
+from turnout.targets.fake import FakeTarget
+from turnout.targets.protocol import PRODUCTION, SlotState
+
+
+class SwapThenFail(FakeTarget):
+    """A target whose swap happens and then reports an error (a lost response)."""
+
+    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
+        super().swap(slot, target_slot)
+        if self.slots()[PRODUCTION].version == "1.1.0":
+            raise IntegrationError("connection reset after the swap was applied")
+
+
+class Interrupted(BaseException):
+    """Stands for Ctrl-C or a signal: escapes every `except Exception`."""
+
+
+class InterruptedStage(FakeTarget):
+    """A target whose deploy is interrupted half-way."""
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        if release.version == "1.1.0":
+            raise Interrupted
+        return super().deploy(slot, release)
+
+
+def _engine(tmp_path: Path, store: Store, target: FakeTarget) -> tuple[Engine, Path]:
+    project = fake_project(tmp_path / "project")
+    config = load_config(project.config)
+    target.ensure_slot("blue")
+    target.deploy("blue", Release("1.0.0"))
+    target.swap("blue")
+    engine = Engine(config, config.env(project.env), store, target_factory=lambda: target)
+    return engine, project.root / "packages" / "1.1.0"
+
+
+def test_a_swap_that_failed_after_happening_is_undone(tmp_path: Path, sqlite_store: Store) -> None:
+    """A swap that raised but took effect is swapped back: rolled back means the old version."""
+    target = SwapThenFail("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.ROLLED_BACK
+    assert target.slots()[PRODUCTION].version == "1.0.0"
+
+
+def test_an_interrupted_deployment_keeps_the_lock(tmp_path: Path, sqlite_store: Store) -> None:
+    """An interrupt mid-deployment leaves it running and locked; a new deploy is refused."""
+    target = InterruptedStage("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    with pytest.raises(Interrupted):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    lock = sqlite_store.lock(engine.env.name)
+    assert lock is not None and lock.deployment_id is not None
+    running = sqlite_store.deployment(lock.deployment_id)
+    assert running is not None and running.status == "running"
+    with pytest.raises(LockHeld, match="locked by alice@"):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "bob")
+
+
+def test_a_dead_lock_outside_a_deployment_is_taken_over(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """A lock left by a process that died before starting a deployment does not block forever."""
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sqlite_store.acquire_lock(engine.env.name, None, "ghost@host pid x")
+    with sqlite_store.session() as s:
+        from turnout.store.tables import LockRow
+
+        row = s.get(LockRow, engine.env.name)
+        assert row is not None
+        row.pid = dead.pid
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.SUCCEEDED
+    actions = [r.action for r in sqlite_store.audit_log(engine.env.name)]
+    assert "lock.take-over" in actions
+    assert sqlite_store.lock(engine.env.name) is None
+
+
+def test_rollback_refuses_a_version_production_never_ran(
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`turnout rollback` does not swap in a staged version that failed before the swap."""
+    from turnout.errors import Refused
+    from turnout.runbook.rollback import rollback
+
+    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    target.set_unhealthy("1.1.0")  # its smoke tests fail: staged in blue, never swapped
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.ROLLED_BACK
+    assert target.slots()["blue"].version == "1.1.0"
+    with pytest.raises(Refused, match=r"1\.1\.0, which was never verified"):
+        rollback(engine.config, engine.env, sqlite_store, "alice", target=target)
+    assert target.slots()[PRODUCTION].version == "1.0.0"
+
+
+def test_deploying_the_live_version_again_is_refused(tmp_path: Path, sqlite_store: Store) -> None:
+    """Re-deploying what production runs is refused (exit 3) and keeps the warm previous one."""
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    assert engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice").exit_code == 0
+    again = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert again.status is DeploymentStatus.REFUSED and again.exit_code == 3
+    assert "already live" in again.message
+    assert target.slots()["blue"].version == "1.0.0"
+
+
+def test_resume_after_approval_judges_the_gates_again(tmp_path: Path, sqlite_store: Store) -> None:
+    """An approval given after an incident opened does not let the deployment slip through."""
+    from turnout.policy import record_approval
+
+    project = fake_project(
+        tmp_path / "project",
+        extra='[[people]]\nname = "sam"\nroles = ["senior-engineer"]\n'
+        '[environments.web.policy.approvals]\nrequired_roles = ["senior-engineer"]\n',
+    )
+    config = load_config(project.config)
+    target = FakeTarget("web")
+    target.ensure_slot("blue")
+    engine = Engine(config, config.env("web"), sqlite_store, target_factory=lambda: target)
+    package = project.root / "packages" / "1.1.0"
+    waiting = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert waiting.status is DeploymentStatus.WAITING_APPROVAL
+    sqlite_store.open_incident("checkout errors", "oncall", environment="web")
+    record_approval(config, sqlite_store, waiting.deployment_id, "sam")
+    resumed = engine.resume("alice")
+    assert resumed is not None and resumed.status is DeploymentStatus.REFUSED
+    assert "incident" in resumed.message
+    assert target.slots()[PRODUCTION].version is None
+
+
+class TakenOverDuringStage(FakeTarget):
+    """A target during whose deploy someone else takes the lock (`resume --force-unlock`)."""
+
+    store: Store
+    environment: str
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        state = super().deploy(slot, release)
+        if release.version == "1.1.0":
+            lock = self.store.lock(self.environment)
+            assert lock is not None
+            self.store.take_over_lock(self.environment, lock.holder, "bob@elsewhere", None)
+        return state
+
+
+def test_a_process_whose_lock_was_taken_stops_before_the_next_step(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """After a forced take-over, the old process starts no further step and leaves the lock."""
+    target = TakenOverDuringStage("web")
+    target.store = sqlite_store
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    env = target.environment = engine.env.name
+    with pytest.raises(LockLost, match="taken over by bob@elsewhere"):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert target.slots()[PRODUCTION].version == "1.0.0"
+    lock = sqlite_store.lock(env)
+    assert lock is not None and lock.holder == "bob@elsewhere"
+    (row,) = sqlite_store.deployments(env, limit=1)
+    statuses = {s.name: s.status for s in sqlite_store.steps(row.id)}
+    assert statuses["stage"] == "succeeded"
+    assert statuses["swap"] == "pending"
+    assert row.status == "running"
+
+
+class ForcedUnlockDuringStage(FakeTarget):
+    """A target during whose deploy bob runs `resume --force-unlock` and finishes the job."""
+
+    other: Engine
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        state = super().deploy(slot, release)
+        if release.version == "1.1.0" and not hasattr(self, "finished"):
+            self.finished = self.other.resume("bob", force_unlock=True)
+        return state
+
+
+def test_a_process_whose_lock_was_forced_is_told_who_took_it(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """The lock is free again when the old process notices: it still names who forced it."""
+    target = ForcedUnlockDuringStage("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    target.other = Engine(engine.config, engine.env, sqlite_store, target_factory=lambda: target)
+    with pytest.raises(LockLost) as lost:
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert target.finished is not None and target.finished.status is DeploymentStatus.SUCCEEDED
+    assert sqlite_store.lock(engine.env.name) is None
+    assert "taken over with --force-unlock by bob (bob@" in lost.value.message
+
+
+class CountingDeploys(FakeTarget):
+    """A target that remembers every package it was asked to deploy."""
+
+    deployed: list[Release]
+
+    def deploy(self, slot: str, release: Release) -> SlotState:
+        self.deployed.append(release)
+        return super().deploy(slot, release)
+
+
+def test_a_slot_running_the_same_version_from_before_is_deployed_again(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """A new deployment stages its own package even when the slot runs that version already
+    (another build of it, e.g. left by a rolled-back deployment)."""
+    target = CountingDeploys("web")
+    target.deployed = []
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    slot = engine.env.target.staging_slot
+    target.ensure_slot(slot)
+    target.deploy(slot, Release("1.1.0"))
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.SUCCEEDED
+    assert [r.package for r in target.deployed if r.version == "1.1.0"] == [None, package]
