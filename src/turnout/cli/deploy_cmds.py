@@ -357,18 +357,15 @@ def rollback(
 
 def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """What is live, what is running, what happened last, what to do next."""
-    from turnout.cli.reports import status_document
+    from turnout.api import status as environment_status
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    with open_store(loaded, read_only=True) as store:
-        document = status_document(loaded, environment, store)
+    result = environment_status(env, config=config)
     if as_json:
-        emit_json(document)
+        emit_json(result.to_dict())
         return
     from turnout.cli.reports import print_status
 
-    print_status(document)
+    print_status(result)
 
 
 def history(
@@ -378,22 +375,15 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Past deployments, newest first."""
-    from turnout.history import deployment_summary
+    from turnout.api import history as past_deployments
 
-    loaded = load(config)
-    if env is not None:
-        loaded.env(env)
-    with open_store(loaded, read_only=True) as store:
-        rows = [
-            deployment_summary(store, row.id, with_steps=False)
-            for row in store.deployments(env, limit=limit)
-        ]
+    result = past_deployments(env, limit=limit, config=config)
     if as_json:
-        emit_json({"deployments": rows})
+        emit_json(result.to_dict())
         return
     from turnout.cli.reports import print_history
 
-    print_history(rows)
+    print_history(result.deployments)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlparse
 
@@ -25,7 +24,7 @@ from turnout.errors import BadInput
 
 # The policy engine (calendars, holidays, gates) is imported by the command that uses it.
 if TYPE_CHECKING:
-    from turnout.policy.windows import WindowVerdict
+    from turnout.api import WindowResult
 
 AtOption = Annotated[
     str | None,
@@ -37,25 +36,6 @@ AtOption = Annotated[
 ]
 
 
-AT_YEARS = (1900, 9990)
-
-
-def parse_at(text: str) -> datetime:
-    """An ISO 8601 date-time (naive means the policy's local time), or BadInput (exit 2)."""
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise BadInput(
-            f"--at: cannot read {text!r} as a date and time"
-            " (e.g. 2026-11-17T10:30 or 2026-11-17T18:30Z)"
-        ) from None
-    if not AT_YEARS[0] <= at.year <= AT_YEARS[1]:
-        # The next window is searched for up to a year ahead (and holidays a year around):
-        # calendars end at year 9999, and before 1900 no timezone rules apply.
-        raise BadInput(f"--at: year {at.year} is out of range ({AT_YEARS[0]}-{AT_YEARS[1]})")
-    return at
-
-
 def window(
     env: EnvOption,
     at: AtOption = None,
@@ -63,26 +43,17 @@ def window(
     config_path: ConfigOption = None,
 ) -> None:
     """The window verdict, every rule that fired, and the next best and acceptable start."""
-    from turnout.policy.windows import evaluate_window, local_time
+    from turnout.api import window as window_verdict
 
-    config = load(config_path)
-    environment = config.env(env)
-    with open_store(config, read_only=True) as store:
-        when = store.now() if at is None else local_time(environment.policy, parse_at(at))
-        verdict = evaluate_window(config, environment, store, when)
+    result = window_verdict(env, at=at, config=config_path)
     if json_output:
-        emit_json(
-            {
-                "environment": environment.name,
-                "enforced": environment.policy.enforce_window,
-                **verdict.to_dict(),
-            }
-        )
+        emit_json(result.to_dict())
         return
-    _print_verdict(environment.name, verdict, environment.policy.enforce_window)
+    _print_verdict(result)
 
 
-def _print_verdict(name: str, verdict: WindowVerdict, enforced: bool) -> None:
+def _print_verdict(result: WindowResult) -> None:
+    name, verdict, enforced = result.environment, result.verdict, result.enforced
     colour = {"best": "green", "acceptable": "green", "avoid": "yellow", "frozen": "red"}
     kind = verdict.kind.value
     say(

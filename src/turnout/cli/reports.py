@@ -1,86 +1,23 @@
-"""Documents for status and history, and their human rendering."""
+"""Human rendering of `status` and `history` results."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from turnout.api import DeploymentStatus
+from turnout.api.outcome import evidence_lines, where_it_failed
 from turnout.cli.common import console
-from turnout.cli.outcome import evidence_lines, what_happened, where_it_failed
-from turnout.config import EnvironmentConfig, LoadedConfig
-from turnout.errors import TurnoutError
-from turnout.history import deployment_summary
-from turnout.model import DeploymentStatus
-from turnout.store import Store
-from turnout.store.store import aware
 
-NEXT_STEPS = {
-    DeploymentStatus.RUNNING.value: "a deployment is running (or was interrupted): "
-    "`turnout resume --env {env}` continues or compensates it",
-    DeploymentStatus.COMPENSATING.value: "compensation was interrupted: "
-    "`turnout resume --env {env}`",
-    DeploymentStatus.WAITING_APPROVAL.value: "waiting for approval: "
-    "`turnout approve {id} --as NAME`, then `turnout resume --env {env}`",
-    DeploymentStatus.NEEDS_PERSON.value: "a person must act: read the failure below, fix the"
-    " environment by hand (e.g. `turnout rollback --env {env}`), then record what you did",
-}
-HELD_NEXT = (
-    "decide: keep it with `turnout accept --env {env} --reason TEXT`, keep judging it with"
-    " `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`"
-)
+if TYPE_CHECKING:
+    from turnout.api.status_report import StatusResult
 
 
-def status_document(config: LoadedConfig, env: EnvironmentConfig, store: Store) -> dict[str, Any]:
-    """Live slots, the lock, the latest deployment and what to do next."""
-    document: dict[str, Any] = {"environment": env.name}
-    try:
-        from turnout.targets.registry import create_target
-
-        target = create_target(config, env)
-        try:
-            document["slots"] = {
-                name: {"version": s.version, "state": s.state, "url": s.url, "detail": s.detail}
-                for name, s in target.slots().items()
-            }
-        finally:
-            target.close()
-    except TurnoutError as exc:
-        document["slots"] = None
-        document["target_error"] = exc.message
-    lock = store.lock(env.name)
-    document["lock"] = (
-        None
-        if lock is None
-        else {
-            "holder": lock.holder,
-            "deployment": lock.deployment_id,
-            "since": aware(lock.acquired_at).isoformat(),
-            "heartbeat": aware(lock.heartbeat_at).isoformat(),
-        }
-    )
-    latest = store.deployments(env.name, limit=1)
-    document["latest"] = deployment_summary(store, latest[0].id) if latest else None
-    document["next"] = None
-    if latest:
-        hint = NEXT_STEPS.get(latest[0].status)
-        failure = (latest[0].data or {}).get("failure") or {}
-        if latest[0].status == DeploymentStatus.NEEDS_PERSON.value and failure.get("step") == (
-            "verify"
-        ):
-            hint = HELD_NEXT
-        if hint:
-            document["next"] = hint.format(env=env.name, id=latest[0].id)
-    document["happened"] = what_happened(env.name, document["latest"])
-    document["postmortems_open"] = [
-        {"id": p.id, "deployment": p.deployment_id, "reason": p.reason}
-        for p in store.postmortems(env.name, open_only=True)
-    ]
-    return document
-
-
-def print_status(document: dict[str, Any]) -> None:
-    """Human rendering of `status_document`."""
+def print_status(result: StatusResult) -> None:
+    """Human rendering of a status result."""
+    document = result.to_dict()
     console.print(f"[bold]{document['environment']}[/]")
     slots = document.get("slots")
     if slots is None:
@@ -129,7 +66,7 @@ def print_status(document: dict[str, Any]) -> None:
         console.print(f"  next: {document['next']}", markup=False)
 
 
-def print_history(rows: list[dict[str, Any]]) -> None:
+def print_history(rows: Sequence[Mapping[str, Any]]) -> None:
     """Human rendering of the history list: one line per deployment, always."""
     from turnout.text import first_line
 
@@ -164,7 +101,7 @@ def print_history(rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def _notes(row: dict[str, Any]) -> str:
+def _notes(row: Mapping[str, Any]) -> str:
     """What a history line adds to the status: a later rollback, an open post-mortem."""
     notes = " (rolled back later)" if row["rolled_back_later"] else ""
     if row.get("proven_by"):

@@ -1,0 +1,51 @@
+"""turnout's public Python API: one function per command, each returning a frozen, typed
+result with `to_dict()` (the JSON document the command's `--json` prints).
+
+The CLI, the demo and any dashboard call these functions; see docs/api.md. Importing
+`turnout.api` is cheap: each function's module (and the engine, the store, the policy
+engine behind it) is imported the first time the function is used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from turnout.api.context import ConfigSource as ConfigSource
+    from turnout.api.context import acting_user as acting_user
+    from turnout.api.history_list import HistoryResult as HistoryResult
+    from turnout.api.history_list import history as history
+    from turnout.api.status_report import StatusResult as StatusResult
+    from turnout.api.status_report import status as status
+    from turnout.api.window_verdict import WindowResult as WindowResult
+    from turnout.api.window_verdict import window as window
+    from turnout.model import DeploymentStatus as DeploymentStatus
+    from turnout.model import DeploymentType as DeploymentType
+
+# name -> module that defines it; read by __getattr__ on first use.
+_EXPORTS = {
+    "ConfigSource": "context",
+    "acting_user": "context",
+    "HistoryResult": "history_list",
+    "history": "history_list",
+    "StatusResult": "status_report",
+    "status": "status_report",
+    "WindowResult": "window_verdict",
+    "window": "window_verdict",
+    # The model's enums that results and options speak of.
+    "DeploymentStatus": "turnout.model",
+    "DeploymentType": "turnout.model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'turnout.api' has no attribute {name!r}")
+    path = module if module.startswith("turnout.") else f"turnout.api.{module}"
+    value = getattr(import_module(path), name)
+    globals()[name] = value
+    return value

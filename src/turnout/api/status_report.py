@@ -1,0 +1,181 @@
+"""`status`: what is live, what is running, what happened last and what to do next."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from turnout.api.context import ConfigSource, load, open_store
+from turnout.api.outcome import what_happened
+from turnout.errors import TurnoutError
+from turnout.history import deployment_summary
+from turnout.model import DeploymentStatus
+from turnout.store.store import aware
+
+DeploymentDocument = Mapping[str, Any]
+"""A deployment as `turnout history --json` prints it (with its journal in `status`)."""
+
+NEXT_STEPS = {
+    DeploymentStatus.RUNNING.value: "a deployment is running (or was interrupted): "
+    "`turnout resume --env {env}` continues or compensates it",
+    DeploymentStatus.COMPENSATING.value: "compensation was interrupted: "
+    "`turnout resume --env {env}`",
+    DeploymentStatus.WAITING_APPROVAL.value: "waiting for approval: "
+    "`turnout approve {id} --as NAME`, then `turnout resume --env {env}`",
+    DeploymentStatus.NEEDS_PERSON.value: "a person must act: read the failure below, fix the"
+    " environment by hand (e.g. `turnout rollback --env {env}`), then record what you did",
+}
+HELD_NEXT = (
+    "decide: keep it with `turnout accept --env {env} --reason TEXT`, keep judging it with"
+    " `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`"
+)
+
+
+@dataclass(frozen=True)
+class SlotView:
+    """One slot of the target as the target reports it."""
+
+    name: str
+    version: str | None
+    state: str
+    url: str | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (without the name: slots are keyed by it)."""
+        return {
+            "version": self.version,
+            "state": self.state,
+            "url": self.url,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class LockView:
+    """Who holds the environment's deployment lock, since when, last heartbeat."""
+
+    holder: str
+    deployment: int | None
+    since: str
+    heartbeat: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "holder": self.holder,
+            "deployment": self.deployment,
+            "since": self.since,
+            "heartbeat": self.heartbeat,
+        }
+
+
+@dataclass(frozen=True)
+class OpenPostmortem:
+    """A post-mortem an emergency deployment opened and nobody closed yet."""
+
+    id: int
+    deployment: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "deployment": self.deployment, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """An environment's state: slots (None when the target cannot say), lock, latest
+    deployment with its journal, what happened in words, and what to do next."""
+
+    environment: str
+    slots: tuple[SlotView, ...] | None
+    target_error: str | None
+    lock: LockView | None
+    latest: DeploymentDocument | None
+    next: str | None
+    happened: str | None
+    postmortems_open: tuple[OpenPostmortem, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `turnout status --json` prints)."""
+        document: dict[str, Any] = {"environment": self.environment}
+        if self.slots is None:
+            document["slots"] = None
+            document["target_error"] = self.target_error
+        else:
+            document["slots"] = {slot.name: slot.to_dict() for slot in self.slots}
+        document.update(
+            {
+                "lock": self.lock.to_dict() if self.lock else None,
+                "latest": dict(self.latest) if self.latest is not None else None,
+                "next": self.next,
+                "happened": self.happened,
+                "postmortems_open": [p.to_dict() for p in self.postmortems_open],
+            }
+        )
+        return document
+
+
+def next_step(environment: str, status: str, deployment_id: int, failed_step: Any) -> str | None:
+    """What a person does next about a deployment in this status (None: nothing)."""
+    hint = NEXT_STEPS.get(status)
+    if status == DeploymentStatus.NEEDS_PERSON.value and failed_step == "verify":
+        # Held: verification could not decide; nothing failed that a person must repair.
+        hint = HELD_NEXT
+    return hint.format(env=environment, id=deployment_id) if hint else None
+
+
+def status(env: str, *, config: ConfigSource = None) -> StatusResult:
+    """Live slots, the lock, the latest deployment and what to do next; changes nothing."""
+    loaded = load(config)
+    environment = loaded.env(env)
+    slots: tuple[SlotView, ...] | None
+    target_error = None
+    try:
+        from turnout.targets.registry import create_target
+
+        target = create_target(loaded, environment)
+        try:
+            slots = tuple(
+                SlotView(str(name), s.version, str(s.state), s.url, s.detail)
+                for name, s in target.slots().items()
+            )
+        finally:
+            target.close()
+    except TurnoutError as exc:
+        slots = None
+        target_error = exc.message
+    with open_store(loaded, read_only=True) as store:
+        held = store.lock(environment.name)
+        lock = (
+            None
+            if held is None
+            else LockView(
+                held.holder,
+                held.deployment_id,
+                aware(held.acquired_at).isoformat(),
+                aware(held.heartbeat_at).isoformat(),
+            )
+        )
+        rows = store.deployments(environment.name, limit=1)
+        latest = deployment_summary(store, rows[0].id) if rows else None
+        hint = None
+        if rows:
+            failure = (rows[0].data or {}).get("failure") or {}
+            hint = next_step(environment.name, rows[0].status, rows[0].id, failure.get("step"))
+        postmortems = tuple(
+            OpenPostmortem(p.id, p.deployment_id, p.reason)
+            for p in store.postmortems(environment.name, open_only=True)
+        )
+    return StatusResult(
+        environment=environment.name,
+        slots=slots,
+        target_error=target_error,
+        lock=lock,
+        latest=latest,
+        next=hint,
+        happened=what_happened(environment.name, latest),
+        postmortems_open=postmortems,
+    )
