@@ -24,7 +24,6 @@ from turnout.demo.traffic import TrafficDriver
 from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine
 from turnout.store import Store
-from turnout.store.store import aware
 from turnout.targets.local import start_host, stop_host
 
 
@@ -65,7 +64,7 @@ def main() -> None:
                 swap = next(s for s in store.steps(result.deployment_id) if s.name == "swap")
                 swapped_at = float(swap.outputs["swapped_at"])
                 assert swap.finished_at is not None
-                back.append(aware(swap.finished_at).timestamp() - swapped_at)
+                back.append(swap.finished_at.timestamp() - swapped_at)
                 evidence = result.details.get("details", {}).get("evidence", {})
                 crossed.append(float(evidence.get("crossed_after_swap_s", float("nan"))))
                 print(f"{run:>3} {crossed[-1]:>21.2f} {back[-1]:>27.2f}")

@@ -43,7 +43,6 @@ from turnout.demo.traffic import TrafficDriver
 from turnout.model import DeploymentType, Release
 from turnout.runbook.engine import Engine, Result
 from turnout.store import Store
-from turnout.store.store import aware
 from turnout.targets.local import start_host, stop_host
 
 OVERRIDE = "TURNOUT__ENVIRONMENTS__STAGING__ANALYSIS__"
@@ -109,7 +108,7 @@ class Bench:
     def back_after_swap(self, result: Result) -> float:
         swap = next(s for s in self.store.steps(result.deployment_id) if s.name == "swap")
         assert swap.finished_at is not None
-        return aware(swap.finished_at).timestamp() - self.swapped_at(result)
+        return swap.finished_at.timestamp() - self.swapped_at(result)
 
     def peaks(self, result: Result) -> list[tuple[int, float]]:
         """(most sent in one second, cap) of every probe batch the deployment kept."""

@@ -6,7 +6,6 @@ from typing import Any
 
 from turnout.errors import TurnoutError
 from turnout.store import Store
-from turnout.store.store import aware
 
 
 def _rollback_record(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -43,8 +42,8 @@ def deployment_summary(
     row = store.deployment(deployment_id)
     if row is None:
         raise TurnoutError(f"no deployment {deployment_id}")
-    started = aware(row.started_at) if row.started_at else None
-    finished = aware(row.finished_at) if row.finished_at else None
+    started = row.started_at if row.started_at else None
+    finished = row.finished_at if row.finished_at else None
     document: dict[str, Any] = {
         "id": row.id,
         "environment": row.environment,
@@ -84,8 +83,8 @@ def deployment_summary(
                 "status": s.status,
                 "error": s.error,
                 "outputs": s.outputs,
-                "started_at": aware(s.started_at).isoformat() if s.started_at else None,
-                "finished_at": aware(s.finished_at).isoformat() if s.finished_at else None,
+                "started_at": s.started_at.isoformat() if s.started_at else None,
+                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
             }
             for s in store.steps(row.id)
         ]

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from turnout.model import DeploymentStatus
 from turnout.store import Store
-from turnout.store.store import aware
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig
@@ -33,10 +32,10 @@ def configured_targets(environments: Iterable[EnvironmentConfig]) -> dict[str, f
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    return (aware(end) - aware(start)).total_seconds()
+    return (end - start).total_seconds()
 
 
-def _restore_seconds(store: Store, row: DeploymentRow) -> float | None:
+def _restore_seconds(store: Store, row: DeploymentRecord) -> float | None:
     """From the swap that put the failed version live to the end of the swap back."""
     steps = {s.name: s for s in store.steps(row.id)}
     swap = steps.get("swap")
@@ -62,7 +61,7 @@ def _analysis_evidence(outputs: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
-def _measured(store: Store, row: DeploymentRow) -> dict[str, float]:
+def _measured(store: Store, row: DeploymentRecord) -> dict[str, float]:
     """Error rate, p95 and request counts the verify step judged, when it measured them."""
     for step in store.steps(row.id):
         if step.name != "verify":
@@ -92,7 +91,7 @@ def compute_report(
     rows = [
         r
         for r in store.deployments(environment, limit=10_000)
-        if aware(r.created_at) >= since and DeploymentStatus(r.status).finished
+        if r.created_at >= since and DeploymentStatus(r.status).finished
     ]
     succeeded = [r for r in rows if r.status == DeploymentStatus.SUCCEEDED.value]
     rolled_back = [r for r in rows if r.status == DeploymentStatus.ROLLED_BACK.value]

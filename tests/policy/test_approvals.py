@@ -10,7 +10,7 @@ from turnout.config import EnvironmentConfig, LoadedConfig, TurnoutConfig
 from turnout.config.people import find_person
 from turnout.policy.approvals import approval_status, requirements
 from turnout.policy.flags import DeploymentFlags
-from turnout.store.tables import ApprovalRow
+from turnout.store.records import ApprovalRecord
 
 PEOPLE = [
     {"name": "dana", "roles": ["engineer"], "email": "dana@example.com"},
@@ -35,8 +35,9 @@ def _env(name: str = "production", **policy: Any) -> EnvironmentConfig:
     return EnvironmentConfig.model_validate({"name": name, "policy": policy})
 
 
-def _approval(who: str) -> ApprovalRow:
-    return ApprovalRow(
+def _approval(who: str) -> ApprovalRecord:
+    return ApprovalRecord(
+        id=1,
         deployment_id=1,
         approver=who,
         role=None,

@@ -81,12 +81,12 @@ def test_a_dead_lock_outside_a_deployment_is_taken_over(
     dead = subprocess.Popen(["true"])
     dead.wait()
     sqlite_store.acquire_lock(engine.env.name, None, "ghost@host pid x")
-    with sqlite_store.session() as s:
-        from turnout.store.tables import LockRow
-
-        row = s.get(LockRow, engine.env.name)
-        assert row is not None
-        row.pid = dead.pid
+    with sqlite_store.db.transaction() as tx:
+        changed = tx.run(
+            "UPDATE locks SET pid = :pid WHERE environment = :env",
+            {"pid": dead.pid, "env": engine.env.name},
+        )
+        assert changed == 1
     result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
     assert result.status is DeploymentStatus.SUCCEEDED
     actions = [r.action for r in sqlite_store.audit_log(engine.env.name)]

@@ -26,14 +26,14 @@ from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, LockHeld, NeedsPerson, RolledBack
 from turnout.model import DeploymentStatus
 from turnout.store import Store
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
 # How often (seconds) the watch checks that production still runs the watched version.
 SUPERSEDED_CHECK_EVERY = 10.0
 
 
-def watched_deployment(store: Store, environment: str) -> DeploymentRow:
+def watched_deployment(store: Store, environment: str) -> DeploymentRecord:
     """What `watch` judges: the environment's latest deployment that was kept (verified or
     accepted) or is held because its verification could not decide."""
     for row in store.deployments(environment, limit=50):
@@ -180,7 +180,7 @@ def watch_environment(
 def _probes(
     env: EnvironmentConfig,
     target: Target,
-    row: DeploymentRow,
+    row: DeploymentRecord,
     judge: Judge,
     baseline: Baseline | None,
 ) -> tuple[Prober | None, ProbeRate | None]:
@@ -207,7 +207,7 @@ def _probes(
     return prober, rate
 
 
-def _keep_probe_batch(store: Store, row: DeploymentRow, batch: dict[str, Any]) -> None:
+def _keep_probe_batch(store: Store, row: DeploymentRecord, batch: dict[str, Any]) -> None:
     data = row.data or {}
     kept = list(data.get("watch_probes") or [])
     store.merge_deployment_data(row.id, watch_probes=[*kept, batch])
@@ -217,7 +217,7 @@ def _roll_back(
     config: LoadedConfig,
     env: EnvironmentConfig,
     store: Store,
-    row: DeploymentRow,
+    row: DeploymentRecord,
     watcher: Watcher,
     *,
     verdict_doc: dict[str, Any],
@@ -281,7 +281,7 @@ def _roll_back(
 def _notify(
     config: LoadedConfig,
     env: EnvironmentConfig,
-    row: DeploymentRow,
+    row: DeploymentRecord,
     summary: str,
     figures: dict[str, Any],
     outcome: dict[str, Any],

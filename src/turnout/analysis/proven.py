@@ -17,10 +17,10 @@ from typing import Any
 from turnout.analysis.judge import headline
 from turnout.model import DeploymentStatus, Verdict, VerdictKind
 from turnout.store import Store
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 
 
-def needs_proof(row: DeploymentRow) -> bool:
+def needs_proof(row: DeploymentRecord) -> bool:
     """Whether the deployment is held by an undecided verification, or kept unproven."""
     data = row.data or {}
     if row.status == DeploymentStatus.NEEDS_PERSON.value:
@@ -33,7 +33,7 @@ def needs_proof(row: DeploymentRow) -> bool:
     )
 
 
-def _was(row: DeploymentRow) -> str:
+def _was(row: DeploymentRecord) -> str:
     """What the release was before the proof, in words."""
     data = row.data or {}
     accepted = data.get("accepted")
@@ -44,7 +44,7 @@ def _was(row: DeploymentRow) -> str:
     return "kept without proof"
 
 
-def record_proven(store: Store, row: DeploymentRow, verdict: Verdict, actor: str) -> str | None:
+def record_proven(store: Store, row: DeploymentRecord, verdict: Verdict, actor: str) -> str | None:
     """Record a watch's healthy verdict on an unproven release; returns the new message, or
     None when there was nothing to record (not healthy, or already proven)."""
     # Read again: the watch ran for a while (someone may have accepted the release meanwhile).

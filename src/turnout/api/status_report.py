@@ -11,7 +11,6 @@ from turnout.api.outcome import what_happened
 from turnout.errors import TurnoutError
 from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus
-from turnout.store.store import aware
 
 DeploymentDocument = Mapping[str, Any]
 """A deployment as `turnout history --json` prints it (with its journal in `status`)."""
@@ -155,8 +154,8 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
             else LockView(
                 held.holder,
                 held.deployment_id,
-                aware(held.acquired_at).isoformat(),
-                aware(held.heartbeat_at).isoformat(),
+                held.acquired_at.isoformat(),
+                held.heartbeat_at.isoformat(),
             )
         )
         rows = store.deployments(environment.name, limit=1)

@@ -44,7 +44,7 @@ def _state_store(config: LoadedConfig) -> str:
 
     with open_store(config) as store:
         store.deployments(limit=1)
-        return store.engine.url.render_as_string(hide_password=True)
+        return store.url
 
 
 def _target(config: LoadedConfig, env: EnvironmentConfig) -> str:

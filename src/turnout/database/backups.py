@@ -17,7 +17,7 @@ from turnout.errors import Refused
 
 if TYPE_CHECKING:
     from turnout.store import Store
-    from turnout.store.tables import BackupRow
+    from turnout.store.records import BackupRecord as BackupRow
 
 LIVE_STATUSES = ("verified", "restored")
 

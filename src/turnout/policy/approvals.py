@@ -22,7 +22,7 @@ from turnout.policy.flags import DeploymentFlags, is_production
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.store import Store
-    from turnout.store.tables import ApprovalRow, DeploymentRow
+    from turnout.store.records import ApprovalRecord, DeploymentRecord
 
 SENIOR = "senior-engineer"
 
@@ -148,7 +148,7 @@ class ApprovalStatus:
 def approval_status(
     config: LoadedConfig,
     env: EnvironmentConfig,
-    approvals: list[ApprovalRow],
+    approvals: list[ApprovalRecord],
     flags: DeploymentFlags,
     *,
     deployment_id: int | None,
@@ -157,7 +157,7 @@ def approval_status(
     """Match recorded approvals against the requirements, re-checking every approver."""
     needed = requirements(env, emergency=flags.emergency, outside_window=outside_window)
     status = ApprovalStatus(deployment_id=deployment_id, requirements=needed)
-    valid: list[tuple[ApprovalRow, Person]] = []
+    valid: list[tuple[ApprovalRecord, Person]] = []
     for row in approvals:
         person = find_person(config.root.people, row.approver)
         if person is None:
@@ -186,7 +186,7 @@ def approval_status(
     return status
 
 
-def _ignored(row: ApprovalRow, why: str) -> dict[str, Any]:
+def _ignored(row: ApprovalRecord, why: str) -> dict[str, Any]:
     return {"approver": row.approver, "at": row.created_at.isoformat(), "why": why}
 
 
@@ -196,7 +196,7 @@ def record_approval(
     deployment_id: int,
     who: str,
     comment: str | None = None,
-) -> ApprovalRow:
+) -> ApprovalRecord:
     """Record `who`'s approval of a deployment, or refuse (audited either way).
 
     Unknown deployment or person: BadInput (exit 2). Finished deployment, own
@@ -264,5 +264,5 @@ def record_approval(
     return approval
 
 
-def _finished(row: DeploymentRow) -> bool:
+def _finished(row: DeploymentRecord) -> bool:
     return row.status in {"succeeded", "refused", "rolled-back", "needs-person"}

@@ -18,11 +18,11 @@ from turnout.errors import BadInput, Refused
 from turnout.model import DeploymentStatus
 from turnout.policy.approvals import base_roles, eligible, is_deployer
 from turnout.store import Store, holder_identity
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
 
-def held_deployment(store: Store, environment: str) -> DeploymentRow:
+def held_deployment(store: Store, environment: str) -> DeploymentRecord:
     """The environment's latest deployment, when it is held for a person after verify."""
     rows = store.deployments(environment, limit=1)
     if not rows or rows[0].status != DeploymentStatus.NEEDS_PERSON.value:
@@ -104,7 +104,7 @@ def _check_rules(
     config: LoadedConfig,
     env: EnvironmentConfig,
     store: Store,
-    row: DeploymentRow,
+    row: DeploymentRecord,
     actor: str,
     reason: str,
 ) -> None:

@@ -35,8 +35,7 @@ from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
 from turnout.store import Store, holder_identity
-from turnout.store.store import aware
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
 
@@ -205,7 +204,7 @@ class Engine:
         finally:
             self._release_if_settled(holder, deployment_id)
 
-    def unfinished(self) -> DeploymentRow | None:
+    def unfinished(self) -> DeploymentRecord | None:
         """The newest deployment of this environment that has not ended, if any."""
         return self.store.unfinished(self.env.name)
 
@@ -232,7 +231,7 @@ class Engine:
         except LockHeld:
             lock = self.store.lock(self.env.name)
             if lock is None or not self._lock_is_stale(
-                lock.host, lock.pid, aware(lock.heartbeat_at)
+                lock.host, lock.pid, lock.heartbeat_at
             ):
                 raise
             owner = (
@@ -256,11 +255,11 @@ class Engine:
         if lock is None:
             self.store.acquire_lock(self.env.name, None, holder)
             return
-        stale = self._lock_is_stale(lock.host, lock.pid, aware(lock.heartbeat_at))
+        stale = self._lock_is_stale(lock.host, lock.pid, lock.heartbeat_at)
         if not stale and not force_unlock:
             raise LockHeld(
                 f"environment {self.env.name} is locked by {lock.holder} (deployment"
-                f" {lock.deployment_id}) since {aware(lock.acquired_at):%Y-%m-%d %H:%M:%S} UTC"
+                f" {lock.deployment_id}) since {lock.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
                 " and the holder is alive; use --force-unlock only if you are sure it is not",
             )
         if not self.store.take_over_lock(self.env.name, lock.holder, holder, lock.deployment_id):
@@ -325,20 +324,20 @@ class Engine:
                 holder = details.get("holder")
                 return (
                     f"{how}by {row.actor}{f' ({holder})' if holder else ''}"
-                    f" at {aware(row.at):%Y-%m-%d %H:%M:%S} UTC"
+                    f" at {row.at:%Y-%m-%d %H:%M:%S} UTC"
                 )
         lock = self.store.lock(self.env.name)
         return f"by {lock.holder}" if lock is not None else "by another process"
 
     # -- driving ----------------------------------------------------------------------
-    def _context(self, row: DeploymentRow) -> StepContext:
+    def _context(self, row: DeploymentRecord) -> StepContext:
         info = DeploymentInfo(
             id=str(row.id),
             environment=row.environment,
             version=row.version,
             type=DeploymentType(row.type),
             deployer=row.deployer,
-            created_at=aware(row.created_at),
+            created_at=row.created_at,
             package=None if row.package is None else Path(row.package),
             previous_version=row.previous_version,
             emergency=row.emergency,

@@ -9,7 +9,7 @@ from turnout.errors import BadInput, NeedsPerson, Refused
 from turnout.model import DeploymentStatus
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.store import Store, holder_identity
-from turnout.store.tables import DeploymentRow
+from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
 
@@ -119,7 +119,7 @@ def kept_versions(store: Store, environment: str) -> set[str]:
 
 def live_deployment(
     store: Store, environment: str, live_version: str | None
-) -> DeploymentRow | None:
+) -> DeploymentRecord | None:
     """The deployment that put the live version in front of traffic: the newest one of that
     version whose swap went through and was not undone (succeeded, or held for a person)."""
     if live_version is None:
@@ -136,7 +136,7 @@ def live_deployment(
 LIVE_STATUSES = frozenset({DeploymentStatus.SUCCEEDED.value, DeploymentStatus.NEEDS_PERSON.value})
 
 
-def replaced_version(store: Store, row: DeploymentRow) -> str | None:
+def replaced_version(store: Store, row: DeploymentRecord) -> str | None:
     """What production ran before this deployment swapped (its snapshot saw it live)."""
     for step in store.steps(row.id):
         if step.name == "snapshot":

@@ -11,18 +11,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
-
 from turnout.errors import BadInput
+from turnout.store.sql import CoreDatabase, Database, SqliteDatabase
 
-# Alembic is imported only to upgrade: a store already at the head revision (every command
-# after the first) opens without its import time.
+# SQLAlchemy and Alembic are imported only for a database other than a SQLite file, or to
+# upgrade: reading a SQLite store already at the head revision (every command after the
+# first) starts without their import time.
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
 
 STATE_URL_VARIABLE = "TURNOUT_STATE_URL"
+_SQLITE_FILE = "sqlite:///"
 SCRIPTS = Path(__file__).parent / "alembic"
 
 
@@ -46,6 +46,9 @@ def state_exists(state_dir: Path) -> bool:
 
 def make_engine(url: str) -> Engine:
     """An engine tuned for turnout: SQLite in WAL mode with immediate write transactions."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         if url.startswith("sqlite"):
             # A small pool: reopening the file (and its PRAGMAs) per transaction costs more
@@ -58,16 +61,9 @@ def make_engine(url: str) -> Engine:
         raise BadInput(f"{STATE_URL_VARIABLE}: cannot use state database URL: {exc}") from None
 
 
-def memory_engine() -> Engine:
-    """An empty store in memory, one connection shared by every thread (nothing on disk)."""
-    engine = create_engine(
-        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-    )
-    _configure_sqlite(engine)
-    return engine
-
-
 def _configure_sqlite(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin.
@@ -128,13 +124,28 @@ def head_revision() -> str:
     return head
 
 
-def _current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
+def open_database(url: str) -> Database:
+    """The database behind a state URL: a SQLite file through `sqlite3`, anything else
+    through SQLAlchemy Core."""
+    if url == "sqlite://":
+        return SqliteDatabase(None)
+    if url.startswith(_SQLITE_FILE) and "?" not in url:
+        return SqliteDatabase(url[len(_SQLITE_FILE) :])
+    return CoreDatabase(make_engine(url))
+
+
+def _current_revision(db: Database) -> str | None:
+    exists = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        if db.dialect == "sqlite"
+        else "SELECT to_regclass('alembic_version') AS name"
+    )
+    with db.transaction() as tx:
+        found = tx.one(exists)
+        if found is None or found["name"] is None:
             return None
-        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-        conn.rollback()
-        return None if row is None else str(row[0])
+        row = tx.one("SELECT version_num FROM alembic_version")
+    return None if row is None else str(row["version_num"])
 
 
 @contextmanager
@@ -149,6 +160,8 @@ def _upgrade_lock(engine: Engine, url: str) -> Iterator[None]:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
     elif engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(74206)"))
             conn.commit()
@@ -161,18 +174,41 @@ def _upgrade_lock(engine: Engine, url: str) -> Iterator[None]:
         yield
 
 
-def upgrade(engine: Engine, url: str) -> None:
-    """Bring the schema to the head revision (cheap when it is already there)."""
+def upgrade(db: Database) -> None:
+    """Bring the schema to the head revision (cheap when it is already there: no SQLAlchemy,
+    no Alembic)."""
     head = head_revision()
-    if _current_revision(engine) == head:
+    if _current_revision(db) == head:
         return
-    with _upgrade_lock(engine, url):
-        if _current_revision(engine) == head:
-            return
-        from alembic import command
+    engine = _migration_engine(db)
+    try:
+        with _upgrade_lock(engine, db.url):
+            if _current_revision(db) == head:
+                return
+            from alembic import command
 
-        cfg = _alembic_config()
-        with engine.connect() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-            conn.commit()
+            cfg = _alembic_config()
+            with engine.connect() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+    finally:
+        if isinstance(db, SqliteDatabase) and db.path is not None:
+            engine.dispose()
+
+
+def _migration_engine(db: Database) -> Engine:
+    """A SQLAlchemy engine on the same database, for Alembic."""
+    if isinstance(db, CoreDatabase):
+        return db.engine
+    assert isinstance(db, SqliteDatabase)
+    if db.path is not None:
+        return make_engine(db.url)
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    # The schema goes into the one in-memory connection the store itself uses.
+    shared = db.connection()
+    engine = create_engine("sqlite://", creator=lambda: shared, poolclass=StaticPool)
+    db.keep(engine)
+    return engine

@@ -8,7 +8,6 @@ from turnout.analysis.baseline import measure_baseline
 from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
 from turnout.runbook.step import Step, StepContext
-from turnout.store.store import aware
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
 DRAIN_MARGIN = 1.0
@@ -28,9 +27,9 @@ def production_changed_at(ctx: StepContext) -> float | None:
             if isinstance(swapped, int | float):
                 moments.append(float(swapped))
             if step.status in {"undone", "undoing", "undo-failed"} and step.finished_at:
-                moments.append(aware(step.finished_at).timestamp())
+                moments.append(step.finished_at.timestamp())
     moments.extend(
-        aware(row.at).timestamp()
+        row.at.timestamp()
         for row in ctx.store.audit_log(ctx.env.name, limit=200)
         if row.action in {"rollback", "watch.rollback"}
     )

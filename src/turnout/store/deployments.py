@@ -1,0 +1,359 @@
+"""Deployments and their journal (one row per planned step)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from turnout.model import DeploymentStatus, DeploymentType, StepStatus
+from turnout.store.base import StoreBase
+from turnout.store.records import DeploymentRecord, StepRecord
+from turnout.store.sql import Row, Transaction, document, dumps, when, when_or_none
+
+_ENDED = tuple(status.value for status in DeploymentStatus if status.finished)
+_STEP_FINISHED = {
+    StepStatus.SUCCEEDED,
+    StepStatus.SKIPPED,
+    StepStatus.FAILED,
+    StepStatus.UNDONE,
+    StepStatus.UNDO_FAILED,
+}
+_UNSET: Any = object()
+"""An `update_deployment` argument not given (None means: set the column to NULL)."""
+
+
+def _deployment(row: Row) -> DeploymentRecord:
+    return DeploymentRecord(
+        id=int(row["id"]),
+        environment=row["environment"],
+        version=row["version"],
+        previous_version=row["previous_version"],
+        type=DeploymentType(row["type"]),
+        status=DeploymentStatus(row["status"]),
+        deployer=row["deployer"],
+        emergency=bool(row["emergency"]),
+        reason=row["reason"],
+        changes=row["changes"],
+        package=row["package"],
+        plan=tuple(document(row["plan"]) or ()),
+        created_at=when(row["created_at"]),
+        started_at=when_or_none(row["started_at"]),
+        finished_at=when_or_none(row["finished_at"]),
+        exit_code=row["exit_code"],
+        message=row["message"],
+        data=dict(document(row["data"]) or {}),
+    )
+
+
+def _step(row: Row) -> StepRecord:
+    return StepRecord(
+        deployment_id=int(row["deployment_id"]),
+        position=int(row["position"]),
+        name=row["name"],
+        status=StepStatus(row["status"]),
+        started_at=when_or_none(row["started_at"]),
+        finished_at=when_or_none(row["finished_at"]),
+        outputs=dict(document(row["outputs"]) or {}),
+        error=row["error"],
+    )
+
+
+class DeploymentStore(StoreBase):
+    """Deployments, newest first, and the journal of each."""
+
+    def create_deployment(
+        self,
+        *,
+        environment: str,
+        version: str,
+        type: DeploymentType | str,
+        status: DeploymentStatus | str,
+        deployer: str,
+        previous_version: str | None = None,
+        emergency: bool = False,
+        reason: str | None = None,
+        changes: str = "",
+        package: str | None = None,
+        started_at: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        plan: Sequence[str] = (),
+        created_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+    ) -> DeploymentRecord:
+        """Insert a deployment (its plan not journaled: see `write_plan`) and return it.
+        The fields of an ended one can be given, e.g. to bring in history kept elsewhere."""
+        with self.db.transaction() as tx:
+            new_id = self._insert_deployment(
+                tx,
+                environment=environment,
+                version=version,
+                type=DeploymentType(type),
+                status=DeploymentStatus(status),
+                deployer=deployer,
+                previous_version=previous_version,
+                emergency=emergency,
+                reason=reason,
+                changes=changes,
+                package=package,
+                started_at=started_at,
+                data=data or {},
+                plan=tuple(plan),
+                created_at=created_at,
+                finished_at=finished_at,
+                exit_code=exit_code,
+                message=message,
+            )
+        found = self.deployment(new_id)
+        assert found is not None
+        return found
+
+    def start_deployment(
+        self,
+        holder: str,
+        plan: Sequence[str],
+        *,
+        environment: str,
+        version: str,
+        type: DeploymentType | str,
+        status: DeploymentStatus | str,
+        deployer: str,
+        previous_version: str | None = None,
+        emergency: bool = False,
+        reason: str | None = None,
+        changes: str = "",
+        package: str | None = None,
+        started_at: datetime | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> DeploymentRecord:
+        """Insert a deployment, its journal and its claim on the lock in one transaction.
+
+        A process killed at any instant therefore leaves either no deployment or one
+        whose whole plan is journaled and whose lock names it.
+        """
+        with self.db.transaction() as tx:
+            new_id = self._insert_deployment(
+                tx,
+                environment=environment,
+                version=version,
+                type=DeploymentType(type),
+                status=DeploymentStatus(status),
+                deployer=deployer,
+                previous_version=previous_version,
+                emergency=emergency,
+                reason=reason,
+                changes=changes,
+                package=package,
+                started_at=started_at,
+                data=data or {},
+                plan=tuple(plan),
+            )
+            self._journal(tx, new_id, plan)
+            tx.run(
+                "UPDATE locks SET deployment_id = :id"
+                " WHERE environment = :environment AND holder = :holder",
+                {"id": new_id, "environment": environment, "holder": holder},
+            )
+        found = self.deployment(new_id)
+        assert found is not None
+        return found
+
+    def _insert_deployment(
+        self,
+        tx: Transaction,
+        *,
+        environment: str,
+        version: str,
+        type: DeploymentType,
+        status: DeploymentStatus,
+        deployer: str,
+        previous_version: str | None,
+        emergency: bool,
+        reason: str | None,
+        changes: str,
+        package: str | None,
+        started_at: datetime | None,
+        data: dict[str, Any],
+        plan: tuple[str, ...],
+        created_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+    ) -> int:
+        return tx.insert(
+            "INSERT INTO deployments (environment, version, previous_version, type, status,"
+            " deployer, emergency, reason, changes, package, plan, created_at, started_at,"
+            " finished_at, exit_code, message, data) VALUES (:environment, :version,"
+            " :previous_version, :type, :status, :deployer, :emergency, :reason, :changes,"
+            " :package, :plan, :created_at, :started_at, :finished_at, :exit_code, :message,"
+            " :data) RETURNING id",
+            {
+                "environment": environment,
+                "version": version,
+                "previous_version": previous_version,
+                "type": type.value,
+                "status": status.value,
+                "deployer": deployer,
+                "emergency": emergency,
+                "reason": reason,
+                "changes": changes,
+                "package": package,
+                "plan": dumps(list(plan)),
+                "created_at": self.db.stamp(created_at or self.now()),
+                "started_at": None if started_at is None else self.db.stamp(started_at),
+                "finished_at": None if finished_at is None else self.db.stamp(finished_at),
+                "exit_code": exit_code,
+                "message": message,
+                "data": dumps(data),
+            },
+        )
+
+    @staticmethod
+    def _journal(tx: Transaction, deployment_id: int, names: Sequence[str]) -> None:
+        for position, name in enumerate(names):
+            tx.run(
+                "INSERT INTO steps (deployment_id, position, name, status, outputs)"
+                " VALUES (:deployment_id, :position, :name, :status, :outputs)",
+                {
+                    "deployment_id": deployment_id,
+                    "position": position,
+                    "name": name,
+                    "status": StepStatus.PENDING.value,
+                    "outputs": dumps({}),
+                },
+            )
+
+    def unfinished(self, environment: str) -> DeploymentRecord | None:
+        """The newest deployment of an environment that has not ended."""
+        ended = ", ".join(f"'{status}'" for status in _ENDED)
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT * FROM deployments WHERE environment = :environment"
+                f" AND status NOT IN ({ended}) ORDER BY id DESC LIMIT 1",
+                {"environment": environment},
+            )
+        return None if row is None else _deployment(row)
+
+    def deployment(self, deployment_id: int) -> DeploymentRecord | None:
+        """One deployment by id."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT * FROM deployments WHERE id = :id", {"id": deployment_id})
+        return None if row is None else _deployment(row)
+
+    def update_deployment(
+        self,
+        deployment_id: int,
+        *,
+        status: DeploymentStatus | str = _UNSET,
+        previous_version: str | None = _UNSET,
+        started_at: datetime | None = _UNSET,
+        finished_at: datetime | None = _UNSET,
+        exit_code: int | None = _UNSET,
+        message: str | None = _UNSET,
+    ) -> None:
+        """Change the given fields of a deployment."""
+        values: dict[str, Any] = {}
+        if status is not _UNSET:
+            values["status"] = DeploymentStatus(status).value
+        if previous_version is not _UNSET:
+            values["previous_version"] = previous_version
+        for name, moment in (("started_at", started_at), ("finished_at", finished_at)):
+            if moment is not _UNSET:
+                values[name] = None if moment is None else self.db.stamp(moment)
+        if exit_code is not _UNSET:
+            values["exit_code"] = exit_code
+        if message is not _UNSET:
+            values["message"] = message
+        if not values:
+            return
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        with self.db.transaction() as tx:
+            tx.run(
+                f"UPDATE deployments SET {assignments} WHERE id = :id",
+                {**values, "id": deployment_id},
+            )
+
+    def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:
+        """Add (or replace) entries of a deployment's record of what happened to it."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT data FROM deployments WHERE id = :id", {"id": deployment_id})
+            if row is None:
+                return
+            merged = {**(document(row["data"]) or {}), **entries}
+            tx.run(
+                "UPDATE deployments SET data = :data WHERE id = :id",
+                {"data": dumps(merged), "id": deployment_id},
+            )
+
+    def deployments(
+        self,
+        environment: str | None = None,
+        limit: int = 50,
+        status: DeploymentStatus | str | None = None,
+    ) -> list[DeploymentRecord]:
+        """Newest first."""
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        if environment:
+            where.append("environment = :environment")
+            params["environment"] = environment
+        if status:
+            where.append("status = :status")
+            params["status"] = DeploymentStatus(status).value
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self.db.transaction() as tx:
+            rows = tx.rows(
+                f"SELECT * FROM deployments{clause} ORDER BY id DESC LIMIT :limit", params
+            )
+        return [_deployment(row) for row in rows]
+
+    # -- journal ----------------------------------------------------------------------
+    def write_plan(self, deployment_id: int, names: Sequence[str]) -> None:
+        """Record the plan as pending journal entries."""
+        with self.db.transaction() as tx:
+            self._journal(tx, deployment_id, names)
+            tx.run(
+                "UPDATE deployments SET plan = :plan WHERE id = :id",
+                {"plan": dumps(list(names)), "id": deployment_id},
+            )
+
+    def record_step(
+        self,
+        deployment_id: int,
+        name: str,
+        status: StepStatus | str,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Commit one transition of one step."""
+        state = StepStatus(status)
+        now = self.db.stamp(self.now())
+        values: dict[str, Any] = {"status": state.value}
+        if state is StepStatus.RUNNING:
+            values["started_at"] = now
+            values["error"] = None
+        if state in _STEP_FINISHED:
+            values["finished_at"] = now
+        if outputs is not None:
+            values["outputs"] = dumps(outputs)
+        if error is not None:
+            values["error"] = error
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        with self.db.transaction() as tx:
+            tx.run(
+                f"UPDATE steps SET {assignments}"
+                " WHERE deployment_id = :deployment_id AND name = :step",
+                {**values, "deployment_id": deployment_id, "step": name},
+            )
+
+    def steps(self, deployment_id: int) -> list[StepRecord]:
+        """The journal of a deployment, in plan order."""
+        with self.db.transaction() as tx:
+            rows = tx.rows(
+                "SELECT * FROM steps WHERE deployment_id = :id ORDER BY position",
+                {"id": deployment_id},
+            )
+        return [_step(row) for row in rows]

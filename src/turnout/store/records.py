@@ -1,0 +1,180 @@
+"""What the store hands back: frozen records with aware UTC timestamps and enum statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from turnout.model import DeploymentStatus, DeploymentType, StepStatus
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """One deployment: what, where, by whom, and how it ended."""
+
+    id: int
+    environment: str
+    version: str
+    previous_version: str | None
+    type: DeploymentType
+    status: DeploymentStatus
+    deployer: str
+    emergency: bool
+    reason: str | None
+    changes: str
+    package: str | None
+    plan: tuple[str, ...]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    message: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    """What steps and later commands recorded about the deployment (failure, verification,
+    watch, a later rollback …), by key."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One journal entry: a planned step and its latest transition."""
+
+    deployment_id: int
+    position: int
+    name: str
+    status: StepStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+    outputs: dict[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    """An environment's lock: who holds it, since when, and when it last showed life."""
+
+    environment: str
+    deployment_id: int | None
+    holder: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """An approval of a deployment by a person acting in a role."""
+
+    id: int
+    deployment_id: int
+    approver: str
+    role: str | None
+    comment: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision in the append-only audit log, chained to the one before by hash."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    environment: str | None
+    deployment_id: int | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where the audit log's hash chain does not hold, and how."""
+
+    row: int
+    problem: str
+
+    def describe(self) -> str:
+        """One line for people."""
+        return f"audit row {self.row}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of checking the audit log end to end."""
+
+    rows: int
+    last_hash: str
+    broken: ChainBreak | None
+
+    @property
+    def intact(self) -> bool:
+        """Whether every row follows the one before and matches its own content."""
+        return self.broken is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "intact": self.intact,
+            "rows": self.rows,
+            "last_hash": self.last_hash,
+            "broken_at": None if self.broken is None else self.broken.row,
+            "problem": None if self.broken is None else self.broken.problem,
+        }
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """A local incident record; an open one freezes deployments."""
+
+    id: int
+    environment: str | None
+    """None: the incident concerns every environment."""
+    title: str
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PostmortemRecord:
+    """A post-mortem opened by an emergency deployment, open until closed with a link."""
+
+    id: int
+    deployment_id: int
+    environment: str
+    reason: str
+    opened_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    link: str | None
+
+
+class BackupStatus(StrEnum):
+    """Where a backup stands."""
+
+    VERIFIED = "verified"
+    RESTORED = "restored"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """A verified database backup and where it is."""
+
+    id: int
+    environment: str
+    deployment_id: int | None
+    engine: str
+    location: str
+    size: int
+    checksum: str
+    status: BackupStatus
+    created_at: datetime
+    verified_at: datetime | None
+    details: dict[str, Any]
