@@ -91,6 +91,10 @@ class NeedsPerson(TurnoutError):
     exit_code = 5
 
 
+class AuditChainBroken(NeedsPerson):
+    """The audit log's hash chain does not hold: an entry was changed or deleted."""
+
+
 class StepError(TurnoutError):
     """A step could not do its work; the engine compensates and decides the exit code.
 

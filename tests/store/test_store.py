@@ -59,3 +59,17 @@ def test_audit_chain_holds_in_any_session_time_zone(
         assert store.verify_audit() is None
     finally:
         store.close()
+
+
+def test_audit_chain_names_a_deleted_row(any_store: Store) -> None:
+    """Deleting an entry breaks the chain at the entry after it, which names the gap."""
+    first = any_store.audit("alice", "deploy.start", environment="production")
+    second = any_store.audit("bob", "approve", environment="production")
+    third = any_store.audit("alice", "deploy.end", environment="production")
+    assert any_store.check_audit_chain().rows == 3
+    with any_store.db.transaction() as tx:
+        tx.run("DELETE FROM audit WHERE id = :id", {"id": second.id})
+    check = any_store.check_audit_chain()
+    assert check.broken is not None and check.broken.row == third.id
+    assert check.rows == 1 and check.last_hash == first.hash
+    assert f"row {second.id} was deleted" in check.broken.problem

@@ -29,6 +29,7 @@ app = typer.Typer(
 def _register() -> None:
     # command groups: each module adds its commands to `app`.
     from turnout.cli import (
+        audit_cmd,
         config_cmds,
         db_cmd,
         demo_cmd,
@@ -52,6 +53,7 @@ def _register() -> None:
         incident_cmd,
         policy_cmds,
         watch_cmd,
+        audit_cmd,
     ):
         module.register(app)
 

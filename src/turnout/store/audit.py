@@ -48,12 +48,14 @@ def _entry(row: Row) -> AuditEntry:
     )
 
 
-def _missing(after: int | None, before: int) -> str:
+def _deleted(after: int | None, before: int) -> str | None:
+    """Which ids are missing between two entries, in words (None: none are)."""
     first = 1 if after is None else after + 1
     if first >= before:
-        return ""
-    rows = f"row {first}" if first == before - 1 else f"rows {first}-{before - 1}"
-    return f"; {rows} deleted"
+        return None
+    if first == before - 1:
+        return f"row {first} was deleted"
+    return f"rows {first}-{before - 1} were deleted"
 
 
 class AuditStore(StoreBase):
@@ -126,12 +128,15 @@ class AuditStore(StoreBase):
             entry = _entry(row)
             if entry.prev_hash != prev:
                 if prev_id is None:
-                    problem = "does not start the chain (its prev_hash is not the genesis hash)"
-                    cause = _missing(None, entry.id) or "; its prev_hash was changed"
+                    cause = _deleted(None, entry.id) or "its prev_hash was changed"
+                    problem = f"does not start the chain: {cause}"
                 else:
-                    problem = f"does not follow row {prev_id} (its prev_hash is not that hash)"
-                    cause = _missing(prev_id, entry.id) or f"; row {prev_id} was re-hashed"
-                return ChainCheck(count, prev, ChainBreak(entry.id, problem + cause))
+                    cause = _deleted(prev_id, entry.id) or (
+                        f"its prev_hash is not row {prev_id}'s hash"
+                        f" (row {prev_id} was changed and re-hashed)"
+                    )
+                    problem = f"does not follow row {prev_id}: {cause}"
+                return ChainCheck(count, prev, ChainBreak(entry.id, problem))
             expected = audit_hash(
                 prev,
                 entry.at,

@@ -99,7 +99,7 @@ class ChainBreak:
 
     def describe(self) -> str:
         """One line for people."""
-        return f"audit row {self.row}: {self.problem}"
+        return f"row {self.row} {self.problem}"
 
 
 @dataclass(frozen=True)
