@@ -38,6 +38,9 @@ class LocalTargetConfig(Section):
     """Interface the slot processes listen on (each slot's own URL)."""
     drain_timeout: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
     """Seconds in-flight requests may take to finish on a process being retired."""
+    upstream_timeout: float = Field(default=60.0, gt=0, le=MAX_SECONDS)
+    """Seconds the router waits for a slot process to send anything (the response's start,
+    or the next piece of its body) before it answers 504 (or, mid-body, closes)."""
     stop_grace: float = Field(default=10.0, ge=0, le=MAX_SECONDS)
     """Seconds between SIGTERM and SIGKILL when stopping a slot process."""
     start_timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS)

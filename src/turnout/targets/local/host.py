@@ -29,7 +29,9 @@ from turnout.childenv import Setting, referenced_secrets, resolve_settings, sett
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
 from turnout.config.targets import LocalTargetConfig
 from turnout.errors import BadInput, ConfigError, PackageError, Refused, StepError, TurnoutError
+from turnout.targets.local import eventloop
 from turnout.targets.local.admin import AdminError, serve_admin
+from turnout.targets.local.eventloop import current_loop_name
 from turnout.targets.local.metrics import (
     PROMETHEUS_CONTENT_TYPE,
     SlotGauge,
@@ -135,7 +137,9 @@ class SlotHost:
             name: Slot(name, record) for name, record in self.table.slots.items()
         }
         self.counters = TrafficCounters(self.settings.metrics_retention)
-        self.router = Router(self.counters.record)
+        self.router = Router(
+            self.counters.record, upstream_timeout=self.settings.upstream_timeout
+        )
         self.started_at = time.time()
         self._lock = asyncio.Lock()
         """Held while slots change hands (install, swap): short, never across an unpack."""
@@ -173,7 +177,13 @@ class SlotHost:
                 ) from exc
             self._spawn(self._health_loop())
             self._servers.append(await serve_admin(self.paths.socket, self.handle))
-            log.info("slot host for %s ready: router on %s:%d", self.env_name, host, port)
+            log.info(
+                "slot host for %s ready: router on %s:%d (%s)",
+                self.env_name,
+                host,
+                port,
+                current_loop_name(),
+            )
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -477,6 +487,7 @@ class SlotHost:
         if changed and apply:
             log.info("applying changed target settings: %s", ", ".join(changed))
             self.settings = new
+            self.router.upstream_timeout = new.upstream_timeout
         return changed
 
     async def _release_record(self, version: str, package: Path | None) -> SlotRecord:
@@ -774,7 +785,7 @@ def run_host(config: LoadedConfig, env: EnvironmentConfig) -> None:
     host_paths_ = host_paths(config, env)
     lock = hold_lock(host_paths_)
     try:
-        asyncio.run(SlotHost(config, env).run())
+        eventloop.run(SlotHost(config, env).run())
     finally:
         with contextlib.suppress(FileNotFoundError):
             host_paths_.pid_file.unlink()

@@ -1,27 +1,55 @@
-"""The router: a small HTTP/1.1 reverse proxy that sends every request to the production slot.
+"""The router: an HTTP/1.1 reverse proxy that sends every request to the production slot.
 
 Each request is routed when its head arrives, so a swap (`set_production`)
 moves new requests to the new slot at once, including those on existing
 keep-alive client connections, while requests already in flight finish on the
 old slot. Upstream connections are pooled per slot process. Bodies are
-streamed in both directions; hop-by-hop headers are dropped; the client's
-address goes into X-Forwarded-For.
+streamed in both directions (bodies up to 64 KiB are read whole before the
+request is forwarded, so a malformed small request never reaches a slot);
+hop-by-hop headers are dropped; the client's address goes into
+X-Forwarded-For.
+
+Messages are parsed by llhttp (`http1`), strictly: what the parser refuses is
+answered 400, 431, 501 or 505 and the connection closed. A slot that sends
+nothing for `upstream_timeout` seconds is answered 504 for it. An Upgrade
+request (WebSocket) is passed to the production slot; when the slot answers
+101 the connection becomes a tunnel between client and slot, otherwise the
+slot's answer is relayed and the connection closed.
+
+The proxy is written on asyncio protocols (callbacks, no task per request):
+it runs on uvloop when the host has it (`eventloop`), on asyncio's own loop
+otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
+from turnout.targets.local.http1 import (
+    HEAD_LIMIT,
+    REQUEST_LINE_LIMIT,
+    BadMessage,
+    Headers,
+    RequestHead,
+    RequestParser,
+    ResponseHead,
+    ResponseParser,
+    simple_response,
+    tokens,
+)
 from turnout.targets.protocol import PRODUCTION
 from turnout.traffic import PROBE_HEADER
 
-_PIECE = 65536
-_HEAD_LIMIT = 65536
 _BUFFER_BODY = 65536
+"""Request bodies up to this size are read whole before forwarding (and can be replayed
+on a fresh connection when a pooled one turns out closed)."""
 _HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -36,35 +64,23 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
-_REASONS = {
-    400: "Bad Request",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
-
-# Body framings
-_NONE, _FIXED, _CHUNKED, _UNTIL_CLOSE = 0, 1, 2, 3
-
 _PROBE = PROBE_HEADER.lower().encode()
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 Recorder = Callable[[str, str, "int | None", float, bool], None]
 """(slot, version, status or None, latency ms, probe): version "" when no version is deployed
-and the router answered itself."""
+and the router answered itself; status None when the slot gave no usable response, 504 when
+it did not answer in time, 101 when it accepted a protocol upgrade."""
 
 
-class BadMessage(Exception):
-    """A request the router refuses to forward (answered with `status`)."""
+class _Hold(enum.Enum):
+    """Why the router stopped reading a client connection for now."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class UpstreamFailed(Exception):
-    """The slot process gave no usable response."""
+    QUEUE = "a pipelined request waits for the one before it"
+    CONNECT = "the request's body waits for a slot connection"
+    SLOT = "the slot reads the body slower than the client sends it"
+    UPGRADE = "the slot has not answered the upgrade yet"
+    REFUSED = "a refused request's bytes are not read"
 
 
 class Upstream:
@@ -76,27 +92,31 @@ class Upstream:
         self.max_idle = max_idle
         self.inflight = 0
         self.closed = False
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[_UpstreamConnection] = []
         self._idle_waiters: list[asyncio.Future[None]] = []
 
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """A connection (reader, writer, reused) to the slot process."""
+    def take_idle(self) -> _UpstreamConnection | None:
+        """A pooled connection, if one is still open."""
         while self._idle:
-            reader, writer = self._idle.pop()
-            # A connection the slot closed while idle shows up here as EOF; skip it.
-            if reader.at_eof() or writer.is_closing():
-                writer.close()
-                continue
-            return reader, writer, True
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=_HEAD_LIMIT)
-        return reader, writer, False
+            connection = self._idle.pop()
+            if connection.usable():
+                return connection
+            connection.close()
+        return None
 
-    def release(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def connect(self) -> _UpstreamConnection:
+        """A new connection to the slot process (OSError when it does not accept)."""
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(_UpstreamConnection, self.host, self.port)
+        return protocol
+
+    def release(self, connection: _UpstreamConnection) -> None:
         """Give a connection whose response was read completely back to the pool."""
-        if self.closed or len(self._idle) >= self.max_idle or reader.at_eof():
-            writer.close()
+        if self.closed or len(self._idle) >= self.max_idle or not connection.usable():
+            connection.close()
         else:
-            self._idle.append((reader, writer))
+            connection.exchange = None
+            self._idle.append(connection)
 
     def begin(self) -> None:
         """A request was dispatched to this process."""
@@ -127,7 +147,7 @@ class Upstream:
         """Close pooled connections and stop pooling (in-flight requests finish)."""
         self.closed = True
         while self._idle:
-            self._idle.pop()[1].close()
+            self._idle.pop().close()
 
 
 @dataclass(frozen=True)
@@ -139,36 +159,34 @@ class Route:
     upstream: Upstream
 
 
-@dataclass
-class _Request:
-    method: bytes
-    keep_alive: bool
-    http10: bool
-    framing: int
-    length: int
-    expect_continue: bool
-    head: bytes
-    """The request head to send upstream."""
-    probe: bool = False
-    """turnout's own verification request (it carries PROBE_HEADER)."""
-
-
 class Router:
     """Accepts client connections and relays each request to the current production route."""
 
     def __init__(
-        self, record: Recorder, *, idle_timeout: float = 75.0, scheme: str = "http"
+        self,
+        record: Recorder,
+        *,
+        idle_timeout: float = 75.0,
+        upstream_timeout: float = 60.0,
+        scheme: str = "http",
+        line_limit: int = REQUEST_LINE_LIMIT,
+        head_limit: int = HEAD_LIMIT,
     ) -> None:
         self._record = record
         self.idle_timeout = idle_timeout
+        self.upstream_timeout = upstream_timeout
+        """Seconds a slot may send nothing while a request waits on it (then 504)."""
         self.scheme = scheme.encode()
+        self.line_limit = line_limit
+        self.head_limit = head_limit
         self.production: Route | None = None
         self.unavailable = "no version is deployed to the production slot"
         self.unavailable_version = ""
         """The version of a production slot that is down ("" when none is deployed): its
         503s are that version's failures, while the router's own answers are not."""
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._connections: set[_ClientConnection] = set()
+        self._connecting: set[asyncio.Future[None]] = set()
 
     def set_production(
         self, route: Route | None, unavailable: str = "", version: str = ""
@@ -183,386 +201,705 @@ class Router:
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen for clients."""
-        self._server = await asyncio.start_server(
-            self._serve_client, host, port, limit=_HEAD_LIMIT, backlog=1024, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _ClientConnection(self), host, port, backlog=1024, reuse_address=True
         )
         return self._server
 
     async def stop(self) -> None:
-        """Stop accepting and close idle client connections."""
+        """Stop accepting and close client connections."""
         if self._server is not None:
             self._server.close()
-        for writer in list(self._connections):
-            writer.close()
+        for connection in list(self._connections):
+            connection.close()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
 
-    # -- client side ----------------------------------------------------------------
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    def record(
+        self, slot: str, version: str, status: int | None, started: float, probe: bool
     ) -> None:
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]).encode() if peer else b"unknown"
-        self._connections.add(writer)
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self.idle_timeout):
-                        head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.LimitOverrunError:
-                    await self._answer(writer, 431, "request head too large", close=True)
-                    break
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    break
-                if not await self._exchange(head, reader, writer, client):
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._connections.discard(writer)
-            writer.close()
+        """Count one finished request."""
+        elapsed = (time.perf_counter() - started) * 1000
+        self._record(slot, version, status, elapsed, probe)
 
-    async def _exchange(
-        self,
-        head: bytes,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        client: bytes,
-    ) -> bool:
-        """Relay one request; whether the client connection stays open."""
-        started = time.perf_counter()
+
+# -- client side ----------------------------------------------------------------------
+class _ClientConnection(asyncio.Protocol):
+    """One client connection: parses its requests and runs their exchanges in order."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.transport: asyncio.Transport | None = None
+        self.client = b"unknown"
+        self.parser = RequestParser(
+            self, line_limit=router.line_limit, head_limit=router.head_limit
+        )
+        self.current: _Exchange | None = None
+        self.queue: deque[_Exchange] = deque()
+        self.receiving: _Exchange | None = None
+        """The exchange whose request is still arriving."""
+        self.refusal: BadMessage | None = None
+        self.tunnel: _UpstreamConnection | None = None
+        self.upgrading = False
+        self.early: list[bytes] = []
+        """Bytes after an Upgrade request's head, for the slot once it accepts."""
+        self.closed = False
+        self.eof = False
+        self.paused = False
+        self._holds: set[_Hold] = set()
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.client = str(peer[0]).encode()
+        self.router._connections.add(self)
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            return
+        if self.refusal is not None or self.closed:
+            return
+        if self.upgrading:
+            self.early.append(data)
+            return
         try:
-            request = _parse_request(head, client, self.scheme)
+            offset = self.parser.feed(data)
         except BadMessage as exc:
-            await self._answer(writer, exc.status, str(exc), close=True)
-            return False
-        if request.expect_continue and not request.http10 and request.framing != _NONE:
-            # The router answers the expectation itself; the slot never sees Expect.
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = b""
-        if request.framing == _FIXED and request.length <= _BUFFER_BODY:
-            body = await reader.readexactly(request.length)
-            request.framing = _NONE
-        route = self.production
+            self.refuse(exc)
+            return
+        if offset is not None:
+            # The rest belongs to the protocol the client asked to switch to.
+            self.upgrading = True
+            self.hold(_Hold.UPGRADE, True)
+            if offset < len(data):
+                self.early.append(data[offset:])
+        self.pump()
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes after its request still gets the answer.
+        self.eof = True
+        if self.tunnel is not None:
+            self.tunnel.close()
+        elif self.current is None and not self.queue:
+            self.close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.router._connections.discard(self)
+        self._cancel_idle()
+        if self.tunnel is not None:
+            self.tunnel.close()
+        for exchange in [self.current, *self.queue]:
+            if exchange is not None:
+                exchange.client_gone()
+
+    def pause_writing(self) -> None:
+        if self.current is not None:
+            self.current.client_blocked(True)
+        if self.tunnel is not None and self.tunnel.transport is not None:
+            self.tunnel.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.current is not None:
+            self.current.client_blocked(False)
+        if self.tunnel is not None and self.tunnel.transport is not None:
+            self.tunnel.transport.resume_reading()
+
+    # RequestSink
+    def request_head(self, head: RequestHead) -> None:
+        self._cancel_idle()
+        exchange = _Exchange(self, head, self._upstream_head(head))
+        self.receiving = exchange
+        if self.current is None:
+            self.current = exchange
+        else:
+            self.queue.append(exchange)
+            self.hold(_Hold.QUEUE, True)  # a pipelined request waits; its bytes stay queued
+
+    def request_body(self, data: bytes) -> None:
+        assert self.receiving is not None
+        self.receiving.client_body(data)
+
+    def request_end(self, trailers: Headers) -> None:
+        assert self.receiving is not None
+        exchange, self.receiving = self.receiving, None
+        exchange.client_end(trailers)
+
+    # flow
+    def pump(self) -> None:
+        """Start the current exchange once its request can be forwarded."""
+        current = self.current
+        if current is not None and not current.started and current.ready():
+            current.start()
+
+    def exchange_done(self, exchange: _Exchange, keep: bool) -> None:
+        """The response of `exchange` is out; `keep`: the connection may carry more."""
+        if exchange is not self.current:
+            return
+        if not keep or self.closed:
+            self.close()
+            return
+        self.current = self.queue.popleft() if self.queue else None
+        if not self.queue:
+            self.hold(_Hold.QUEUE, False)
+        if self.current is None:
+            if self.refusal is not None:
+                self._answer_refusal()
+                return
+            if self.eof and not self.parser.in_message:
+                self.close()
+                return
+            self._arm_idle()
+        self.pump()
+
+    def become_tunnel(self, upstream: _UpstreamConnection) -> None:
+        """The slot accepted the upgrade: relay raw bytes both ways from now on."""
+        self.current = None
+        self.tunnel = upstream
+        for piece in self.early:
+            upstream.write(piece)
+        self.early = []
+        self.upgrading = False
+        self.hold(_Hold.UPGRADE, False)
+
+    def refuse(self, exc: BadMessage) -> None:
+        """Answer a request the parser refused (after the responses before it), then close."""
+        self.refusal = exc
+        self.hold(_Hold.REFUSED, True)
+        receiving, self.receiving = self.receiving, None
+        if receiving is not None and receiving is not self.current:
+            self.queue.remove(receiving)
+        elif receiving is not None:
+            if receiving.answer is not None:
+                self.close()  # the slot answered already; closing is the only signal left
+                return
+            # Its head may be with the slot already: cut it off there, the rest never follows.
+            receiving.abort_request()
+            self.current = None
+        if self.current is None:
+            self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
+        exc = self.refusal
+        assert exc is not None
+        self.write(simple_response(exc.status, (exc.message + "\n").encode(), close=True))
+        self.close()
+
+    def write(self, data: bytes) -> None:
+        """Send to the client unless it went away."""
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def hold(self, reason: _Hold, on: bool) -> None:
+        """Stop (or resume) reading the client for `reason`; it reads while none holds."""
+        if on:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        wanted = bool(self._holds)
+        if wanted != self.paused and self.transport is not None and not self.closed:
+            self.paused = wanted
+            if wanted:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close the connection (what was written is still sent)."""
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+        self._cancel_idle()
+
+    def _arm_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self.router.idle_timeout, self._idle_expired)
+
+    def _cancel_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self.current is None and self.tunnel is None:
+            self.close()
+
+    def _upstream_head(self, head: RequestHead) -> bytes:
+        """The request head as the slot gets it."""
+        connection = tokens(head.headers, b"connection")
+        drop = _HOP_BY_HOP.union(connection)
+        if head.upgrade:
+            drop = drop - {b"upgrade"}
+        out = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
+        forwarded_for = b""
+        has_proto = False
+        for name, value in head.headers:
+            low = name.lower()
+            if low in drop:
+                continue
+            if low == b"x-forwarded-for":
+                forwarded_for = value if not forwarded_for else forwarded_for + b", " + value
+                continue
+            if low == b"expect":
+                continue  # the router answers 100-continue itself
+            if low == b"x-forwarded-proto":
+                has_proto = True
+            out += (name, b": ", value, b"\r\n")
+        client = self.client
+        out += (b"X-Forwarded-For: ", forwarded_for + b", " + client if forwarded_for else client)
+        out.append(b"\r\n")
+        if not has_proto:
+            out += (b"X-Forwarded-Proto: ", self.router.scheme, b"\r\n")
+        if head.upgrade:
+            out.append(b"Connection: upgrade\r\n")
+        elif head.chunked:
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        out.append(b"\r\n")
+        return b"".join(out)
+
+
+# -- one request and its response -------------------------------------------------------
+class _Exchange:
+    """Relays one request to the production slot and its response back."""
+
+    def __init__(self, client: _ClientConnection, head: RequestHead, upstream_head: bytes) -> None:
+        self.client = client
+        self.head = head
+        self.upgrade = head.upgrade
+        self.started_at = time.perf_counter()
+        self.probe = any(name.lower() == _PROBE for name, _ in head.headers)
+        self.out: list[bytes] = [upstream_head]
+        """Request bytes not yet written to a slot connection (the head first)."""
+        self.out_size = 0
+        self.sent: list[bytes] | None = []
+        """What was written, while it can still be replayed on a fresh connection."""
+        self.request_done = False
+        self.started = False
+        self.finished = False
+        self.route: Route | None = None
+        self.connection: _UpstreamConnection | None = None
+        self.reused = False
+        self.attempt = 0
+        self.response: ResponseParser | None = None
+        self.answer: ResponseHead | None = None
+        """The slot's response head, once it came."""
+        self.relay: list[bytes] = []
+        self.rechunk = False
+        self.keep = False
+        self.status: int | None = None
+        self.client_left = False
+        self.last_read = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.waiting_for_connection = False
+        if (
+            _expects_continue(head)
+            and not head.http10
+            and head.has_body
+            and client.router.production is not None
+        ):
+            client.write(_CONTINUE)
+
+    # -- request side ------------------------------------------------------------------
+    def ready(self) -> bool:
+        """Whether the request may go to the slot now: small bodies are read whole first."""
+        head = self.head
+        if self.request_done or self.upgrade:
+            return True
+        if head.chunked:
+            return self.out_size >= _BUFFER_BODY
+        return head.length > _BUFFER_BODY
+
+    def client_body(self, data: bytes) -> None:
+        piece = b"%x\r\n%s\r\n" % (len(data), data) if self.head.chunked else data
+        self._send(piece)
+
+    def client_end(self, trailers: Headers) -> None:
+        self.request_done = True
+        if self.head.chunked:
+            lines = b"".join(name + b": " + value + b"\r\n" for name, value in trailers)
+            self._send(b"0\r\n" + lines + b"\r\n")
+
+    def _send(self, piece: bytes) -> None:
+        self.out.append(piece)
+        self.out_size += len(piece)
+        if self.connection is not None:
+            self._flush()
+        elif self.out_size > _BUFFER_BODY and self.client.current is self:
+            self.client.hold(_Hold.CONNECT, True)  # until the slot connection is there
+            self.waiting_for_connection = True
+
+    def _flush(self) -> None:
+        connection = self.connection
+        assert connection is not None
+        if not self.out:
+            return
+        data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
+        self.out = []
+        self.out_size = 0
+        if self.sent is not None:
+            if sum(map(len, self.sent)) + len(data) <= _BUFFER_BODY + 65536:
+                self.sent.append(data)
+            else:
+                self.sent = None  # too big to replay
+        connection.write(data)
+
+    def abort_request(self) -> None:
+        """The rest of the request is malformed: the slot never gets it (a request whose
+        head went ahead is cut off; nothing is counted, the slot did nothing wrong)."""
+        self.out = []
+        self._abandon_connection()
+        self._cancel_timer()
+        if self.started and not self.finished and self.route is not None:
+            self.route.upstream.end()
+        self.finished = True
+
+    def client_blocked(self, blocked: bool) -> None:
+        """The client reads slower than the slot answers: hold the slot's side."""
+        connection = self.connection
+        if connection is not None and connection.transport is not None:
+            if blocked:
+                connection.transport.pause_reading()
+            else:
+                connection.transport.resume_reading()
+
+    def client_gone(self) -> None:
+        """The client closed: the response has nobody to go to."""
+        self.client_left = True
+        if not self.started or self.finished:
+            return
+        if not self.request_done or self.answer is not None or self.upgrade:
+            # Mid-request or mid-response: the slot connection cannot be reused.
+            if self.connection is not None:
+                self.connection.close()
+            self._finish(self.status if self.answer is not None else None, False)
+
+    # -- dispatch ----------------------------------------------------------------------
+    def start(self) -> None:
+        self.started = True
+        router = self.client.router
+        route = router.production
         if route is None:
-            keep = request.keep_alive and request.framing == _NONE
-            await self._answer(writer, 503, self.unavailable, close=not keep)
-            elapsed = (time.perf_counter() - started) * 1000
-            self._record(PRODUCTION, self.unavailable_version, 503, elapsed, request.probe)
-            return keep
-        upstream = route.upstream
-        upstream.begin()
-        status: int | None = None
-        try:
-            status, keep = await self._forward(request, body, reader, writer, upstream)
-            return keep
-        except UpstreamFailed as exc:
-            await self._answer(
-                writer, 502, f"slot {route.slot} ({route.version}) gave no response: {exc}", True
-            )
-            return False
-        finally:
-            upstream.end()
-            elapsed = (time.perf_counter() - started) * 1000
-            self._record(route.slot, route.version, status, elapsed, request.probe)
+            keep = self.head.keep_alive and self.request_done and not self.upgrade
+            message = (router.unavailable + "\n").encode()
+            self.client.write(simple_response(503, message, close=not keep))
+            router.record(PRODUCTION, router.unavailable_version, 503, self.started_at, self.probe)
+            self.finished = True
+            self.client.exchange_done(self, keep)
+            return
+        self.route = route
+        route.upstream.begin()
+        self._dispatch()
 
-    async def _forward(
-        self,
-        request: _Request,
-        body: bytes,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        upstream: Upstream,
-    ) -> tuple[int | None, bool]:
-        """Send the request to the slot and relay its response: (status, client keep-alive)."""
-        replayable = request.framing == _NONE
-        for attempt in (0, 1):
-            try:
-                up_reader, up_writer, reused = await upstream.connect()
-            except OSError as exc:
-                raise UpstreamFailed(f"cannot connect: {exc}") from exc
-            try:
-                up_writer.write(request.head + body if body else request.head)
-                if request.framing == _FIXED:
-                    await _copy_fixed(reader, up_writer, request.length)
-                elif request.framing == _CHUNKED:
-                    await _copy_chunked(reader, up_writer, rechunk=True)
-                response_head = await _read_response_head(up_reader)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-                up_writer.close()
-                nothing_back = not getattr(exc, "partial", b"")
-                # A pooled connection the slot had just closed: safe to try once more.
-                retry_safe = request.method in _IDEMPOTENT or isinstance(exc, ConnectionError)
-                if reused and attempt == 0 and replayable and nothing_back and retry_safe:
-                    continue
-                raise UpstreamFailed(str(exc) or type(exc).__name__) from exc
-            return await self._relay_response(
-                request, response_head, up_reader, up_writer, writer, upstream
-            )
-        raise UpstreamFailed("no response")  # pragma: no cover - the loop always returns
+    def _dispatch(self) -> None:
+        assert self.route is not None
+        connection = self.route.upstream.take_idle()
+        if connection is not None:
+            self._attach(connection, reused=True)
+        else:
+            task = asyncio.ensure_future(self._connect())
+            # The loop keeps only weak references to tasks: hold it until it is done.
+            tasks = self.client.router._connecting
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
-    async def _relay_response(
-        self,
-        request: _Request,
-        head: bytes,
-        up_reader: asyncio.StreamReader,
-        up_writer: asyncio.StreamWriter,
-        writer: asyncio.StreamWriter,
-        upstream: Upstream,
-    ) -> tuple[int | None, bool]:
+    async def _connect(self) -> None:
+        assert self.route is not None
         try:
-            status, framing, length, upstream_keep, out_head = _parse_response(head, request)
+            connection = await self.route.upstream.connect()
+        except OSError as exc:
+            self._bad_gateway(f"cannot connect: {exc}")
+            return
+        if self.finished:
+            connection.close()
+            return
+        self._attach(connection, reused=False)
+
+    def _attach(self, connection: _UpstreamConnection, reused: bool) -> None:
+        self.connection = connection
+        self.reused = reused
+        connection.exchange = self
+        self.response = ResponseParser(self, no_body=self.head.method == b"HEAD")
+        if self.waiting_for_connection:
+            self.waiting_for_connection = False
+            self.client.hold(_Hold.CONNECT, False)
+        self._flush()
+        self.last_read = time.monotonic()
+        self._arm_timer(self.client.router.upstream_timeout)
+
+    # -- slot side ---------------------------------------------------------------------
+    def upstream_data(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        response = self.response
+        assert response is not None
+        try:
+            offset = response.feed(data)
         except BadMessage as exc:
-            up_writer.close()
-            raise UpstreamFailed(str(exc)) from exc
-        keep = request.keep_alive
-        rechunk = False
-        if framing in (_CHUNKED, _UNTIL_CLOSE):
+            self._abandon_connection()
+            self._slot_failed(exc.message)
+            return
+        if offset is not None:
+            if not self.upgrade:
+                self._abandon_connection()
+                self._slot_failed("switched protocols though none was asked for")
+                return
+            self._upgraded(data[offset:])
+            return
+        self._relay()
+
+    def upstream_blocked(self, blocked: bool) -> None:
+        """The slot reads slower than the client sends."""
+        self.client.hold(_Hold.SLOT, blocked)
+
+    def upstream_lost(self, exc: Exception | None) -> None:
+        self.connection = None
+        if self.finished:
+            return
+        response = self.response
+        if response is not None and response.finish_at_close():
+            self._relay()
+            return
+        if self.answer is not None:
+            # Mid-body: the status line is out, so the only signal left is closing.
+            self.client.close()
+            self._finish(None, False)
+            return
+        retry_safe = self.head.method in _IDEMPOTENT or isinstance(exc, ConnectionError)
+        replayable = self.sent is not None and self.request_done and not self.out
+        if self.reused and self.attempt == 0 and replayable and retry_safe:
+            # A pooled connection the slot had just closed: safe to try once more.
+            self.attempt = 1
+            self.out = list(self.sent or []) or self.out
+            self.sent = []
+            self._cancel_timer()
+            self._dispatch()
+            return
+        self._slot_failed(str(exc) if exc else "connection closed")
+
+    # ResponseSink
+    def response_head(self, head: ResponseHead) -> None:
+        self.answer = head
+        self.status = head.status
+        if head.status == 101:
+            return  # relayed when the upgrade completes
+        request = self.head
+        keep = request.keep_alive and not self.upgrade
+        self.rechunk = False
+        if head.chunked or head.until_close:
             if request.http10:
                 keep = False
             else:
-                rechunk = True
-                out_head.append(b"Transfer-Encoding: chunked\r\n")
-        if not keep:
-            out_head.append(b"Connection: close\r\n")
-        elif request.http10:
-            out_head.append(b"Connection: keep-alive\r\n")
-        out_head.append(b"\r\n")
-        response_head = b"".join(out_head)
-        try:
-            if framing == _NONE:
-                writer.write(response_head)
-            elif framing == _FIXED and length <= _BUFFER_BODY:
-                writer.write(response_head + await up_reader.readexactly(length))
-            else:
-                writer.write(response_head)
-                if framing == _FIXED:
-                    await _copy_fixed(up_reader, writer, length)
-                elif framing == _CHUNKED:
-                    await _copy_chunked(up_reader, writer, rechunk=rechunk)
-                else:
-                    await _copy_until_close(up_reader, writer, rechunk=rechunk)
-            await writer.drain()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            # Mid-body: the status line is already out, so the only signal left is closing.
-            # A client that went away got what the slot said; a slot that broke off did not.
-            client_gone = writer.is_closing()
-            up_writer.close()
-            writer.close()
-            return (status if client_gone else None), False
-        if upstream_keep and framing != _UNTIL_CLOSE:
-            upstream.release(up_reader, up_writer)
+                self.rechunk = True
+        self.keep = keep
+        self.relay.append(_response_head(head, rechunk=self.rechunk, keep=keep, request=request))
+
+    def response_body(self, data: bytes) -> None:
+        if self.rechunk:
+            self.relay += (b"%x\r\n" % len(data), data, b"\r\n")
         else:
-            up_writer.close()
-        return status, keep
+            self.relay.append(data)
 
-    async def _answer(
-        self, writer: asyncio.StreamWriter, status: int, message: str, close: bool
-    ) -> None:
-        body = (message + "\n").encode()
-        reason = _REASONS.get(status, "Error")
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n"
+    def response_end(self) -> None:
+        if self.rechunk:
+            self.relay.append(b"0\r\n\r\n")
+        self.relay.append(b"")  # marks the end for _relay
+
+    def _relay(self) -> None:
+        relay = self.relay
+        if not relay:
+            return
+        ended = relay[-1] == b""
+        self.relay = []
+        self.client.write(b"".join(relay))
+        if ended:
+            head = self.answer
+            assert head is not None
+            connection = self.connection
+            if connection is not None:
+                if head.keep_alive and self.request_done and not head.until_close:
+                    assert self.route is not None
+                    self._cancel_timer()
+                    self.connection = None
+                    self.route.upstream.release(connection)
+                else:
+                    self._abandon_connection()
+            # The client may keep its connection only if its request was read whole.
+            self._finish(head.status, self.keep and self.request_done)
+
+    def _upgraded(self, rest: bytes) -> None:
+        head = self.answer
+        connection = self.connection
+        assert head is not None and connection is not None and self.route is not None
+        self._cancel_timer()
+        self.client.write(
+            _response_head(head, rechunk=False, keep=True, request=self.head, upgrade=True)
         )
-        with contextlib.suppress(ConnectionError):
-            writer.write(head.encode() + body)
-            await writer.drain()
+        if rest:
+            self.client.write(rest)
+        connection.exchange = None
+        connection.tunnel = self.client
+        self.finished = True
+        self.route.upstream.end()  # a long-lived tunnel does not hold up a drain
+        self.client.router.record(
+            self.route.slot, self.route.version, 101, self.started_at, self.probe
+        )
+        self.client.become_tunnel(connection)
+
+    # -- endings -----------------------------------------------------------------------
+    def _slot_failed(self, reason: str) -> None:
+        if self.answer is not None and self.answer.status != 101:
+            self.client.close()
+            self._finish(None, False)
+            return
+        assert self.route is not None
+        self._bad_gateway(f"gave no response: {reason}")
+
+    def _bad_gateway(self, detail: str) -> None:
+        assert self.route is not None
+        route = self.route
+        message = f"slot {route.slot} ({route.version}) {detail}\n".encode()
+        self.client.write(simple_response(502, message, close=True))
+        self._finish(None, False)
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        if self.finished:
+            return
+        timeout = self.client.router.upstream_timeout
+        idle = time.monotonic() - self.last_read
+        if idle < timeout:
+            self._arm_timer(timeout - idle)
+            return
+        self._abandon_connection()
+        route = self.route
+        assert route is not None
+        if self.answer is not None:
+            self.client.close()  # mid-body: closing is the only signal left
+            self._finish(None, False)
+            return
+        message = f"slot {route.slot} ({route.version}) sent no answer within {timeout:g} s\n"
+        self.client.write(simple_response(504, message.encode(), close=True))
+        self._finish(504, False)
+
+    def _finish(self, status: int | None, keep: bool) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._cancel_timer()
+        route = self.route
+        if route is not None:
+            route.upstream.end()
+            self.client.router.record(
+                route.slot, route.version, status, self.started_at, self.probe
+            )
+        self.client.exchange_done(self, keep)
+
+    def _abandon_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.exchange = None
+            connection.close()
+
+    def _arm_timer(self, delay: float) -> None:
+        self.timer = asyncio.get_running_loop().call_later(delay, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
-# -- parsing ------------------------------------------------------------------------
-def _headers(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
-    out = []
-    for line in lines:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
-            raise BadMessage(400, "malformed header line")
-        out.append((name, name.lower(), value.strip()))
-    return out
-
-
-def _tokens(headers: list[tuple[bytes, bytes, bytes]], lname: bytes) -> list[bytes]:
-    return [
-        token.strip().lower()
-        for name, low, value in headers
-        if low == lname
-        for token in value.split(b",")
-        if token.strip()
-    ]
-
-
-def _content_length(headers: list[tuple[bytes, bytes, bytes]]) -> int | None:
-    values = {value for _, low, value in headers if low == b"content-length"}
-    if not values:
-        return None
-    parts = {part.strip() for value in values for part in value.split(b",")}
-    if len(parts) != 1:
-        raise BadMessage(400, "conflicting Content-Length")
-    (text,) = parts
-    if not text.isdigit():
-        raise BadMessage(400, "invalid Content-Length")
-    return int(text)
-
-
-def _parse_request(head: bytes, client: bytes, scheme: bytes) -> _Request:
-    lines = head.lstrip(b"\r\n")[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3:
-        raise BadMessage(400, "malformed request line")
-    method, target, version = parts
-    if version == b"HTTP/1.1":
-        http10 = False
-    elif version == b"HTTP/1.0":
-        http10 = True
-    else:
-        raise BadMessage(505, "only HTTP/1.0 and HTTP/1.1 are supported")
-    headers = _headers(lines[1:])
-    connection = _tokens(headers, b"connection")
-    keep_alive = (b"keep-alive" in connection) if http10 else (b"close" not in connection)
-    codings = _tokens(headers, b"transfer-encoding")
-    length = _content_length(headers)
-    if codings:
-        if length is not None:
-            raise BadMessage(400, "both Transfer-Encoding and Content-Length")
-        if codings[-1] != b"chunked" or len(codings) > 1:
-            raise BadMessage(400, "only the chunked transfer coding is supported")
-        framing = _CHUNKED
-    elif length:
-        framing = _FIXED
-    else:
-        framing = _NONE
-    if not http10 and not any(low == b"host" for _, low, _ in headers):
-        raise BadMessage(400, "missing Host header")
-    drop = _HOP_BY_HOP.union(connection)
-    out = [method, b" ", target, b" HTTP/1.1\r\n"]
-    forwarded_for = b""
-    has_proto = False
-    expect_continue = False
-    probe = False
-    for name, low, value in headers:
-        if low == _PROBE:
-            probe = True
-        if low in drop:
-            continue
-        if low == b"x-forwarded-for":
-            forwarded_for = value if not forwarded_for else forwarded_for + b", " + value
-            continue
-        if low == b"expect":
-            expect_continue = value.lower() == b"100-continue"
-            continue
-        if low == b"x-forwarded-proto":
-            has_proto = True
-        out += (name, b": ", value, b"\r\n")
-    out += (b"X-Forwarded-For: ", forwarded_for + b", " + client if forwarded_for else client)
-    out.append(b"\r\n")
-    if not has_proto:
-        out += (b"X-Forwarded-Proto: ", scheme, b"\r\n")
-    if framing == _CHUNKED:
-        out.append(b"Transfer-Encoding: chunked\r\n")
-    out.append(b"\r\n")
-    return _Request(
-        method=method,
-        keep_alive=keep_alive,
-        http10=http10,
-        framing=framing,
-        length=length or 0,
-        expect_continue=expect_continue,
-        head=b"".join(out),
-        probe=probe,
+def _expects_continue(head: RequestHead) -> bool:
+    return any(
+        name.lower() == b"expect" and value.strip().lower() == b"100-continue"
+        for name, value in head.headers
     )
 
 
-async def _read_response_head(reader: asyncio.StreamReader) -> bytes:
-    while True:
-        head = await reader.readuntil(b"\r\n\r\n")
-        # Interim answers (103 Early Hints, a stray 100) are not relayed.
-        if head.startswith(b"HTTP/1.") and head[9:10] == b"1" and head[9:12] != b"101":
-            continue
-        return head
-
-
-def _parse_response(head: bytes, request: _Request) -> tuple[int, int, int, bool, list[bytes]]:
-    lines = head[:-4].split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
-    code_text, _, reason = rest.partition(b" ")
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code_text.isdigit():
-        raise BadMessage(502, "malformed status line")
-    status = int(code_text)
-    if status == 101:
-        raise BadMessage(502, "protocol upgrades are not supported")
-    headers = _headers(lines[1:])
-    connection = _tokens(headers, b"connection")
-    if version == b"HTTP/1.1":
-        upstream_keep = b"close" not in connection
-    else:
-        upstream_keep = b"keep-alive" in connection
-    length = 0
-    if request.method == b"HEAD" or status in (204, 304):
-        framing = _NONE
-    elif _tokens(headers, b"transfer-encoding"):
-        framing = _CHUNKED
-    else:
-        found = _content_length(headers)
-        if found is None:
-            framing = _UNTIL_CLOSE
-        else:
-            framing, length = (_FIXED, found) if found else (_NONE, 0)
+def _response_head(
+    head: ResponseHead, *, rechunk: bool, keep: bool, request: RequestHead, upgrade: bool = False
+) -> bytes:
+    connection = tokens(head.headers, b"connection")
     drop = _HOP_BY_HOP.union(connection)
-    out = [b"HTTP/1.1 ", code_text, b" ", reason, b"\r\n"]
-    for name, low, value in headers:
-        if low not in drop:
+    if upgrade:
+        drop = drop - {b"upgrade"}
+    out = [b"HTTP/1.1 %d " % head.status, head.reason, b"\r\n"]
+    for name, value in head.headers:
+        if name.lower() not in drop:
             out += (name, b": ", value, b"\r\n")
-    return status, framing, length, upstream_keep, [b"".join(out)]
-
-
-# -- body copying ---------------------------------------------------------------------
-async def _copy_fixed(
-    source: asyncio.StreamReader, sink: asyncio.StreamWriter, length: int
-) -> None:
-    remaining = length
-    while remaining:
-        piece = await source.read(min(remaining, _PIECE))
-        if not piece:
-            raise asyncio.IncompleteReadError(b"", remaining)
-        remaining -= len(piece)
-        sink.write(piece)
-        await sink.drain()
-
-
-async def _copy_chunked(
-    source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, rechunk: bool
-) -> None:
-    """Relay a chunked body; rechunk=False writes the decoded bytes (HTTP/1.0 clients)."""
-    while True:
-        size_line = await source.readuntil(b"\r\n")
-        size_text = size_line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise asyncio.IncompleteReadError(size_line, None) from None
-        if size == 0:
-            trailers = b""
-            while (line := await source.readuntil(b"\r\n")) != b"\r\n":
-                trailers += line
-            if rechunk:
-                sink.write(b"0\r\n" + trailers + b"\r\n")
-            return
+    if upgrade:
+        out.append(b"Connection: upgrade\r\n")
+    else:
         if rechunk:
-            sink.write(b"%x\r\n" % size)
-        await _copy_fixed(source, sink, size)
-        if await source.readexactly(2) != b"\r\n":
-            raise asyncio.IncompleteReadError(b"", None)
-        if rechunk:
-            sink.write(b"\r\n")
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        if not keep:
+            out.append(b"Connection: close\r\n")
+        elif request.http10:
+            out.append(b"Connection: keep-alive\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
 
 
-async def _copy_until_close(
-    source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, rechunk: bool
-) -> None:
-    while piece := await source.read(_PIECE):
-        sink.write(b"%x\r\n%s\r\n" % (len(piece), piece) if rechunk else piece)
-        await sink.drain()
-    if rechunk:
-        sink.write(b"0\r\n\r\n")
+# -- slot side connection ---------------------------------------------------------------
+class _UpstreamConnection(asyncio.Protocol):
+    """A connection to a slot process: carries one exchange at a time, or a tunnel."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.exchange: _Exchange | None = None
+        self.tunnel: _ClientConnection | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_data(data)
+        elif self.tunnel is not None:
+            self.tunnel.write(data)
+        else:
+            self.close()  # an idle connection has nothing to say
+
+    def eof_received(self) -> bool | None:
+        return None  # close: the exchange hears it in connection_lost
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.upstream_lost(exc)
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_blocked(True)
+        elif self.tunnel is not None:
+            self.tunnel.hold(_Hold.SLOT, True)
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_blocked(False)
+        elif self.tunnel is not None:
+            self.tunnel.hold(_Hold.SLOT, False)
+
+    def usable(self) -> bool:
+        """Open and not closing (a slot that closed an idle connection shows up here)."""
+        return not self.lost and self.transport is not None and not self.transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
