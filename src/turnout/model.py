@@ -91,10 +91,9 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class DeploymentInfo:
-    """What a step knows about the deployment it belongs to."""
+class PlannedDeployment:
+    """A deployment as asked for, before it is recorded: what `turnout plan` judges."""
 
-    id: str
     environment: str
     version: str
     type: DeploymentType
@@ -105,3 +104,10 @@ class DeploymentInfo:
     emergency: bool = False
     reason: str | None = None
     changes: str = ""
+
+
+@dataclass(frozen=True)
+class DeploymentInfo(PlannedDeployment):
+    """What a step knows about the recorded deployment it belongs to."""
+
+    id: str = field(kw_only=True)

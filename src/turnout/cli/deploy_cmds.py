@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from turnout.api import DeploymentType
 from turnout.cli.common import (
     AsOption,
     ConfigOption,
     EnvOption,
     JsonOption,
     OptionalEnvOption,
-    current_user,
     emit_json,
-    load,
-    open_store,
     say,
 )
-from turnout.errors import BadInput, PackageError
-from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.versions import check_version
 
-# The engine, policy and store are imported by the commands that use them, so that
-# `status` and `history` start without the engine's import time.
+# The API's modules (and the engine behind them) are imported by the commands that use
+# them, so that `status` and `history` start without the engine's import time.
 if TYPE_CHECKING:
-    from turnout.config import EnvironmentConfig, LoadedConfig
-    from turnout.runbook.engine import Engine, Result
-    from turnout.store import Store
+    from turnout.api import DeployResult
 
 TypeOption = Annotated[
     DeploymentType, typer.Option("--type", "-t", help="app, infra or full.", case_sensitive=False)
@@ -62,56 +56,21 @@ FixesIncidentOption = Annotated[
 ]
 
 
-def resolve_package(
-    config: LoadedConfig, env: EnvironmentConfig, version: str, package: Path | None
-) -> Path:
-    """The release package (--package, or the app's template), checked before anything runs.
-
-    Its migration files are read now, so that a bad name, a duplicate or an unreadable
-    file is bad input (exit 2) before any announcement, slot or lock.
-    """
-    if package is None:
-        template = config.root.app.package
-        package = config.resolve_path(template.format(name=config.root.app.name, version=version))
-    if not package.exists():
-        raise PackageError(f"{package}: release package for {version} not found")
-    if env.database.url is not None:
-        from turnout.database import load_from_package, locate
-
-        load_from_package(package, env.database.migrations, locate(config, env).engine)
-    return package.resolve()
-
-
-def _finish(result: Result, as_json: bool, config: LoadedConfig) -> None:
+def _finish(result: DeployResult, as_json: bool) -> None:
     from rich.markup import escape
 
-    from turnout.history import deployment_summary
-    from turnout.text import first_line
-
-    with open_store(config) as store:
-        document = deployment_summary(store, result.deployment_id)
     if as_json:
-        emit_json({**document, "exit_code": result.exit_code})
+        emit_json(result.to_dict())
     elif result.exit_code == 0:
         say(f"[green]✓[/] deployment {result.deployment_id}: {escape(result.message)}")
     else:
-        # The first line only: a log tail after it was shown once, with the evidence.
-        headline = first_line(result.message)
-        outcome = result.status.value
-        if result.status is DeploymentStatus.ROLLED_BACK and not _traffic_moved(document):
-            # What was started was undone, but production never changed: not a rollback.
-            outcome = "failed before any traffic moved, production untouched"
-            headline = headline.removesuffix("; rolled back")
-        say(f"[red]✗[/] deployment {result.deployment_id} {outcome}: {escape(headline)}")
-        say(f"  see `turnout status --env {document['environment']}`")
+        say(
+            f"[red]✗[/] deployment {result.deployment_id} {result.outcome}:"
+            f" {escape(result.headline)}"
+        )
+        say(f"  see `turnout status --env {result.environment}`")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
-
-
-def _traffic_moved(document: dict[str, Any]) -> bool:
-    """Whether the deployment's swap ran (a plan without one, e.g. infra, counts as moved)."""
-    swap = next((s["status"] for s in document.get("steps", []) if s["step"] == "swap"), None)
-    return swap not in {"pending", "skipped"}
 
 
 def deploy(
@@ -134,54 +93,29 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Run the runbook: deploy a version to an environment."""
+    from turnout.api import deploy as run_deployment
     from turnout.cli.progress import Progress
-    from turnout.runbook.engine import Engine
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    if emergency and not reason:
-        raise BadInput("--emergency needs --reason TEXT")
-    if outside_window and not reason:
-        raise BadInput("--outside-window needs --reason TEXT")
-    release = Release(version, resolve_package(loaded, environment, version, package))
-    confirm = sys.stdin.isatty() and not yes and not as_json
-    if confirm and not typer.confirm(f"Deploy {version} to {env}?"):
-        raise BadInput("not confirmed; nothing was changed")
-    deployer = current_user(actor)
-    data: dict[str, Any] = {}
-    if outside_window:
-        data = {"outside_window": True, "outside_window_reason": reason}
-    if fixes_incident:
-        data["fixes_incidents"] = [str(i) for i in fixes_incident]
-    title = f"deploy {version} to {env}"
-    with open_store(loaded) as store, Progress(title, quiet=as_json) as progress:
-        engine = Engine(loaded, environment, store, on_event=progress)
-        result = engine.deploy(
-            release,
-            kind,
-            deployer,
+    ask = sys.stdin.isatty() and not yes and not as_json
+    with Progress(f"deploy {version} to {env}", quiet=as_json) as progress:
+        result = run_deployment(
+            env,
+            version,
+            package=package,
+            kind=kind,
             emergency=emergency,
             reason=reason,
-            changes=changes or loaded.root.app.changes,
-            data=data,
+            outside_window=outside_window,
+            fixes_incidents=fixes_incident or (),
+            changes=changes,
+            wait_approval=wait_approval,
+            actor=actor,
+            config=config,
+            on_event=progress,
+            notice=say,
+            confirm=typer.confirm if ask else None,
         )
-        if result.status is DeploymentStatus.WAITING_APPROVAL and wait_approval:
-            result = _wait_and_resume(engine, store, result, deployer, wait_approval)
-    _finish(result, as_json, loaded)
-
-
-def _wait_and_resume(
-    engine: Engine, store: Store, result: Result, deployer: str, timeout: float
-) -> Result:
-    """Poll for a new approval until `timeout`, then resume (which re-runs the gate)."""
-    say(f"waiting up to {timeout:g} s for an approval of deployment {result.deployment_id}")
-    known = len(store.approvals(result.deployment_id))
-    deadline = engine.clock.monotonic() + timeout
-    while engine.clock.monotonic() < deadline:
-        if len(store.approvals(result.deployment_id)) > known:
-            return engine.resume(deployer) or result
-        engine.clock.sleep(2.0)
-    return result
+    _finish(result, as_json)
 
 
 def resume(
@@ -196,21 +130,19 @@ def resume(
     """Continue (or compensate) an interrupted deployment."""
     from rich.markup import escape
 
+    from turnout.api import resume as resume_deployment
     from turnout.cli.progress import Progress
-    from turnout.runbook.engine import Engine
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    with open_store(loaded) as store, Progress(f"resume {env}", quiet=as_json) as progress:
-        engine = Engine(loaded, environment, store, on_event=progress)
-        result = engine.resume(current_user(actor), force_unlock=force_unlock)
-        latest = store.deployments(env, limit=1) if result is None else []
-    if result is not None:
-        _finish(result, as_json, loaded)
+    with Progress(f"resume {env}", quiet=as_json) as progress:
+        result = resume_deployment(
+            env, force_unlock=force_unlock, actor=actor, config=config, on_event=progress
+        )
+    if result.resumed is not None:
+        _finish(result.resumed, as_json)
         return
-    held = latest[0] if latest and latest[0].status == DeploymentStatus.NEEDS_PERSON.value else None
     if as_json:
-        emit_json({"environment": env, "resumed": None, "needs_person": held.id if held else None})
+        emit_json(result.to_dict())
+    held = result.held
     if held is None:
         say(f"nothing to resume on {env}: no deployment is interrupted or waiting")
         return
@@ -221,7 +153,7 @@ def resume(
         f" evidence; keep it with `turnout accept --env {env} --reason TEXT`, keep judging it"
         f" with `turnout watch --env {env}`, or go back with `turnout rollback --env {env}`"
     )
-    raise typer.Exit(5)
+    raise typer.Exit(result.exit_code)
 
 
 def plan(
@@ -244,82 +176,46 @@ def plan(
     """Dry run: the steps a deployment would run and every gate's verdict; changes nothing."""
     from rich.markup import escape
 
-    from turnout.analysis.budget import evidence_budget
-    from turnout.policy import DeploymentFlags, evaluate_gates
-    from turnout.runbook.engine import Engine
-    from turnout.runbook.plan import plan_steps
-    from turnout.runbook.steps import load_step
+    from turnout.api import plan as plan_deployment
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    names = plan_steps(environment, kind)
-    steps = [{"step": n, "phase": load_step(n).phase, "gate": load_step(n).gate} for n in names]
-    deployer = current_user(actor)
-    release_package = resolve_package(loaded, environment, version, package)
-    with open_store(loaded, read_only=True) as store:
-        info = DeploymentInfo(
-            id="0",
-            environment=env,
-            version=version,
-            type=kind,
-            deployer=deployer,
-            created_at=store.now(),
-            package=release_package,
-            previous_version=Engine(loaded, environment, store).last_verified_version(),
-            emergency=emergency,
-            reason=reason,
-        )
-        flags = DeploymentFlags(
-            deployer=deployer,
-            emergency=emergency,
-            reason=reason,
-            outside_window=outside_window,
-            outside_window_reason=reason if outside_window else None,
-            fixes_incidents=tuple(fixes_incident or ()),
-        )
-        gates = [g.to_dict() for g in evaluate_gates(loaded, environment, store, info, flags=flags)]
-        if "stage" in names:  # what the deployment's first step, preflight, would say
-            from turnout.runbook.steps.preflight import preflight_gate
-
-            gates.insert(0, preflight_gate(loaded, environment, store, info).to_dict())
-    blocking = [g for g in gates if g.get("blocking")]
-    document: dict[str, Any] = {
-        "environment": env,
-        "version": version,
-        "type": kind.value,
-        "steps": steps,
-        "gates": gates,
-        "would_proceed": not blocking,
-        "window_enforced": environment.policy.enforce_window,
-    }
-    budget = evidence_budget(loaded, environment)
-    document["evidence_budget"] = budget.to_dict() if budget is not None else None
+    result = plan_deployment(
+        env,
+        version,
+        package=package,
+        kind=kind,
+        emergency=emergency,
+        reason=reason,
+        outside_window=outside_window,
+        fixes_incidents=fixes_incident or (),
+        actor=actor,
+        config=config,
+    )
     # --check: the same exit code a refused deploy ends with, so CI can stop before trying.
-    refused = 3 if check and blocking else 0
+    refused = result.refused_exit_code if check else 0
     if as_json:
-        emit_json(document)
+        emit_json(result.to_dict())
         if refused:
             raise typer.Exit(refused)
         return
-    say(f"plan: {kind.value} deployment of {version} to {env}")
-    for index, item in enumerate(steps, 1):
-        say(f"  {index:>2}. {item['phase']:<15} {item['step']}{'  (gate)' if item['gate'] else ''}")
+    say(f"plan: {result.kind.value} deployment of {version} to {env}")
+    for index, item in enumerate(result.steps, 1):
+        say(f"  {index:>2}. {item.phase:<15} {item.step}{'  (gate)' if item.gate else ''}")
     say("gates:")
-    for gate in gates:
-        mark = "✗" if gate.get("blocking") else "·"
-        name = gate.get("item") or gate["gate"]
-        say(f"  {mark} {name:<20} {gate['verdict']:<15} {gate['summary']}")
-    if not environment.policy.enforce_window:
+    for gate in result.gates:
+        mark = "✗" if gate.blocking else "·"
+        name = gate.item or gate.gate
+        say(f"  {mark} {name:<20} {gate.verdict:<15} {gate.summary}")
+    if not result.window_enforced:
         say(
             f"  the window verdict is shown, not enforced, on {env}"
             " (policy.enforce_window = false); active incidents still freeze"
         )
-    if budget is not None:
+    if result.evidence_budget is not None:
         say("evidence budget:")
-        for line in budget.lines():
+        for line in result.evidence_budget.lines():
             say(f"  {escape(line)}")
-    if blocking:
-        held = ", ".join(g.get("item") or g["gate"] for g in blocking)
+    if result.blocking:
+        held = ", ".join(g.item or g.gate for g in result.blocking)
         say(f"[red]deploy would be refused now[/] (blocking: {held})")
     else:
         say("[green]deploy would pass the gates now[/]")
@@ -343,16 +239,13 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Swap back to the previous version (kept warm in the staging slot)."""
-    from turnout.runbook.rollback import rollback as do_rollback
+    from turnout.api import rollback as swap_back
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    with open_store(loaded) as store:
-        outcome = do_rollback(loaded, environment, store, current_user(actor), to=to, reason=reason)
+    result = swap_back(env, to=to, reason=reason, actor=actor, config=config)
     if as_json:
-        emit_json(outcome)
+        emit_json(result.to_dict())
     else:
-        say(f"[green]✓[/] {outcome['summary']}")
+        say(f"[green]✓[/] {result.summary}")
 
 
 def status(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:

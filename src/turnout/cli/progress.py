@@ -38,12 +38,17 @@ class Progress:
         self._live: Live | None = None
 
     def __enter__(self) -> Progress:
-        if self.live_mode and not self.quiet:
+        return self
+
+    def _start_live(self) -> None:
+        # Started with the first event, not on entry: what comes before the runbook runs
+        # (a confirmation prompt, a refusal) is printed on a terminal without a live table.
+        if self._live is None and self.live_mode and not self.quiet:
+            self._started = time.monotonic()
             self._live = Live(
                 self._render(), console=console, refresh_per_second=8, transient=False
             )
             self._live.__enter__()
-        return self
 
     def __exit__(
         self,
@@ -59,6 +64,7 @@ class Progress:
         """Engine callback."""
         if self.quiet:
             return
+        self._start_live()
         if event.status == "progress":
             self._note = event.message
             if self._live is None:

@@ -22,7 +22,7 @@ from turnout.childenv import child_environment
 from turnout.config.people import find_person
 from turnout.config.policy import CHECKLIST_ITEMS, ChecklistItemConfig
 from turnout.errors import BadInput
-from turnout.model import DeploymentInfo, VerdictKind
+from turnout.model import PlannedDeployment, VerdictKind
 from turnout.policy.approvals import is_deployer
 from turnout.policy.flags import DeploymentFlags, is_production
 
@@ -99,7 +99,7 @@ class CheckInput:
     config: LoadedConfig
     env: EnvironmentConfig
     store: Store
-    deployment: DeploymentInfo
+    deployment: PlannedDeployment
     flags: DeploymentFlags
     at: datetime
     window: WindowDecision | None
@@ -576,7 +576,7 @@ def evaluate_checklist(
     config: LoadedConfig,
     env: EnvironmentConfig,
     store: Store,
-    deployment: DeploymentInfo,
+    deployment: PlannedDeployment,
     flags: DeploymentFlags,
     at: datetime,
     window: WindowDecision | None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig
-    from turnout.model import DeploymentInfo
+    from turnout.model import PlannedDeployment
     from turnout.store import Store
 
 
@@ -35,7 +35,7 @@ class DeploymentFlags:
         }
 
 
-def flags_from_data(info: DeploymentInfo, data: dict[str, Any] | None) -> DeploymentFlags:
+def flags_from_data(info: PlannedDeployment, data: dict[str, Any] | None) -> DeploymentFlags:
     """Flags of a deployment from its info and its `deployments.data` record."""
     data = data or {}
     fixes = data.get("fixes_incidents") or []
@@ -52,13 +52,14 @@ def flags_from_data(info: DeploymentInfo, data: dict[str, Any] | None) -> Deploy
     )
 
 
-def recorded_id(info: DeploymentInfo) -> int | None:
-    """The deployment's row id, or None for a planned deployment (id "", "0", "plan")."""
-    text = str(info.id)
-    return int(text) if text.isdigit() and int(text) > 0 else None
+def recorded_id(info: PlannedDeployment) -> int | None:
+    """The deployment's row id, or None for a planned deployment (not recorded yet)."""
+    from turnout.model import DeploymentInfo
+
+    return int(info.id) if isinstance(info, DeploymentInfo) else None
 
 
-def read_flags(store: Store, info: DeploymentInfo) -> DeploymentFlags:
+def read_flags(store: Store, info: PlannedDeployment) -> DeploymentFlags:
     """Flags of a recorded deployment (or of a planned one that has no row yet)."""
     dep_id = recorded_id(info)
     row = store.deployment(dep_id) if dep_id is not None else None

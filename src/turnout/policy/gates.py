@@ -13,7 +13,7 @@ from turnout.policy.windows import decide_window, evaluate_window
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
-    from turnout.model import DeploymentInfo
+    from turnout.model import PlannedDeployment
     from turnout.store import Store
 
 
@@ -59,7 +59,7 @@ def evaluate_gates(
     config: LoadedConfig,
     env: EnvironmentConfig,
     store: Store,
-    deployment_info: DeploymentInfo,
+    deployment_info: PlannedDeployment,
     *,
     at: datetime | None = None,
     flags: DeploymentFlags | None = None,

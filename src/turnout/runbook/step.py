@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from turnout.errors import NotSupported
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
-    from turnout.model import DeploymentInfo
+    from turnout.model import DeploymentInfo, PlannedDeployment
     from turnout.store import Store
     from turnout.targets.protocol import Target
 
@@ -33,6 +33,38 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     ROLLED_BACK = "rolled-back"
     NEEDS_PERSON = "needs-person"
+
+
+class ReleaseContext(Protocol):
+    """What checking a release needs: a step's context, or a plan's (nothing recorded yet)."""
+
+    @property
+    def config(self) -> LoadedConfig:
+        """The configuration."""
+
+    @property
+    def env(self) -> EnvironmentConfig:
+        """The environment deployed to."""
+
+    @property
+    def store(self) -> Store:
+        """The state store."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock."""
+
+    @property
+    def deployment(self) -> PlannedDeployment:
+        """The deployment (recorded or only planned)."""
+
+    @property
+    def progress(self) -> Callable[[str], None]:
+        """Where lines of live progress go."""
+
+    @property
+    def target(self) -> Target:
+        """The environment's target client."""
 
 
 @dataclass

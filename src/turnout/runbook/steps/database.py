@@ -23,13 +23,13 @@ from turnout.database.runner import MigrationFailed
 from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, PackageError, StepError
-from turnout.runbook.step import Step, StepContext
+from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
 NOT_MOVED = {None, "pending"}
 
 
-def service(ctx: StepContext) -> DatabaseService:
+def service(ctx: ReleaseContext) -> DatabaseService:
     """The database service for this step's environment, acting as the deployer."""
     return DatabaseService(
         ctx.config,
@@ -41,7 +41,7 @@ def service(ctx: StepContext) -> DatabaseService:
     )
 
 
-def release_package(ctx: StepContext) -> Path:
+def release_package(ctx: ReleaseContext) -> Path:
     """The deployment's package, or the app's package template filled in with its version."""
     if ctx.deployment.package is not None:
         return ctx.deployment.package

@@ -11,17 +11,20 @@ never started, and the warm previous version stays in its slot for a swap back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
-from turnout.runbook.step import Step, StepContext
+from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.runbook.steps.database import release_package, service
-from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState
+from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState, Target
 
 if TYPE_CHECKING:
+    from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
-    from turnout.model import DeploymentInfo
+    from turnout.model import PlannedDeployment
     from turnout.policy.gates import GateResult
     from turnout.store import Store
 
@@ -50,7 +53,7 @@ class PreflightReport:
         }
 
 
-def check_release(ctx: StepContext) -> PreflightReport:
+def check_release(ctx: ReleaseContext) -> PreflightReport:
     """Every check that needs no change; raises BadInput (2) or Refused (3)."""
     from turnout.targets.local.packages import check_package, limits_for
 
@@ -72,7 +75,7 @@ def check_release(ctx: StepContext) -> PreflightReport:
     )
 
 
-def _live_slot(ctx: StepContext) -> SlotState | None:
+def _live_slot(ctx: ReleaseContext) -> SlotState | None:
     """Production's slot as the target reports it; Unavailable when the target is silent."""
     try:
         return ctx.target.slots().get(PRODUCTION)
@@ -85,7 +88,7 @@ def _live_slot(ctx: StepContext) -> SlotState | None:
         ) from exc
 
 
-def _pending_migrations(ctx: StepContext) -> list[str]:
+def _pending_migrations(ctx: ReleaseContext) -> list[str]:
     """Pending files of the release, checked against the database's history."""
     svc = service(ctx)
     migrations = svc.load_migrations(release_package(ctx))
@@ -114,16 +117,33 @@ class PreflightStep(Step):
         return check_release(ctx).to_outputs()
 
 
+@dataclass
+class PlannedRelease:
+    """A release's context before any deployment is recorded (`turnout plan`)."""
+
+    config: LoadedConfig
+    env: EnvironmentConfig
+    store: Store
+    deployment: PlannedDeployment
+    clock: Clock
+    progress: Callable[[str], None] = lambda _message: None
+
+    @cached_property
+    def target(self) -> Target:
+        """The environment's target client, created on first use."""
+        from turnout.targets.registry import create_target
+
+        return create_target(self.config, self.env)
+
+
 def preflight_gate(
-    config: LoadedConfig, env: EnvironmentConfig, store: Store, deployment: DeploymentInfo
+    config: LoadedConfig, env: EnvironmentConfig, store: Store, deployment: PlannedDeployment
 ) -> GateResult:
     """The preflight checks as a line of `turnout plan`'s gate table (changes nothing)."""
     from turnout.clock import SystemClock
     from turnout.policy.gates import GateResult
 
-    ctx = StepContext(
-        config=config, env=env, deployment=deployment, store=store, clock=SystemClock()
-    )
+    ctx = PlannedRelease(config, env, store, deployment, SystemClock())
     title = "Release can be deployed"
     try:
         report = check_release(ctx)
