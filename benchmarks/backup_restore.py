@@ -93,7 +93,7 @@ def project(root: Path, url: str, password: bool) -> DatabaseService:
     """A turnout project around the benchmark database."""
     secret = f', password = "env:{PASSWORD_VARIABLE}"' if password else ""
     (root / "turnout.toml").write_text(
-        f'[app]\nname = "bench"\n[environments.bench]\n'
+        f'[app]\nname = "bench"\n[environments.bench]\ntarget = {{ kind = "fake" }}\n'
         f'database = {{ url = "{url}"{secret}, retention = 100 }}\n'
     )
     loaded = load_config(root / "turnout.toml")

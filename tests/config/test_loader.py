@@ -33,6 +33,14 @@ CASES = {
         "environments.production.target",
     ),
     "no environments": ('[app]\nname = "shop"\n[environments]\n', "environments"),
+    "environment without a target": (
+        VALID.replace('target = { kind = "fake" }', 'staging_environment = "production"'),
+        "environments.production.target: required key is missing",
+    ),
+    "target without a kind": (
+        VALID.replace('{ kind = "fake" }', '{ staging_slot = "green" }'),
+        "environments.production.target.kind: required key is missing (installed:",
+    ),
 }
 
 

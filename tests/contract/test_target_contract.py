@@ -1,4 +1,6 @@
-"""The contract every target passes: App Service slot semantics, seen through the protocol."""
+"""The contract every installed target passes: App Service slot semantics, seen through the
+protocol. The suite runs over every `turnout.targets` entry point; a target installed without
+a way to build one here fails the suite instead of passing untested."""
 
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import pytest
 
 from tests.fakes.azure_world import running_azure, write_azure_config
 from tests.support.local_fixtures import make_package, running_host
-from turnout.errors import StepError
+from turnout.config import load_config
+from turnout.errors import PackageError, StepError
 from turnout.model import Release
-from turnout.targets.fake import FakeTarget
 from turnout.targets.protocol import PRODUCTION, Target
-from turnout.targets.registry import create_target
+from turnout.targets.registry import create_target, installed_kinds
 
 
 @dataclass
@@ -35,24 +37,49 @@ class Subject:
         return document
 
 
-@pytest.fixture(params=["fake", "local", "azure"])
+Builder = Callable[[Path, pytest.MonkeyPatch, Callable[[str], Release]], Iterator[Subject]]
+
+
+@pytest.fixture(params=installed_kinds())
 def subject(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Subject]:
-    """Each target implementation, fresh, with no version deployed."""
-    if request.param == "fake":
-        yield Subject(FakeTarget("contract"), lambda version: Release(version))
-        return
+    """Each installed target, fresh, with no version deployed."""
+    builder = BUILDERS.get(request.param)
+    if builder is None:
+        pytest.fail(
+            f"target {request.param!r} is installed, but the contract suite cannot build one"
+        )
     packages = tmp_path / "packages"
 
     def release(version: str) -> Release:
         return Release(version, make_package(packages, version))
 
-    if request.param == "azure":
-        yield from azure_subject(tmp_path, monkeypatch, release)
-        return
+    yield from builder(tmp_path, monkeypatch, release)
 
-    for host in running_host(tmp_path / "host"):
+
+def fake_subject(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, release: Callable[[str], Release]
+) -> Iterator[Subject]:
+    """The fake target, built through its entry point like any other."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "turnout.toml"
+    path.write_text(
+        '[app]\nname = "contract"\n[environments.contract]\ntarget = { kind = "fake" }\n'
+    )
+    config = load_config(path)
+    target = create_target(config, config.env("contract"))
+    try:
+        yield Subject(target, release)
+    finally:
+        target.close()
+
+
+def local_subject(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, release: Callable[[str], Release]
+) -> Iterator[Subject]:
+    """The local target: a real slot host with its router on a free port."""
+    for host in running_host(folder / "host"):
         yield Subject(host.target, release)
 
 
@@ -71,9 +98,30 @@ def azure_subject(
             target.close()
 
 
+BUILDERS: dict[str, Builder] = {
+    "fake": fake_subject,
+    "local": local_subject,
+    "azure": azure_subject,
+}
+
+
 def versions(target: Target) -> dict[str, str | None]:
     """Slot name -> version."""
     return {name: state.version for name, state in target.slots().items()}
+
+
+def test_check_package_refuses_what_cannot_be_deployed(subject: Subject, tmp_path: Path) -> None:
+    """A package that is not a zip or a directory is refused (exit 2) and nothing changes;
+    a proper one passes."""
+    bogus = tmp_path / "release.tar"
+    bogus.write_bytes(b"not a zip")
+    before = versions(subject.target)
+    with pytest.raises(PackageError):
+        subject.target.check_package(bogus)
+    good = subject.release("1.0.0").package
+    assert good is not None
+    subject.target.check_package(good)
+    assert versions(subject.target) == before
 
 
 def test_production_slot_always_exists(subject: Subject) -> None:

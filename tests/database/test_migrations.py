@@ -201,7 +201,7 @@ def test_url_with_password_is_refused_without_echoing_it(tmp_path: Path) -> None
     """A password inside database.url is a configuration error that does not print it."""
     config = tmp_path / "turnout.toml"
     config.write_text(
-        '[app]\nname = "a"\n[environments.prod]\n'
+        '[app]\nname = "a"\n[environments.prod]\ntarget = { kind = "fake" }\n'
         'database = { url = "postgresql://app:hunter2@db:5432/app" }\n'
     )
     with pytest.raises(ConfigError) as caught:
@@ -209,7 +209,7 @@ def test_url_with_password_is_refused_without_echoing_it(tmp_path: Path) -> None
     assert caught.value.key == "environments.prod.database.url"
     assert "hunter2" not in caught.value.message
     config.write_text(
-        '[app]\nname = "a"\n[environments.prod]\n'
+        '[app]\nname = "a"\n[environments.prod]\ntarget = { kind = "fake" }\n'
         'database = { url = "sqlite:///a.db", history_table = "x; drop" }\n'
     )
     with pytest.raises(ConfigError, match="history_table"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from turnout.config import EnvironmentConfig, LoadedConfig, TurnoutConfig
 from turnout.config.people import find_person
+from turnout.config.targets import FakeTargetConfig
 from turnout.policy.approvals import approval_status, requirements
 from turnout.policy.flags import DeploymentFlags
 from turnout.store.records import ApprovalRecord
@@ -25,14 +26,16 @@ def _config(env: EnvironmentConfig, people: list[dict[str, Any]] | None = None) 
         {
             "app": {"name": "shop"},
             "people": PEOPLE if people is None else people,
-            "environments": {env.name: {}},
+            "environments": {env.name: {"target": {"kind": "fake"}}},
         }
     )
     return LoadedConfig(path=Path("/x/turnout.toml"), root=root, environments={env.name: env})
 
 
 def _env(name: str = "production", **policy: Any) -> EnvironmentConfig:
-    return EnvironmentConfig.model_validate({"name": name, "policy": policy})
+    return EnvironmentConfig.model_validate(
+        {"name": name, "target": FakeTargetConfig(), "policy": policy}
+    )
 
 
 def _approval(who: str) -> ApprovalRecord:

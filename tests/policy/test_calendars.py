@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from turnout.config import EnvironmentConfig
 from turnout.config.policy import PolicyConfig
+from turnout.config.targets import FakeTargetConfig
 from turnout.integrations.incidents import ActiveIncident
 from turnout.policy.calendars import quarter_of, thanksgiving, thanksgiving_week
 from turnout.policy.flags import DeploymentFlags
@@ -157,7 +158,9 @@ def test_bad_policy_is_refused(data: dict[str, Any], fragment: str) -> None:
 
 
 def _env(**policy: Any) -> EnvironmentConfig:
-    return EnvironmentConfig.model_validate({"name": "production", "policy": policy})
+    return EnvironmentConfig.model_validate(
+        {"name": "production", "target": FakeTargetConfig(), "policy": policy}
+    )
 
 
 def _flags(**kw: Any) -> DeploymentFlags:

@@ -11,6 +11,7 @@ from tests.support.postgres_server import PostgresServer
 from tests.support.project import Project, fake_project
 from turnout.config import EnvironmentConfig
 from turnout.config.analysis import AnalysisConfig
+from turnout.config.targets import FakeTargetConfig
 from turnout.model import DeploymentType
 from turnout.runbook.plan import plan_steps
 from turnout.store import Store
@@ -18,7 +19,10 @@ from turnout.store import Store
 # The app plan of an environment without a database and without metrics (as the fake
 # project has: provider "none", so no verification traffic before the swap either).
 PLAN = plan_steps(
-    EnvironmentConfig(name="web", analysis=AnalysisConfig(provider="none")), DeploymentType.APP
+    EnvironmentConfig(
+        name="web", target=FakeTargetConfig(), analysis=AnalysisConfig(provider="none")
+    ),
+    DeploymentType.APP,
 )
 POINTS = [f"{when}:{step}" for step in PLAN for when in ("before", "after")]
 

@@ -11,13 +11,27 @@ if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
 
 
+def appinsights_provider(
+    config: LoadedConfig, env: EnvironmentConfig, target: object
+) -> ProviderChoice:
+    """The `appinsights` metrics provider: requests from Application Insights."""
+    return azure_provider(config, env, target)
+
+
+def azure_monitor_provider(
+    config: LoadedConfig, env: EnvironmentConfig, target: object
+) -> ProviderChoice:
+    """The `azure-monitor` metrics provider: App Service platform metrics."""
+    return azure_provider(config, env, target)
+
+
 def azure_provider(config: LoadedConfig, env: EnvironmentConfig, target: object) -> ProviderChoice:
     """Application Insights or Azure Monitor, reading the slots of the azure target."""
     from turnout.targets.azure.target import AzureTarget
 
     analysis = env.analysis
     if not isinstance(target, AzureTarget):
-        kind = getattr(env.target, "kind", "?")
+        kind = env.target.kind
         return ProviderChoice(
             None,
             f"analysis.provider = {analysis.provider!r} reads App Service slots, but the target"

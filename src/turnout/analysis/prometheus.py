@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from turnout.analysis.provider import ProviderChoice
 from turnout.config.analysis import PrometheusConfig
 from turnout.errors import IntegrationError
 from turnout.traffic import SecondBucket, bucket_index
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
 
 Series = dict[int, float]
 """Values of one series by (integer-aligned) step time."""
@@ -215,3 +219,15 @@ def _increase(series: Series, a: int, b: int) -> int | None:
     if math.isnan(delta) or delta < 0:
         return None
     return round(delta)
+
+
+def prometheus_provider(
+    config: LoadedConfig, env: EnvironmentConfig, target: object
+) -> ProviderChoice:
+    """The `prometheus` metrics provider: the server of [analysis.prometheus]."""
+    settings = env.analysis.prometheus
+    assert settings is not None  # validated with the configuration
+    return ProviderChoice(
+        PrometheusProvider(settings, environment=env.name, config_file=str(config.path)),
+        f"Prometheus at {settings.url}",
+    )

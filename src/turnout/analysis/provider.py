@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from turnout.traffic import SecondBucket, TrafficSource
+from turnout.traffic import SecondBucket
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -58,30 +58,22 @@ class ProviderChoice:
 
 
 def choose_provider(config: LoadedConfig, env: EnvironmentConfig, target: object) -> ProviderChoice:
-    """The configured metrics provider for an environment and its target."""
-    analysis = env.analysis
-    if analysis.provider == "none":
+    """The configured metrics provider for an environment and its target (a provider is a
+    `turnout.metrics_providers` entry point; "none" is health checks only)."""
+    from turnout.config.analysis import NO_PROVIDER
+    from turnout.config.plugins import load_reference, metrics_plugins
+
+    name = env.analysis.provider
+    if name == NO_PROVIDER:
         return ProviderChoice(None, "analysis.provider is 'none': metrics not measured")
-    if analysis.provider == "prometheus":
-        from turnout.analysis.prometheus import PrometheusProvider
+    plugin = metrics_plugins()[name]  # validated with the configuration
+    factory: ProviderFactory = load_reference(plugin.factory)
+    return factory(config, env, target)
 
-        assert analysis.prometheus is not None  # validated with the configuration
-        return ProviderChoice(
-            PrometheusProvider(
-                analysis.prometheus, environment=env.name, config_file=str(config.path)
-            ),
-            f"Prometheus at {analysis.prometheus.url}",
-        )
-    if analysis.provider in ("appinsights", "azure-monitor"):
-        from turnout.analysis.azure_choice import azure_provider
 
-        return azure_provider(config, env, target)
-    if isinstance(target, TrafficSource):
-        from turnout.analysis.router import RouterProvider
+class ProviderFactory(Protocol):
+    """What a metrics plugin's `factory` names."""
 
-        return ProviderChoice(RouterProvider(target), "the target's router counters")
-    kind = getattr(env.target, "kind", "?")
-    return ProviderChoice(
-        None,
-        f"the {kind} target counts no traffic (analysis.provider = 'router'): metrics not measured",
-    )
+    def __call__(
+        self, config: LoadedConfig, env: EnvironmentConfig, target: object
+    ) -> ProviderChoice: ...

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from turnout.analysis.provider import ProviderChoice
 from turnout.traffic import SecondBucket, TrafficSource
+
+if TYPE_CHECKING:
+    from turnout.config import EnvironmentConfig, LoadedConfig
 
 
 class RouterProvider:
@@ -28,3 +34,14 @@ class RouterProvider:
 
     def close(self) -> None:
         return None
+
+
+def router_provider(config: LoadedConfig, env: EnvironmentConfig, target: object) -> ProviderChoice:
+    """The `router` metrics provider: the target's own per-slot counters, when it keeps them."""
+    if isinstance(target, TrafficSource):
+        return ProviderChoice(RouterProvider(target), "the target's router counters")
+    return ProviderChoice(
+        None,
+        f"the {env.target.kind} target counts no traffic (analysis.provider = 'router'):"
+        " metrics not measured",
+    )

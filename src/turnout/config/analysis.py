@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from turnout.config.azure import AnalysisProvider, AppInsightsConfig, AzureMonitorConfig
+from turnout.config.azure import AppInsightsConfig, AzureMonitorConfig
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.plugins import MetricsPlugin, metrics_plugins
 from turnout.config.secrets import Secret
 
 
@@ -126,13 +127,22 @@ class ProbeConfig(Section):
         return self
 
 
+NO_PROVIDER = "none"
+"""`analysis.provider = "none"`: health checks only, metrics not measured."""
+ROUTER = MetricsPlugin("router", "turnout.analysis.router:router_provider")
+"""The `router` entry point of `turnout.metrics_providers`: a target's own traffic counters."""
+PROMETHEUS = MetricsPlugin("prometheus", "turnout.analysis.prometheus:prometheus_provider")
+"""The `prometheus` entry point of `turnout.metrics_providers` ([analysis.prometheus])."""
+
+
 class AnalysisConfig(Section):
     """How the new version is judged on live traffic after the swap."""
 
-    provider: Literal["router", "prometheus", "none"] | AnalysisProvider = "router"
+    provider: str = "router"
     """Where traffic counts come from: the target's own router (local target), a
     Prometheus server ([analysis.prometheus]), Application Insights ([analysis.appinsights]),
-    Azure Monitor platform metrics of an azure target, or none (health checks only)."""
+    Azure Monitor platform metrics of an azure target, another installed provider (the
+    `turnout.metrics_providers` entry points), or none (health checks only)."""
     max_error_rate: float = Field(default=0.001, gt=0, lt=1)
     """Absolute limit from the runbook: error rate < 0.1 %."""
     max_p95_ms: float = Field(default=500.0, gt=0)
@@ -183,6 +193,15 @@ class AnalysisConfig(Section):
     azure_monitor: AzureMonitorConfig | None = None
     business: list[BusinessCheck] = Field(default_factory=list)
     """Business checks run once the metrics say healthy (runbook Phase 5.5)."""
+
+    @field_validator("provider")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        installed = metrics_plugins()
+        if value != NO_PROVIDER and value not in installed:
+            known = ", ".join([*installed, NO_PROVIDER])
+            raise ValueError(f"no metrics provider {value!r} is installed (known: {known})")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisConfig:

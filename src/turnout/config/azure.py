@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from turnout.config.base import Section
+from turnout.config.plugins import MetricsPlugin, TargetPlugin
+from turnout.config.targets import TargetSettings
 from turnout.errors import ConfigError
 
 PUBLIC_CLOUD = "https://management.azure.com"
@@ -31,7 +33,7 @@ def resolve_value(value: str, *, file: str, key: str) -> str:
     return found
 
 
-class AzureTargetConfig(Section):
+class AzureTargetConfig(TargetSettings):
     """An App Service app with a staging deployment slot (the runbook's platform)."""
 
     kind: Literal["azure"] = "azure"
@@ -40,7 +42,6 @@ class AzureTargetConfig(Section):
     resource_group: str = Field(min_length=1)
     app: str = Field(min_length=1)
     """The web app's name (its production slot); other slots are `{app}/slots/{slot}`."""
-    staging_slot: str = "blue"
     swap: Literal["direct", "preview"] = "direct"
     """direct: one swap operation. preview: apply production's slot settings to the staging
     slot first (its workers restart with them), warm it, then complete the swap."""
@@ -104,4 +105,11 @@ class AzureMonitorConfig(Section):
     timeout: float = Field(default=30.0, gt=0)
 
 
-AnalysisProvider = Literal["appinsights", "azure-monitor"]
+AZURE = TargetPlugin("azure", AzureTargetConfig, "turnout.targets.azure:create")
+"""The `azure` entry point of `turnout.targets`."""
+APPINSIGHTS = MetricsPlugin("appinsights", "turnout.analysis.azure_choice:appinsights_provider")
+"""The `appinsights` entry point of `turnout.metrics_providers` ([analysis.appinsights])."""
+AZURE_MONITOR = MetricsPlugin(
+    "azure-monitor", "turnout.analysis.azure_choice:azure_monitor_provider"
+)
+"""The `azure-monitor` entry point of `turnout.metrics_providers` ([analysis.azure_monitor])."""

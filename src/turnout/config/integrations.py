@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.plugins import ChannelPlugin
 from turnout.config.secrets import Secret
 from turnout.config.templates import check_template
 
@@ -26,6 +27,10 @@ class NotifyConfig(Section):
     A notification never blocks a deployment longer than this."""
     hashtags: str = "#deployment #{environment}"
     """Closing line of every message ({environment} is filled in)."""
+
+
+APPRISE = ChannelPlugin("apprise", "turnout.integrations.notify:apprise_channels")
+"""The `apprise` entry point of `turnout.notify_channels`: one channel per `notify.urls` entry."""
 
 
 class GitHubConfig(Section):

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from turnout.config.plugins import target_plugins
 from turnout.config.problems import ConfigProblems, Problem
 from turnout.config.root import MERGED_SECTIONS, EnvironmentConfig, TurnoutConfig
 from turnout.config.secrets import SecretRef
+from turnout.config.targets import TargetSettings
 from turnout.errors import BadInput, ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -121,14 +123,43 @@ def load_config(
         merged = _merge_environment(data, raw)
         merged["name"] = name
         found: list[Problem] = []
+        target = _validate_target(raw.get("target"), prefix=f"{prefix}.target", problems=found)
+        # The rest of the environment is validated whatever the target's problems, so one
+        # run names them all.
+        merged["target"] = target or TargetSettings.model_construct(kind="?")
         env = _validate(EnvironmentConfig, merged, prefix=prefix, problems=found, given=raw)
         problems.extend(found)
-        if env is not None:
+        if env is not None and target is not None:
             environments[name] = env
     problems.extend(_cross_problems(raw_environments))
     if problems or root is None:
         raise ConfigProblems(file, problems)
     return LoadedConfig(path=config_path, root=root, environments=environments)
+
+
+def _validate_target(raw: Any, *, prefix: str, problems: list[Problem]) -> TargetSettings | None:
+    """The second pass for `[environments.NAME.target]`: the table is validated by the model
+    of the installed target its `kind` names. There is no default target."""
+    installed = target_plugins()
+    known = ", ".join(installed) or "none"
+    if raw is None:
+        wanted = f"where the app runs, a table with a kind (installed: {known})"
+        problems.append(Problem(prefix, f"required key is missing: {wanted}"))
+        return None
+    if not isinstance(raw, dict):
+        problems.append(Problem(prefix, "expected a table"))
+        return None
+    kind = raw.get("kind")
+    if kind is None:
+        problems.append(Problem(f"{prefix}.kind", f"required key is missing (installed: {known})"))
+        return None
+    plugin = installed.get(kind) if isinstance(kind, str) else None
+    if plugin is None:
+        problems.append(
+            Problem(f"{prefix}.kind", f"no target {kind!r} is installed (installed: {known})")
+        )
+        return None
+    return _validate(plugin.settings, raw, prefix=prefix, problems=problems)
 
 
 def _cross_problems(environments: Any) -> list[Problem]:
@@ -218,19 +249,14 @@ def _has(table: Any, loc: tuple[Any, ...]) -> bool:
 
 
 def _key(prefix: str, loc: tuple[Any, ...]) -> str:
-    """A dotted key path; list indexes as [i]; union tags (like target.local) dropped."""
+    """A dotted key path; list indexes as [i]."""
     key = prefix
     for part in loc:
         if isinstance(part, int):
             key += f"[{part}]"
-        elif part in _UNION_TAGS:
-            continue
         else:
             key = f"{key}.{part}" if key else str(part)
     return key
-
-
-_UNION_TAGS = {"fake", "local", "azure"}
 
 
 def _describe(error: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializeAsAny, field_validator
 
 from turnout.config.analysis import AnalysisConfig
 from turnout.config.base import Section
@@ -14,7 +14,7 @@ from turnout.config.database import DatabaseConfig
 from turnout.config.integrations import IntegrationsConfig
 from turnout.config.people import Person
 from turnout.config.policy import PolicyConfig
-from turnout.config.targets import FakeTargetConfig, TargetConfig
+from turnout.config.targets import TargetSettings
 from turnout.config.templates import check_template
 
 # Sections that may be set at the top level (defaults for every environment) and
@@ -47,7 +47,9 @@ class EnvironmentConfig(Section):
     """One environment (production, staging, ...) with every section resolved."""
 
     name: str = ""
-    target: TargetConfig = Field(default_factory=FakeTargetConfig)
+    target: SerializeAsAny[TargetSettings]
+    """Where the app runs: the model of the installed target its `kind` names (the loader
+    validates the table with it before the environment)."""
     staging_environment: str | None = None
     """Environment whose verified history stands for "staging tested" (checklist)."""
     checks: ChecksConfig = Field(default_factory=ChecksConfig)

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
-from turnout.config.azure import AzureTargetConfig
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.plugins import TargetPlugin
 from turnout.config.secrets import SecretOrText, SecretRef
 from turnout.config.templates import check_command_template, check_template
 
 
-class FakeTargetConfig(Section):
+class TargetSettings(Section):
+    """What every target's settings have; each kind's model adds its own keys.
+
+    `[environments.NAME.target]` is validated in two passes: `kind` first, against the
+    installed targets (the `turnout.targets` entry points), then the whole table against
+    the model that target brings."""
+
+    kind: str
+    staging_slot: str = "blue"
+    """The slot new versions are staged in before the swap."""
+
+
+class FakeTargetConfig(TargetSettings):
     """The in-process fake target (tests, dry runs). `state_file` makes it survive restarts."""
 
     kind: Literal["fake"] = "fake"
     state_file: Path | None = None
-    staging_slot: str = "blue"
     healthy: bool = True
 
 
-class LocalTargetConfig(Section):
+class LocalTargetConfig(TargetSettings):
     """The local slot host: slot processes behind a router on this machine."""
 
     kind: Literal["local"] = "local"
@@ -33,7 +44,6 @@ class LocalTargetConfig(Section):
 
     Placeholders: {port}, {version}, {release_dir}, {python} (the interpreter running
     turnout). Split like a shell would, but run without a shell."""
-    staging_slot: str = "blue"
     slot_host: str = "127.0.0.1"
     """Interface the slot processes listen on (each slot's own URL)."""
     drain_timeout: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
@@ -126,6 +136,7 @@ def check_setting(name: str, text: SecretRef | str) -> None:
         raise ValueError(f"{name}: {exc}") from None
 
 
-TargetConfig = Annotated[
-    FakeTargetConfig | LocalTargetConfig | AzureTargetConfig, Field(discriminator="kind")
-]
+FAKE = TargetPlugin("fake", FakeTargetConfig, "turnout.targets.fake:create")
+"""The `fake` entry point of `turnout.targets`."""
+LOCAL = TargetPlugin("local", LocalTargetConfig, "turnout.targets.local:create")
+"""The `local` entry point of `turnout.targets`."""

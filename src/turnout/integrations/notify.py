@@ -12,7 +12,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -259,8 +259,25 @@ class Notifier:
         return Delivery(channel.label, False, attempts, error, time.monotonic() - started)
 
 
+class ChannelFactory(Protocol):
+    """What a notification channel plugin's `factory` names."""
+
+    def __call__(self, config: LoadedConfig, env: EnvironmentConfig) -> Sequence[Channel]: ...
+
+
+def configured_channels(config: LoadedConfig, env: EnvironmentConfig) -> list[Channel]:
+    """The environment's channels of every installed kind (`turnout.notify_channels`)."""
+    from turnout.config.plugins import channel_plugins, load_reference
+
+    channels: list[Channel] = []
+    for plugin in channel_plugins().values():
+        factory: ChannelFactory = load_reference(plugin.factory)
+        channels.extend(factory(config, env))
+    return channels
+
+
 def apprise_channels(config: LoadedConfig, env: EnvironmentConfig) -> list[AppriseChannel]:
-    """One channel per configured URL, each named by its key in turnout.toml."""
+    """The `apprise` channels: one per configured URL, each named by its key in turnout.toml."""
     notify = env.integrations.notify
     return [
         AppriseChannel(
@@ -277,9 +294,10 @@ def notifier_for(
     clock: Clock | None = None,
     console: Callable[[str], None] | None = None,
 ) -> Notifier:
-    """The environment's notifier: console (to `console`, default stderr) plus its URLs."""
+    """The environment's notifier: console (to `console`, default stderr) plus the channels
+    it configures (Apprise URLs, and those of any other installed channel plugin)."""
     settings: NotifyConfig = env.integrations.notify
-    channels: list[Channel] = [ConsoleChannel(console), *apprise_channels(config, env)]
+    channels: list[Channel] = [ConsoleChannel(console), *configured_channels(config, env)]
     return Notifier(
         channels,
         retries=settings.retries,

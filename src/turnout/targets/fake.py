@@ -78,6 +78,12 @@ class FakeTarget:
             return self.production_url()
         return f"http://{self.name}-{slot}.{FAKE_DOMAIN}"
 
+    def check_package(self, package: Path) -> None:
+        """Safe to unpack (the default limits): the fake deploys nothing but the version."""
+        from turnout.targets.local.packages import check_package
+
+        check_package(package)
+
     def ensure_slot(self, slot: str) -> SlotState:
         with self._lock:
             data = self._load()

@@ -9,6 +9,7 @@ raises `NotSupported`; it is never a silent no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from turnout.model import Release
@@ -76,6 +77,12 @@ class Target(Protocol):
 
     def production_url(self) -> str:
         """Base URL that serves production traffic."""
+        ...
+
+    def check_package(self, package: Path) -> None:
+        """PackageError (exit 2) unless this target can deploy the package; changes nothing.
+
+        The runbook's pre-flight calls it before anything is announced."""
         ...
 
     def ensure_slot(self, slot: str) -> SlotState:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
+from turnout.config.plugins import load_reference, target_plugins
 from turnout.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -13,18 +13,23 @@ if TYPE_CHECKING:
 
 
 class TargetFactory(Protocol):
-    """What an entry point in the `turnout.targets` group must be."""
+    """What a target plugin's `factory` names."""
 
     def __call__(self, config: LoadedConfig, env: EnvironmentConfig) -> Target: ...
+
+
+def installed_kinds() -> list[str]:
+    """The kinds of every installed target backend."""
+    return list(target_plugins())
 
 
 def create_target(config: LoadedConfig, env: EnvironmentConfig) -> Target:
     """The target client for an environment, built by the backend its `kind` names."""
     kind = env.target.kind
-    found = [ep for ep in entry_points(group="turnout.targets") if ep.name == kind]
-    if not found:
+    plugin = target_plugins().get(kind)
+    if plugin is None:
         raise ConfigError(
             str(config.path), f"environments.{env.name}.target.kind", f"no target backend {kind!r}"
         )
-    factory: TargetFactory = found[0].load()
+    factory: TargetFactory = load_reference(plugin.factory)
     return factory(config, env)

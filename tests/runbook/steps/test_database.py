@@ -183,6 +183,7 @@ def make_app_db(
     (root / "turnout.toml").write_text(
         f'[app]\nname = "shop"\npackage = "packages/{{version}}"\n'
         f"[environments.prod]\n"
+        f'target = {{ kind = "fake" }}\n'
         f'database = {{ url = "{url}"{password}, retention = {retention} }}\n'
     )
     app = AppDb(engine, root, url, postgres if engine != "sqlite" else None, dbname)

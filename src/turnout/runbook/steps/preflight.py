@@ -55,10 +55,8 @@ class PreflightReport:
 
 def check_release(ctx: ReleaseContext) -> PreflightReport:
     """Every check that needs no change; raises BadInput (2) or Refused (3)."""
-    from turnout.targets.local.packages import check_package, limits_for
-
     package = release_package(ctx)
-    check_package(package, limits_for(ctx.env.target))
+    ctx.target.check_package(package)
     live = _live_slot(ctx)
     if isinstance(ctx.target, FollowsConfiguration):
         ctx.target.check_settings()  # a host that would refuse the deploy, refuses it now

@@ -153,6 +153,12 @@ class AzureTarget:
                 return str(entry.name)
         raise StepError(f"slot {slot} of {self.settings.app} reports no SCM host")
 
+    def check_package(self, package: Path) -> None:
+        """A zip or a directory safe to unpack (what OneDeploy receives), default limits."""
+        from turnout.targets.local.packages import check_package
+
+        check_package(package)
+
     # -- changing ----------------------------------------------------------------------
     def ensure_slot(self, slot: str) -> SlotState:
         from azure.core.exceptions import HttpResponseError

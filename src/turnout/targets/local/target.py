@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -11,6 +12,7 @@ from turnout.childenv import referenced_secrets
 from turnout.errors import StepError, Unavailable
 from turnout.model import Release
 from turnout.targets.local.admin import AdminClient, HostNotAnswering, HostNotRunning
+from turnout.targets.local.packages import check_package, limits_for
 from turnout.targets.local.paths import host_paths, local_settings, split_address
 from turnout.targets.protocol import PRODUCTION, SlotState
 from turnout.traffic import SecondBucket
@@ -42,6 +44,10 @@ class LocalTarget:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def check_package(self, package: Path) -> None:
+        """Safe to unpack within the host's limits (max_release_mb, unpack_timeout)."""
+        check_package(package, limits_for(self.settings))
 
     def ensure_slot(self, slot: str) -> SlotState:
         return self._state(self._call("ensure_slot", slot=slot))
