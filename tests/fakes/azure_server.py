@@ -237,6 +237,24 @@ class AzureServer(FakeHttpServer):
         self.principals[token] = principal
         return principal
 
+    def add_slot(self, name: str) -> None:
+        """Create a slot as a person would in the portal (empty, no settings)."""
+        with self.lock:
+            self.slots[name] = self._new_slot(name)
+
+    def prepare_swap(self, slot: str, target: str = "production") -> None:
+        """A person's swap with preview, phase 1: `slot` is prepared for a swap with `target`."""
+        with self.lock:
+            self.slots[slot].target_swap_slot = target
+            self.slots[target].target_swap_slot = slot
+
+    def set_setting(self, slot: str, name: str, value: str, *, sticky: bool = False) -> None:
+        """Set an app setting of a slot (a slot setting, kept by its slot, when `sticky`)."""
+        with self.lock:
+            if sticky and name not in self.sticky:
+                self.sticky.append(name)
+            self.slots[slot].settings[name] = value
+
     def _new_slot(self, name: str) -> FakeSlot:
         if name == "production":
             base = self.app
@@ -293,6 +311,26 @@ class AzureServer(FakeHttpServer):
             return str(version) if version is not None else None
         except (OSError, ValueError):
             return None
+
+    def slot_names(self) -> set[str]:
+        """The app's slots now (production included)."""
+        with self.lock:
+            return set(self.slots)
+
+    def settings_of(self, slot: str) -> dict[str, str]:
+        """A copy of a slot's app settings now."""
+        with self.lock:
+            return dict(self.slots[slot].settings)
+
+    def host_name(self, slot: str) -> str:
+        """The host name a slot's app answers on."""
+        with self.lock:
+            return self.slots[slot].host
+
+    def sticky_names(self) -> list[str]:
+        """The app's slot setting names (slotConfigNames) now."""
+        with self.lock:
+            return list(self.sticky)
 
     def swaps(self, status: str | None = None) -> list[SwapOperation]:
         """Swap operations so far."""

@@ -100,9 +100,7 @@ class AzureProject:
     def live(self) -> dict[str, str | None]:
         """Which version each slot's running app reports (asked of the processes)."""
         server = self.world.server
-        with server.lock:
-            names = list(server.slots)
-        return {name: server.version_in(name) for name in names}
+        return {name: server.version_in(name) for name in sorted(server.slot_names())}
 
 
 def write_project(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
 from turnout.model import DeploymentType, Release
@@ -166,8 +167,7 @@ def make_project(
         folder.mkdir(parents=True)
         (folder / "VERSION").write_text(version)
     for env in ("staging", "production"):
-        state = {"slots": {"production": "1.0.0", "blue": None}, "unhealthy": [], "swaps": 0}
-        (root / f"{env}.json").write_text(json.dumps(state))
+        seed_fake_target(root / f"{env}.json", {"production": "1.0.0", "blue": None})
     (root / "ci-green").write_text("ok")
     clock = FrozenClock(BEST_TIME)
     config = load_config(root / "turnout.toml")

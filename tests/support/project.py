@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.fake_target import fake_target_slots, seed_fake_target
+
+# The fake target's state file, relative to the project (its `state_file` setting).
+FAKE_STATE_FILE = "fake-target.json"
 
 FAKE_PROJECT = """
 [app]
@@ -30,7 +34,7 @@ tag = false
 log_file = "deployments.log"
 
 [environments.{env}]
-target = {{ kind = "fake", state_file = "fake-target.json" }}
+target = {{ kind = "fake", state_file = "{state_file}" }}
 """
 
 
@@ -54,15 +58,13 @@ class Project:
         return folder
 
     def set_slots(self, slots: dict[str, str | None], unhealthy: list[str] | None = None) -> None:
-        """Write the fake target's slot table directly (the state before a test)."""
-        data = {"slots": slots, "unhealthy": unhealthy or [], "swaps": 0}
-        (self.root / "fake-target.json").write_text(json.dumps(data))
+        """Start from a fresh fake target whose slots run these versions (the state before a
+        test), set through the target's API."""
+        seed_fake_target(self.root / FAKE_STATE_FILE, slots, unhealthy)
 
     def slots(self) -> dict[str, str | None]:
-        """The fake target's slot table as it is now."""
-        data = json.loads((self.root / "fake-target.json").read_text())
-        slots: dict[str, str | None] = data["slots"]
-        return slots
+        """Which version each of the fake target's slots runs now, asked of the target."""
+        return fake_target_slots(self.root / FAKE_STATE_FILE)
 
     def command(self, *args: str) -> list[str]:
         """The argv of a real `turnout` command against this project."""
@@ -107,7 +109,10 @@ def fake_project(
     """Write a project whose environment runs on the file-backed fake target."""
     root.mkdir(parents=True, exist_ok=True)
     text = FAKE_PROJECT.format(
-        env=env, warmup_requests=warmup_requests, warmup_interval=warmup_interval
+        env=env,
+        warmup_requests=warmup_requests,
+        warmup_interval=warmup_interval,
+        state_file=FAKE_STATE_FILE,
     )
     (root / "turnout.toml").write_text(text + extra)
     project = Project(root, env)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.fakes.github_server import GitHubServer
 from tests.fakes.webhook_server import WebhookServer
+from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
 from turnout.errors import NotSupported, StepError
@@ -99,9 +100,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     (app / "README").write_text("shop\n")
     _git("add", "README", cwd=app)
     _git("-c", "user.name=D", "-c", "user.email=d@example.com", "commit", "-qm", "one", cwd=app)
-    (tmp_path / "fake-target.json").write_text(
-        json.dumps({"slots": {"production": "1.3.0", "blue": None}, "unhealthy": [], "swaps": 0})
-    )
+    seed_fake_target(tmp_path / "fake-target.json", {"production": "1.3.0", "blue": None})
     github = GitHubServer(GH_TOKEN, now=clock.now)
     github.add_repo("acme/shop")
     github.add_workflow("acme/shop", "deploy-infrastructure.yml")

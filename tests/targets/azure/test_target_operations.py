@@ -81,9 +81,7 @@ def test_swap_with_preview_applies_production_settings_first(
     project = write_project(tmp_path / "project", azure_world, swap="preview")
     server = azure_world.server
     project.seed("1.0.0")
-    with server.lock:
-        server.sticky.append("DATABASE_URL")
-        server.slots["production"].settings["DATABASE_URL"] = "postgres://production"
+    server.set_setting("production", "DATABASE_URL", "postgres://production", sticky=True)
     result = project.deploy("1.1.0")
     assert result.returncode == 0, result.stderr
     with server.lock:
@@ -91,17 +89,15 @@ def test_swap_with_preview_applies_production_settings_first(
         applied = next(i for i, p in enumerate(paths) if p.endswith("/slots/blue/applyslotconfig"))
         swapped = next(i for i, p in enumerate(paths) if p.endswith("/slots/blue/slotsswap"))
         assert applied < swapped
-        assert server.slots["production"].settings["DATABASE_URL"] == "postgres://production"
-        assert "DATABASE_URL" not in server.slots["blue"].settings
+    assert server.settings_of("production")["DATABASE_URL"] == "postgres://production"
+    assert "DATABASE_URL" not in server.settings_of("blue")
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
 
 
 def _prepare_green_for_production(server: AzureServer) -> None:
     """A person starts a swap with preview of another slot (phase 1) on the same app."""
-    with server.lock:
-        server.slots["green"] = server._new_slot("green")
-        server.slots["green"].target_swap_slot = "production"
-        server.slots["production"].target_swap_slot = "green"
+    server.add_slot("green")
+    server.prepare_swap("green", "production")
 
 
 def test_pending_preview_of_another_slot_is_refused_before_anything(
@@ -115,7 +111,7 @@ def test_pending_preview_of_another_slot_is_refused_before_anything(
     result = project.deploy("1.1.0")
     assert result.returncode == 3, result.stderr
     assert "prepared for a swap with slot green" in " ".join(result.stderr.split())
-    assert "blue" not in server.slots
+    assert "blue" not in server.slot_names()
 
 
 def test_preview_started_during_the_deploy_makes_the_swap_fail_with_409(
@@ -150,7 +146,7 @@ def test_missing_swap_permission_is_named_by_doctor_and_deploy(azure_project: Az
     result = project.deploy("1.1.0")
     assert result.returncode == 3, result.stderr
     assert SWAP_ACTION in " ".join(result.stderr.split())
-    assert set(world.server.slots) == {"production"}  # no slot was even created
+    assert world.server.slot_names() == {"production"}  # no slot was even created
     assert project.live()["production"] == "1.0.0"
 
 
@@ -176,4 +172,4 @@ def test_staging_environment_app_is_read_in_the_preconditions(
     result = project.deploy("1.1.0")
     assert result.returncode == 3, result.stderr
     assert "staging environment's app tesoro-staging-app-q1w2" in " ".join(result.stderr.split())
-    assert "blue" not in azure_world.server.slots
+    assert "blue" not in azure_world.server.slot_names()

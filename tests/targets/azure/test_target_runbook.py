@@ -40,14 +40,13 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
     second = project.deploy("1.1.0")
     assert second.returncode == 0, second.stderr
     assert project.live() == {"production": "1.1.0", "blue": "1.0.0"}
+    blue, production = server.settings_of("blue"), server.settings_of("production")
+    # The version travels with the content; the warm-up path is set from the health path.
+    assert production["TURNOUT_VERSION"] == "1.1.0"
+    assert blue["TURNOUT_VERSION"] == "1.0.0"
+    assert blue["WEBSITE_SWAP_WARMUP_PING_PATH"] == "/health"
+    assert "WEBSITE_SWAP_WARMUP_PING_PATH" in server.sticky_names()
     with server.lock:
-        blue = server.slots["blue"]
-        production = server.slots["production"]
-        # The version travels with the content; the warm-up path is set from the health path.
-        assert production.settings["TURNOUT_VERSION"] == "1.1.0"
-        assert blue.settings["TURNOUT_VERSION"] == "1.0.0"
-        assert blue.settings["WEBSITE_SWAP_WARMUP_PING_PATH"] == "/health"
-        assert "WEBSITE_SWAP_WARMUP_PING_PATH" in server.sticky
         swaps = [r for r in server.requests if r.path.lower().endswith("/slotsswap")]
     # Every swap names blue as the source and production as the target.
     assert swaps and all("/slots/blue/slotsswap" in r.path for r in swaps)
@@ -126,8 +125,7 @@ class LiveTraffic:
         context = ssl.create_default_context(cafile=self.world.env["SSL_CERT_FILE"])
         with httpx.Client(proxy=server.proxy_url, verify=context, timeout=10) as client:
             while not self.stopping.wait(1 / self.rate):
-                with server.lock:
-                    host = server.slots["production"].host
+                host = server.host_name("production")
                 with contextlib.suppress(httpx.HTTPError):
                     client.get(f"https://{host}/api/rewards/status")
 
