@@ -55,6 +55,24 @@ def test_slot_host_down_is_exit_3_saying_how_to_start_it(project: Project) -> No
 
 
 @pytest.mark.parametrize(
+    "args",
+    [["db", "status"], ["db", "backup"], ["db", "migrate", "--version", "1.1.0"]],
+    ids=["status", "backup", "migrate"],
+)
+def test_unreachable_application_database_is_exit_5(tmp_path: Path, args: list[str]) -> None:
+    """An application database nobody listens for: exit 5 naming it, no traceback."""
+    extra = (
+        f'\n[environments.web.database]\nurl = "postgresql://app@127.0.0.1:{free_port()}/app"\n'
+    )
+    project = fake_project(tmp_path, extra=extra)
+    project.add_package("1.1.0")
+    done = project.turnout(*args, "--env", "web")
+    assert done.returncode == 5, done.stderr
+    assert "cannot connect to postgresql://app@127.0.0.1" in done.stderr, done.stderr
+    _no_internal_error(done.stderr)
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["approve", HUGE_ID, "--as", "bob"], "out of range"),

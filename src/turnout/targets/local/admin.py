@@ -26,14 +26,14 @@ _LINE_LIMIT = 16 * 1024 * 1024
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
-class AdminError(Exception):
-    """An admin request failed in a way the caller should hear about."""
+class AdminError(TurnoutError):
+    """An admin request the host refuses (bad operation or argument), answered with its kind."""
+
+    exit_code = 2
 
     def __init__(self, kind: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, details=details)
         self.kind = kind
-        self.message = message
-        self.details = details or {}
 
 
 class HostNotRunning(StepError):
@@ -97,7 +97,7 @@ async def _answer(line: bytes, handler: Handler) -> dict[str, Any]:
         }
 
 
-def _d(exc: AdminError | TurnoutError) -> dict[str, Any]:
+def _d(exc: TurnoutError) -> dict[str, Any]:
     return {"details": exc.details} if exc.details else {}
 
 
