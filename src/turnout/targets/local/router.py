@@ -386,6 +386,8 @@ class _ClientConnection(asyncio.Protocol):
             self.current = None
         if self.current is None:
             self._answer_refusal()
+        else:
+            self.pump()  # the requests before the refused one are still answered
 
     def _answer_refusal(self) -> None:
         exc = self.refusal

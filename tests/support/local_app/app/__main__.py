@@ -1,4 +1,6 @@
-"""Serve on $PORT: /health, /headers, POST (echo), /big, /slow, /env, /status, /exit.
+"""Serve on $PORT: /health, /headers, POST (echo), /big, /slow, /env, /status, /exit, /ws.
+
+/ws is a WebSocket endpoint: each text message comes back as "VERSION: message".
 
 The version comes from app/VERSION. When app/CRASH exists the app fails at start
 (exit code 3), as a broken release would; when app/HANG exists it never listens;
@@ -7,6 +9,8 @@ IGNORE_SIGTERM=1 makes it ignore SIGTERM.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -76,6 +80,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"version": VERSION})
         elif url.path == "/big":
             self._big(int(query.get("bytes", "1000000")))
+        elif url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+            self._websocket()
         elif url.path == "/exit":
             self._json(200, {"exiting": True})
             self.wfile.flush()
@@ -86,6 +92,30 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         self._send(200, body, self.headers.get("Content-Type", "application/octet-stream"))
+
+    def _websocket(self) -> None:
+        # RFC 6455, just enough for an echo: unfragmented text frames, then close.
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2 or head[0] & 0x0F == 0x8:  # gone, or a close frame
+                break
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(self.rfile.read(2), "big")
+            mask = self.rfile.read(4)
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size)))
+            reply = f"{VERSION}: {data.decode()}".encode()
+            self.wfile.write(bytes([0x81, len(reply)]) + reply)
+            self.wfile.flush()
+        self.close_connection = True
 
     def _big(self, size: int) -> None:
         # Chunked and generated piece by piece: the router must stream it.
