@@ -8,7 +8,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,azure]'
 	touch $@
 
-.PHONY: demo test lint
+.PHONY: demo test lint benchmark-tools
 demo: $(BIN)/.installed
 	$(BIN)/turnout demo
 
@@ -18,3 +18,8 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+# The reference proxy benchmarks/swap_under_load.py measures the router against: Debian's
+# nginx (run there as its own process on loopback; the package's own service is not used).
+benchmark-tools:
+	apt-get install -y --no-install-recommends nginx-light

@@ -260,6 +260,27 @@ http {{
     return None
 
 
+def _median_load(runs: list[Load]) -> Load:
+    """A row of the medians of several runs (requests and failures added up)."""
+    return Load(
+        sum(r.requests for r in runs),
+        sum(r.failed for r in runs),
+        statistics.median(r.rps for r in runs),
+        statistics.median(r.p50 for r in runs),
+        statistics.median(r.p99 for r in runs),
+        {},
+    )
+
+
+def _host_loop(folder: Path) -> str:
+    """The event loop the host says it runs on (its log's ready line)."""
+    for log in folder.glob(".turnout/host/*/host.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if "ready: router on" in line and "(" in line:
+                return line.rsplit("(", 1)[1].rstrip(")")
+    return "unknown loop"
+
+
 def _row(name: str, result: Load) -> str:
     return (
         f"  {name:<34} {result.requests:>7} req  {result.failed:>4} failed  "
@@ -271,6 +292,7 @@ def main() -> None:
     """Run every scenario and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each load run.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of sections 2 and 3.")
     args = parser.parse_args()
     seconds = args.seconds
 
@@ -305,7 +327,10 @@ stop_grace = 3.0
         slot_port = int(target.status()["slots"]["production"]["port"])
         load(router_port, 8, 0, 1.0)  # warm-up: connections, pools, caches
 
-        print(f"local target router on 127.0.0.1:{router_port}; {seconds:g} s per run\n")
+        loop_name = _host_loop(folder)
+        print(
+            f"local target router on 127.0.0.1:{router_port} ({loop_name}); {seconds:g} s per run\n"
+        )
         print("1. swaps under load (32 keep-alive clients, 400 req/s)")
         steady = load(router_port, 32, 400, seconds)
         print(_row("steady state", steady))
@@ -328,33 +353,58 @@ stop_grace = 3.0
         )
         slot_port = int(target.status()["slots"]["production"]["port"])
 
-        print("\n2. added latency at 500 req/s (8 keep-alive clients)")
-        direct = load(slot_port, 8, 500, seconds)
-        routed = load(router_port, 8, 500, seconds)
-        print(_row("straight to the slot process", direct))
-        print(_row("through the router", routed))
-        print(f"  router added p50: {routed.p50 - direct.p50:.3f} ms")
-
         nginx = _nginx(folder, slot_port)
-        if nginx is not None:
-            via_nginx = load(nginx[1], 8, 500, seconds)
-            print(_row("through nginx (1 worker)", via_nginx))
-            print(f"  nginx added p50: {via_nginx.p50 - direct.p50:.3f} ms")
+        rounds = args.rounds
+        print(f"\n2. added latency at 500 req/s (8 keep-alive clients), median of {rounds} rounds")
+        direct_runs, routed_runs, nginx_runs = [], [], []
+        for _ in range(rounds):  # interleaved, so a busy moment hits every contender alike
+            direct_runs.append(load(slot_port, 8, 500, seconds))
+            routed_runs.append(load(router_port, 8, 500, seconds))
+            if nginx is not None:
+                nginx_runs.append(load(nginx[1], 8, 500, seconds))
+        direct_p50 = statistics.median(r.p50 for r in direct_runs)
+        added = statistics.median(r.p50 for r in routed_runs) - direct_p50
+        print(_row("straight to the slot process", _median_load(direct_runs)))
+        print(_row("through the router", _median_load(routed_runs)))
+        if nginx_runs:
+            print(_row("through nginx (1 worker)", _median_load(nginx_runs)))
+            nginx_added = statistics.median(r.p50 for r in nginx_runs) - direct_p50
+            print(f"  nginx added p50: {nginx_added:.3f} ms")
+        print(f"  router added p50: {added:.3f} ms")
 
-        print("\n3. maximum throughput (64 keep-alive clients, unpaced)")
-        direct_max = load(slot_port, 64, 0, seconds)
-        router_max = load(router_port, 64, 0, seconds)
-        print(_row("straight to the slot process", direct_max))
-        print(_row("through the router", router_max))
+        print(f"\n3. maximum throughput (64 keep-alive clients, unpaced), {rounds} rounds")
+        direct_max, router_max, nginx_max, ratios = [], [], [], []
+        for _ in range(rounds):
+            direct_max.append(load(slot_port, 64, 0, seconds))
+            router_max.append(load(router_port, 64, 0, seconds))
+            if nginx is not None:
+                nginx_max.append(load(nginx[1], 64, 0, seconds))
+                ratios.append(router_max[-1].rps / nginx_max[-1].rps)
+        print(_row("straight to the slot process", _median_load(direct_max)))
+        print(_row("through the router", _median_load(router_max)))
         if nginx is not None:
-            nginx_max = load(nginx[1], 64, 0, seconds)
-            print(_row("through nginx (1 worker)", nginx_max))
-            print(f"  throughput router / nginx: {router_max.rps / nginx_max.rps:.2f}")
+            print(_row("through nginx (1 worker)", _median_load(nginx_max)))
+            spread = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"  throughput router / nginx: {statistics.median(ratios):.2f} ({spread})")
         else:
-            print("  nginx not installed: no reference run")
+            print("  nginx not installed (make benchmark-tools): no reference run")
+
+        p99_ratio = during.p99 / steady.p99
+        print(f"\nsummary (router on {loop_name}):")
+        print(
+            f"  failed requests over 20 swaps at 400 req/s: {during.failed} (goal 0); "
+            f"p99 during swaps / steady: {p99_ratio:.2f}x (goal <= 1.5x)"
+        )
+        print(f"  router added p50 at 500 req/s: {added:.3f} ms (goal <= 0.2 ms)")
+        if ratios:
+            print(
+                f"  throughput router / nginx, one worker each: "
+                f"{statistics.median(ratios):.2f}x (goal >= 0.8x)"
+            )
         print(
             "\n(loopback, load generator, router, slot process and nginx share this machine's"
-            " cores; the load generator is Python and caps the direct figure)"
+            " cores with whatever else runs; the load generator is Python and caps the direct"
+            " figure; the spread of the ratios above is the noise)"
         )
     finally:
         if nginx is not None:

@@ -31,6 +31,7 @@ from turnout.config.targets import LocalTargetConfig
 from turnout.errors import BadInput, ConfigError, PackageError, Refused, StepError, TurnoutError
 from turnout.targets.local import eventloop
 from turnout.targets.local.admin import AdminError, serve_admin
+from turnout.targets.local.endpoints import Reply, fetch_status, serve_endpoints
 from turnout.targets.local.eventloop import current_loop_name
 from turnout.targets.local.metrics import (
     PROMETHEUS_CONTENT_TYPE,
@@ -167,7 +168,7 @@ class SlotHost:
                 self._servers.append(await self.router.start(host, port))
                 if self.metrics_address:
                     self._servers.append(
-                        await asyncio.start_server(self._serve_metrics, *self.metrics_address)
+                        await serve_endpoints(self._endpoint, *self.metrics_address)
                     )
             except OSError as exc:
                 raise ConfigError(
@@ -682,32 +683,18 @@ class SlotHost:
         ]
         return exposition(self.counters, lambda: gauges)
 
-    async def _serve_metrics(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
-            if target.split(b"?")[0] == b"/metrics":
-                body, status = self.prometheus(), b"200 OK"
-                kind = PROMETHEUS_CONTENT_TYPE.encode()
-            else:
-                body, status, kind = b"see /metrics\n", b"404 Not Found", b"text/plain"
-            writer.write(
-                b"HTTP/1.1 "
-                + status
-                + b"\r\nContent-Type: "
-                + kind
-                + b"\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\nConnection: close\r\n\r\n"
-                + body
-            )
-            await writer.drain()
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            writer.close()
+    def _endpoint(self, path: str) -> Reply:
+        """The metrics address's answers: Prometheus text, and the host's own health."""
+        if path == "/metrics":
+            return Reply(200, self.prometheus(), PROMETHEUS_CONTENT_TYPE)
+        if path == "/health":
+            document = {
+                "status": "ok",
+                "environment": self.env_name,
+                "slots": {name: slot.state for name, slot in self.slots.items()},
+            }
+            return Reply(200, json.dumps(document).encode(), "application/json")
+        return Reply(404, b"see /metrics or /health\n")
 
     async def _health_loop(self) -> None:
         while True:
@@ -723,20 +710,8 @@ class SlotHost:
 async def _probe(process: SlotProcess, path: str) -> dict[str, Any]:
     checked = time.time()
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(process.host, process.port), 2.0
-        )
-        try:
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {process.host}:{process.port}\r\n"
-                "Connection: close\r\nUser-Agent: turnout-host\r\n\r\n".encode()
-            )
-            line = await asyncio.wait_for(reader.readline(), 2.0)
-        finally:
-            writer.close()
-        parts = line.split()
-        code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-        return {"ok": code is not None and code < 400, "status": code, "checked_at": checked}
+        code = await fetch_status(process.host, process.port, path, 2.0)
+        return {"ok": code < 400, "status": code, "checked_at": checked}
     except (OSError, TimeoutError) as exc:
         return {"ok": False, "status": None, "error": str(exc), "checked_at": checked}
 
