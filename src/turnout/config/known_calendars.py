@@ -15,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+
 def _cache_file() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "turnout" / "known-calendars.json"
