@@ -12,36 +12,71 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from turnout.api.audit_chain import AuditCheckResult as AuditCheckResult
-    from turnout.api.audit_chain import verify_audit as verify_audit
     from turnout.api.context import ConfigSource as ConfigSource
     from turnout.api.context import acting_user as acting_user
+    from turnout.api.decisions import AcceptResult as AcceptResult
+    from turnout.api.decisions import ApprovalResult as ApprovalResult
+    from turnout.api.decisions import AttestationResult as AttestationResult
+    from turnout.api.decisions import accept as accept
+    from turnout.api.decisions import approve as approve
+    from turnout.api.decisions import attest as attest
     from turnout.api.deploying import DeployResult as DeployResult
     from turnout.api.deploying import HeldDeployment as HeldDeployment
     from turnout.api.deploying import ResumeResult as ResumeResult
     from turnout.api.deploying import deploy as deploy
     from turnout.api.deploying import resume as resume
+    from turnout.api.doctor_probes import DoctorResult as DoctorResult
+    from turnout.api.doctor_probes import Probe as Probe
+    from turnout.api.doctor_probes import doctor as doctor
     from turnout.api.history_list import HistoryResult as HistoryResult
     from turnout.api.history_list import history as history
+    from turnout.api.incident_records import Incident as Incident
+    from turnout.api.incident_records import IncidentClosed as IncidentClosed
+    from turnout.api.incident_records import IncidentList as IncidentList
+    from turnout.api.incident_records import IncidentOpened as IncidentOpened
+    from turnout.api.incident_records import close_incident as close_incident
+    from turnout.api.incident_records import incidents as incidents
+    from turnout.api.incident_records import open_incident as open_incident
     from turnout.api.planning import PlannedStep as PlannedStep
     from turnout.api.planning import PlanResult as PlanResult
     from turnout.api.planning import plan as plan
+    from turnout.api.postmortem_records import Postmortem as Postmortem
+    from turnout.api.postmortem_records import PostmortemList as PostmortemList
+    from turnout.api.postmortem_records import close_postmortem as close_postmortem
+    from turnout.api.postmortem_records import postmortems as postmortems
+    from turnout.api.project_setup import CheckResult as CheckResult
+    from turnout.api.project_setup import ConfigProblem as ConfigProblem
+    from turnout.api.project_setup import InitResult as InitResult
+    from turnout.api.project_setup import check as check
+    from turnout.api.project_setup import init as init
+    from turnout.api.report_figures import DeploymentCounts as DeploymentCounts
+    from turnout.api.report_figures import DoraFigures as DoraFigures
+    from turnout.api.report_figures import ReportResult as ReportResult
+    from turnout.api.report_figures import RunbookFigures as RunbookFigures
+    from turnout.api.report_figures import report as report
     from turnout.api.rolling_back import RollbackResult as RollbackResult
     from turnout.api.rolling_back import rollback as rollback
+    from turnout.api.slot_host import HostResult as HostResult
+    from turnout.api.slot_host import HostStopped as HostStopped
+    from turnout.api.slot_host import host_down as host_down
+    from turnout.api.slot_host import host_metrics as host_metrics
+    from turnout.api.slot_host import host_status as host_status
+    from turnout.api.slot_host import host_up as host_up
     from turnout.api.status_report import LockView as LockView
     from turnout.api.status_report import OpenPostmortem as OpenPostmortem
     from turnout.api.status_report import SlotView as SlotView
     from turnout.api.status_report import StatusResult as StatusResult
     from turnout.api.status_report import status as status
+    from turnout.api.watching import WatchResult as WatchResult
+    from turnout.api.watching import watch as watch
     from turnout.api.window_verdict import WindowResult as WindowResult
     from turnout.api.window_verdict import window as window
     from turnout.model import DeploymentStatus as DeploymentStatus
     from turnout.model import DeploymentType as DeploymentType
+    from turnout.runbook.engine import StepEvent as StepEvent
 
 # name -> module that defines it; read by __getattr__ on first use.
 _EXPORTS = {
-    "AuditCheckResult": "audit_chain",
-    "verify_audit": "audit_chain",
     "ConfigSource": "context",
     "acting_user": "context",
     "StatusResult": "status_report",
@@ -63,9 +98,48 @@ _EXPORTS = {
     "resume": "deploying",
     "RollbackResult": "rolling_back",
     "rollback": "rolling_back",
-    # The model's enums that results and options speak of.
+    "AcceptResult": "decisions",
+    "ApprovalResult": "decisions",
+    "AttestationResult": "decisions",
+    "accept": "decisions",
+    "approve": "decisions",
+    "attest": "decisions",
+    "WatchResult": "watching",
+    "watch": "watching",
+    "DoctorResult": "doctor_probes",
+    "Probe": "doctor_probes",
+    "doctor": "doctor_probes",
+    "ReportResult": "report_figures",
+    "DeploymentCounts": "report_figures",
+    "RunbookFigures": "report_figures",
+    "DoraFigures": "report_figures",
+    "report": "report_figures",
+    "Incident": "incident_records",
+    "IncidentList": "incident_records",
+    "IncidentOpened": "incident_records",
+    "IncidentClosed": "incident_records",
+    "open_incident": "incident_records",
+    "close_incident": "incident_records",
+    "incidents": "incident_records",
+    "Postmortem": "postmortem_records",
+    "PostmortemList": "postmortem_records",
+    "postmortems": "postmortem_records",
+    "close_postmortem": "postmortem_records",
+    "HostResult": "slot_host",
+    "HostStopped": "slot_host",
+    "host_up": "slot_host",
+    "host_down": "slot_host",
+    "host_status": "slot_host",
+    "host_metrics": "slot_host",
+    "InitResult": "project_setup",
+    "CheckResult": "project_setup",
+    "ConfigProblem": "project_setup",
+    "init": "project_setup",
+    "check": "project_setup",
+    # Types that results, options and callbacks speak of.
     "DeploymentStatus": "turnout.model",
     "DeploymentType": "turnout.model",
+    "StepEvent": "turnout.runbook.engine",
 }
 
 __all__ = sorted(_EXPORTS)

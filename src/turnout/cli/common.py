@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -59,14 +57,14 @@ AsOption = Annotated[
 
 def current_user(given: str | None = None) -> str:
     """The acting person: --as, TURNOUT_USER, or the OS user."""
-    if given:
-        return given
-    return os.environ.get("TURNOUT_USER") or getpass.getuser()
+    from turnout.api.context import acting_user
+
+    return acting_user(given)
 
 
 def load(config_path: Path | None) -> LoadedConfig:
     """Load and validate the configuration (errors become exit 2 at the top)."""
-    from turnout.config import load_config
+    from turnout.api.context import load as load_config
 
     return load_config(config_path)
 
@@ -74,9 +72,9 @@ def load(config_path: Path | None) -> LoadedConfig:
 def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
     """The state store that belongs to this configuration. Commands that only read
     (`read_only`) do not create one: without it they see an empty store."""
-    from turnout.store import Store
+    from turnout.api.context import open_store as open_state
 
-    return Store.open(config.state_dir, create=not read_only)
+    return open_state(config, read_only=read_only)
 
 
 def emit_json(document: Any) -> None:

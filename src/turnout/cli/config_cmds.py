@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from turnout.cli.common import ConfigOption, JsonOption, emit_json, load, say
-from turnout.errors import BadInput, ConfigError
+from turnout.cli.common import ConfigOption, JsonOption, emit_json, say
 
 
 def init(
@@ -21,59 +19,30 @@ def init(
     ] = None,
 ) -> None:
     """Write a commented starter turnout.toml (or the tesoro sample app with --example)."""
-    if example is not None:
-        if example != "tesoro":
-            raise BadInput(f"--example {example}: unknown example (known: tesoro)")
-        from turnout.demo.sample import copy_example
+    from turnout.api import init as write_starter
 
-        config = copy_example(directory)
-        say(f"wrote the tesoro sample app and {config}; packages built in {directory / 'dist'}")
+    written = write_starter(directory, force=force, example=example)
+    if written.example is not None:
+        say(
+            f"wrote the {written.example} sample app and {written.config};"
+            f" packages built in {written.packages}"
+        )
         return
-    from turnout.config.loader import CONFIG_NAME
-
-    target = directory / CONFIG_NAME
-    if target.exists() and not force:
-        raise BadInput(f"{target}: already exists (use --force to overwrite)")
-    directory.mkdir(parents=True, exist_ok=True)
-    starter = resources.files("turnout.config").joinpath("starter.toml").read_text(encoding="utf-8")
-    target.write_text(starter, encoding="utf-8")
-    say(f"wrote {target}; edit it, then run `turnout check`")
+    say(f"wrote {written.config}; edit it, then run `turnout check`")
 
 
 def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Validate the configuration and what it needs on this machine; no side effects."""
-    from turnout.config.problems import ConfigProblems, Problem
-    from turnout.config.usable import runtime_problems
+    from turnout.api import check as check_config
 
-    try:
-        loaded = load(config)
-        problems = runtime_problems(loaded)
-        if problems:
-            raise ConfigProblems(str(loaded.path), problems)
-    except ConfigError as exc:
-        if as_json:
-            found = (
-                exc.problems if isinstance(exc, ConfigProblems) else [Problem(exc.key, exc.problem)]
-            )
-            emit_json(
-                {
-                    "file": exc.file,
-                    "valid": False,
-                    "problems": [{"key": p.key, "problem": p.text} for p in found],
-                }
-            )
-        raise
-    summary = {
-        "file": str(loaded.path),
-        "app": loaded.root.app.name,
-        "environments": {name: env.target.kind for name, env in loaded.environments.items()},
-        "valid": True,
-    }
+    result = check_config(config)
     if as_json:
-        emit_json(summary)
-    else:
-        envs = ", ".join(f"{n} ({k})" for n, k in summary["environments"].items())  # type: ignore[attr-defined]
-        say(f"{loaded.path}: valid — app {loaded.root.app.name}; environments: {envs}")
+        emit_json(result.to_dict())
+    if result.error is not None:
+        raise result.error
+    if not as_json:
+        envs = ", ".join(f"{n} ({k})" for n, k in result.environments.items())
+        say(f"{result.file}: valid — app {result.app}; environments: {envs}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,202 +1,27 @@
-"""`turnout doctor`: probe every configured integration and credential (the runbook's
-"Required Access"), one line each. Nothing is sent and nothing is changed."""
+"""`turnout doctor`: one line per probe of the configured integrations and credentials."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from turnout.cli.common import ConfigOption, EnvOption, JsonOption, emit_json, load, say
-from turnout.errors import Refused, TurnoutError
-
-if TYPE_CHECKING:
-    from turnout.config import EnvironmentConfig, LoadedConfig
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One probe's result (never holds a secret)."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-def _run(name: str, check: Callable[[], str]) -> Probe:
-    try:
-        return Probe(name, True, check())
-    except TurnoutError as exc:
-        return Probe(name, False, exc.message)
-    except Exception as exc:
-        return Probe(name, False, f"{type(exc).__name__}: {exc}")
-
-
-def _state_store(config: LoadedConfig) -> str:
-    from turnout.cli.common import open_store
-
-    with open_store(config) as store:
-        store.deployments(limit=1)
-        return store.url
-
-
-def _target(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.targets.registry import create_target
-
-    target = create_target(config, env)
-    try:
-        slots = target.slots()
-    finally:
-        target.close()
-    names = ", ".join(sorted(str(name) for name in slots)) or "none yet"
-    return f"{env.target.kind} target answers; slots: {names}"
-
-
-def _database(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.database.driver import open_driver
-    from turnout.database.location import locate
-
-    location = locate(config, env)
-    driver = open_driver(location)
-    if not driver.exists():
-        raise TurnoutError(f"{location.describe()}: not found")
-    session = driver.connect()
-    try:
-        session.query("SELECT 1")
-    finally:
-        session.close()
-    return f"{location.describe()} reachable"
-
-
-def _notify_url(channel: Any) -> Callable[[], str]:
-    from turnout.integrations.notify import check_url
-
-    def check() -> str:
-        problem = check_url(channel)
-        if problem is not None:
-            raise TurnoutError(problem)
-        return "Apprise URL parses (nothing sent)"
-
-    return check
-
-
-def _github(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.integrations.gh import github_client, github_errors
-
-    github = env.integrations.github
-    tracker = env.integrations.tracker
-    token = tracker.token or github.token
-    assert token is not None
-    key = "tracker.token" if tracker.token else "github.token"
-    client = github_client(
-        token,
-        tracker.base_url or github.base_url,
-        key=f"environments.{env.name}.integrations.{key}",
-        file=str(config.path),
-    )
-    name = tracker.repo or github.repository
-    try:
-        if name:
-            with github_errors(f"repository {name}"):
-                repo = client.get_repo(name)
-                permissions = repo.permissions
-            write = bool(permissions and (permissions.push or permissions.admin))
-            if not write:
-                raise TurnoutError(f"token can read {name} but has no write access")
-            return f"token has write access to {name}"
-        with github_errors("GET /user"):
-            login = client.get_user().login
-        return f"token accepted (user {login})"
-    finally:
-        client.close()
-
-
-def _pagerduty(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.integrations import pagerduty
-
-    settings = env.integrations.incidents.pagerduty
-    assert settings is not None
-    client = pagerduty.pagerduty_client(
-        config, settings, key=f"environments.{env.name}.integrations.incidents.pagerduty"
-    )
-    try:
-        pagerduty.check_token(client)
-    finally:
-        client.close()
-    return f"token accepted by {settings.base_url}"
-
-
-def _git(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.integrations.vcs import git, has_identity, is_repository, push_credentials
-
-    repo = config.resolve_path(config.root.app.repository)
-    if not is_repository(repo):
-        raise TurnoutError(f"{repo} is not a git repository (app.repository)")
-    notes = [f"{repo} is a git repository"]
-    if env.integrations.vcs.tag and not has_identity(repo):
-        notes.append("no git identity: tags name the deployer")
-    remote = env.integrations.vcs.push_remote
-    if remote:
-        credentials = push_credentials(env.integrations.vcs, str(config.path))
-        git(
-            repo,
-            "ls-remote",
-            "--heads",
-            remote,
-            env=credentials.environment() if credentials else None,
-        )
-        notes.append(f"remote {remote} reachable")
-    return "; ".join(notes)
-
-
-def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
-    """Every probe that applies to the environment's configuration."""
-    integrations = env.integrations
-    found = [
-        _run("state store", lambda: _state_store(config)),
-        _run("target", lambda: _target(config, env)),
-    ]
-    if env.target.kind == "azure":
-        from turnout.targets.azure.doctor import azure_probes
-
-        found.extend(_run(name, check) for name, check in azure_probes(config, env))
-    if env.database.url:
-        found.append(_run("database", lambda: _database(config, env)))
-    from turnout.integrations.notify import apprise_channels
-
-    for index, channel in enumerate(apprise_channels(config, env)):
-        found.append(_run(f"notify.urls[{index}]", _notify_url(channel)))
-    if integrations.tracker.token or integrations.github.token:
-        found.append(_run("github token", lambda: _github(config, env)))
-    if integrations.incidents.pagerduty is not None:
-        found.append(_run("pagerduty token", lambda: _pagerduty(config, env)))
-    if integrations.vcs.tag or integrations.vcs.push_remote:
-        found.append(_run("git repository", lambda: _git(config, env)))
-    return found
+from turnout.cli.common import ConfigOption, EnvOption, JsonOption, emit_json, say
 
 
 def doctor(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Probe every configured integration and credential; exit 3 when any probe fails."""
-    loaded = load(config)
-    environment = loaded.env(env)
-    results = probes(loaded, environment)
-    failed = [probe for probe in results if not probe.ok]
+    from turnout.api import doctor as probe_environment
+
+    result = probe_environment(env, config=config)
     if as_json:
-        emit_json({"environment": env, "ok": not failed, "probes": [p.to_dict() for p in results]})
+        emit_json(result.to_dict())
     else:
-        for probe in results:
+        for probe in result.probes:
             mark = "[green]ok[/]  " if probe.ok else "[red]FAIL[/]"
             say(f"{mark} {escape(probe.name)}: {escape(probe.detail)}")
-    if failed:
-        names = ", ".join(probe.name for probe in failed)
-        raise Refused(f"doctor: {len(failed)} of {len(results)} probes failed ({names})")
+    refusal = result.refusal()
+    if refusal is not None:
+        raise refusal
 
 
 def register(app: typer.Typer) -> None:

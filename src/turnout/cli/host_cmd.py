@@ -13,7 +13,6 @@ from turnout.cli.common import (
     EnvOption,
     JsonOption,
     emit_json,
-    load,
     print_table,
     say,
 )
@@ -34,24 +33,22 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Start the slot host (detached), restoring the slots it had."""
-    from turnout.targets.local import start_host
+    from turnout.api import host_up
 
-    loaded = load(config)
-    environment = loaded.env(env)
     if foreground:
         from turnout.text import log_handler
 
         logging.basicConfig(level=logging.INFO, handlers=[log_handler(sys.stderr)])
-        status = start_host(loaded, environment, foreground=True)
-        if status.get("already_running"):
-            say(f"slot host for {env} already runs (pid {status['pid']})")
+        ran = host_up(env, foreground=True, config=config)
+        if ran.already_running:
+            say(f"slot host for {env} already runs (pid {ran.status['pid']})")
         return
-    status = start_host(loaded, environment)
-    status["running"] = True
+    started = host_up(env, config=config)
     if as_json:
-        emit_json(status)
+        emit_json(started.to_dict())
         return
-    verb = "already runs" if status.get("already_running") else "started"
+    status = started.to_dict()
+    verb = "already runs" if started.already_running else "started"
     say(f"slot host for {env} {verb} (pid {status['pid']}); router on http://{status['address']}")
     _render(status)
 
@@ -59,13 +56,12 @@ def up(
 @host_app.command("down")
 def down(env: EnvOption, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stop the slot host: slot processes get SIGTERM, then SIGKILL after stop_grace."""
-    from turnout.targets.local import stop_host
+    from turnout.api import host_down
 
-    loaded = load(config)
-    was_running = stop_host(loaded, loaded.env(env))
+    stopped = host_down(env, config=config)
     if as_json:
-        emit_json({"environment": env, "was_running": was_running, "running": False})
-    elif was_running:
+        emit_json(stopped.to_dict())
+    elif stopped.was_running:
         say(f"slot host for {env} stopped")
     else:
         say(f"slot host for {env} was not running")
@@ -81,28 +77,20 @@ def status(
     ] = False,
 ) -> None:
     """Each slot's version, pid, port, health, uptime, traffic and log file."""
-    from turnout.targets.local import host_status
+    from turnout.api import host_metrics, host_status
 
-    loaded = load(config)
-    environment = loaded.env(env)
     if metrics:
-        from turnout.targets.local import LocalTarget
-
-        sys.stdout.write(LocalTarget(loaded, environment).prometheus())
+        sys.stdout.write(host_metrics(env, config=config))
         return
-    current = host_status(loaded, environment)
-    if current is None:
-        if as_json:
-            emit_json({"environment": env, "running": False})
-        else:
-            say(f"slot host for {env} is not running (turnout host up --env {env})")
-        return
-    current["running"] = True
+    current = host_status(env, config=config)
     if as_json:
-        emit_json(current)
+        emit_json(current.to_dict())
+    elif not current.running:
+        say(f"slot host for {env} is not running (turnout host up --env {env})")
     else:
-        say(f"slot host for {env}: pid {current['pid']}, up {_duration(current['uptime'])}")
-        _render(current)
+        document = current.to_dict()
+        say(f"slot host for {env}: pid {document['pid']}, up {_duration(document['uptime'])}")
+        _render(document)
 
 
 def _render(status: dict[str, Any]) -> None:

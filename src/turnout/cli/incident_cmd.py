@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -11,13 +11,9 @@ from turnout.cli.common import (
     AsOption,
     ConfigOption,
     JsonOption,
-    current_user,
     emit_json,
-    load,
-    open_store,
     say,
 )
-from turnout.errors import BadInput
 
 incident_app = typer.Typer(
     help="Local incident records; an open incident freezes deployments.", no_args_is_help=True
@@ -38,20 +34,18 @@ def open_incident(
     as_json: JsonOption = False,
 ) -> None:
     """Record an active incident; deployments to the environment are frozen until it closes."""
-    if not title.strip():
-        raise BadInput("incident open: the title must not be empty")
-    loaded = load(config)
-    if env is not None:
-        loaded.env(env)  # an unknown environment is bad input, before anything is written
-    user = current_user(acting)
-    with open_store(loaded) as store:
-        row = store.open_incident(title.strip(), user, env)
-        store.audit(user, "incident.open", environment=env, incident=row.id, title=row.title)
-    scope = env or "every environment"
+    from turnout.api import open_incident as record_incident
+
+    opened = record_incident(title, env=env, actor=acting, config=config)
+    scope = opened.environment or "every environment"
     if as_json:
-        emit_json({"id": row.id, "title": row.title, "environment": env, "opened_by": user})
+        emit_json(opened.to_dict())
     else:
-        say(escape(f"incident {row.id} open ({scope}): {row.title}; deployments there are frozen"))
+        say(
+            escape(
+                f"incident {opened.id} open ({scope}): {opened.title}; deployments there are frozen"
+            )
+        )
 
 
 @incident_app.command("close")
@@ -62,17 +56,13 @@ def close_incident(
     as_json: JsonOption = False,
 ) -> None:
     """Close an incident."""
-    loaded = load(config)
-    user = current_user(acting)
-    with open_store(loaded) as store:
-        row = store.close_incident(incident_id, user)
-        if row is None:
-            raise BadInput(f"incident close: no open incident {incident_id}")
-        store.audit(user, "incident.close", environment=row.environment, incident=row.id)
+    from turnout.api import close_incident as end_incident
+
+    closed = end_incident(incident_id, actor=acting, config=config)
     if as_json:
-        emit_json({"id": row.id, "title": row.title, "closed_by": user})
+        emit_json(closed.to_dict())
     else:
-        say(escape(f"incident {row.id} closed: {row.title}"))
+        say(escape(f"incident {closed.id} closed: {closed.title}"))
 
 
 @incident_app.command("list")
@@ -83,50 +73,20 @@ def list_incidents(
     as_json: JsonOption = False,
 ) -> None:
     """Local incident records, newest first; with --env, PagerDuty's active ones too."""
-    loaded = load(config)
-    environment = loaded.env(env) if env is not None else None
-    with open_store(loaded) as store:
-        rows: list[dict[str, Any]] = [
-            {
-                "source": "local",
-                "id": str(row.id),
-                "title": row.title,
-                "environment": row.environment,
-                "opened_by": row.opened_by,
-                "opened_at": row.opened_at.isoformat(),
-                "closed_at": row.closed_at.isoformat() if row.closed_at else None,
-                "active": row.closed_at is None,
-            }
-            for row in store.incidents(env, active_only=active)
-        ]
-        if environment is not None and environment.integrations.incidents.pagerduty is not None:
-            from turnout.integrations.incidents import active_incidents
+    from turnout.api import incidents
 
-            rows += [
-                {
-                    "source": found.source,
-                    "id": found.id,
-                    "title": found.title,
-                    "environment": env,
-                    "opened_at": found.opened_at,
-                    "url": found.url,
-                    "active": True,
-                }
-                for found in active_incidents(loaded, environment, store)
-                if found.source != "local"
-            ]
+    found = incidents(env, active_only=active, config=config)
     if as_json:
-        emit_json({"incidents": rows})
+        emit_json(found.to_dict())
         return
-    if not rows:
+    if not found.incidents:
         say("no incidents")
-    for item in rows:
-        state = "OPEN  " if item["active"] else "closed"
-        scope = item["environment"] or "all"
+    for item in found.incidents:
+        state = "OPEN  " if item.active else "closed"
+        scope = item.environment or "all"
         say(
             escape(
-                f"{item['source']}:{item['id']}  {state}  [{scope}]"
-                f"  {item['opened_at'][:19]}  {item['title']}"
+                f"{item.source}:{item.id}  {state}  [{scope}]  {item.opened_at[:19]}  {item.title}"
             )
         )
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,13 +13,9 @@ from turnout.cli.common import (
     JsonOption,
     OptionalEnvOption,
     console,
-    current_user,
     emit_json,
-    load,
-    open_store,
     say,
 )
-from turnout.errors import BadInput
 
 # The policy engine (calendars, holidays, gates) is imported by the command that uses it.
 if TYPE_CHECKING:
@@ -82,25 +77,15 @@ def approve(
     config_path: ConfigOption = None,
 ) -> None:
     """Record an approval of a deployment (nobody approves their own)."""
-    from turnout.policy.approvals import record_approval
+    from turnout.api import approve as record_approval
 
-    config = load(config_path)
-    who = current_user(as_)
-    with open_store(config) as store:
-        row = record_approval(config, store, deployment_id, who, comment)
-        document = {
-            "deployment": deployment_id,
-            "approver": row.approver,
-            "role": row.role,
-            "comment": row.comment,
-            "at": row.created_at.isoformat(),
-        }
+    approval = record_approval(deployment_id, comment=comment, actor=as_, config=config_path)
     if json_output:
-        emit_json(document)
+        emit_json(approval.to_dict())
     else:
         say(
-            f"approved deployment {deployment_id} as {row.approver} ({row.role or 'no role'});"
-            " `turnout resume` continues it"
+            f"approved deployment {deployment_id} as {approval.approver}"
+            f" ({approval.role or 'no role'}); `turnout resume` continues it"
         )
 
 
@@ -114,22 +99,13 @@ def attest(
     config_path: ConfigOption = None,
 ) -> None:
     """Record that you vouch for a checklist item of a release (source "attestation")."""
-    from turnout.config.people import find_person
-    from turnout.policy.checklist import normalise_item, record_attestation
+    from turnout.api import attest as record_attestation
 
-    config = load(config_path)
-    environment = config.env(env)
-    key = normalise_item(item)
-    who = current_user(as_)
-    if config.root.people and find_person(config.root.people, who) is None:
-        known = ", ".join(p.name for p in config.root.people)
-        raise BadInput(f"{who} is not in `people` of {config.path} (known: {known})")
-    with open_store(config) as store:
-        record = record_attestation(store, environment.name, version, key, who, note)
+    record = record_attestation(item, env, version, note=note, actor=as_, config=config_path)
     if json_output:
-        emit_json(record)
+        emit_json(record.to_dict())
     else:
-        say(f"attested {key} for {version} on {environment.name} as {who}")
+        say(f"attested {record.item} for {version} on {record.environment} as {record.by}")
 
 
 postmortem_app = typer.Typer(help="Post-mortems opened by emergency deployments.")
@@ -143,35 +119,19 @@ def postmortem_list(
     config_path: ConfigOption = None,
 ) -> None:
     """Post-mortems, newest first."""
-    config = load(config_path)
-    if env is not None:
-        config.env(env)
-    with open_store(config, read_only=True) as store:
-        rows = store.postmortems(env, open_only=open_only)
-    docs: list[dict[str, Any]] = [
-        {
-            "id": r.id,
-            "deployment": r.deployment_id,
-            "environment": r.environment,
-            "reason": r.reason,
-            "opened_at": r.opened_at.isoformat(),
-            "closed_at": r.closed_at.isoformat() if r.closed_at else None,
-            "closed_by": r.closed_by,
-            "link": r.link,
-            "open": r.closed_at is None,
-        }
-        for r in rows
-    ]
+    from turnout.api import postmortems
+
+    found = postmortems(env, open_only=open_only, config=config_path)
     if json_output:
-        emit_json(docs)
+        emit_json(found.to_dict())
         return
-    if not docs:
+    if not found.postmortems:
         say("no post-mortems")
-    for d in docs:
-        state = "open" if d["open"] else f"closed by {d['closed_by']}: {d['link']}"
+    for d in found.postmortems:
+        state = "open" if d.open else f"closed by {d.closed_by}: {d.link}"
         say(
-            f"#{d['id']} deployment {d['deployment']} ({d['environment']}), opened"
-            f" {d['opened_at']}: {d['reason']} [{state}]"
+            f"#{d.id} deployment {d.deployment} ({d.environment}), opened"
+            f" {d.opened_at}: {d.reason} [{state}]"
         )
 
 
@@ -183,27 +143,9 @@ def postmortem_close(
     config_path: ConfigOption = None,
 ) -> None:
     """Close a post-mortem with a link to its write-up."""
-    parsed = urlparse(link)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        raise BadInput(f"--link: {link!r} is not an http(s) URL")
-    config = load(config_path)
-    who = current_user(as_)
-    with open_store(config) as store:
-        known = {p.id: p for p in store.postmortems()}
-        found = known.get(postmortem_id)
-        if found is None:
-            raise BadInput(f"no post-mortem {postmortem_id}")
-        if found.closed_at is not None:
-            raise BadInput(f"post-mortem {postmortem_id} is already closed ({found.link})")
-        store.close_postmortem(postmortem_id, who, link)
-        store.audit(
-            who,
-            "postmortem.closed",
-            environment=found.environment,
-            deployment_id=found.deployment_id,
-            postmortem=postmortem_id,
-            link=link,
-        )
+    from turnout.api import close_postmortem
+
+    close_postmortem(postmortem_id, link=link, actor=as_, config=config_path)
     say(f"closed post-mortem {postmortem_id} ({link})")
 
 

@@ -13,7 +13,7 @@ from turnout.cli.common import console
 from turnout.text import first_line
 
 if TYPE_CHECKING:
-    from turnout.runbook.engine import StepEvent
+    from turnout.api import StepEvent
 
 _MARKS = {
     "succeeded": "✓",

@@ -12,8 +12,6 @@ from turnout.cli.common import (
     OptionalEnvOption,
     console,
     emit_json,
-    load,
-    open_store,
 )
 
 
@@ -30,17 +28,13 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Success metrics (error rate, p95, availability, rollback rate) and DORA figures."""
-    from turnout.report import compute_report, configured_targets
+    from turnout.api import report as figures
 
-    loaded = load(config)
-    environments = [loaded.env(env)] if env is not None else list(loaded.environments.values())
-    targets = configured_targets(environments)
-    with open_store(loaded, read_only=True) as store:
-        document = compute_report(store, env, now=store.now(), days=days, targets=targets)
+    result = figures(env, days=days, config=config)
     if as_json:
-        emit_json(document)
+        emit_json(result.to_dict())
         return
-    print_report(document)
+    print_report(result.to_dict())
 
 
 def print_report(document: dict[str, Any]) -> None:

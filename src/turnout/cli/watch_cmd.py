@@ -13,13 +13,9 @@ from turnout.cli.common import (
     ConfigOption,
     EnvOption,
     JsonOption,
-    current_user,
     emit_json,
-    load,
-    open_store,
     say,
 )
-from turnout.clock import SystemClock
 from turnout.errors import BadInput, TurnoutError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
@@ -49,21 +45,12 @@ def watch(
     as_json: JsonOption = False,
 ) -> None:
     """Keep judging production through the rollback window; roll back on a regression."""
-    from turnout.analysis.postdeploy import watch_environment
+    from turnout.api import watch as watch_production
 
     duration = parse_duration(for_) if for_ is not None else None
-    loaded = load(config)
-    environment = loaded.env(env)
-    store = open_store(loaded)
     try:
-        document = watch_environment(
-            loaded,
-            environment,
-            store,
-            SystemClock(),
-            actor=current_user(actor),
-            duration=duration,
-            progress=(lambda _m: None) if as_json else say,
+        result = watch_production(
+            env, duration=duration, actor=actor, config=config, progress=None if as_json else say
         )
     except TurnoutError as exc:
         if as_json:
@@ -76,12 +63,10 @@ def watch(
                 }
             )
         raise
-    finally:
-        store.close()
     if as_json:
-        emit_json({**document, "exit_code": 0})
+        emit_json({**result.to_dict(), "exit_code": 0})
     else:
-        say(f"[green]✓[/] {document['summary']}")
+        say(f"[green]✓[/] {result.summary}")
 
 
 def accept(
@@ -94,16 +79,13 @@ def accept(
     as_json: JsonOption = False,
 ) -> None:
     """Keep a release held because its verification could not decide (accepted unproven)."""
-    from turnout.runbook.accept import accept as do_accept
+    from turnout.api import accept as keep_held
 
-    loaded = load(config)
-    environment = loaded.env(env)
-    with open_store(loaded) as store:
-        document = do_accept(loaded, environment, store, current_user(actor), reason=reason)
+    result = keep_held(env, reason=reason, actor=actor, config=config)
     if as_json:
-        emit_json(document)
+        emit_json(result.to_dict())
     else:
-        say(f"[yellow]✓[/] {document['summary']}")
+        say(f"[yellow]✓[/] {result.summary}")
 
 
 def register(app: typer.Typer) -> None:

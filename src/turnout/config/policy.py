@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from turnout.config.base import MAX_SECONDS, Section
-from turnout.config.known_calendars import check_calendar
 from turnout.config.templates import check_shell_command
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -169,7 +168,12 @@ class HolidaysConfig(Section):
             if self.subdivision is not None:
                 raise ValueError("subdivision needs a country")
             return self
-        check_calendar(self.country, self.subdivision)
+        import holidays
+
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision)
+        except NotImplementedError as exc:
+            raise ValueError(f"the holidays package does not know this calendar: {exc}") from None
         return self
 
 

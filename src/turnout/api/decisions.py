@@ -1,0 +1,155 @@
+"""Decisions a person records: accept a held release, approve a deployment, attest a
+checklist item. Each is audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from turnout.api.context import ConfigSource, acting_user, load, open_store
+from turnout.errors import BadInput
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """A held release kept live, accepted unproven: by whom, why and when."""
+
+    environment: str
+    deployment: int
+    version: str
+    accepted_by: str
+    reason: str
+    at: str
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `turnout accept --json` prints)."""
+        return {
+            "environment": self.environment,
+            "deployment": self.deployment,
+            "version": self.version,
+            "accepted_by": self.accepted_by,
+            "reason": self.reason,
+            "at": self.at,
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    """An approval recorded for a deployment, in the approver's role."""
+
+    deployment: int
+    approver: str
+    role: str | None
+    comment: str | None
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `turnout approve --json` prints)."""
+        return {
+            "deployment": self.deployment,
+            "approver": self.approver,
+            "role": self.role,
+            "comment": self.comment,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True)
+class AttestationResult:
+    """Someone vouches for a checklist item of a release in an environment."""
+
+    item: str
+    environment: str
+    version: str
+    by: str
+    at: str
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what `turnout attest --json` prints)."""
+        return {
+            "item": self.item,
+            "environment": self.environment,
+            "version": self.version,
+            "by": self.by,
+            "at": self.at,
+            "note": self.note,
+        }
+
+
+def accept(
+    env: str, *, reason: str, actor: str | None = None, config: ConfigSource = None
+) -> AcceptResult:
+    """Keep the release held because its verification could not decide (accepted unproven)."""
+    from turnout.runbook.accept import accept as keep_held
+
+    loaded = load(config)
+    environment = loaded.env(env)
+    with open_store(loaded) as store:
+        done = keep_held(loaded, environment, store, acting_user(actor), reason=reason)
+    return AcceptResult(
+        environment=str(done["environment"]),
+        deployment=int(done["deployment"]),
+        version=str(done["version"]),
+        accepted_by=str(done["accepted_by"]),
+        reason=str(done["reason"]),
+        at=str(done["at"]),
+        summary=str(done["summary"]),
+    )
+
+
+def approve(
+    deployment_id: int,
+    *,
+    comment: str | None = None,
+    actor: str | None = None,
+    config: ConfigSource = None,
+) -> ApprovalResult:
+    """Record the actor's approval of a deployment (nobody approves their own)."""
+    from turnout.policy.approvals import record_approval
+
+    loaded = load(config)
+    with open_store(loaded) as store:
+        row = record_approval(loaded, store, deployment_id, acting_user(actor), comment)
+    return ApprovalResult(
+        deployment=deployment_id,
+        approver=row.approver,
+        role=row.role,
+        comment=row.comment,
+        at=row.created_at.isoformat(),
+    )
+
+
+def attest(
+    item: str,
+    env: str,
+    version: str,
+    *,
+    note: str | None = None,
+    actor: str | None = None,
+    config: ConfigSource = None,
+) -> AttestationResult:
+    """Record that the actor vouches for a checklist item of a release (source
+    "attestation"); the actor must be one of the configuration's people, when it has any."""
+    from turnout.config.people import find_person
+    from turnout.policy.checklist import normalise_item, record_attestation
+
+    loaded = load(config)
+    environment = loaded.env(env)
+    key = normalise_item(item)
+    who = acting_user(actor)
+    if loaded.root.people and find_person(loaded.root.people, who) is None:
+        known = ", ".join(p.name for p in loaded.root.people)
+        raise BadInput(f"{who} is not in `people` of {loaded.path} (known: {known})")
+    with open_store(loaded) as store:
+        record = record_attestation(store, environment.name, version, key, who, note)
+    return AttestationResult(
+        item=str(record["item"]),
+        environment=str(record["environment"]),
+        version=str(record["version"]),
+        by=str(record["by"]),
+        at=str(record["at"]),
+        note=record["note"],
+    )
