@@ -50,6 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["TURNOUT_USER"] = "bench"
     os.environ.pop("TURNOUT_STATE_URL", None)
+    # As on a user's machine: compiled bytecode is cached (the warm-up run writes it).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         project = fake_project(Path(tmp) / "project")
         turnout = turnout_command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,13 +21,18 @@ raise SystemExit(code)
 # Loaded only by commands that change something or run the runbook.
 ENGINE = {"alembic", "turnout.runbook.engine", "turnout.database", "turnout.integrations.notify"}
 MODELS_AND_STORE = {"sqlalchemy", "pydantic", "turnout.config.root", "holidays", "httpx"}
+# What reading a SQLite store and showing it costs nothing of: the SQL toolkit (the store
+# reads through sqlite3), the HTTP client (the fake target's slot table is a file), and the
+# holiday calendars (a calendar validated once is remembered).
+HEAVY_FOR_READING = {"sqlalchemy", "alembic", "httpx", "holidays"}
 
 
-def _loaded(tmp_path: Path, cwd: Path, *args: str) -> set[str]:
+def _loaded(tmp_path: Path, cwd: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
     listing = tmp_path / "modules.txt"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(listing), *args],
         cwd=cwd,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -60,3 +66,20 @@ def test_schema_head_read_from_revision_files_matches_alembic() -> None:
     alembic_head = ScriptDirectory.from_config(schema._alembic_config()).get_current_head()
     assert schema.head_revision() == alembic_head
     assert schema._head_from_files() == alembic_head
+
+
+def test_reading_commands_load_no_sql_toolkit_http_client_or_calendars(tmp_path: Path) -> None:
+    """`status` and `history` on a SQLite store import neither SQLAlchemy, Alembic, httpx nor
+    `holidays` once the calendar was validated; `window` needs only the calendars."""
+    project = fake_project(tmp_path / "project")
+    done = project.turnout("deploy", "--env", "web", "--version", "1.0.0", "--yes")
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = ["--config", str(project.config)]
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = _loaded(tmp_path, project.root, "history", *config, env=cache)
+    assert "holidays" in first  # nothing remembered yet: the calendar is checked for real
+    for command in (["status", "--env", "web"], ["history"]):
+        loaded = _loaded(tmp_path, project.root, *command, *config, env=cache)
+        assert not loaded & HEAVY_FOR_READING, (command, sorted(loaded & HEAVY_FOR_READING))
+    loaded = _loaded(tmp_path, project.root, "window", "--env", "web", *config, env=cache)
+    assert not loaded & (HEAVY_FOR_READING - {"holidays"}), sorted(loaded & HEAVY_FOR_READING)

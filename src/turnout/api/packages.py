@@ -20,9 +20,8 @@ def resolve_package(
     file is bad input (exit 2) before any announcement, slot or lock.
     """
     if package is None:
-        template = config.root.app.package
-        package = config.resolve_path(template.format(name=config.root.app.name, version=version))
-    if not package.exists():
+        package = config.release_package(version)
+    elif not package.exists():
         raise PackageError(f"{package}: release package for {version} not found")
     if env.database.url is not None:
         from turnout.database import load_from_package, locate

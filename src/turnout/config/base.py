@@ -20,7 +20,7 @@ class Section(BaseModel):
 
     # TOML has inf and nan; no timeout, limit or threshold of turnout means either.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False, defer_build=True
     )
 
     @field_validator("*", mode="after")

@@ -16,7 +16,7 @@ from turnout.config.problems import ConfigProblems, Problem
 from turnout.config.root import MERGED_SECTIONS, EnvironmentConfig, TurnoutConfig
 from turnout.config.secrets import SecretRef
 from turnout.config.targets import TargetSettings
-from turnout.errors import BadInput, ConfigError
+from turnout.errors import BadInput, ConfigError, PackageError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,6 +56,15 @@ class LoadedConfig:
         """A path from the configuration, made absolute relative to the file's directory."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
+
+    def release_package(self, version: str) -> Path:
+        """Where the release package of `version` is (app.package filled in); PackageError
+        when nothing is there."""
+        app = self.root.app
+        path = self.resolve_path(app.package.format(name=app.name, version=version))
+        if not path.exists():
+            raise PackageError(f"{path}: release package for {version} not found")
+        return path
 
     def secret_refs(self) -> list[tuple[str, SecretRef]]:
         """Every secret reference in the configuration with its key path."""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.known_calendars import check_calendar
 from turnout.config.templates import check_shell_command
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -168,12 +169,7 @@ class HolidaysConfig(Section):
             if self.subdivision is not None:
                 raise ValueError("subdivision needs a country")
             return self
-        import holidays
-
-        try:
-            holidays.country_holidays(self.country, subdiv=self.subdivision)
-        except NotImplementedError as exc:
-            raise ValueError(f"the holidays package does not know this calendar: {exc}") from None
+        check_calendar(self.country, self.subdivision)
         return self
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +22,16 @@ from turnout.errors import (
     ApprovalRequired,
     BadInput,
     LockHeld,
-    LockLost,
     NeedsPerson,
     Refused,
     TurnoutError,
 )
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
-from turnout.processes import pid_alive
+from turnout.runbook.lease import Lease, TakeOver
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
-from turnout.store import Store, holder_identity
+from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
@@ -42,10 +39,7 @@ from turnout.versions import check_version
 CRASH_VARIABLE = "TURNOUT_TEST_CRASH_AT"
 """Test-only hook: `before:STEP`, `after:STEP` or `undo:STEP` kills this process with SIGKILL."""
 
-HEARTBEAT_SECONDS = 5.0
-STALE_AFTER = timedelta(seconds=60)
 DONE = {"succeeded", "skipped"}
-TAKE_OVERS = {"lock.force-unlock", "lock.take-over"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ class Engine:
         self.on_event = on_event or (lambda _event: None)
         self.target_factory = target_factory
         self._target: Target | None = None
-        self._holder: str | None = None
+        self._lease: Lease | None = None
         self._hook_failures: list[str] = []
         """Hooks (announcements, comments) that raised while this engine ran."""
         self.step_seconds: dict[str, float] = {}
@@ -116,9 +110,9 @@ class Engine:
     ) -> Result:
         """Start a deployment: take the lock, write the plan, run it."""
         check_version(release.version)
-        holder = holder_identity(deployer)
-        self._acquire(holder, deployer)
-        self._holder = holder
+        lease = Lease(self.store, self.env.name, deployer, clock=self.clock)
+        lease.acquire()
+        self._lease = lease
         deployment_id: int | None = None
         try:
             pending = self.store.unfinished(self.env.name)
@@ -130,7 +124,7 @@ class Engine:
                 )
             self._supersede_waiting(deployer)
             row = self.store.start_deployment(
-                holder,
+                lease.holder,
                 plan_steps(self.env, kind),
                 environment=self.env.name,
                 version=release.version,
@@ -156,15 +150,15 @@ class Engine:
                 emergency=emergency,
                 reason=reason,
             )
-            return self._drive(row.id, holder)
+            return self._drive(row.id, lease)
         finally:
-            self._release_if_settled(holder, deployment_id)
+            self._release_if_settled(lease, deployment_id)
 
     def resume(self, actor: str, *, force_unlock: bool = False) -> Result | None:
         """Continue (or finish compensating) the interrupted deployment; None if there is none."""
-        holder = holder_identity(actor)
-        self._take_lock_for_resume(holder, actor, force_unlock)
-        self._holder = holder
+        lease = Lease(self.store, self.env.name, actor, clock=self.clock)
+        self._take_lease_for_resume(lease, force_unlock)
+        self._lease = lease
         deployment_id: int | None = None
         try:
             # Read only once the lock is ours: another resume may have just finished it.
@@ -172,7 +166,7 @@ class Engine:
             if row is None:
                 return None
             deployment_id = row.id
-            self.store.set_lock_deployment(self.env.name, holder, row.id)
+            lease.attach(row.id)
             self.store.audit(
                 actor,
                 "deploy.resume",
@@ -191,7 +185,7 @@ class Engine:
                     )
                     row = self.store.deployment(row.id) or row
                 self.store.update_deployment(row.id, status=DeploymentStatus.COMPENSATING.value)
-                with _Heartbeat(self.store, self.env.name, holder):
+                with lease.beating():
                     return self._compensate_and_finish(row.id, self._context(row))
             if row.status == DeploymentStatus.WAITING_APPROVAL.value:
                 # An approval may come days later: the window and checklist are judged again.
@@ -200,19 +194,19 @@ class Engine:
                         self.store.record_step(row.id, step_row.name, "pending")
             self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
             self.store.merge_deployment_data(row.id, failure=None)
-            return self._drive(row.id, holder)
+            return self._drive(row.id, lease)
         finally:
-            self._release_if_settled(holder, deployment_id)
+            self._release_if_settled(lease, deployment_id)
 
     def unfinished(self) -> DeploymentRecord | None:
         """The newest deployment of this environment that has not ended, if any."""
         return self.store.unfinished(self.env.name)
 
     # -- locking ----------------------------------------------------------------------
-    def _release_if_settled(self, holder: str, deployment_id: int | None) -> None:
-        """Free the lock unless our deployment is still in flight.
+    def _release_if_settled(self, lease: Lease, deployment_id: int | None) -> None:
+        """Free the lease unless our deployment is still in flight.
 
-        An exception or an interrupt in the middle of a deployment keeps the lock, so
+        An exception or an interrupt in the middle of a deployment keeps the lease, so
         nobody else deploys over it; `resume` takes it over once this process is gone.
         """
         row = None if deployment_id is None else self.store.deployment(deployment_id)
@@ -221,66 +215,19 @@ class Engine:
             *(s.value for s in DeploymentStatus if s.finished),
         }
         if settled:
-            self.store.release_lock(self.env.name, holder)
+            lease.release()
 
-    def _acquire(self, holder: str, actor: str) -> None:
-        """Take the lock; a dead holder outside any deployment in flight is replaced."""
-        try:
-            self.store.acquire_lock(self.env.name, None, holder)
-            return
-        except LockHeld:
-            lock = self.store.lock(self.env.name)
-            if lock is None or not self._lock_is_stale(
-                lock.host, lock.pid, lock.heartbeat_at
-            ):
-                raise
-            owner = (
-                None if lock.deployment_id is None else self.store.deployment(lock.deployment_id)
-            )
-            if owner is not None and not DeploymentStatus(owner.status).finished:
-                raise
-            if not self.store.take_over_lock(self.env.name, lock.holder, holder):
-                raise
-            self.store.audit(
-                actor,
-                "lock.take-over",
-                environment=self.env.name,
-                previous_holder=lock.holder,
-                holder=holder,
-                reason="the holder died outside a deployment in flight",
-            )
-
-    def _take_lock_for_resume(self, holder: str, actor: str, force_unlock: bool) -> None:
-        lock = self.store.lock(self.env.name)
-        if lock is None:
-            self.store.acquire_lock(self.env.name, None, holder)
-            return
-        stale = self._lock_is_stale(lock.host, lock.pid, lock.heartbeat_at)
-        if not stale and not force_unlock:
-            raise LockHeld(
-                f"environment {self.env.name} is locked by {lock.holder} (deployment"
-                f" {lock.deployment_id}) since {lock.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
-                " and the holder is alive; use --force-unlock only if you are sure it is not",
-            )
-        if not self.store.take_over_lock(self.env.name, lock.holder, holder, lock.deployment_id):
-            raise LockHeld(f"environment {self.env.name}: the lock changed hands; try again")
-        self.store.audit(
-            actor,
-            "lock.force-unlock" if not stale else "lock.take-over",
-            environment=self.env.name,
-            deployment_id=lock.deployment_id,
-            previous_holder=lock.holder,
-            holder=holder,
-        )
-        if not stale:
+    def _take_lease_for_resume(self, lease: Lease, force_unlock: bool) -> None:
+        taken = lease.take_over(force=force_unlock)
+        if taken is not None and taken.how is TakeOver.FORCED:
             self.on_event(
                 StepEvent(
-                    lock.deployment_id or 0,
+                    taken.previous.deployment_id or 0,
                     "",
                     "",
                     "progress",
-                    message=f"took the lock of {self.env.name} from {lock.holder}, who looked"
-                    " alive (--force-unlock, audited)",
+                    message=f"took the lock of {self.env.name} from {taken.previous.holder},"
+                    " who looked alive (--force-unlock, audited)",
                 )
             )
 
@@ -298,36 +245,10 @@ class Engine:
                 actor, "deploy.superseded", environment=self.env.name, deployment_id=row.id
             )
 
-    def _lock_is_stale(self, host: str, pid: int, heartbeat: datetime) -> bool:
-        import socket
-
-        if host == socket.gethostname():
-            return not pid_alive(pid)
-        return self.clock.now() - heartbeat > STALE_AFTER
-
     def _keep_lock(self, deployment_id: int) -> None:
-        """Refresh the heartbeat before each step; stop if the lock was taken away."""
-        if self._holder is None or self.store.heartbeat(self.env.name, self._holder):
-            return
-        raise LockLost(
-            f"environment {self.env.name}: the lock was taken over {self._taken_by()}"
-            f" while this process ran deployment {deployment_id}; stopping here without"
-            " changing anything more"
-        )
-
-    def _taken_by(self) -> str:
-        """Who took this process's lock, from the audit log (the lock may be free again)."""
-        for row in reversed(self.store.audit_log(self.env.name, limit=200)):
-            details = row.details or {}
-            if row.action in TAKE_OVERS and details.get("previous_holder") == self._holder:
-                how = "with --force-unlock " if row.action == "lock.force-unlock" else ""
-                holder = details.get("holder")
-                return (
-                    f"{how}by {row.actor}{f' ({holder})' if holder else ''}"
-                    f" at {row.at:%Y-%m-%d %H:%M:%S} UTC"
-                )
-        lock = self.store.lock(self.env.name)
-        return f"by {lock.holder}" if lock is not None else "by another process"
+        """Refresh the heartbeat before each step; stop if the lease was taken away."""
+        if self._lease is not None:
+            self._lease.keep(f"deployment {deployment_id}")
 
     # -- driving ----------------------------------------------------------------------
     def _context(self, row: DeploymentRecord) -> StepContext:
@@ -374,13 +295,11 @@ class Engine:
                 self._target = create_target(self.config, self.env)
         return self._target
 
-    def _drive(self, deployment_id: int, holder: str) -> Result:
+    def _drive(self, deployment_id: int, lease: Lease) -> Result:
         row = self.store.deployment(deployment_id)
         assert row is not None
         ctx = self._context(row)
-        beat = _Heartbeat(self.store, self.env.name, holder)
-        beat.start()
-        try:
+        with lease.beating():
             rows = self.store.steps(deployment_id)
             if not rows:
                 raise TurnoutError(f"deployment {deployment_id} has no journal; not running it")
@@ -397,8 +316,6 @@ class Engine:
                     self._phase_ended(ctx, step.phase)
             self._keep_lock(deployment_id)
             return self._succeed(ctx)
-        finally:
-            beat.stop()
 
     def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
         dep_id = int(ctx.deployment.id)
@@ -626,38 +543,6 @@ class Engine:
             if not (row.data or {}).get("rolled_back"):
                 return row.version
         return None
-
-
-class _Heartbeat:
-    """Refreshes the lock's heartbeat while a long step runs."""
-
-    def __init__(self, store: Store, environment: str, holder: str) -> None:
-        self._store = store
-        self._environment = environment
-        self._holder = holder
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="turnout-heartbeat", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                self._store.heartbeat(self._environment, self._holder)
-            except Exception:  # a missed beat is retried next time
-                continue
 
 
 def _error_text(exc: BaseException) -> str:

@@ -16,13 +16,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from turnout.errors import NotSupported, StepError
 from turnout.model import Release
 from turnout.targets.protocol import PRODUCTION, SlotState
 
+# httpx is imported by the slot URLs' transport: reading the slot table (`status`) does not
+# pay for its import.
 if TYPE_CHECKING:
+    import httpx
+
     from turnout.config import EnvironmentConfig, LoadedConfig
 
 FAKE_DOMAIN = "fake.invalid"
@@ -117,6 +119,8 @@ class FakeTarget:
             self._save(data)
 
     def transport(self) -> httpx.BaseTransport:
+        import httpx
+
         return httpx.MockTransport(self._answer)
 
     def close(self) -> None:
@@ -151,6 +155,8 @@ class FakeTarget:
         )
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
+        import httpx
+
         host = request.url.host
         with self._lock:
             data = self._load()

@@ -22,7 +22,7 @@ from turnout.database.migrations import MigrationSet
 from turnout.database.runner import MigrationFailed
 from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
-from turnout.errors import NeedsPerson, PackageError, StepError
+from turnout.errors import NeedsPerson, StepError
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
@@ -45,13 +45,7 @@ def release_package(ctx: ReleaseContext) -> Path:
     """The deployment's package, or the app's package template filled in with its version."""
     if ctx.deployment.package is not None:
         return ctx.deployment.package
-    app = ctx.config.root.app
-    path = ctx.config.resolve_path(
-        app.package.format(name=app.name, version=ctx.deployment.version)
-    )
-    if not path.exists():
-        raise PackageError(f"{path}: release package for {ctx.deployment.version} not found")
-    return path
+    return ctx.config.release_package(ctx.deployment.version)
 
 
 def release_migrations(ctx: StepContext, svc: DatabaseService) -> MigrationSet:

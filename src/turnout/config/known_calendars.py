@@ -1,0 +1,69 @@
+"""Whether the `holidays` package knows a calendar, remembered per installed version of it.
+
+Asking the package imports every country it has (a tenth of a second or more), and every
+command validates the configuration. The answer only changes with the package, so a
+calendar found once is remembered (in the user's cache folder) until another version of
+`holidays` is installed; an unknown one is never remembered, so its error stays exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "turnout" / "known-calendars.json"
+
+
+def _installed_version() -> str | None:
+    """The installed `holidays` distribution (its metadata folder's name, which carries the
+    version), found without importing the package; None when it cannot be told."""
+    with contextlib.suppress(Exception):
+        spec = importlib.util.find_spec("holidays")
+        if spec is not None and spec.submodule_search_locations:
+            folder = Path(next(iter(spec.submodule_search_locations)))
+            found = sorted(folder.parent.glob("holidays-*.dist-info"))
+            if len(found) == 1:
+                return f"{found[0].name}@{folder}"
+    return None
+
+
+def _remembered(version: str) -> set[str]:
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+        if data.get("holidays") == version:
+            return {str(name) for name in data.get("known", [])}
+    return set()
+
+
+def _remember(version: str, known: set[str]) -> None:
+    path = _cache_file()
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".known-calendars-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"holidays": version, "known": sorted(known)}, handle)
+        Path(name).replace(path)
+
+
+def check_calendar(country: str, subdivision: str | None) -> None:
+    """Raise ValueError when the `holidays` package does not know the calendar."""
+    version = _installed_version()
+    name = f"{country}/{subdivision or ''}"
+    known = _remembered(version) if version else set()
+    if name in known:
+        return
+    import holidays
+
+    try:
+        holidays.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError as exc:
+        raise ValueError(f"the holidays package does not know this calendar: {exc}") from None
+    if version:
+        _remember(version, known | {name})
