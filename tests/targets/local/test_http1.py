@@ -282,3 +282,20 @@ def test_malformed_responses_are_502(data: bytes) -> None:
         ResponseParser(sink, no_body=False).feed(data)
     assert caught.value.status == 502
     assert not sink.ended
+
+
+def test_next_response_reuses_the_parser_except_after_a_head_answer() -> None:
+    """Responses on one kept-alive connection share a parser; after HEAD a fresh one starts."""
+    first = Responses()
+    parser = ResponseParser(first, no_body=False)
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+    second = Responses()
+    reused = parser.next_response(second, no_body=True)
+    assert reused is parser
+    reused.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n")
+    assert second.ended == 1 and first.ended == 1
+    third = Responses()
+    fresh = reused.next_response(third, no_body=False)
+    assert fresh is not parser
+    fresh.feed(b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert third.ended == 1 and third.heads[0].status == 204

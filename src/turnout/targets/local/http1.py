@@ -94,6 +94,10 @@ class RequestHead:
     target: bytes
     http10: bool
     headers: Headers
+    names: list[bytes]
+    """The headers' names in lowercase, in the same order."""
+    connection: list[bytes]
+    """The Connection header's tokens, lowercase."""
     keep_alive: bool
     chunked: bool
     length: int
@@ -215,25 +219,35 @@ class RequestParser:
         headers = partial.headers
         if method == b"CONNECT":
             self._fail(501, "CONNECT is not supported")
-        if not http10 and not any(name.lower() == b"host" for name, _ in headers):
-            self._fail(400, "missing Host header")
         chunked = False
         length = 0
+        has_host = False
+        names = []
+        connection: list[bytes] = []
         for name, value in headers:
             low = name.lower()
-            if low == b"transfer-encoding":
+            names.append(low)
+            if low == b"host":
+                has_host = True
+            elif low == b"connection":
+                connection += tokens([(name, value)], low)
+            elif low == b"transfer-encoding":
                 # llhttp accepts codings ending in chunked; only chunked alone is relayed.
                 if tokens([(name, value)], low) != [b"chunked"] or chunked:
                     self._fail(501, "only the chunked transfer coding is supported")
                 chunked = True
             elif low == b"content-length":
                 length = int(value)  # llhttp checked it: digits, given once
+        if not http10 and not has_host:
+            self._fail(400, "missing Host header")
         self._sink.request_head(
             RequestHead(
                 method=method,
                 target=b"".join(partial.target),
                 http10=http10,
                 headers=headers,
+                names=names,
+                connection=connection,
                 keep_alive=parser.should_keep_alive(),
                 chunked=chunked,
                 length=length,
@@ -259,6 +273,10 @@ class ResponseHead:
     reason: bytes
     http10: bool
     headers: Headers
+    names: list[bytes]
+    """The headers' names in lowercase, in the same order."""
+    connection: list[bytes]
+    """The Connection header's tokens, lowercase."""
     keep_alive: bool
     """Whether the connection can carry another request after this response."""
     chunked: bool
@@ -297,6 +315,20 @@ class ResponseParser:
         self.done = False
         self.upgraded = False
         self._error: BadMessage | None = None
+
+    def next_response(self, sink: ResponseSink, *, no_body: bool) -> ResponseParser:
+        """A parser for the next response on the same connection: this one, reset, when
+        the previous response ended cleanly (llhttp carries on), else a fresh one."""
+        if not self.done or self._no_body or self.upgraded or self._error is not None:
+            return ResponseParser(sink, no_body=no_body, head_limit=self.head_limit)
+        self._sink = sink
+        self._no_body = no_body
+        self._reason = []
+        self._headers = []
+        self._head_size = 0
+        self.head = None
+        self.done = False
+        return self
 
     def feed(self, data: bytes) -> int | None:
         """Parse `data`; after a 101 answer, the offset where the switched protocol's bytes
@@ -340,18 +372,25 @@ class ResponseParser:
         headers = self._headers
         chunked = False
         length: int | None = None
+        names = []
+        connection: list[bytes] = []
         for name, value in headers:
             low = name.lower()
+            names.append(low)
             if low == b"transfer-encoding":
                 chunked = chunked or b"chunked" in tokens([(name, value)], low)
             elif low == b"content-length":
                 length = int(value)
+            elif low == b"connection":
+                connection += tokens([(name, value)], low)
         no_body = self._no_body or status in (204, 304) or status == 101
         head = ResponseHead(
             status=status,
             reason=b"".join(self._reason),
             http10=parser.get_http_version() == "1.0",
             headers=headers,
+            names=names,
+            connection=connection,
             keep_alive=parser.should_keep_alive(),
             chunked=chunked and not no_body,
             length=None if no_body else length,

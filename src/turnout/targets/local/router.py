@@ -42,7 +42,6 @@ from turnout.targets.local.http1 import (
     ResponseHead,
     ResponseParser,
     simple_response,
-    tokens,
 )
 from turnout.targets.protocol import PRODUCTION
 from turnout.traffic import PROBE_HEADER
@@ -187,6 +186,9 @@ class Router:
         self._server: asyncio.Server | None = None
         self._connections: set[_ClientConnection] = set()
         self._connecting: set[asyncio.Future[None]] = set()
+        self._waiting: set[_Exchange] = set()
+        """Exchanges waiting on a slot: the sweep times them out."""
+        self._sweep: asyncio.TimerHandle | None = None
 
     def set_production(
         self, route: Route | None, unavailable: str = "", version: str = ""
@@ -205,12 +207,30 @@ class Router:
         self._server = await loop.create_server(
             lambda: _ClientConnection(self), host, port, backlog=1024, reuse_address=True
         )
+        self._schedule_sweep()
         return self._server
+
+    def _schedule_sweep(self) -> None:
+        # One timer for all deadlines: cheaper per request than a timer per request, and
+        # precise to a tenth of the shorter timeout (at most a second).
+        tick = max(0.02, min(1.0, self.upstream_timeout / 10, self.idle_timeout / 10))
+        self._sweep = asyncio.get_running_loop().call_later(tick, self._sweep_deadlines)
+
+    def _sweep_deadlines(self) -> None:
+        now = time.monotonic()
+        timeout = self.upstream_timeout
+        for exchange in [e for e in self._waiting if now - e.last_read > timeout]:
+            exchange.timed_out(timeout)
+        for connection in [c for c in self._connections if c.idle_expired(now)]:
+            connection.close()
+        self._schedule_sweep()
 
     async def stop(self) -> None:
         """Stop accepting and close client connections."""
         if self._server is not None:
             self._server.close()
+        if self._sweep is not None:
+            self._sweep.cancel()
         for connection in list(self._connections):
             connection.close()
         if self._server is not None:
@@ -249,7 +269,8 @@ class _ClientConnection(asyncio.Protocol):
         self.eof = False
         self.paused = False
         self._holds: set[_Hold] = set()
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = time.monotonic()
+        """When the connection last became idle (None while a request is under way)."""
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -316,7 +337,10 @@ class _ClientConnection(asyncio.Protocol):
     # RequestSink
     def request_head(self, head: RequestHead) -> None:
         self._cancel_idle()
-        exchange = _Exchange(self, head, self._upstream_head(head))
+        upstream_head, probe, expect = self._upstream_head(head)
+        exchange = _Exchange(self, head, upstream_head, probe)
+        if expect and not head.http10 and head.has_body and self.router.production is not None:
+            self.write(_CONTINUE)  # the router answers the expectation; the slot never sees it
         self.receiving = exchange
         if self.current is None:
             self.current = exchange
@@ -422,39 +446,40 @@ class _ClientConnection(asyncio.Protocol):
         self._cancel_idle()
 
     def _arm_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(self.router.idle_timeout, self._idle_expired)
+        self.idle_since = time.monotonic()
 
     def _cancel_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self.idle_since = None
 
-    def _idle_expired(self) -> None:
-        self._idle_timer = None
-        if self.current is None and self.tunnel is None:
-            self.close()
+    def idle_expired(self, now: float) -> bool:
+        """Whether the connection sat idle (or a head took) longer than the idle timeout."""
+        since = self.idle_since
+        return since is not None and self.current is None and self.tunnel is None and (
+            now - since > self.router.idle_timeout
+        )
 
-    def _upstream_head(self, head: RequestHead) -> bytes:
-        """The request head as the slot gets it."""
-        connection = tokens(head.headers, b"connection")
-        drop = _HOP_BY_HOP.union(connection)
+    def _upstream_head(self, head: RequestHead) -> tuple[bytes, bool, bool]:
+        """The request head as the slot gets it; whether it is a probe; whether it expects
+        100-continue."""
+        drop = _HOP_BY_HOP.union(head.connection) if head.connection else _HOP_BY_HOP
         if head.upgrade:
             drop = drop - {b"upgrade"}
         out = [head.method, b" ", head.target, b" HTTP/1.1\r\n"]
         forwarded_for = b""
-        has_proto = False
-        for name, value in head.headers:
-            low = name.lower()
+        has_proto = probe = expect = False
+        for low, (name, value) in zip(head.names, head.headers, strict=True):
             if low in drop:
                 continue
             if low == b"x-forwarded-for":
                 forwarded_for = value if not forwarded_for else forwarded_for + b", " + value
                 continue
             if low == b"expect":
+                expect = value.strip().lower() == b"100-continue"
                 continue  # the router answers 100-continue itself
             if low == b"x-forwarded-proto":
                 has_proto = True
+            elif low == _PROBE:
+                probe = True
             out += (name, b": ", value, b"\r\n")
         client = self.client
         out += (b"X-Forwarded-For: ", forwarded_for + b", " + client if forwarded_for else client)
@@ -466,19 +491,48 @@ class _ClientConnection(asyncio.Protocol):
         elif head.chunked:
             out.append(b"Transfer-Encoding: chunked\r\n")
         out.append(b"\r\n")
-        return b"".join(out)
+        return b"".join(out), probe, expect
 
 
 # -- one request and its response -------------------------------------------------------
 class _Exchange:
     """Relays one request to the production slot and its response back."""
 
-    def __init__(self, client: _ClientConnection, head: RequestHead, upstream_head: bytes) -> None:
+    __slots__ = (
+        "answer",
+        "attempt",
+        "client",
+        "client_left",
+        "connection",
+        "finished",
+        "head",
+        "keep",
+        "last_read",
+        "out",
+        "out_size",
+        "probe",
+        "rechunk",
+        "relay",
+        "request_done",
+        "response",
+        "reused",
+        "route",
+        "sent",
+        "started",
+        "started_at",
+        "status",
+        "upgrade",
+        "waiting_for_connection",
+    )
+
+    def __init__(
+        self, client: _ClientConnection, head: RequestHead, upstream_head: bytes, probe: bool
+    ) -> None:
         self.client = client
         self.head = head
         self.upgrade = head.upgrade
         self.started_at = time.perf_counter()
-        self.probe = any(name.lower() == _PROBE for name, _ in head.headers)
+        self.probe = probe
         self.out: list[bytes] = [upstream_head]
         """Request bytes not yet written to a slot connection (the head first)."""
         self.out_size = 0
@@ -500,15 +554,7 @@ class _Exchange:
         self.status: int | None = None
         self.client_left = False
         self.last_read = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.waiting_for_connection = False
-        if (
-            _expects_continue(head)
-            and not head.http10
-            and head.has_body
-            and client.router.production is not None
-        ):
-            client.write(_CONTINUE)
 
     # -- request side ------------------------------------------------------------------
     def ready(self) -> bool:
@@ -629,13 +675,19 @@ class _Exchange:
         self.connection = connection
         self.reused = reused
         connection.exchange = self
-        self.response = ResponseParser(self, no_body=self.head.method == b"HEAD")
+        no_body = self.head.method == b"HEAD"
+        previous = connection.parser
+        self.response = connection.parser = (
+            ResponseParser(self, no_body=no_body)
+            if previous is None
+            else previous.next_response(self, no_body=no_body)
+        )
         if self.waiting_for_connection:
             self.waiting_for_connection = False
             self.client.hold(_Hold.CONNECT, False)
         self._flush()
         self.last_read = time.monotonic()
-        self._arm_timer(self.client.router.upstream_timeout)
+        self.client.router._waiting.add(self)
 
     # -- slot side ---------------------------------------------------------------------
     def upstream_data(self, data: bytes) -> None:
@@ -771,14 +823,10 @@ class _Exchange:
         self.client.write(simple_response(502, message, close=True))
         self._finish(None, False)
 
-    def _timed_out(self) -> None:
-        self.timer = None
+    def timed_out(self, timeout: float) -> None:
+        """The slot sent nothing for `timeout` seconds."""
+        self._cancel_timer()
         if self.finished:
-            return
-        timeout = self.client.router.upstream_timeout
-        idle = time.monotonic() - self.last_read
-        if idle < timeout:
-            self._arm_timer(timeout - idle)
             return
         self._abandon_connection()
         route = self.route
@@ -810,32 +858,19 @@ class _Exchange:
             connection.exchange = None
             connection.close()
 
-    def _arm_timer(self, delay: float) -> None:
-        self.timer = asyncio.get_running_loop().call_later(delay, self._timed_out)
-
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-
-def _expects_continue(head: RequestHead) -> bool:
-    return any(
-        name.lower() == b"expect" and value.strip().lower() == b"100-continue"
-        for name, value in head.headers
-    )
+        self.client.router._waiting.discard(self)
 
 
 def _response_head(
     head: ResponseHead, *, rechunk: bool, keep: bool, request: RequestHead, upgrade: bool = False
 ) -> bytes:
-    connection = tokens(head.headers, b"connection")
-    drop = _HOP_BY_HOP.union(connection)
+    drop = _HOP_BY_HOP.union(head.connection) if head.connection else _HOP_BY_HOP
     if upgrade:
         drop = drop - {b"upgrade"}
     out = [b"HTTP/1.1 %d " % head.status, head.reason, b"\r\n"]
-    for name, value in head.headers:
-        if name.lower() not in drop:
+    for low, (name, value) in zip(head.names, head.headers, strict=True):
+        if low not in drop:
             out += (name, b": ", value, b"\r\n")
     if upgrade:
         out.append(b"Connection: upgrade\r\n")
@@ -859,6 +894,8 @@ class _UpstreamConnection(asyncio.Protocol):
         self.exchange: _Exchange | None = None
         self.tunnel: _ClientConnection | None = None
         self.lost = False
+        self.parser: ResponseParser | None = None
+        """The parser of the responses on this connection (kept from one to the next)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
