@@ -55,7 +55,7 @@ def test_killed_deploy_is_finished_by_resume(point: str, tmp_path: Path) -> None
         "--version",
         "1.1.0",
         "--yes",
-        env={"TURNOUT_TEST_CRASH_AT": point},
+        kill_at=point,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = project.turnout("resume", "--env", project.env)
@@ -71,11 +71,10 @@ def test_killed_compensation_is_finished_by_resume(point: str, tmp_path: Path) -
     project = fake_project(tmp_path)
     # 1.1.0 passes smoke tests in its slot but fails production health checks after the swap.
     project.set_slots({"production": "1.0.0", "blue": None})
-    crash = {"TURNOUT_TEST_CRASH_AT": point}
     health = '[{path = "/health", expect_json = {version = "1.0.0"}}]'
-    environ = {**crash, "TURNOUT__CHECKS__HEALTH": health}
+    environ = {"TURNOUT__CHECKS__HEALTH": health}
     killed = project.turnout(
-        "deploy", "--env", project.env, "--version", "1.1.0", "--yes", env=environ
+        "deploy", "--env", project.env, "--version", "1.1.0", "--yes", env=environ, kill_at=point
     )
     if point == "after:verify":
         # verify fails, so "after:verify" is never reached: the deploy rolls back by itself.
@@ -111,7 +110,8 @@ def test_killed_deploy_resumes_on_postgresql(
         "--version",
         "1.1.0",
         "--yes",
-        env={**state, "TURNOUT_TEST_CRASH_AT": point},
+        env=state,
+        kill_at=point,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = project.turnout("resume", "--env", project.env, env=state)

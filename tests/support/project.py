@@ -13,6 +13,9 @@ from tests.support.fake_target import fake_target_slots, seed_fake_target
 # The fake target's state file, relative to the project (its `state_file` setting).
 FAKE_STATE_FILE = "fake-target.json"
 
+KILL_AT = Path(__file__).with_name("kill_at.py")
+"""The entry script that runs `turnout` with a checkpoint killing it at a named point."""
+
 FAKE_PROJECT = """
 [app]
 name = "shop"
@@ -83,12 +86,20 @@ class Project:
         )
 
     def turnout(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        kill_at: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real `turnout` command in a subprocess against this project."""
+        """Run the real `turnout` command in a subprocess against this project; with
+        `kill_at` (`before:swap`, `undo:migrate`, ...) the process SIGKILLs itself there."""
         environ = {**os.environ, "TURNOUT_USER": "tester", **(env or {})}
+        argv = self.command(*args)
+        if kill_at is not None:
+            argv = [sys.executable, str(KILL_AT), kill_at, *argv[3:]]
         return subprocess.run(
-            self.command(*args),
+            argv,
             capture_output=True,
             text=True,
             env=environ,

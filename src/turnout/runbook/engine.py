@@ -8,8 +8,6 @@ from. Compensation undoes completed steps in reverse order.
 
 from __future__ import annotations
 
-import os
-import signal
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from turnout.errors import (
     TurnoutError,
 )
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
 from turnout.runbook.lease import Lease, TakeOver
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
@@ -35,9 +34,6 @@ from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
-
-CRASH_VARIABLE = "TURNOUT_TEST_CRASH_AT"
-"""Test-only hook: `before:STEP`, `after:STEP` or `undo:STEP` kills this process with SIGKILL."""
 
 DONE = {"succeeded", "skipped"}
 
@@ -65,11 +61,6 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _crash_point(point: str) -> None:
-    if os.environ.get(CRASH_VARIABLE) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class Engine:
     """Runs, resumes and compensates deployments of one environment."""
 
@@ -82,6 +73,7 @@ class Engine:
         clock: Clock | None = None,
         on_event: Callable[[StepEvent], None] | None = None,
         target_factory: Callable[[], Target] | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.config = config
         self.env = env
@@ -89,6 +81,8 @@ class Engine:
         self.clock = clock or SystemClock()
         self.on_event = on_event or (lambda _event: None)
         self.target_factory = target_factory
+        self.checkpoint = checkpoint or installed()
+        """Called at each step boundary with the journal committed (see checkpoint.py)."""
         self._target: Target | None = None
         self._lease: Lease | None = None
         self._hook_failures: list[str] = []
@@ -325,7 +319,7 @@ class Engine:
         self.store.record_step(dep_id, step.name, "running")
         ctx.statuses[step.name] = "running"
         self._event(ctx, step, "running")
-        _crash_point(f"before:{step.name}")
+        self.checkpoint(Point(Moment.BEFORE, step.name))
         inside = self.clock.monotonic()
         try:
             outputs = step.observe(ctx)
@@ -351,7 +345,7 @@ class Engine:
             self.clock.monotonic() - started,
             str(outputs.get("summary", "")),
         )
-        _crash_point(f"after:{step.name}")
+        self.checkpoint(Point(Moment.AFTER, step.name))
         return None
 
     def _event(
@@ -433,7 +427,7 @@ class Engine:
             self.store.record_step(dep_id, step.name, "undoing")
             ctx.statuses[step.name] = "undoing"
             self._event(ctx, step, "undoing")
-            _crash_point(f"undo:{step.name}")
+            self.checkpoint(Point(Moment.UNDO, step.name))
             try:
                 outputs = {**ctx.outputs.get(step.name, {}), "undo": step.undo(ctx)}
             except Exception as exc:  # an undo that fails needs a person

@@ -58,10 +58,10 @@ def _journal(project: Project) -> dict[str, str]:
         store.close()
 
 
-def _deploy(
-    project: Project, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return project.turnout("deploy", "--env", project.env, "--version", "1.1.0", "--yes", env=env)
+def _deploy(project: Project, kill_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    return project.turnout(
+        "deploy", "--env", project.env, "--version", "1.1.0", "--yes", kill_at=kill_at
+    )
 
 
 def test_failed_migration_stops_before_the_swap(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_killed_deploy_resumes_to_migrated_and_verified(tmp_path: Path, point: s
         project,
         {"V001__add_rewards_table.sql": V001, "V002__tiers.sql": V002, "verify.sql": VERIFY},
     )
-    killed = _deploy(project, {"TURNOUT_TEST_CRASH_AT": point})
+    killed = _deploy(project, point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = project.turnout("resume", "--env", project.env)
     assert resumed.returncode == 0, resumed.stderr
@@ -114,7 +114,7 @@ def test_killed_compensation_restores_the_database(tmp_path: Path) -> None:
     failing = "SELECT count(*) = 2 FROM rewards;\n"
     _migrations(project, {"V001__add_rewards_table.sql": V001, "verify.sql": failing})
     before = _dump(project)
-    killed = _deploy(project, {"TURNOUT_TEST_CRASH_AT": "undo:migrate"})
+    killed = _deploy(project, "undo:migrate")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = project.turnout("resume", "--env", project.env)
     assert resumed.returncode == 4, resumed.stderr
