@@ -232,7 +232,7 @@ class Engine:
             self.store.update_deployment(
                 row.id,
                 status=DeploymentStatus.REFUSED.value,
-                exit_code=3,
+                exit_code=Outcome.REFUSED.exit_code,
                 message="superseded by a newer deployment",
             )
             self.store.audit(
@@ -365,14 +365,16 @@ class Engine:
                 f"{ctx.deployment.version} deployed to {self.env.name}, not proven healthy:"
                 f" {verification.get('summary') or 'metrics not measured'}"
             )
-        return self._settle(ctx, DeploymentStatus.SUCCEEDED, 0, message, Outcome.SUCCEEDED)
+        return self._settle(
+            ctx, DeploymentStatus.SUCCEEDED, Outcome.SUCCEEDED.exit_code, message, Outcome.SUCCEEDED
+        )
 
     def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:
         dep_id = int(ctx.deployment.id)
         changed = [
             name
             for name, status in ctx.statuses.items()
-            if status in DONE and not load_step(name).gate
+            if status in DONE and load_step(name).changed_production()
         ]
         if isinstance(exc, ApprovalRequired):
             self.store.record_step(dep_id, step.name, "pending", error=exc.message)
@@ -389,27 +391,20 @@ class Engine:
             return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
         ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
         self.store.merge_deployment_data(dep_id, failure=ctx.failure)
-        if isinstance(exc, Refused | BadInput) and not self._moved_anything(changed):
+        if isinstance(exc, Refused | BadInput) and not changed:
             return self._settle(
                 ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message, Outcome.REFUSED, {}
             )
         if isinstance(exc, NeedsPerson):
             message = f"{step.name}: {exc.message}"
             return self._settle(
-                ctx, DeploymentStatus.NEEDS_PERSON, 5, message, Outcome.NEEDS_PERSON
+                ctx, DeploymentStatus.NEEDS_PERSON, exc.exit_code, message, Outcome.NEEDS_PERSON
             )
         if not isinstance(exc, TurnoutError):
             ctx.failure["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
             self.store.merge_deployment_data(dep_id, failure=ctx.failure)
         self.store.update_deployment(dep_id, status=DeploymentStatus.COMPENSATING.value)
         return self._compensate_and_finish(dep_id, ctx)
-
-    @staticmethod
-    def _moved_anything(changed: list[str]) -> bool:
-        # Announcing and opening a tracking issue change nothing in production.
-        return any(
-            name not in {"announce", "track", "preconditions", "snapshot"} for name in changed
-        )
 
     def _compensate_and_finish(self, dep_id: int, ctx: StepContext) -> Result:
         failed_step = str(ctx.failure.get("step", "?"))
@@ -447,10 +442,20 @@ class Engine:
                 f" {self.env.name}` and act by hand"
             )
             return self._settle(
-                ctx, DeploymentStatus.NEEDS_PERSON, 5, message, Outcome.NEEDS_PERSON
+                ctx,
+                DeploymentStatus.NEEDS_PERSON,
+                Outcome.NEEDS_PERSON.exit_code,
+                message,
+                Outcome.NEEDS_PERSON,
             )
         message = f"{failed_step} failed: {error}; rolled back"
-        return self._settle(ctx, DeploymentStatus.ROLLED_BACK, 4, message, Outcome.ROLLED_BACK)
+        return self._settle(
+            ctx,
+            DeploymentStatus.ROLLED_BACK,
+            Outcome.ROLLED_BACK.exit_code,
+            message,
+            Outcome.ROLLED_BACK,
+        )
 
     def _settle(
         self,

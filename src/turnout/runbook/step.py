@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from turnout.errors import NotSupported
+from turnout.errors import NeedsPerson, NotSupported, Refused, RolledBack
 
 if TYPE_CHECKING:
     import httpx
@@ -33,6 +33,19 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     ROLLED_BACK = "rolled-back"
     NEEDS_PERSON = "needs-person"
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit code for this ending (a refusal's comes from its error)."""
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {
+    Outcome.SUCCEEDED: 0,
+    Outcome.REFUSED: Refused.exit_code,
+    Outcome.ROLLED_BACK: RolledBack.exit_code,
+    Outcome.NEEDS_PERSON: NeedsPerson.exit_code,
+}
 
 
 class ReleaseContext(Protocol):
@@ -120,6 +133,14 @@ class Step:
     """True when `undo` reverses the step's effect (swap back, restore)."""
     gate: ClassVar[bool] = False
     """True for checks that change nothing (refusal here means exit 3)."""
+    changes_production: ClassVar[bool] = True
+    """False for steps that only tell people or read (announce, open an issue, snapshot):
+    a refusal after them still means nothing was changed."""
+
+    @classmethod
+    def changed_production(cls) -> bool:
+        """Whether this step, once done, may have changed what production runs or holds."""
+        return cls.changes_production and not cls.gate
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
         """Outputs if the step's effect is already in place, else None."""

@@ -227,6 +227,7 @@ class AnnounceStartStep(Step):
     """Runbook Phase 1.1: "Production Deployment Starting"."""
 
     name = "announce"
+    changes_production = False
     phase = "pre-deployment"
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:

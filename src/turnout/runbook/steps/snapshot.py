@@ -40,6 +40,7 @@ class SnapshotStep(Step):
     """Record what runs where and how the live version behaves, before anything changes."""
 
     name = "snapshot"
+    changes_production = False
     phase = "pre-deployment"
 
     def run(self, ctx: StepContext) -> dict[str, Any]:

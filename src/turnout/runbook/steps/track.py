@@ -81,6 +81,7 @@ class TrackStep(Step):
     """Runbook Phase 1.2: create the tracking issue with the checklist."""
 
     name = "track"
+    changes_production = False
     phase = "pre-deployment"
 
     def phase_ended(self, ctx: StepContext, phase: str) -> None:

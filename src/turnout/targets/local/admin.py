@@ -29,7 +29,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 class AdminError(TurnoutError):
     """An admin request the host refuses (bad operation or argument), answered with its kind."""
 
-    exit_code = 2
+    exit_code = BadInput.exit_code
 
     def __init__(self, kind: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message, details=details)
