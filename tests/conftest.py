@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres_server import PostgresServer, start_postgres
+from tests.support.venv_package import build_venv_package
 from turnout.store import Store
 
 
@@ -61,3 +62,12 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def venv_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory package holding a real virtual environment with a console script.
+
+    Built once per test run, here so that every module shares it (it takes seconds);
+    tests copy it before changing it."""
+    return build_venv_package(tmp_path_factory.mktemp("venv"))

@@ -17,7 +17,7 @@ def test_status_after_a_rollback_says_production_was_rolled_back(tmp_path: Path)
     project.set_slots({"production": "1.0.0", "blue": None})
     failed = project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes", env=HEALTH)
     assert failed.returncode == 4, failed.stderr
-    status = project.turnout("status", "--env", "web")
+    status = project.read("status", "--env", "web")
     assert status.returncode == 0, status.stderr
     text = status.stdout + status.stderr
     assert "web was rolled back to 1.0.0 at" in text and "1.1.0 failed at verify" in text
@@ -34,8 +34,8 @@ def test_status_after_a_manual_rollback_names_who_and_to_what(tmp_path: Path) ->
     assert project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes").returncode == 0
     back = project.turnout("rollback", "--env", "web", "--as", "sam", "--reason", "slow pages")
     assert back.returncode == 0, back.stderr
-    status = project.turnout("status", "--env", "web")
+    status = project.read("status", "--env", "web")
     text = status.stdout + status.stderr
     assert "web was rolled back to 1.0.0 by sam at" in text and "(slow pages)" in text
-    history = project.turnout("history", "--env", "web")
+    history = project.read("history", "--env", "web")
     assert "rolled back later" in history.stdout + history.stderr

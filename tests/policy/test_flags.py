@@ -36,13 +36,13 @@ def test_postmortem_shows_until_closed(tmp_path: Path) -> None:
     resumed = project.turnout("resume", "--env", project.env)
     assert resumed.returncode == 0, resumed.stderr
 
-    history = json.loads(project.turnout("history", "--json").stdout)["deployments"]
+    history = json.loads(project.read("history", "--json").stdout)["deployments"]
     assert history[0]["failure"] is None  # the wait for approval is not a failure
     postmortem = history[0]["postmortem_open"]
     assert isinstance(postmortem, int)
-    status = json.loads(project.turnout("status", "--env", project.env, "--json").stdout)
+    status = json.loads(project.read("status", "--env", project.env, "--json").stdout)
     assert [p["id"] for p in status["postmortems_open"]] == [postmortem]
-    assert "post-mortem" in project.turnout("history").stderr
+    assert "post-mortem" in project.read("history").stderr
 
     closed = project.turnout(
         "postmortem",
@@ -54,7 +54,7 @@ def test_postmortem_shows_until_closed(tmp_path: Path) -> None:
         "vera",
     )
     assert closed.returncode == 0, closed.stderr
-    history = json.loads(project.turnout("history", "--json").stdout)["deployments"]
+    history = json.loads(project.read("history", "--json").stdout)["deployments"]
     assert history[0]["postmortem_open"] is None
-    status = json.loads(project.turnout("status", "--env", project.env, "--json").stdout)
+    status = json.loads(project.read("status", "--env", project.env, "--json").stdout)
     assert status["postmortems_open"] == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.azure_world import AzureWorld, azure_target_toml, running_azure
+from tests.support.in_process import turnout_in_process
 from tests.support.local_fixtures import make_package
 
 PROJECT = """
@@ -74,6 +75,14 @@ class AzureProject:
             cwd=self.root,
             check=False,
         )
+
+    def read(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command that only reads (status, doctor) run in this process, with the same
+        variables as `turnout()`: no process start-up, no second import of the Azure SDK."""
+        variables = {**self.world.env, "TURNOUT_USER": "tester"}
+        variables["PATH"] = self.world.apply()["PATH"]
+        argv = [*args, "--config", str(self.root / "turnout.toml")]
+        return turnout_in_process(argv, cwd=self.root, env=variables)
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start turnout in the background."""

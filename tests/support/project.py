@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.fake_target import fake_target_slots, seed_fake_target
+from tests.support.in_process import turnout_in_process
 
 # The fake target's state file, relative to the project (its `state_file` setting).
 FAKE_STATE_FILE = "fake-target.json"
@@ -68,6 +69,12 @@ class Project:
     def slots(self) -> dict[str, str | None]:
         """Which version each of the fake target's slots runs now, asked of the target."""
         return fake_target_slots(self.root / FAKE_STATE_FILE)
+
+    def read(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a `turnout` command that only reads (status, history) in this process, as the
+        same user in the same directory as `turnout()`, without a process start-up."""
+        argv = [*args, "--config", str(self.config)]
+        return turnout_in_process(argv, cwd=self.root, env={"TURNOUT_USER": "tester"})
 
     def command(self, *args: str) -> list[str]:
         """The argv of a real `turnout` command against this project."""

@@ -17,8 +17,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 APP = '''\
 """A WSGI app on the standard library: /health, /env?name=X, /argv."""
 
@@ -109,14 +107,6 @@ def build_venv_package(folder: Path) -> Path:
     )
     (tree / "README.txt").write_text("tinyserve release\n")
     return tree
-
-
-@pytest.fixture(scope="session")
-def venv_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory package holding a real virtual environment with a console script.
-
-    Built once per test run (it takes seconds); tests copy it before changing it."""
-    return build_venv_package(tmp_path_factory.mktemp("venv"))
 
 
 def zip_keeping_links(tree: Path, archive_path: Path) -> Path:

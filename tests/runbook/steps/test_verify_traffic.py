@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.in_process import turnout_in_process
 from tests.support.local_fixtures import running_host
 from tests.support.waiting import wait_until
 from turnout.analysis.watch import state_key
@@ -112,8 +113,13 @@ class Tesoro:
         finally:
             store.close()
 
+    def read(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command that only reads, run in this process with the same settings."""
+        argv = [*args, "--config", str(self.config)]
+        return turnout_in_process(argv, cwd=self.root, env={"TURNOUT_USER": "tester", **QUICK})
+
     def status(self) -> str:
-        done = self.turnout("status", "--env", ENV)
+        done = self.read("status", "--env", ENV)
         assert done.returncode == 0, done.stderr
         return done.stdout + done.stderr
 
@@ -166,7 +172,7 @@ def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> Non
     data = tesoro.deployment_data(1)
     assert data["verification"]["proven"] is False
     assert "accepted unproven" in data["verification"]["summary"]
-    history = tesoro.turnout("history", "--env", ENV)
+    history = tesoro.read("history", "--env", ENV)
     assert "not proven healthy" in history.stdout + history.stderr
     assert "verified" not in tesoro.status().split("latest:")[1].splitlines()[0]
 
@@ -223,7 +229,7 @@ def test_a_watch_that_decides_healthy_proves_a_held_release(tesoro: Tesoro) -> N
     assert document["probes"][0]["sent"] > 0  # the watch's own verification traffic
     assert tesoro.live() == "1.1.0"
 
-    shown = tesoro.turnout("status", "--env", ENV, "--json")
+    shown = tesoro.read("status", "--env", ENV, "--json")
     assert shown.returncode == 0, shown.stderr
     status = json.loads(shown.stdout)
     latest = status["latest"]
@@ -233,7 +239,7 @@ def test_a_watch_that_decides_healthy_proves_a_held_release(tesoro: Tesoro) -> N
     assert proof["evidence"]["requests"] > 0 and proof["at"] and proof["hold"]["step"] == "verify"
     assert "proven healthy afterwards by turnout watch" in status["happened"]
     assert latest["failure"] is None and status["next"] is None
-    history = tesoro.turnout("history", "--env", ENV)
+    history = tesoro.read("history", "--env", ENV)
     assert "proven later by watch" in history.stdout + history.stderr
     store = tesoro.store()
     try:

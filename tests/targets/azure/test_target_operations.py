@@ -137,7 +137,7 @@ def test_missing_swap_permission_is_named_by_doctor_and_deploy(azure_project: Az
     project.seed("1.0.0")
     world.server.add_principal("token-limited", not_actions=[SWAP_ACTION])
     world.use_token("token-limited")
-    doctor = project.turnout("doctor", "--env", project.env, "--json")
+    doctor = project.read("doctor", "--env", project.env, "--json")
     assert doctor.returncode == 3, doctor.stderr
     probes = {p["name"]: p for p in json.loads(doctor.stdout)["probes"]}
     assert probes["azure credential"]["ok"] and probes["azure app"]["ok"]
@@ -153,7 +153,7 @@ def test_missing_swap_permission_is_named_by_doctor_and_deploy(azure_project: Az
 def test_doctor_passes_with_full_access(azure_project: AzureProject) -> None:
     """With a Contributor-like credential every Azure probe passes and says what it saw."""
     project = azure_project
-    doctor = project.turnout("doctor", "--env", project.env, "--json")
+    doctor = project.read("doctor", "--env", project.env, "--json")
     probes = {p["name"]: p for p in json.loads(doctor.stdout)["probes"]}
     for name in ("azure credential", "azure app", "azure permissions"):
         assert probes[name]["ok"], probes[name]

@@ -52,7 +52,7 @@ def test_release_swap_swap_back_and_rollback(azure_project: AzureProject) -> Non
     assert swaps and all("/slots/blue/slotsswap" in r.path for r in swaps)
     assert all(r.json() == {"targetSlot": "production", "preserveVnet": True} for r in swaps)
 
-    status = project.turnout("status", "--env", project.env, "--json")
+    status = project.read("status", "--env", project.env, "--json")
     assert status.returncode == 0, status.stderr
     assert '"1.1.0"' in status.stdout
     with Store.open(project.root / ".turnout") as store:

@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from tests.support.local_fixtures import Host, local_host, running_host
-from tests.support.venv_package import venv_tree, zip_keeping_links
+from tests.support.venv_package import zip_keeping_links
 from tests.support.waiting import wait_until
 from turnout.errors import BadInput, PackageError, TurnoutError
 from turnout.model import Release
 from turnout.targets.protocol import PRODUCTION
 
-__all__ = ["local_host", "venv_tree"]
+__all__ = ["local_host"]
 
 hosted = contextlib.contextmanager(running_host)
 

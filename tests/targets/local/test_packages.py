@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.venv_package import venv_tree
 from turnout.errors import PackageError
 from turnout.targets.local.packages import UnpackLimits, unpack_release
-
-__all__ = ["venv_tree"]
 
 
 def _zip(path: Path, members: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:
