@@ -84,10 +84,8 @@ class RouterHarness:
     def __init__(self, **router_options: Any) -> None:
         self.counters = TrafficCounters()
         self.router_options = router_options
-        self.loop = asyncio.new_event_loop()
         name, factory = eventloop.loop_factory()
-        if factory is not None:
-            self.loop = factory()
+        self.loop = factory() if factory is not None else asyncio.new_event_loop()
         self.loop_name = name
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.router: Router | None = None

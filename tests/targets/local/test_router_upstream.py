@@ -61,3 +61,26 @@ def test_slot_that_does_not_listen_is_answered_502() -> None:
         answer = harness.exchange(REQUEST)
     assert answer.startswith(b"HTTP/1.1 502 Bad Gateway")
     assert b"slot green (2.0.0)" in answer and b"cannot connect" in answer
+
+
+def test_slot_that_stalls_mid_body_is_cut_off_and_counted_as_no_answer() -> None:
+    """Once the status line is out, a slot that stops sending gets the client's connection
+    closed after the read timeout, and the request counts as `err` for its version."""
+    with router_harness(upstream_timeout=0.4) as harness:
+        stalling = socket.socket()
+        stalling.bind(("127.0.0.1", 0))
+        stalling.listen()
+        harness.route_to("green", "3.0.0", port=stalling.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", harness.port), timeout=10) as client:
+            client.sendall(REQUEST)
+            upstream, _ = stalling.accept()
+            with upstream:
+                upstream.recv(65536)
+                upstream.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                answer = read_until_closed(client, 10)
+        stalling.close()
+        totals = harness.call(lambda: list(harness.counters.totals()))
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"partial")
+    assert [(slot, version, t.status) for slot, version, t in totals] == [
+        ("green", "3.0.0", {"err": 1})
+    ]
