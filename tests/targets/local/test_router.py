@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -233,3 +234,19 @@ def test_empty_production_answers_503(tmp_path: Path) -> None:
         response = httpx.get(running.target.production_url() + "/health", timeout=10)
         assert response.status_code == 503
         assert "no version is deployed" in response.text
+
+
+def test_slow_reading_client_gets_all_and_its_connection_goes_on(host: Host) -> None:
+    """A client that lets a 24 MB answer wait gets all of it, and its next request on the
+    same connection is answered at once (the slot's side is not left held)."""
+    conn = http.client.HTTPConnection(*_address(host), timeout=5)
+    conn.request("GET", "/big?bytes=25165824")
+    time.sleep(1.0)  # the router's buffers towards the client fill; it holds the slot's side
+    response = conn.getresponse()
+    assert len(response.read()) == 25165824
+    sock = conn.sock
+    for _ in range(3):
+        status, document = _get(conn, "/health")
+        assert status == 200 and document["status"] == "healthy"
+    assert conn.sock is sock
+    conn.close()

@@ -115,6 +115,9 @@ class Upstream:
             connection.close()
         else:
             connection.exchange = None
+            if connection.transport is not None:
+                # A slow client may have held its reading; the next exchange starts afresh.
+                connection.transport.resume_reading()
             self._idle.append(connection)
 
     def begin(self) -> None:
@@ -267,6 +270,8 @@ class _ClientConnection(asyncio.Protocol):
         """Bytes after an Upgrade request's head, for the slot once it accepts."""
         self.closed = False
         self.eof = False
+        self.write_blocked = False
+        """The client reads slower than the router writes (its transport paused us)."""
         self.paused = False
         self._holds: set[_Hold] = set()
         self.idle_since: float | None = time.monotonic()
@@ -323,12 +328,14 @@ class _ClientConnection(asyncio.Protocol):
                 exchange.client_gone()
 
     def pause_writing(self) -> None:
+        self.write_blocked = True
         if self.current is not None:
             self.current.client_blocked(True)
         if self.tunnel is not None and self.tunnel.transport is not None:
             self.tunnel.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.write_blocked = False
         if self.current is not None:
             self.current.client_blocked(False)
         if self.tunnel is not None and self.tunnel.transport is not None:
@@ -682,6 +689,8 @@ class _Exchange:
             if previous is None
             else previous.next_response(self, no_body=no_body)
         )
+        if self.client.write_blocked:
+            self.client_blocked(True)  # the client is still behind on the last response
         if self.waiting_for_connection:
             self.waiting_for_connection = False
             self.client.hold(_Hold.CONNECT, False)
@@ -844,6 +853,8 @@ class _Exchange:
             return
         self.finished = True
         self._cancel_timer()
+        # A slot that was slow to read the body no longer holds the client's reading.
+        self.client.hold(_Hold.SLOT, False)
         route = self.route
         if route is not None:
             route.upstream.end()
