@@ -27,6 +27,7 @@ from turnout.errors import (
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
 from turnout.runbook.lease import Lease, TakeOver
+from turnout.runbook.outputs import VerifyOutputs
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
@@ -358,12 +359,12 @@ class Engine:
     # -- endings ----------------------------------------------------------------------
     def _succeed(self, ctx: StepContext) -> Result:
         message = f"{ctx.deployment.version} deployed to {self.env.name} and verified"
-        verification = ctx.outputs.get("verify") or {}
-        if verification.get("proven") is False:
+        verification = ctx.output(VerifyOutputs) or VerifyOutputs()
+        if verification.proven is False:
             # Kept without proof (accepted unproven, or metrics not measured): never "verified".
             message = (
                 f"{ctx.deployment.version} deployed to {self.env.name}, not proven healthy:"
-                f" {verification.get('summary') or 'metrics not measured'}"
+                f" {verification.summary or 'metrics not measured'}"
             )
         return self._settle(
             ctx, DeploymentStatus.SUCCEEDED, Outcome.SUCCEEDED.exit_code, message, Outcome.SUCCEEDED

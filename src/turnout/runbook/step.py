@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from turnout.errors import NeedsPerson, NotSupported, Refused, RolledBack
 
@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.model import DeploymentInfo, PlannedDeployment
+    from turnout.runbook.outputs import StepOutputs
     from turnout.store import Store
     from turnout.targets.protocol import Target
+
+
+Outputs = TypeVar("Outputs", bound="StepOutputs")
 
 
 class Outcome(StrEnum):
@@ -118,6 +122,15 @@ class StepContext:
         if transport is None:
             return httpx.Client(timeout=timeout, follow_redirects=False)
         return httpx.Client(timeout=timeout, transport=transport)
+
+    def output(self, kind: type[Outputs]) -> Outputs | None:
+        """The typed outputs of the step that journals `kind`, once it has completed."""
+        raw = self.outputs.get(kind.step)
+        return None if raw is None else kind.from_journal(raw)
+
+    def has_outputs(self, step: str) -> bool:
+        """Whether the named step journaled outputs in this deployment."""
+        return step in self.outputs
 
     def succeeded(self, step: str) -> bool:
         """Whether the named step of this deployment's plan completed (run or observed)."""

@@ -12,6 +12,7 @@ from typing import Any
 from turnout.errors import TurnoutError
 from turnout.integrations.messages import MessageKind
 from turnout.integrations.notify import Delivery, notifier_for
+from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
@@ -40,9 +41,9 @@ def handle(ctx: StepContext, name: str | None) -> str | None:
 
 def tracking_url(ctx: StepContext) -> str | None:
     """Link to the tracking issue, when the track step opened one with a URL."""
-    issue = ctx.outputs.get("track", {}).get("issue")
-    if isinstance(issue, Mapping) and issue.get("url"):
-        return str(issue["url"])
+    track = ctx.output(TrackOutputs)
+    if track is not None and track.issue is not None and track.issue.get("url"):
+        return str(track.issue["url"])
     return None
 
 
@@ -109,45 +110,29 @@ def start_context(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _measured(verify: Mapping[str, Any], key: str) -> float | None:
-    """A figure the verification measured on live traffic (its analysis evidence)."""
-    analysis = verify.get("analysis")
-    for holder in (
-        analysis.get("evidence") if isinstance(analysis, Mapping) else None,
-        verify.get("evidence"),
-        verify,
-    ):
-        if isinstance(holder, Mapping):
-            value = holder.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-    return None
-
-
 def success_context(ctx: StepContext) -> dict[str, Any]:
     """Context of the success announcement (runbook Phase 6.1)."""
-    verify = ctx.outputs.get("verify", {})
+    verify = ctx.output(VerifyOutputs) or VerifyOutputs()
     started = ctx.deployment.created_at
     return {
         **base_context(ctx),
         "duration_seconds": max((ctx.clock.now() - started).total_seconds(), 0.0),
         "commit": _release_commit(ctx),
         "checks": {name: ctx.succeeded(name) for name in HEALTH_STEPS if name in ctx.statuses},
-        "error_rate": _measured(verify, "error_rate"),
-        "p95_ms": _measured(verify, "p95_ms"),
+        "error_rate": verify.measured("error_rate"),
+        "p95_ms": verify.measured("p95_ms"),
         "max_error_rate": ctx.env.analysis.max_error_rate,
         "max_p95_ms": ctx.env.analysis.max_p95_ms,
         # Kept without proof (accepted unproven, or not measured): the message says so.
-        "proven": verify.get("proven", True) is not False,
-        "verification": verify.get("summary"),
+        "proven": verify.proven is not False,
+        "verification": verify.summary,
     }
 
 
 def _release_commit(ctx: StepContext) -> str | None:
-    for step in ("stage", "snapshot"):
-        commit = ctx.outputs.get(step, {}).get("commit")
-        if isinstance(commit, str) and commit:
-            return commit
+    for outputs in (ctx.output(StageOutputs), ctx.output(SnapshotOutputs)):
+        if outputs is not None and outputs.commit:
+            return outputs.commit
     from turnout.integrations.vcs import git, is_repository
 
     repo = ctx.config.resolve_path(ctx.config.root.app.repository)

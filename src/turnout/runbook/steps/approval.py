@@ -8,6 +8,7 @@ from turnout.errors import ApprovalRequired
 from turnout.policy.approvals import approval_status
 from turnout.policy.flags import read_flags
 from turnout.policy.windows import decide_window, evaluate_window
+from turnout.runbook.outputs import WindowOutputs
 from turnout.runbook.step import Step, StepContext
 
 
@@ -24,8 +25,9 @@ class ApprovalStep(Step):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         flags = read_flags(ctx.store, ctx.deployment)
         dep_id = int(ctx.deployment.id)
-        override = ctx.outputs.get("window", {}).get("override")
-        if "window" not in ctx.outputs:
+        window = ctx.output(WindowOutputs)
+        override = window.override if window is not None else None
+        if window is None:
             verdict = evaluate_window(ctx.config, ctx.env, ctx.store, ctx.clock.now())
             override = decide_window(ctx.env, verdict, flags).override
         status = approval_status(

@@ -23,6 +23,7 @@ from turnout.database.runner import MigrationFailed
 from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, StepError
+from turnout.runbook.outputs import BackupOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
@@ -66,6 +67,11 @@ def traffic_moved(ctx: StepContext) -> bool:
             return True
         return live is not None and live.version == ctx.deployment.version
     return True
+
+
+def _backup_id(ctx: StepContext) -> int | None:
+    backup = ctx.output(BackupOutputs)
+    return backup.backup_id if backup is not None else None
 
 
 def _dep_id(ctx: StepContext) -> int:
@@ -148,7 +154,7 @@ class MigrateStep(Step):
         summary = f"migrations {', '.join(mine)} applied" if mine else "no pending migrations"
         return {
             "applied": mine,
-            "backup_id": ctx.outputs.get("backup", {}).get("backup_id"),
+            "backup_id": _backup_id(ctx),
             "summary": summary,
         }
 
@@ -215,7 +221,7 @@ class MigrateStep(Step):
 
     def undo(self, ctx: StepContext) -> dict[str, Any]:
         svc = service(ctx)
-        backup_id = ctx.outputs.get("backup", {}).get("backup_id")
+        backup_id = _backup_id(ctx)
         details = _backup_details(ctx, svc)
         applied = [a.version for a in svc.applied()]
         if backup_id is None or applied == list(details.get("applied_versions", [])):
@@ -256,8 +262,8 @@ class VerifyDatabaseStep(Step):
     phase = "database"
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        backup = ctx.outputs.get("backup")
-        if backup is not None and backup.get("backup_id") is None and not backup.get("pending"):
+        backup = ctx.output(BackupOutputs)
+        if backup is not None and backup.backup_id is None and not backup.pending:
             return {"summary": "no migrations in this release; nothing to verify"}
         return None
 

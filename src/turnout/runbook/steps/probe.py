@@ -20,6 +20,7 @@ from turnout.analysis.probe import Prober, ProberProvider, probe_requests, stop_
 from turnout.analysis.watch import Watcher, WatchState
 from turnout.errors import StepError
 from turnout.model import VerdictKind
+from turnout.runbook.outputs import SnapshotOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 from turnout.runbook.steps.warmup import slot_url
@@ -36,8 +37,12 @@ class ProbeStep(Step):
         settings = analysis.probe
         slot = staging_slot(ctx)
         url = slot_url(ctx, slot)
-        snapshot = ctx.outputs.get("snapshot", {}).get("baseline")
-        baseline = Baseline.from_dict(snapshot) if isinstance(snapshot, dict) else None
+        snapshot = ctx.output(SnapshotOutputs)
+        baseline = (
+            Baseline.from_dict(snapshot.baseline)
+            if snapshot is not None and snapshot.baseline is not None
+            else None
+        )
         judge = Judge(analysis, baseline)
         prober = Prober(
             url,

@@ -20,6 +20,7 @@ from turnout.integrations.tracker import (
     issue_title,
     tracker_for,
 )
+from turnout.runbook.outputs import ChecklistOutputs, TrackOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps.announce import deployment_data
 
@@ -32,7 +33,8 @@ _OUTCOME_TEXT = {
 
 def recorded_issue(ctx: StepContext) -> TrackingIssue | None:
     """The deployment's tracking issue, from the track step's outputs or the record."""
-    issue = ctx.outputs.get("track", {}).get("issue")
+    track = ctx.output(TrackOutputs)
+    issue: Any = track.issue if track is not None else None
     if not isinstance(issue, Mapping):
         issue = deployment_data(ctx).get("tracking_issue")
     return TrackingIssue.from_dict(issue) if isinstance(issue, Mapping) else None
@@ -91,7 +93,7 @@ class TrackStep(Step):
         done = [
             f"- `{name}`: {status}"
             for name, status in ctx.statuses.items()
-            if status in {"succeeded", "skipped"} and name in ctx.outputs
+            if status in {"succeeded", "skipped"} and ctx.has_outputs(name)
         ]
         note_phase(
             ctx,
@@ -109,7 +111,8 @@ class TrackStep(Step):
     def run(self, ctx: StepContext) -> dict[str, Any]:
         title = issue_title(ctx.env, ctx.deployment, ctx.deployment.created_at)
         plan = list(ctx.statuses)
-        body = issue_body(ctx.deployment, plan, ctx.outputs.get("checklist"))
+        checklist = ctx.output(ChecklistOutputs)
+        body = issue_body(ctx.deployment, plan, checklist.journaled() if checklist else None)
         try:
             tracker = tracker_for(ctx.config, ctx.env, ctx.store)
             issue, opened = ensure_issue(tracker, ctx.deployment, title, body)

@@ -56,6 +56,7 @@ from turnout.errors import NeedsPerson, StepError, TurnoutError
 from turnout.model import Verdict, VerdictKind
 from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
+from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
@@ -256,12 +257,17 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
     prober: Prober | None = None
     rate: ProbeRate | None = None
     try:
-        swapped_at = ctx.outputs.get("swap", {}).get("swapped_at")
+        swap = ctx.output(SwapOutputs)
         now = ctx.clock.now().timestamp()
-        if not isinstance(swapped_at, int | float):
+        swapped_at = swap.swapped_at if swap is not None else None
+        if swapped_at is None:
             swapped_at = now  # no swap time recorded: judge from now on
-        snapshot = ctx.outputs.get("snapshot", {}).get("baseline")
-        baseline = Baseline.from_dict(snapshot) if isinstance(snapshot, dict) else None
+        snapshot = ctx.output(SnapshotOutputs)
+        baseline = (
+            Baseline.from_dict(snapshot.baseline)
+            if snapshot is not None and snapshot.baseline is not None
+            else None
+        )
         judge = Judge(analysis, baseline)
         key = state_key(ctx.env.name, ctx.deployment.id)
         stored = ctx.store.get(key)

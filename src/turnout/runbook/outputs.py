@@ -1,0 +1,127 @@
+"""The outputs steps read from each other, as typed records of the journal.
+
+A step journals its outputs as a JSON object; another step that needs one of them asks
+its context for the producing step's record (`ctx.output(SwapOutputs)`) and gets typed
+fields, or None when that step has not completed in this deployment. Keys a record does
+not name are kept in the journal but not read here; a value of the wrong type (a journal
+written by hand) reads as absent rather than as something it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class StepOutputs(BaseModel):
+    """Base of every step's outputs record: which step journals it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    step: ClassVar[str]
+    summary: str | None = None
+    """One line for people (the progress display, the tracking issue)."""
+
+    @classmethod
+    def from_journal(cls, raw: Mapping[str, Any]) -> Self | None:
+        """The record of a journaled outputs object; a field whose value does not fit reads
+        as absent (the others still count)."""
+        values = dict(raw)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            misfits = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        try:
+            return cls.model_validate({k: v for k, v in values.items() if k not in misfits})
+        except ValidationError:
+            return None
+
+
+class SwapOutputs(StepOutputs):
+    """The swap into production."""
+
+    step = "swap"
+    swapped_at: float | None = None
+    """When traffic moved (epoch seconds); verification judges from then on."""
+    slot: str | None = None
+    previous: str | None = None
+
+
+class SnapshotOutputs(StepOutputs):
+    """What production looked like before the deployment."""
+
+    step = "snapshot"
+    baseline: dict[str, Any] | None = None
+    """The metrics baseline (`Baseline.to_dict()`), when one was measured."""
+    commit: str | None = None
+
+
+class StageOutputs(StepOutputs):
+    """The new version staged in its slot."""
+
+    step = "stage"
+    commit: str | None = None
+
+
+class TrackOutputs(StepOutputs):
+    """The deployment's tracking issue."""
+
+    step = "track"
+    issue: dict[str, Any] | None = None
+    """`TrackingIssue.to_dict()` of the opened issue."""
+
+
+class WindowOutputs(StepOutputs):
+    """The deployment window's verdict."""
+
+    step = "window"
+    override: str | None = None
+    """Which override let the deployment in outside its window, if any."""
+
+
+class BackupOutputs(StepOutputs):
+    """The pre-migration backup."""
+
+    step = "backup"
+    backup_id: int | None = None
+    pending: list[str] | None = None
+    """Versions of the migrations that were pending when the backup was taken."""
+
+
+class VerifyOutputs(StepOutputs):
+    """Verification on live traffic after the swap."""
+
+    step = "verify"
+    proven: bool | None = None
+    """False when the release is kept without proof (accepted unproven, not measured)."""
+    analysis: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = None
+    error_rate: float | None = None
+    p95_ms: float | None = None
+
+    def measured(self, key: str) -> float | None:
+        """A figure measured on live traffic, from the analysis evidence or the outputs."""
+        nested = self.analysis.get("evidence") if self.analysis else None
+        for holder in (
+            nested,
+            self.evidence,
+            {"error_rate": self.error_rate, "p95_ms": self.p95_ms},
+        ):
+            if isinstance(holder, Mapping):
+                value = holder.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    return float(value)
+        return None
+
+
+class ChecklistOutputs(StepOutputs):
+    """The release checklist's verdict (the tracking issue lists it)."""
+
+    step = "checklist"
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    def journaled(self) -> dict[str, Any]:
+        """Every key the checklist step journaled."""
+        return self.model_dump(exclude_none=True)
