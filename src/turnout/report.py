@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from turnout.model import DeploymentStatus
+from turnout.model import DeploymentStatus, StepStatus
 from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 
@@ -39,7 +39,7 @@ def _restore_seconds(store: Store, row: DeploymentRecord) -> float | None:
     """From the swap that put the failed version live to the end of the swap back."""
     steps = {s.name: s for s in store.steps(row.id)}
     swap = steps.get("swap")
-    if swap is None or swap.status != "undone":
+    if swap is None or swap.status is not StepStatus.UNDONE:
         return None
     return _seconds(
         swap.finished_at if swap.started_at is None else swap.started_at, row.finished_at

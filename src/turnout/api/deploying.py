@@ -12,7 +12,7 @@ from turnout.api.packages import resolve_package
 from turnout.api.status_report import DeploymentDocument
 from turnout.errors import BadInput, NeedsPerson
 from turnout.history import deployment_summary
-from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.model import DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.engine import Engine, Result, StepEvent
 from turnout.store import Store
 from turnout.versions import check_version
@@ -23,7 +23,7 @@ Notice = Callable[[str], None]
 """Receives a line about what the call is doing (e.g. waiting for an approval)."""
 APPROVAL_POLL_S = 2.0
 # A swap that never ran (or a plan without one) means production's traffic never moved.
-NOT_MOVED = frozenset({"pending", "skipped"})
+NOT_MOVED = frozenset({StepStatus.PENDING, StepStatus.SKIPPED})
 
 
 @dataclass(frozen=True)

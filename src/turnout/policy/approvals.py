@@ -265,4 +265,4 @@ def record_approval(
 
 
 def _finished(row: DeploymentRecord) -> bool:
-    return row.status in {"succeeded", "refused", "rolled-back", "needs-person"}
+    return row.status.finished

@@ -22,7 +22,7 @@ from turnout.childenv import child_environment
 from turnout.config.people import find_person
 from turnout.config.policy import CHECKLIST_ITEMS, ChecklistItemConfig
 from turnout.errors import BadInput
-from turnout.model import PlannedDeployment, VerdictKind
+from turnout.model import DeploymentStatus, PlannedDeployment, StepStatus, VerdictKind
 from turnout.policy.approvals import is_deployer
 from turnout.policy.flags import DeploymentFlags, is_production
 
@@ -353,11 +353,11 @@ def _staging_tested(
     version = inp.deployment.version
     verified = [
         d
-        for d in inp.store.deployments(staging, limit=1000, status="succeeded")
+        for d in inp.store.deployments(staging, limit=1000, status=DeploymentStatus.SUCCEEDED)
         if d.version == version
     ]
     if not verified:
-        last = inp.store.deployments(staging, limit=1, status="succeeded")
+        last = inp.store.deployments(staging, limit=1, status=DeploymentStatus.SUCCEEDED)
         seen = f" (last verified there: {last[0].version})" if last else ""
         return FAIL, f"version {version} has not been verified on {staging}{seen}", {}
     newest = verified[0]
@@ -414,9 +414,11 @@ def _applied(store: Store, environment: str) -> dict[str, str]:
     """version -> checksum of migrations turnout applied and verified in an environment:
     the database phase's verified record, and the journals of succeeded deployments."""
     applied: dict[str, str] = {}
-    for dep in reversed(store.deployments(environment, limit=1000, status="succeeded")):
+    for dep in reversed(
+        store.deployments(environment, limit=1000, status=DeploymentStatus.SUCCEEDED)
+    ):
         for step in store.steps(dep.id):
-            if step.status == "succeeded" and step.name in {"migrate", "verify-db"}:
+            if step.status is StepStatus.SUCCEEDED and step.name in {"migrate", "verify-db"}:
                 for record in _walk(step.outputs):
                     applied[migration_version(str(record["version"]))] = str(record["checksum"])
     verified = store.get(VERIFIED_KEY.format(environment=environment)) or {}
@@ -478,7 +480,7 @@ def _rollback_plan(
 ) -> tuple[VerdictKind, str, dict[str, Any]]:
     previous = inp.deployment.previous_version
     if previous is None:
-        done = inp.store.deployments(inp.env.name, limit=1, status="succeeded")
+        done = inp.store.deployments(inp.env.name, limit=1, status=DeploymentStatus.SUCCEEDED)
         previous = done[0].version if done else None
     if previous is None:
         return NA, "first deployment to this environment: nothing to roll back to", {}

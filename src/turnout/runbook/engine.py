@@ -24,7 +24,7 @@ from turnout.errors import (
     Refused,
     TurnoutError,
 )
-from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
 from turnout.runbook.lease import Lease, TakeOver
 from turnout.runbook.outputs import VerifyOutputs
@@ -36,7 +36,7 @@ from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
 
-DONE = {"succeeded", "skipped"}
+DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class Engine:
                 deployment_id=row.id,
                 status=row.status,
             )
-            failed = [s for s in self.store.steps(row.id) if s.status == "failed"]
+            failed = [s for s in self.store.steps(row.id) if s.status is StepStatus.FAILED]
             if row.status == DeploymentStatus.COMPENSATING.value or (
                 failed and not load_step(failed[0].name).gate
             ):
@@ -186,7 +186,7 @@ class Engine:
                 # An approval may come days later: the window and checklist are judged again.
                 for step_row in self.store.steps(row.id):
                     if step_row.status in DONE and load_step(step_row.name).gate:
-                        self.store.record_step(row.id, step_row.name, "pending")
+                        self.store.record_step(row.id, step_row.name, StepStatus.PENDING)
             self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
             self.store.merge_deployment_data(row.id, failure=None)
             return self._drive(row.id, lease)
@@ -273,7 +273,10 @@ class Engine:
         )
         for step_row in self.store.steps(row.id):
             ctx.statuses[step_row.name] = step_row.status
-            if step_row.status in DONE or step_row.status in {"undoing", "undone"}:
+            if step_row.status in DONE or step_row.status in {
+                StepStatus.UNDOING,
+                StepStatus.UNDONE,
+            }:
                 ctx.outputs[step_row.name] = dict(step_row.outputs or {})
         failure = (row.data or {}).get("failure")
         if isinstance(failure, dict):
@@ -315,10 +318,10 @@ class Engine:
     def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
         dep_id = int(ctx.deployment.id)
         started = self.clock.monotonic()
-        if ctx.statuses.get(step.name) == "running":
+        if ctx.statuses.get(step.name) is StepStatus.RUNNING:
             ctx.cut_off.add(step.name)
-        self.store.record_step(dep_id, step.name, "running")
-        ctx.statuses[step.name] = "running"
+        self.store.record_step(dep_id, step.name, StepStatus.RUNNING)
+        ctx.statuses[step.name] = StepStatus.RUNNING
         self._event(ctx, step, "running")
         self.checkpoint(Point(Moment.BEFORE, step.name))
         inside = self.clock.monotonic()
@@ -331,13 +334,15 @@ class Engine:
         except Exception as exc:  # every failure is journaled, then handled
             self.step_seconds[step.name] = self.clock.monotonic() - inside
             error = _error_text(exc)
-            self.store.record_step(dep_id, step.name, "failed", error=error, outputs=_details(exc))
-            ctx.statuses[step.name] = "failed"
+            self.store.record_step(
+                dep_id, step.name, StepStatus.FAILED, error=error, outputs=_details(exc)
+            )
+            ctx.statuses[step.name] = StepStatus.FAILED
             self._event(ctx, step, "failed", self.clock.monotonic() - started, error)
             return exc
         self.step_seconds[step.name] = self.clock.monotonic() - inside
-        self.store.record_step(dep_id, step.name, "succeeded", outputs=outputs)
-        ctx.statuses[step.name] = "succeeded"
+        self.store.record_step(dep_id, step.name, StepStatus.SUCCEEDED, outputs=outputs)
+        ctx.statuses[step.name] = StepStatus.SUCCEEDED
         ctx.outputs[step.name] = outputs
         self._event(
             ctx,
@@ -378,7 +383,7 @@ class Engine:
             if status in DONE and load_step(name).changed_production()
         ]
         if isinstance(exc, ApprovalRequired):
-            self.store.record_step(dep_id, step.name, "pending", error=exc.message)
+            self.store.record_step(dep_id, step.name, StepStatus.PENDING, error=exc.message)
             self.store.update_deployment(
                 dep_id, status=DeploymentStatus.WAITING_APPROVAL.value, message=exc.message
             )
@@ -414,26 +419,32 @@ class Engine:
         for step_row in reversed(self.store.steps(dep_id)):
             # A step that failed (or was cut off) may still have had its effect: undo is
             # idempotent and looks before it acts.
-            if step_row.status not in DONE | {"undoing", "failed", "running"}:
+            if step_row.status not in DONE | {
+                StepStatus.UNDOING,
+                StepStatus.FAILED,
+                StepStatus.RUNNING,
+            }:
                 continue
             step = load_step(step_row.name)
             if not step.undoable:
                 continue
             self._keep_lock(dep_id)
-            self.store.record_step(dep_id, step.name, "undoing")
-            ctx.statuses[step.name] = "undoing"
+            self.store.record_step(dep_id, step.name, StepStatus.UNDOING)
+            ctx.statuses[step.name] = StepStatus.UNDOING
             self._event(ctx, step, "undoing")
             self.checkpoint(Point(Moment.UNDO, step.name))
             try:
                 outputs = {**ctx.outputs.get(step.name, {}), "undo": step.undo(ctx)}
             except Exception as exc:  # an undo that fails needs a person
-                self.store.record_step(dep_id, step.name, "undo-failed", error=_error_text(exc))
-                ctx.statuses[step.name] = "undo-failed"
+                self.store.record_step(
+                    dep_id, step.name, StepStatus.UNDO_FAILED, error=_error_text(exc)
+                )
+                ctx.statuses[step.name] = StepStatus.UNDO_FAILED
                 self._event(ctx, step, "undo-failed", message=_error_text(exc))
                 undo_failures.append(f"{step.name}: {_error_text(exc)}")
                 break
-            self.store.record_step(dep_id, step.name, "undone", outputs=outputs)
-            ctx.statuses[step.name] = "undone"
+            self.store.record_step(dep_id, step.name, StepStatus.UNDONE, outputs=outputs)
+            ctx.statuses[step.name] = StepStatus.UNDONE
             ctx.outputs[step.name] = outputs
             self._event(ctx, step, "undone")
         if undo_failures:
@@ -520,7 +531,7 @@ class Engine:
     def _hooks(self, ctx: StepContext, call: Callable[[Step], None]) -> None:
         # Hooks announce, comment and close; failures are recorded, never change the outcome.
         for step_row in self.store.steps(int(ctx.deployment.id)):
-            if step_row.status not in DONE | {"undone"}:
+            if step_row.status not in DONE | {StepStatus.UNDONE}:
                 continue
             try:
                 call(load_step(step_row.name))

@@ -6,7 +6,7 @@ from typing import Any
 
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, NeedsPerson, Refused
-from turnout.model import DeploymentStatus
+from turnout.model import DeploymentStatus, StepStatus
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.store import Store, holder_identity
 from turnout.store.records import DeploymentRecord
@@ -128,7 +128,7 @@ def live_deployment(
         if row.version != live_version or row.status not in LIVE_STATUSES:
             continue
         swap = next((s for s in store.steps(row.id) if s.name == "swap"), None)
-        if swap is None or swap.status == "succeeded":
+        if swap is None or swap.status is StepStatus.SUCCEEDED:
             return row
     return None
 

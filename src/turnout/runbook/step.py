@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from turnout.errors import NeedsPerson, NotSupported, Refused, RolledBack
+from turnout.model import StepStatus
 
 if TYPE_CHECKING:
     import httpx
@@ -95,7 +96,7 @@ class StepContext:
     clock: Clock
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Outputs of the steps that already succeeded, by step name."""
-    statuses: dict[str, str] = field(default_factory=dict)
+    statuses: dict[str, StepStatus] = field(default_factory=dict)
     """Journal status of every step of the plan, by step name."""
     progress: Callable[[str], None] = lambda _message: None
     """Report a line of live progress (the CLI shows it)."""
@@ -134,7 +135,7 @@ class StepContext:
 
     def succeeded(self, step: str) -> bool:
         """Whether the named step of this deployment's plan completed (run or observed)."""
-        return self.statuses.get(step) in {"succeeded", "skipped"}
+        return self.statuses.get(step) in {StepStatus.SUCCEEDED, StepStatus.SKIPPED}
 
 
 class Step:

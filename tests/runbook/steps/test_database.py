@@ -23,7 +23,7 @@ from turnout.config import load_config
 from turnout.config.loader import LoadedConfig
 from turnout.database import DatabaseService
 from turnout.errors import StepError
-from turnout.model import DeploymentInfo, DeploymentType
+from turnout.model import DeploymentInfo, DeploymentType, StepStatus
 from turnout.runbook.step import StepContext
 from turnout.runbook.steps.database import BackupStep, MigrateStep, VerifyDatabaseStep
 from turnout.store import Store
@@ -250,7 +250,7 @@ def _run(
     if outputs is None:
         outputs = step.run(ctx)
     ctx.outputs[step.name] = outputs
-    ctx.statuses[step.name] = "succeeded"
+    ctx.statuses[step.name] = StepStatus.SUCCEEDED
     return outputs
 
 
@@ -295,7 +295,7 @@ def test_phase_applies_verifies_and_undo_restores(app_db: AppDb, ctx_for: StepCo
         ("2", "tester", True),
     ]
     assert app_db.full_dump() != before
-    ctx_for.statuses["swap"] = "pending"
+    ctx_for.statuses["swap"] = StepStatus.PENDING
     undone = MigrateStep().undo(ctx_for)
     assert undone["restored"] is True and undone["equal_to_pre_migration"] is True
     assert app_db.full_dump() == before
@@ -307,7 +307,7 @@ def test_undo_after_traffic_moved_keeps_the_migrated_database(sqlite_db: AppDb) 
     for ctx in _context(sqlite_db):
         _run(ctx, BackupStep())
         _run(ctx, MigrateStep())
-        ctx.statuses["swap"] = "undone"
+        ctx.statuses["swap"] = StepStatus.UNDONE
         undone = MigrateStep().undo(ctx)
         assert undone["restored"] is False
         assert "turnout db restore" in str(undone["summary"])

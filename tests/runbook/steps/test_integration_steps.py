@@ -19,7 +19,7 @@ from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
 from turnout.errors import NotSupported, StepError
-from turnout.model import DeploymentInfo, DeploymentType
+from turnout.model import DeploymentInfo, DeploymentType, StepStatus
 from turnout.runbook.step import Outcome, StepContext
 from turnout.runbook.steps.announce import AnnounceStartStep, AnnounceSuccessStep
 from turnout.runbook.steps.infra import InfraStep
@@ -74,7 +74,7 @@ class World:
             deployment=info,
             store=self.store,
             clock=self.clock,
-            statuses={"checklist": "succeeded", "announce": "running"},
+            statuses={"checklist": StepStatus.SUCCEEDED, "announce": StepStatus.RUNNING},
         )
 
     def secrets(self) -> list[str]:
@@ -213,7 +213,13 @@ def test_rollback_announcement_carries_the_evidence_once(world: World) -> None:
 def test_success_announcement_reports_duration_and_figures(world: World) -> None:
     """The success message gives the duration by the clock and the verified figures."""
     ctx = world.context()
-    ctx.statuses.update({"warmup": "succeeded", "smoke": "succeeded", "verify": "succeeded"})
+    ctx.statuses.update(
+        {
+            "warmup": StepStatus.SUCCEEDED,
+            "smoke": StepStatus.SUCCEEDED,
+            "verify": StepStatus.SUCCEEDED,
+        }
+    )
     ctx.outputs["verify"] = {
         "checks": [],
         "analysis": {

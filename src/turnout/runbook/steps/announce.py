@@ -12,6 +12,7 @@ from typing import Any
 from turnout.errors import TurnoutError
 from turnout.integrations.messages import MessageKind
 from turnout.integrations.notify import Delivery, notifier_for
+from turnout.model import StepStatus
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 
@@ -150,7 +151,7 @@ def traffic_moved(ctx: StepContext) -> bool | None:
     swap = ctx.statuses.get("swap")
     if swap is None:
         return None
-    return swap not in {"pending", "skipped"}
+    return swap not in {StepStatus.PENDING, StepStatus.SKIPPED}
 
 
 def failure_context(ctx: StepContext) -> dict[str, Any]:

@@ -23,11 +23,12 @@ from turnout.database.runner import MigrationFailed
 from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, StepError
+from turnout.model import StepStatus
 from turnout.runbook.outputs import BackupOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
-NOT_MOVED = {None, "pending"}
+NOT_MOVED = {None, StepStatus.PENDING}
 
 
 def service(ctx: ReleaseContext) -> DatabaseService:

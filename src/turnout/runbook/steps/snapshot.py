@@ -7,6 +7,7 @@ from typing import Any
 from turnout.analysis.baseline import measure_baseline
 from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
+from turnout.model import StepStatus
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
@@ -26,7 +27,10 @@ def production_changed_at(ctx: StepContext) -> float | None:
             swapped = (step.outputs or {}).get("swapped_at")
             if isinstance(swapped, int | float):
                 moments.append(float(swapped))
-            if step.status in {"undone", "undoing", "undo-failed"} and step.finished_at:
+            if (
+                step.status in {StepStatus.UNDONE, StepStatus.UNDOING, StepStatus.UNDO_FAILED}
+                and step.finished_at
+            ):
                 moments.append(step.finished_at.timestamp())
     moments.extend(
         row.at.timestamp()

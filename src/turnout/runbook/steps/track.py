@@ -20,6 +20,7 @@ from turnout.integrations.tracker import (
     issue_title,
     tracker_for,
 )
+from turnout.model import StepStatus
 from turnout.runbook.outputs import ChecklistOutputs, TrackOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps.announce import deployment_data
@@ -93,7 +94,7 @@ class TrackStep(Step):
         done = [
             f"- `{name}`: {status}"
             for name, status in ctx.statuses.items()
-            if status in {"succeeded", "skipped"} and ctx.has_outputs(name)
+            if status in {StepStatus.SUCCEEDED, StepStatus.SKIPPED} and ctx.has_outputs(name)
         ]
         note_phase(
             ctx,

@@ -138,9 +138,7 @@ class SlotHost:
             name: Slot(name, record) for name, record in self.table.slots.items()
         }
         self.counters = TrafficCounters(self.settings.metrics_retention)
-        self.router = Router(
-            self.counters.record, upstream_timeout=self.settings.upstream_timeout
-        )
+        self.router = Router(self.counters.record, upstream_timeout=self.settings.upstream_timeout)
         self.started_at = time.time()
         self._lock = asyncio.Lock()
         """Held while slots change hands (install, swap): short, never across an unpack."""
