@@ -120,8 +120,7 @@ def rollback_time(world: AzureWorld, folder: Path, delay: float, rate: float) ->
         with httpx.Client(proxy=server.proxy_url, verify=context, timeout=10) as client:
             next_at = time.monotonic()
             while not stopping.is_set():
-                with server.lock:
-                    host = server.slots["production"].host
+                host = server.host_name("production")
                 with contextlib.suppress(httpx.HTTPError):
                     client.get(f"https://{host}/api/rewards/status")
                 next_at += 1 / rate

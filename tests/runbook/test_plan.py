@@ -22,20 +22,20 @@ ENFORCED = {**FROZEN, "TURNOUT__POLICY__ENFORCE_WINDOW": "true"}
 def test_plan_check_exits_3_when_the_deployment_would_be_refused(tmp_path: Path) -> None:
     """With --check, plan exits 3 under an enforced freeze and 0 when it is only shown."""
     project = fake_project(tmp_path / "p")
-    refused = project.turnout("plan", "--env", "web", "--version", "1.0.0", "--check", env=ENFORCED)
+    refused = project.read("plan", "--env", "web", "--version", "1.0.0", "--check", env=ENFORCED)
     assert refused.returncode == 3, refused.stderr
     assert "deploy would be refused now" in refused.stderr
 
-    without_check = project.turnout("plan", "--env", "web", "--version", "1.0.0", env=ENFORCED)
+    without_check = project.read("plan", "--env", "web", "--version", "1.0.0", env=ENFORCED)
     assert without_check.returncode == 0, without_check.stderr
 
-    shown = project.turnout(
+    shown = project.read(
         "plan", "--env", "web", "--version", "1.0.0", "--check", "--json", env=FROZEN
     )
     assert shown.returncode == 0, shown.stderr
     document = json.loads(shown.stdout)
     assert document["would_proceed"] is True and document["window_enforced"] is False
-    human = project.turnout("plan", "--env", "web", "--version", "1.0.0", env=FROZEN)
+    human = project.read("plan", "--env", "web", "--version", "1.0.0", env=FROZEN)
     assert "the window verdict is shown, not enforced, on web" in human.stderr
 
 

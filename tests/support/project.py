@@ -70,11 +70,14 @@ class Project:
         """Which version each of the fake target's slots runs now, asked of the target."""
         return fake_target_slots(self.root / FAKE_STATE_FILE)
 
-    def read(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a `turnout` command that only reads (status, history) in this process, as the
-        same user in the same directory as `turnout()`, without a process start-up."""
+    def read(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a `turnout` command that only reads (status, history, plan) in this process, as
+        the same user in the same directory as `turnout()`, without a process start-up."""
         argv = [*args, "--config", str(self.config)]
-        return turnout_in_process(argv, cwd=self.root, env={"TURNOUT_USER": "tester"})
+        variables = {"TURNOUT_USER": "tester", **(env or {})}
+        return turnout_in_process(argv, cwd=self.root, env=variables)
 
     def command(self, *args: str) -> list[str]:
         """The argv of a real `turnout` command against this project."""
