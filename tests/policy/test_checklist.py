@@ -318,7 +318,7 @@ def test_migrations_tested_compares_checksums_with_staging(tmp_path: Path) -> No
         package = _migrations_package(
             made.root, "1.1.0", {"V001__rewards.sql": v1, "V002__points.sql": v2}
         )
-        assert set(release_migrations(package, "migrations")) == {"1", "2"}
+        assert set(release_migrations(package, "migrations", "sqlite")) == {"1", "2"}
         sha1, sha2 = (hashlib.sha256(s.encode()).hexdigest() for s in (v1, v2))
 
         report = _checklist(made, "1.1.0", package=package)

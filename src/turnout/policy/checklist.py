@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import subprocess
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,8 @@ from turnout.policy.flags import DeploymentFlags, is_production
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.database.migrations import Migration
+    from turnout.database.sqlsplit import Dialect
     from turnout.policy.windows import WindowDecision
     from turnout.store import Store
 
@@ -371,39 +372,24 @@ def _staging_tested(
 
 def migration_version(text: str) -> str:
     """Canonical migration version, as the database phase records it: "V001" -> "1",
-    "2_1" -> "2.1", trailing zero parts dropped ("1.0" -> "1")."""
+    "2_1" -> "2.1", trailing zero parts dropped ("1.0" -> "1"); text that is no version
+    (a journal written by hand) stays as it is."""
+    from turnout.database.migrations import normal_version
+
     raw = str(text).strip().lstrip("Vv")
-    parts = [int(p) if p.isdigit() else p for p in re.split(r"[._]", raw)]
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return ".".join(str(p) for p in parts)
+    try:
+        return normal_version(raw)
+    except ValueError:
+        return raw
 
 
-def release_migrations(package: Path, folder: str) -> dict[str, dict[str, str]]:
-    """Migration files of a release package (zip or directory): version -> file, sha256."""
-    found: dict[str, dict[str, str]] = {}
-    folder = folder.strip("/")
+def release_migrations(package: Path, folder: str, dialect: Dialect) -> dict[str, Migration]:
+    """Migration files of a release package (zip or directory), by canonical version."""
+    # The database package is loaded only when a checklist reads migrations: the commands
+    # that judge a window or list history never need it.
+    from turnout.database.migrations import load_from_package
 
-    def add(relative: str, content: bytes) -> None:
-        parts = relative.replace("\\", "/").split("/")
-        match = MIGRATION_NAME.match(parts[-1])
-        if match and len(parts) >= 2 and parts[-2] == folder.split("/")[-1]:
-            found[migration_version(match.group(1))] = {
-                "file": parts[-1],
-                "sha256": hashlib.sha256(content).hexdigest(),
-            }
-
-    if package.is_dir():
-        base = package / folder
-        if base.is_dir():
-            for path in sorted(base.glob("V*.sql")):
-                add(f"{folder}/{path.name}", path.read_bytes())
-    elif zipfile.is_zipfile(package):
-        with zipfile.ZipFile(package) as archive:
-            for name in archive.namelist():
-                if name.endswith(".sql") and f"{folder}/" in name:
-                    add(name, archive.read(name))
-    return found
+    return load_from_package(package, folder, dialect).by_version()
 
 
 VERIFIED_KEY = "database.verified.{environment}"
@@ -448,21 +434,27 @@ def _migrations_tested(
     package = inp.deployment.package
     if package is None or not package.exists():
         return NA, "no release package to read migrations from", {}
-    migrations = release_migrations(package, inp.env.database.migrations)
+    from turnout.database.location import locate
+
+    migrations = release_migrations(
+        package, inp.env.database.migrations, locate(inp.config, inp.env).engine
+    )
     if not migrations:
         return NA, "the release has no migrations", {}
     staging = inp.env.staging_environment
     if not staging:
         return NA, "no staging_environment configured: this environment is the first stage", {}
     live = _applied(inp.store, inp.env.name)
-    pending = {v: m for v, m in migrations.items() if live.get(v) != m["sha256"]}
+    pending = {v: m for v, m in migrations.items() if live.get(v) != m.checksum}
     if not pending:
         return NA, "every migration of the release is already applied here", {"applied": live}
     tested = _applied(inp.store, staging)
-    untested = [m["file"] for v, m in sorted(pending.items()) if tested.get(v) != m["sha256"]]
+    untested = [m.filename for v, m in sorted(pending.items()) if tested.get(v) != m.checksum]
     evidence = {
         "environment": staging,
-        "pending": {v: m for v, m in sorted(pending.items())},
+        "pending": {
+            v: {"file": m.filename, "sha256": m.checksum} for v, m in sorted(pending.items())
+        },
         "untested": untested,
     }
     if untested:
