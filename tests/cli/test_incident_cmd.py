@@ -15,6 +15,7 @@ import trustme
 from tests.fakes.github_server import GitHubServer
 from tests.fakes.pagerduty_server import PagerDutyServer
 from tests.fakes.webhook_server import WebhookServer, write_ca_bundle
+from tests.support import github_rest
 from tests.support.project import Project, fake_project
 from turnout.cli.main import main
 
@@ -110,7 +111,7 @@ def test_dead_notification_endpoints_do_not_change_the_outcome(
         "🚀 Web Deployment Starting",
         "⚠️ Web Deployment Complete, not proven healthy",
     ]
-    issue = github.repos["acme/shop"].issues[1]
+    issue = github_rest.issues(github, "acme/shop")[1]
     assert issue["title"].startswith("Web Deployment - ")
     assert [label["name"] for label in issue["labels"]] == ["deployment", "web"]
     assert issue["state"] == "closed" and issue["state_reason"] == "completed"
@@ -134,7 +135,7 @@ def test_active_incident_freezes_before_anything_is_announced(
     assert "checkout errors" in refused.stderr
     assert project.slots()["production"] == "1.0.0"
     assert webhook.received == []
-    assert github.repos["acme/shop"].issues == {}
+    assert github_rest.issues(github, "acme/shop") == {}
     closed = project.turnout("incident", "close", str(incident["id"]))
     assert closed.returncode == 0, closed.stderr
     again = project.turnout(

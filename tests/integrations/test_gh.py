@@ -9,6 +9,7 @@ import pytest
 from github.Repository import Repository
 
 from tests.fakes.github_server import GitHubServer
+from tests.support import github_rest
 from turnout.clock import FrozenClock
 from turnout.config.secrets import SecretRef
 from turnout.errors import IntegrationError
@@ -64,16 +65,16 @@ def test_issue_is_created_commented_and_closed(github: GitHubServer) -> None:
     assert issue.url.startswith(github.url)
     tracker.comment(issue, "Phase 3 done")
     tracker.close(issue, "Deployment completed successfully.", success=True)
-    stored = github.repos[REPO].issues[1]
+    stored = github_rest.issues(github, REPO)[1]
     assert stored["title"] == "Production Deployment - 2026-11-17"
     assert [label["name"] for label in stored["labels"]] == ["deployment", "production"]
     assert "- [ ] All changes code reviewed and approved" in stored["body"]
     assert stored["state"] == "closed" and stored["state_reason"] == "completed"
-    comments = [c["body"] for c in github.repos[REPO].comments[1]]
+    comments = [c["body"] for c in github_rest.comments(github, REPO, 1)]
     assert comments == ["Phase 3 done", "Deployment completed successfully."]
     assert tracker.is_closed(issue)
     tracker.close(issue, "again", success=True)  # closing twice changes nothing
-    assert len(github.repos[REPO].comments[1]) == 2
+    assert len(github_rest.comments(github, REPO, 1)) == 2
     assert TOKEN not in github.bodies_text()
 
 
@@ -84,7 +85,7 @@ def test_opening_twice_finds_the_first_issue(github: GitHubServer) -> None:
     other, _ = ensure_issue(tracker, _deployment("8"), "T", "body")
     again, opened = ensure_issue(tracker, _deployment(), "T", "body")
     assert not opened and again.ref == first.ref != other.ref
-    assert len(github.repos[REPO].issues) == 2
+    assert len(github_rest.issues(github, REPO)) == 2
 
 
 def test_failed_deployment_closes_as_not_planned(github: GitHubServer) -> None:
@@ -92,7 +93,7 @@ def test_failed_deployment_closes_as_not_planned(github: GitHubServer) -> None:
     tracker = GitHubTracker(_repo(github), ["deployment"], app="shop")
     issue = tracker.open(_deployment(), "T", "body")
     tracker.close(issue, "rolled back", success=False)
-    assert github.repos[REPO].issues[1]["state_reason"] == "not_planned"
+    assert github_rest.issues(github, REPO)[1]["state_reason"] == "not_planned"
 
 
 def test_bad_token_is_an_integration_error_without_the_token(

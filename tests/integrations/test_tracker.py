@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.github_server import GitHubServer
+from tests.support import github_rest
 from tests.support.project import Project, fake_project
 from turnout.store import Store
 
@@ -70,12 +71,12 @@ def test_fresh_store_and_second_app_never_reuse_an_old_issue(
     assert _deploy(first)[0] == 0
     other = _project(tmp_path / "billing", github, app="billing")
     assert _deploy(other)[0] == 0
-    issues = github.repos[REPO].issues
+    issues = github_rest.issues(github, REPO)
     assert sorted(issues) == [1, 2, 3]
     for number in issues:
         assert issues[number]["state"] == "closed", number
         assert issues[number]["state_reason"] == "completed", number
-        bodies = [c["body"] for c in github.repos[REPO].comments[number]]
+        bodies = [c["body"] for c in github_rest.comments(github, REPO, number)]
         assert bodies[-1].startswith("Deployment completed successfully."), number
     assert "app=shop env=web id=1 " in issues[1]["body"]
     assert "app=billing env=web id=1 " in issues[3]["body"]
@@ -93,7 +94,7 @@ def test_comments_and_close_that_were_not_posted_are_reported(
     assert project.slots()["production"] == "1.1.0"
     assert "tracking issue #1: comment on phase pre-deployment not posted" in stderr
     assert "tracking issue #1: closing comment and close not posted" in stderr
-    assert github.repos[REPO].issues[1]["state"] == "open"
+    assert github_rest.issues(github, REPO)[1]["state"] == "open"
     store = Store.open(project.root / ".turnout")
     try:
         row = store.deployments(project.env)[0]

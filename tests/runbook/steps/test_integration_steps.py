@@ -15,6 +15,7 @@ import pytest
 
 from tests.fakes.github_server import GitHubServer
 from tests.fakes.webhook_server import WebhookServer
+from tests.support import github_rest
 from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
@@ -159,7 +160,7 @@ kind = "local"
 
 
 def _issue(world: World, number: int = 1) -> dict[str, Any]:
-    return world.github.repos["acme/shop"].issues[number]
+    return github_rest.issues(world.github, "acme/shop")[number]
 
 
 def test_start_announcement_reaches_working_urls_despite_a_dead_one(world: World) -> None:
@@ -269,10 +270,11 @@ def test_tracking_issue_is_opened_once_and_closed_on_success(world: World) -> No
     assert close.observe(ctx) is None
     closed = close.run(ctx)
     assert closed["closed"] is True
+    issue = _issue(world)
     assert issue["state"] == "closed" and issue["state_reason"] == "completed"
     assert close.observe(ctx) is not None
     track.after(ctx, Outcome.SUCCEEDED)  # already closed by `close`: nothing more
-    assert len(world.github.repos["acme/shop"].comments[1]) == 1
+    assert len(github_rest.comments(world.github, "acme/shop", 1)) == 1
     assert all(secret not in world.github.bodies_text() for secret in world.secrets())
 
 
@@ -288,7 +290,7 @@ def test_failed_deployment_closes_its_issue_with_the_evidence(world: World) -> N
     TrackStep().after(ctx, Outcome.ROLLED_BACK)
     issue = _issue(world)
     assert issue["state"] == "closed" and issue["state_reason"] == "not_planned"
-    [comment] = world.github.repos["acme/shop"].comments[1]
+    [comment] = github_rest.comments(world.github, "acme/shop", 1)
     assert "rolled back" in comment["body"] and "- status: 500" in comment["body"]
 
 
@@ -304,7 +306,7 @@ def test_local_tracker_keeps_the_issue_in_the_deployment_record(world: World) ->
     assert "### Pre-Deployment Checklist" in record["body"]
     assert record["state"] == "closed" and record["outcome"] == "completed"
     assert "completed successfully" in record["comments"][0]["text"]
-    assert world.github.repos["acme/shop"].issues == {}
+    assert github_rest.issues(world.github, "acme/shop") == {}
 
 
 def test_tag_and_log_are_written_once(world: World) -> None:
@@ -348,7 +350,7 @@ def test_infra_dispatches_the_workflow_and_follows_it(world: World) -> None:
         {"environment": "production", "version": "1.4.0"}
     ]
     assert step.observe(ctx) is not None
-    [comment] = world.github.repos["acme/shop"].comments[1]
+    [comment] = github_rest.comments(world.github, "acme/shop", 1)
     assert "Phase 2 (infrastructure)" in comment["body"]
 
 
