@@ -84,3 +84,17 @@ def test_slot_that_stalls_mid_body_is_cut_off_and_counted_as_no_answer() -> None
     assert [(slot, version, t.status) for slot, version, t in totals] == [
         ("green", "3.0.0", {"err": 1})
     ]
+
+
+def test_probe_requests_are_counted_apart_and_forwarded() -> None:
+    """A request carrying X-Turnout-Probe reaches the slot with it and counts as a probe."""
+    with router_harness("green") as harness:
+        harness.route_to("green", "1.0.0")
+        harness.exchange(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        harness.exchange(
+            b"GET /b HTTP/1.1\r\nHost: x\r\nX-Turnout-Probe: 7\r\nConnection: close\r\n\r\n"
+        )
+        totals = harness.call(lambda: list(harness.counters.totals()))
+        received = harness.call(lambda: harness.slots["green"].received)
+    assert [(t.status, t.probes) for _slot, _version, t in totals] == [({"2xx": 2}, {"2xx": 1})]
+    assert b"X-Turnout-Probe: 7\r\n" in received
