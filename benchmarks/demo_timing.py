@@ -1,10 +1,12 @@
-"""Wall time of each demo deployment, split into waiting on the app and turnout's own work.
+"""Wall time of each demo deployment, split into where it goes.
 
 Runs the demo's story (real slot host, real traffic, real database) `--runs` times
 and prints, per deployment, the median wall time, the time spent waiting on the
-app (booting, warming, checking and watching it) and turnout's own work (gates,
-journal, backup, migration, swap, records). Goal: turnout's own work under 1 s
-per deployment.
+app (booting, warming and smoke-testing it in its slot), judging the release
+(verification traffic on the staging slot before the swap, live traffic after
+it), the preflight's checks of the package and the target, and turnout's own
+work (gates, journal, announcements, backup, migration, swap, records). Goal:
+turnout's own work under 1 s per deployment.
 
     python -m benchmarks.demo_timing [--runs 3]
 """
@@ -15,6 +17,7 @@ import argparse
 import statistics
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
@@ -39,7 +42,7 @@ class _Quiet(AbstractContextManager["_Quiet"]):
     def __call__(self, event: StepEvent) -> None:
         return None
 
-    def history(self, rows: list[dict[str, Any]]) -> None:
+    def history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return None
 
     def report(self, document: dict[str, Any]) -> None:
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    figures: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    figures: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             story = Story(Path(tmp) / "demo", _Quiet())
@@ -66,12 +69,20 @@ def main() -> None:
             if code:
                 raise SystemExit(f"run {run + 1}: the demo did not behave as expected")
             for c in story.chapters:
-                figures[f"{c.version} -> {c.environment}"].append((c.wall_s, c.app_wait_s, c.own_s))
+                figures[f"{c.version} -> {c.environment}"].append(
+                    (c.wall_s, c.app_wait_s, c.verification_s, c.target_checks_s, c.own_s)
+                )
     print(f"demo deployments, median of {args.runs} run(s), seconds")
-    print(f"{'deployment':<22} {'wall':>7} {'waiting on app':>15} {'turnout own':>12} {'goal':>6}")
+    print(
+        f"{'deployment':<22} {'wall':>7} {'waiting on app':>15} {'verification':>13}"
+        f" {'target checks':>14} {'turnout own':>12} {'goal':>6}"
+    )
     for name, rows in figures.items():
-        wall, app, own = (statistics.median(r[i] for r in rows) for i in range(3))
-        print(f"{name:<22} {wall:>7.2f} {app:>15.2f} {own:>12.2f} {'< 1':>6}")
+        wall, app, verify, checks, own = (statistics.median(r[i] for r in rows) for i in range(5))
+        print(
+            f"{name:<22} {wall:>7.2f} {app:>15.2f} {verify:>13.2f} {checks:>14.2f}"
+            f" {own:>12.2f} {'< 1':>6}"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,7 +30,7 @@ class ConsoleReporter:
 
         return Progress(title)
 
-    def history(self, rows: list[dict[str, Any]]) -> None:
+    def history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         from turnout.cli.reports import print_history
 
         print_history(rows)

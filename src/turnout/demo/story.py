@@ -12,36 +12,30 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from turnout import api
+from turnout.api import DeploymentStatus, DeployResult, StepEvent
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
 from turnout.demo.sample import copy_example
 from turnout.demo.traffic import TrafficDriver
-from turnout.history import deployment_summary
-from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
-from turnout.policy import (
-    DeploymentFlags,
-    decide_window,
-    evaluate_gates,
-    evaluate_window,
-    record_approval,
-    record_attestation,
-)
-from turnout.report import compute_report, configured_targets
-from turnout.runbook.engine import Engine, Result, StepEvent
-from turnout.store import Store
-from turnout.targets.local import start_host, stop_host
-from turnout.targets.protocol import PRODUCTION
-from turnout.targets.registry import create_target
 
 EXAMPLE_PORTS = {"staging": "127.0.0.1:8081", "production": "127.0.0.1:8080"}
 TRAFFIC_PATH = "/api/transactions/recent"
-# Steps whose time is spent waiting on the app: booting it, warming it, checking it,
-# watching its live traffic. Everything else is turnout's own work.
-APP_WAIT_STEPS = {"stage", "warmup", "smoke", "verify"}
+PRODUCTION = "production"
+# Where a deployment's time goes, by step. Everything else is turnout's own work: gates,
+# journal, announcements, backup, migration, the swap itself, records.
+APP_STEPS = frozenset({"stage", "warmup", "smoke"})
+"""Waiting on the app: booting it in the staging slot, warming it up, smoke-testing it."""
+VERIFICATION_STEPS = frozenset({"probe", "verify"})
+"""Judging the release: verification traffic on the staging slot before the swap, then
+production's live traffic (and the E2E command) after it, until a verdict."""
+TARGET_CHECK_STEPS = frozenset({"preflight"})
+"""Asking the target before anything is announced: is the package safe, what is live, can
+the host follow the configuration."""
 DEMO_DEPLOYER = "demo"
 
 
@@ -57,7 +51,7 @@ class Reporter(Protocol):
     def deployment(self, title: str) -> Any:
         """A context manager that is also a StepEvent callback (live progress)."""
 
-    def history(self, rows: list[dict[str, Any]]) -> None:
+    def history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Past deployments (documents as `turnout history --json` prints them)."""
 
     def report(self, document: dict[str, Any]) -> None:
@@ -71,15 +65,42 @@ class Chapter:
     environment: str
     version: str
     expected: DeploymentStatus
-    result: Result | None = None
+    result: DeployResult | None = None
     wall_s: float = 0.0
-    app_wait_s: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    started_at: float = 0.0
+    """Unix time the deployment started (to attribute the traffic's errors)."""
+    finished_at: float = 0.0
     checks: list[tuple[str, bool]] = field(default_factory=list)
+
+    def overlaps(self, second: int) -> bool:
+        """Whether the Unix second [second, second + 1) falls within the deployment."""
+        return second + 1 > self.started_at and second <= self.finished_at
+
+    def _in(self, steps: frozenset[str]) -> float:
+        return sum(seconds for name, seconds in self.step_seconds.items() if name in steps)
+
+    @property
+    def app_wait_s(self) -> float:
+        """Waiting on the app: staging, warm-up, smoke tests."""
+        return self._in(APP_STEPS)
+
+    @property
+    def verification_s(self) -> float:
+        """Judging the release on verification and live traffic until a verdict."""
+        return self._in(VERIFICATION_STEPS)
+
+    @property
+    def target_checks_s(self) -> float:
+        """The preflight's questions to the target and the package."""
+        return self._in(TARGET_CHECK_STEPS)
 
     @property
     def own_s(self) -> float:
-        """turnout's own work: wall time minus the time spent waiting on the app."""
-        return max(self.wall_s - self.app_wait_s, 0.0)
+        """turnout's own work: wall time minus waiting on the app, judging the release and
+        the preflight's target checks."""
+        waited = self.app_wait_s + self.verification_s + self.target_checks_s
+        return max(self.wall_s - waited, 0.0)
 
     @property
     def ok(self) -> bool:
@@ -125,6 +146,8 @@ class Story:
         self.chapters: list[Chapter] = []
         self._hosts: list[EnvironmentConfig] = []
         self._drivers: list[TrafficDriver] = []
+        self._driven: dict[str, str] = {}
+        """Traffic URL -> the environment it goes to."""
         self.config: LoadedConfig | None = None
 
     # -- the whole story ---------------------------------------------------------------
@@ -135,42 +158,37 @@ class Story:
         self.reporter.line(
             f"working directory {self.workdir} (tesoro sample app, a git repository)"
         )
-        store = Store.open(config.state_dir)
         try:
-            production_open = self._production_policy(config, store)
-            self._tell(config, store, config.env("staging"))
+            production_open = self._production_policy(config)
+            self._tell(config, config.env("staging"))
             if production_open:
-                self._promote(config, store, config.env("production"), "1.1.0")
-            self._summary(store)
+                self._promote(config, config.env(PRODUCTION), "1.1.0")
+            self._summary(config)
         finally:
             self._stop()
-            store.close()
         return 0 if self.chapters and all(c.ok for c in self.chapters) else 1
 
-    def _production_policy(self, config: LoadedConfig, store: Store) -> bool:
+    def _production_policy(self, config: LoadedConfig) -> bool:
         self.reporter.section("Production policy, now")
-        production = config.env("production")
-        verdict = evaluate_window(config, production, store, store.now())
-        decision = decide_window(production, verdict, DeploymentFlags(deployer=DEMO_DEPLOYER))
-        self.reporter.line(f"window verdict for production: {verdict.kind.value}")
-        for rule in verdict.rules:
+        window = api.window(PRODUCTION, config=config)
+        self.reporter.line(f"window verdict for production: {window.verdict.kind.value}")
+        for rule in window.verdict.rules:
             self.reporter.line(f"  {rule.effect}: {rule.reason}")
-        if decision.ok:
+        plan = api.plan(
+            PRODUCTION,
+            "1.1.0",
+            package=config.resolve_path("dist/1.1.0"),
+            actor=DEMO_DEPLOYER,
+            config=config,
+        )
+        if all(g.ok for g in plan.gates if g.gate == "window"):
             self.reporter.line(
                 "production's window lets a deployment through now: the release verified on"
                 " staging will be promoted there, with its checklist and approval"
             )
             return True
-        info = DeploymentInfo(
-            id="0",
-            environment="production",
-            version="1.1.0",
-            type=DeploymentType.APP,
-            deployer=DEMO_DEPLOYER,
-            created_at=store.now(),
-            package=config.resolve_path("dist/1.1.0"),
-        )
-        blocking = [g for g in evaluate_gates(config, production, store, info) if g.blocking]
+        # The preflight asks production's slot host, which is not up yet: only policy here.
+        blocking = [g for g in plan.blocking if g.gate != "preflight"]
         self.reporter.line("turnout refuses to deploy to production now (exit 3); the gates say:")
         for gate in blocking:
             self.reporter.line(f"  ✗ {gate.item or gate.gate}: {gate.summary}")
@@ -180,13 +198,12 @@ class Story:
         )
         return False
 
-    def _tell(self, config: LoadedConfig, store: Store, env: EnvironmentConfig) -> None:
+    def _tell(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
         self.reporter.section(f"{env.name}: slot host and steady traffic")
         self._host_up(config, env)
         self._traffic(env, self.rate)
         self._deploy(
             config,
-            store,
             env,
             "1.0.0",
             DeploymentStatus.SUCCEEDED,
@@ -194,7 +211,6 @@ class Story:
         )
         chapter = self._deploy(
             config,
-            store,
             env,
             "1.1.0",
             DeploymentStatus.SUCCEEDED,
@@ -203,22 +219,19 @@ class Story:
         chapter.checks.append(
             (
                 "migration V001 applied and verified",
-                _step_output(store, chapter, "verify-db", "summary") is not None
-                and _migrated(store, chapter),
+                _step_output(chapter, "verify-db", "summary") is not None and _migrated(chapter),
             )
         )
         chapter = self._deploy(
             config,
-            store,
             env,
             "1.2.0",
             DeploymentStatus.ROLLED_BACK,
             "a regression: about 5 % of transaction requests fail",
         )
-        live = create_target(config, env).slots().get(PRODUCTION)
-        chapter.checks.append(
-            ("production back on 1.1.0", live is not None and live.version == "1.1.0")
-        )
+        slots = api.status(env.name, config=config).slots or ()
+        live = next((slot.version for slot in slots if slot.name == PRODUCTION), None)
+        chapter.checks.append(("production back on 1.1.0", live == "1.1.0"))
         if chapter.result is not None and chapter.result.details:
             evidence = chapter.result.details.get("details", {}).get("evidence", {})
             self.reporter.line("evidence of the rollback:")
@@ -234,26 +247,23 @@ class Story:
                 if key in evidence:
                     self.reporter.line(f"  {key}: {evidence[key]}")
 
-    def _promote(
-        self, config: LoadedConfig, store: Store, env: EnvironmentConfig, version: str
-    ) -> None:
+    def _promote(self, config: LoadedConfig, env: EnvironmentConfig, version: str) -> None:
         self.reporter.section(f"production: promoting {version}")
         self._host_up(config, env)
         # A healthy release at the runbook's 0.1 % limit is proven by ~10,000 requests.
         self._traffic(env, max(self.rate, 300.0))
         for item in ("code_reviewed", "change_notification"):
-            record_attestation(
-                store,
+            api.attest(
+                item,
                 env.name,
                 version,
-                item,
-                "eng-manager",
                 note="attested by the demo's engineering manager",
+                actor="eng-manager",
+                config=config,
             )
             self.reporter.line(f"eng-manager attests {item} for {version}")
         first = self._deploy(
             config,
-            store,
             env,
             version,
             DeploymentStatus.WAITING_APPROVAL,
@@ -261,68 +271,64 @@ class Story:
         )
         if first.result is None:
             return
-        record_approval(
-            config,
-            store,
+        api.approve(
             first.result.deployment_id,
-            "devops-lead",
             comment="approved by the demo's senior engineer",
+            actor="devops-lead",
+            config=config,
         )
         self.reporter.line(
             f"devops-lead approves deployment {first.result.deployment_id};"
             " turnout resume continues it"
         )
         first_result = first.result
-        self._run(
-            config,
-            store,
-            env,
-            version,
-            DeploymentStatus.SUCCEEDED,
-            "resumed after approval",
-            lambda engine: engine.resume(DEMO_DEPLOYER) or first_result,
-        )
+
+        def resume(events: Callable[[StepEvent], None]) -> DeployResult:
+            resumed = api.resume(env.name, actor=DEMO_DEPLOYER, config=config, on_event=events)
+            return resumed.resumed or first_result
+
+        self._run(env, version, DeploymentStatus.SUCCEEDED, "resumed after approval", resume)
 
     # -- one deployment ----------------------------------------------------------------
     def _deploy(
         self,
         config: LoadedConfig,
-        store: Store,
         env: EnvironmentConfig,
         version: str,
         expected: DeploymentStatus,
         what: str,
     ) -> Chapter:
-        release = Release(version, config.resolve_path(f"dist/{version}"))
-        return self._run(
-            config,
-            store,
-            env,
-            version,
-            expected,
-            what,
-            lambda engine: engine.deploy(release, DeploymentType.APP, DEMO_DEPLOYER, changes=what),
-        )
+        def deploy(events: Callable[[StepEvent], None]) -> DeployResult:
+            return api.deploy(
+                env.name,
+                version,
+                package=config.resolve_path(f"dist/{version}"),
+                changes=what,
+                actor=DEMO_DEPLOYER,
+                config=config,
+                on_event=events,
+            )
+
+        return self._run(env, version, expected, what, deploy)
 
     def _run(
         self,
-        config: LoadedConfig,
-        store: Store,
         env: EnvironmentConfig,
         version: str,
         expected: DeploymentStatus,
         what: str,
-        action: Callable[[Engine], Result],
+        action: Callable[[Callable[[StepEvent], None]], DeployResult],
     ) -> Chapter:
         self.reporter.section(f"{env.name}: {version} — {what}")
         chapter = Chapter(env.name, version, expected)
         with self.reporter.deployment(f"{version} → {env.name}") as progress:
-            engine = Engine(config, env, store, on_event=_Relay(progress))
+            chapter.started_at = time.time()
             started = time.monotonic()
-            chapter.result = action(engine)
+            chapter.result = action(_Relay(progress))
             chapter.wall_s = time.monotonic() - started
-        chapter.app_wait_s = sum(s for n, s in engine.step_seconds.items() if n in APP_WAIT_STEPS)
+            chapter.finished_at = time.time()
         result = chapter.result
+        chapter.step_seconds = dict(result.step_seconds)
         mark = "✓" if result.status is expected else "✗"
         self.reporter.line(
             f"{mark} exit {result.exit_code} ({result.status.value}), expected"
@@ -332,35 +338,29 @@ class Story:
         return chapter
 
     # -- the end -----------------------------------------------------------------------
-    def _summary(self, store: Store) -> None:
+    def _summary(self, config: LoadedConfig) -> None:
         self.reporter.section("History")
-        self.reporter.history(
-            [
-                deployment_summary(store, row.id, with_steps=False)
-                for row in store.deployments(None, limit=20)
-            ]
-        )
+        self.reporter.history(api.history(None, limit=20, config=config).deployments)
         self.reporter.section("Success metrics")
-        targets = configured_targets(self.config.environments.values()) if self.config else None
-        self.reporter.report(compute_report(store, None, now=store.now(), days=1, targets=targets))
+        self.reporter.report(api.report(None, days=1, config=config).to_dict())
         self.reporter.section("Timing (seconds)")
-        self.reporter.line(f"{'deployment':<24} {'wall':>7} {'app':>7} {'turnout':>8}")
+        self.reporter.line(
+            f"{'deployment':<24} {'wall':>7} {'app':>7} {'verify':>7} {'target':>7} {'turnout':>8}"
+        )
         for c in self.chapters:
             self.reporter.line(
                 f"{c.version + ' → ' + c.environment:<24} {c.wall_s:>7.2f}"
-                f" {c.app_wait_s:>7.2f} {c.own_s:>8.2f}"
+                f" {c.app_wait_s:>7.2f} {c.verification_s:>7.2f} {c.target_checks_s:>7.2f}"
+                f" {c.own_s:>8.2f}"
             )
         self.reporter.line(
-            "app = booting, warming, checking and watching the app; turnout ="
-            " everything else (gates, journal, backup, migration, swap, records)"
+            "app = booting, warming and smoke-testing the app in its slot; verify = judging"
+            " it on verification traffic before the swap and live traffic after it; target ="
+            " the preflight's checks of the package and the target; turnout = everything else"
+            " (gates, journal, announcements, backup, migration, swap, records)"
         )
         for driver in self._drivers:
-            counts = driver.snapshot()
-            self.reporter.line(
-                f"traffic to {driver.url}: {counts.sent} requests, {counts.ok} ok,"
-                f" {counts.server_errors} server errors, {counts.no_answer}"
-                " unanswered"
-            )
+            self.reporter.line(self._traffic_line(driver))
         self.reporter.section("Result")
         for c in self.chapters:
             self.reporter.line(
@@ -370,19 +370,48 @@ class Story:
             for name, passed in c.checks:
                 self.reporter.line(f"    {'✓' if passed else '✗'} {name}")
 
+    def _traffic_line(self, driver: TrafficDriver) -> str:
+        """What the steady traffic saw, each kind of failure named apart: the router's own
+        503s while no version was deployed yet, and the app's errors by the deployment
+        during which they happened."""
+        counts = driver.snapshot()
+        parts = [f"{counts.sent:,} requests", f"{counts.ok:,} ok"]
+        if counts.router_unavailable:
+            parts.append(
+                f"{counts.router_unavailable:,} answered 503 by the router before any version"
+                " was deployed"
+            )
+        during = [
+            (c, sum(n for sec, n in counts.app_errors_by_second.items() if c.overlaps(sec)))
+            for c in self.chapters
+            if c.environment == self._driven.get(driver.url)
+        ]
+        attributed = [(c, n) for c, n in during if n]
+        detail = ", ".join(f"{n:,} during {c.version}" for c, n in attributed)
+        outside = counts.server_errors - sum(n for _, n in attributed)
+        if outside > 0 and attributed:
+            detail += f", {outside:,} outside any deployment"
+        parts.append(
+            f"{counts.server_errors:,} server errors from the app"
+            + (f" ({detail})" if detail else "")
+        )
+        parts.append(f"{counts.no_answer:,} unanswered")
+        return f"traffic to {driver.url}: " + ", ".join(parts)
+
     # -- processes ---------------------------------------------------------------------
     def _host_up(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
-        status = start_host(config, env)
+        host = api.host_up(env.name, config=config)
         self._hosts.append(env)
         self.reporter.line(
-            f"slot host for {env.name} up; router on http://{status.get('address', '')}"
+            f"slot host for {env.name} up; router on http://{host.status.get('address', '')}"
         )
 
     def _traffic(self, env: EnvironmentConfig, rate: float) -> None:
-        address = getattr(env.target, "address", "")
+        address = _address(env)
         driver = TrafficDriver(f"http://{address}{TRAFFIC_PATH}", rate=rate)
         driver.start()
         self._drivers.append(driver)
+        self._driven[driver.url] = env.name
         self.reporter.line(f"steady traffic: {rate:g} requests/s to http://{address}{TRAFFIC_PATH}")
 
     def _stop(self) -> None:
@@ -391,7 +420,7 @@ class Story:
         if self.keep or self.config is None:
             return
         for env in self._hosts:
-            stop_host(self.config, env)
+            api.host_down(env.name, config=self.config)
 
 
 class _Relay:
@@ -404,18 +433,23 @@ class _Relay:
         self._progress(event)
 
 
-def _step_output(store: Store, chapter: Chapter, step: str, key: str) -> Any:
+def _address(env: EnvironmentConfig) -> str:
+    return str(getattr(env.target, "address", ""))
+
+
+def _step_output(chapter: Chapter, step: str, key: str) -> Any:
+    """A step's recorded output, read from the deployment's journal."""
     if chapter.result is None:
         return None
-    for row in store.steps(chapter.result.deployment_id):
-        if row.name == step:
-            return (row.outputs or {}).get(key)
+    for row in chapter.result.deployment.get("steps") or []:
+        if row["step"] == step:
+            return (row.get("outputs") or {}).get(key)
     return None
 
 
-def _migrated(store: Store, chapter: Chapter) -> bool:
+def _migrated(chapter: Chapter) -> bool:
     if chapter.result is None:
         return False
-    statuses = {row.name: row.status for row in store.steps(chapter.result.deployment_id)}
-    applied = _step_output(store, chapter, "migrate", "applied")
+    statuses = {row["step"]: row["status"] for row in chapter.result.deployment.get("steps") or []}
+    applied = _step_output(chapter, "migrate", "applied")
     return statuses.get("verify-db") == "succeeded" and bool(applied)

@@ -11,14 +11,19 @@ import httpx
 
 @dataclass
 class TrafficCounts:
-    """What the clients saw: answers by status class, and requests that got no answer."""
+    """What the clients saw: answers by who gave them, and requests that got no answer."""
 
     sent: int = 0
     ok: int = 0
     server_errors: int = 0
+    """5xx answers from the app (or the router on its behalf: a slot that failed)."""
     no_answer: int = 0
+    router_unavailable: int = 0
+    """The router's own 503s while no version is deployed to production: not the app's."""
     by_second: dict[int, list[int]] = field(default_factory=dict)
     """Unix second -> [requests, failures]."""
+    app_errors_by_second: dict[int, int] = field(default_factory=dict)
+    """Unix second -> the app's server errors in it (kept for the whole run)."""
 
 
 class TrafficDriver:
@@ -55,17 +60,23 @@ class TrafficDriver:
                 self.counts.ok,
                 self.counts.server_errors,
                 self.counts.no_answer,
+                self.counts.router_unavailable,
                 dict(self.counts.by_second),
+                dict(self.counts.app_errors_by_second),
             )
 
-    def _record(self, failed: bool, status: int | None) -> None:
+    def _record(self, failed: bool, status: int | None, by_router: bool = False) -> None:
         second = int(time.time())
         with self._lock:
             self.counts.sent += 1
             if status is None:
                 self.counts.no_answer += 1
+            elif by_router:
+                self.counts.router_unavailable += 1
             elif status >= 500:
                 self.counts.server_errors += 1
+                errors = self.counts.app_errors_by_second
+                errors[second] = errors.get(second, 0) + 1
             else:
                 self.counts.ok += 1
             bucket = self.counts.by_second.setdefault(second, [0, 0])
@@ -84,8 +95,19 @@ class TrafficDriver:
                 if delay > 0 and self._stop.wait(delay):
                     return
                 next_at = max(next_at + interval, time.monotonic() - interval)
+                by_router = False
                 try:
-                    status: int | None = client.get(self.url).status_code
+                    response = client.get(self.url)
+                    status: int | None = response.status_code
+                    by_router = _unavailable(response)
                 except httpx.HTTPError:
                     status = None
-                self._record(status is None or status >= 500, status)
+                self._record(status is None or status >= 500, status, by_router)
+
+
+def _unavailable(response: httpx.Response) -> bool:
+    """Whether this is the router's own 503 while no version is deployed: plain text, not
+    an answer any slot gave (the app answers JSON)."""
+    return response.status_code == 503 and response.headers.get("content-type", "").startswith(
+        "text/plain"
+    )
