@@ -76,7 +76,7 @@ def test_checklist_command_gets_no_deployer_tokens(
     try:
         env = project.config.env("production")
         info = DeploymentInfo(
-            id="0",
+            id=1,
             environment="production",
             version="1.1.0",
             type=DeploymentType.APP,

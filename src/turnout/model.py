@@ -110,4 +110,4 @@ class PlannedDeployment:
 class DeploymentInfo(PlannedDeployment):
     """What a step knows about the recorded deployment it belongs to."""
 
-    id: str = field(kw_only=True)
+    id: int = field(kw_only=True)

@@ -183,7 +183,7 @@ def test_postmortem_list_and_close(project: PolicyProject, cli: Callable[..., Ra
 def test_evaluate_gates_for_plan(project: PolicyProject, cli: Callable[..., Ran]) -> None:
     """evaluate_gates lists nine checklist items, the window and the approval needs."""
     info = DeploymentInfo(
-        id="0",
+        id=1,
         environment="production",
         version="1.1.0",
         type=DeploymentType.APP,

@@ -90,7 +90,7 @@ def test_demo_promotes_to_production_when_its_window_is_open(tmp_path: Path) -> 
     try:
         (deployment,) = store.deployments("production")
         assert (deployment.version, deployment.status) == ("1.1.0", "succeeded")
-        approvers = [a.approver for a in store.approvals(int(deployment.id))]
+        approvers = [a.approver for a in store.approvals(deployment.id)]
         assert approvers == ["devops-lead"]
         assert store.lock("production") is None
     finally:

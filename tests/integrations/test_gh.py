@@ -44,7 +44,7 @@ def _repo(server: GitHubServer, token: str = "env:GH_TOKEN_TEST") -> Repository:
     return repository(client, REPO)
 
 
-def _deployment(number: str = "7") -> DeploymentInfo:
+def _deployment(number: int = 7) -> DeploymentInfo:
     return DeploymentInfo(
         id=number,
         environment="production",
@@ -82,7 +82,7 @@ def test_opening_twice_finds_the_first_issue(github: GitHubServer) -> None:
     """After a crash, opening the deployment's issue again finds it instead of duplicating it."""
     tracker = GitHubTracker(_repo(github), ["deployment", "production"], app="shop")
     first, _ = ensure_issue(tracker, _deployment(), "T", "body")
-    other, _ = ensure_issue(tracker, _deployment("8"), "T", "body")
+    other, _ = ensure_issue(tracker, _deployment(8), "T", "body")
     again, opened = ensure_issue(tracker, _deployment(), "T", "body")
     assert not opened and again.ref == first.ref != other.ref
     assert len(github_rest.issues(github, REPO)) == 2

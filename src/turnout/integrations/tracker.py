@@ -126,21 +126,21 @@ class LocalTracker:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def _record(self, deployment_id: str) -> dict[str, Any] | None:
-        row = self._store.deployment(int(deployment_id))
+    def _record(self, deployment_id: int) -> dict[str, Any] | None:
+        row = self._store.deployment(deployment_id)
         if row is None:
             raise IntegrationError(f"local tracker: no deployment {deployment_id}")
         found = (row.data or {}).get("tracking")
         return dict(found) if isinstance(found, dict) else None
 
-    def _save(self, deployment_id: str, record: dict[str, Any]) -> None:
-        self._store.merge_deployment_data(int(deployment_id), tracking=record)
+    def _save(self, deployment_id: int, record: dict[str, Any]) -> None:
+        self._store.merge_deployment_data(deployment_id, tracking=record)
 
     def find(self, deployment: DeploymentInfo) -> TrackingIssue | None:
         record = self._record(deployment.id)
         if record is None:
             return None
-        return TrackingIssue("local", deployment.id, str(record.get("title", "")))
+        return TrackingIssue("local", str(deployment.id), str(record.get("title", "")))
 
     def open(self, deployment: DeploymentInfo, title: str, body: str) -> TrackingIssue:
         record = {
@@ -152,31 +152,31 @@ class LocalTracker:
             "comments": [],
         }
         self._save(deployment.id, record)
-        return TrackingIssue("local", deployment.id, title)
+        return TrackingIssue("local", str(deployment.id), title)
 
     def comment(self, issue: TrackingIssue, text: str) -> None:
-        record = self._record(issue.ref) or {}
+        record = self._record(int(issue.ref)) or {}
         comments = [
             *record.get("comments", []),
             {"at": self._store.now().isoformat(), "text": text},
         ]
-        self._save(issue.ref, {**record, "comments": comments})
+        self._save(int(issue.ref), {**record, "comments": comments})
 
     def close(self, issue: TrackingIssue, text: str, *, success: bool) -> None:
-        record = self._record(issue.ref) or {}
+        record = self._record(int(issue.ref)) or {}
         if record.get("state") == "closed":
             return
         self.comment(issue, text)
-        record = self._record(issue.ref) or {}
+        record = self._record(int(issue.ref)) or {}
         record.update(
             state="closed",
             closed_at=self._store.now().isoformat(),
             outcome="completed" if success else "not_planned",
         )
-        self._save(issue.ref, record)
+        self._save(int(issue.ref), record)
 
     def is_closed(self, issue: TrackingIssue) -> bool:
-        record = self._record(issue.ref) or {}
+        record = self._record(int(issue.ref)) or {}
         return record.get("state") == "closed"
 
 

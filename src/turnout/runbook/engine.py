@@ -248,7 +248,7 @@ class Engine:
     # -- driving ----------------------------------------------------------------------
     def _context(self, row: DeploymentRecord) -> StepContext:
         info = DeploymentInfo(
-            id=str(row.id),
+            id=row.id,
             environment=row.environment,
             version=row.version,
             type=DeploymentType(row.type),
@@ -316,7 +316,7 @@ class Engine:
             return self._succeed(ctx)
 
     def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
-        dep_id = int(ctx.deployment.id)
+        dep_id = ctx.deployment.id
         started = self.clock.monotonic()
         if ctx.statuses.get(step.name) is StepStatus.RUNNING:
             ctx.cut_off.add(step.name)
@@ -358,7 +358,7 @@ class Engine:
         self, ctx: StepContext, step: Step, status: str, elapsed: float = 0.0, message: str = ""
     ) -> None:
         self.on_event(
-            StepEvent(int(ctx.deployment.id), step.name, step.phase, status, elapsed, message)
+            StepEvent(ctx.deployment.id, step.name, step.phase, status, elapsed, message)
         )
 
     # -- endings ----------------------------------------------------------------------
@@ -376,7 +376,7 @@ class Engine:
         )
 
     def _on_failure(self, ctx: StepContext, step: Step, exc: BaseException) -> Result:
-        dep_id = int(ctx.deployment.id)
+        dep_id = ctx.deployment.id
         changed = [
             name
             for name, status in ctx.statuses.items()
@@ -484,7 +484,7 @@ class Engine:
         hook that failed) is added to the deployment's message: the outcome stands, but
         nobody should believe the issue tells the whole story.
         """
-        dep_id = int(ctx.deployment.id)
+        dep_id = ctx.deployment.id
         self._finish(ctx, status, code, message)
         self._after(ctx, outcome)
         problems = self._unposted(dep_id)
@@ -505,7 +505,7 @@ class Engine:
         return problems + self._hook_failures
 
     def _finish(self, ctx: StepContext, status: DeploymentStatus, code: int, message: str) -> None:
-        dep_id = int(ctx.deployment.id)
+        dep_id = ctx.deployment.id
         self.store.update_deployment(
             dep_id,
             status=status.value,
@@ -530,7 +530,7 @@ class Engine:
 
     def _hooks(self, ctx: StepContext, call: Callable[[Step], None]) -> None:
         # Hooks announce, comment and close; failures are recorded, never change the outcome.
-        for step_row in self.store.steps(int(ctx.deployment.id)):
+        for step_row in self.store.steps(ctx.deployment.id):
             if step_row.status not in DONE | {StepStatus.UNDONE}:
                 continue
             try:
@@ -541,7 +541,7 @@ class Engine:
                     "turnout",
                     "hook.failed",
                     environment=self.env.name,
-                    deployment_id=int(ctx.deployment.id),
+                    deployment_id=ctx.deployment.id,
                     step=step_row.name,
                     error=_error_text(exc),
                 )

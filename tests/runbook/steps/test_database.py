@@ -221,7 +221,7 @@ def ctx_for(app_db: AppDb) -> Iterator[StepContext]:
     yield from _context(app_db)
 
 
-def _context(app: AppDb, deployment_id: str = "7") -> Iterator[StepContext]:
+def _context(app: AppDb, deployment_id: int = 7) -> Iterator[StepContext]:
     loaded = app.loaded()
     store = Store.open(loaded.state_dir)
     info = DeploymentInfo(
@@ -317,10 +317,10 @@ def test_undo_after_traffic_moved_keeps_the_migrated_database(sqlite_db: AppDb) 
 def test_release_without_pending_migrations_skips_the_phase(sqlite_db: AppDb) -> None:
     """With every migration applied, all three steps observe that nothing is to be done."""
     sqlite_db.write_migrations({"V001__add_rewards_table.sql": V001, "verify.sql": VERIFY})
-    for ctx in _context(sqlite_db, "1"):
+    for ctx in _context(sqlite_db, 1):
         _run(ctx, BackupStep())
         _run(ctx, MigrateStep())
-    for ctx in _context(sqlite_db, "2"):
+    for ctx in _context(sqlite_db, 2):
         backup = BackupStep().observe(ctx)
         assert backup is not None and backup["pending"] == [] and backup["backup_id"] is None
         ctx.outputs["backup"] = backup

@@ -60,7 +60,7 @@ class World:
             data={},
         )
         info = DeploymentInfo(
-            id=str(row.id),
+            id=row.id,
             environment=env,
             version=version,
             type=DeploymentType.APP,
@@ -299,7 +299,7 @@ def test_local_tracker_keeps_the_issue_in_the_deployment_record(world: World) ->
     ctx = world.context(env="staging")
     ctx.outputs["track"] = TrackStep().run(ctx)
     CloseStep().run(ctx)
-    row = world.store.deployment(int(ctx.deployment.id))
+    row = world.store.deployment(ctx.deployment.id)
     assert row is not None
     record = row.data["tracking"]
     assert record["title"] == "Staging Deployment - 2026-11-17"

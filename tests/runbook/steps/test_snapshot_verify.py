@@ -70,7 +70,7 @@ def context(
         data={},
     )
     info = DeploymentInfo(
-        id=str(row.id),
+        id=row.id,
         environment="web",
         version=version,
         type=DeploymentType.APP,
@@ -119,7 +119,7 @@ def test_snapshot_records_versions_and_baseline(tmp_path: Path, sqlite_store: St
     assert base["throughput_rps"] == pytest.approx(100, rel=0.01)
     assert base["trusted"] is True
     assert 150 < base["p95_ms"] < 260
-    row = sqlite_store.deployment(int(ctx.deployment.id))
+    row = sqlite_store.deployment(ctx.deployment.id)
     assert row is not None
     assert row.data["snapshot"]["baseline"]["requests"] == base["requests"]
     assert "latency" not in row.data["snapshot"]["baseline"]

@@ -73,7 +73,7 @@ def _context(tmp_path: Path, store: Store, slot: Slot, warmup: str) -> StepConte
         data={},
     )
     info = DeploymentInfo(
-        id=str(row.id),
+        id=row.id,
         environment="web",
         version="1.1.0",
         type=DeploymentType.APP,

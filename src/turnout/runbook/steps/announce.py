@@ -26,7 +26,7 @@ _OUTCOME_KIND = {
 
 def deployment_data(ctx: StepContext) -> dict[str, Any]:
     """The deployment's free-form record as stored now."""
-    row = ctx.store.deployment(int(ctx.deployment.id))
+    row = ctx.store.deployment(ctx.deployment.id)
     return dict(row.data or {}) if row is not None else {}
 
 
@@ -181,7 +181,7 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
             "turnout",
             "notify.failed",
             environment=ctx.deployment.environment,
-            deployment_id=int(ctx.deployment.id),
+            deployment_id=ctx.deployment.id,
             kind=kind.value,
             failures=[d.to_dict() for d in failed],
         )
@@ -200,7 +200,7 @@ def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -
         "at": ctx.clock.now().isoformat(),
         "delivered": [d.channel for d in deliveries if d.ok],
     }
-    ctx.store.merge_deployment_data(int(ctx.deployment.id), announcements=sent)
+    ctx.store.merge_deployment_data(ctx.deployment.id, announcements=sent)
 
 
 def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ class ApprovalStep(Step):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         flags = read_flags(ctx.store, ctx.deployment)
-        dep_id = int(ctx.deployment.id)
+        dep_id = ctx.deployment.id
         window = ctx.output(WindowOutputs)
         override = window.override if window is not None else None
         if window is None:

@@ -34,7 +34,7 @@ class ChecklistStep(Step):
                 flags.deployer,
                 "checklist.refused",
                 environment=ctx.env.name,
-                deployment_id=int(ctx.deployment.id),
+                deployment_id=ctx.deployment.id,
                 results=results,
                 failed={i.key: i.summary for i in report.failed},
             )
@@ -43,7 +43,7 @@ class ChecklistStep(Step):
             flags.deployer,
             "checklist.verdict",
             environment=ctx.env.name,
-            deployment_id=int(ctx.deployment.id),
+            deployment_id=ctx.deployment.id,
             results=results,
         )
         passed = sum(1 for i in report.items if i.kind.value in {"pass", "attested"})

@@ -76,7 +76,7 @@ def _backup_id(ctx: StepContext) -> int | None:
 
 
 def _dep_id(ctx: StepContext) -> int:
-    return int(ctx.deployment.id)
+    return ctx.deployment.id
 
 
 def _manual_restore_hint(ctx: StepContext, backup_id: Any) -> str:

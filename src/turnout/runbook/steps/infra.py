@@ -74,7 +74,7 @@ class InfraStep(Step):
                     poll_interval=min(settings.poll_interval, 5.0),
                 )
                 ctx.store.merge_deployment_data(
-                    int(ctx.deployment.id), infra_run={"run_id": run_id}
+                    ctx.deployment.id, infra_run={"run_id": run_id}
                 )
                 ctx.progress(f"dispatched {settings.workflow} on {settings.ref}: run {run_id}")
             result = follow(
@@ -95,7 +95,7 @@ class InfraStep(Step):
             "inputs": inputs,
             **result.to_dict(),
         }
-        ctx.store.merge_deployment_data(int(ctx.deployment.id), infra_run=result.to_dict())
+        ctx.store.merge_deployment_data(ctx.deployment.id, infra_run=result.to_dict())
         note_phase(
             ctx,
             f"Phase 2 (infrastructure): `{settings.workflow}` run {result.id}"

@@ -53,7 +53,7 @@ class PreconditionsStep(Step):
                 ctx.deployment.deployer,
                 "preconditions.incident-override",
                 environment=ctx.env.name,
-                deployment_id=int(ctx.deployment.id),
+                deployment_id=ctx.deployment.id,
                 incidents=listed,
                 reason=ctx.deployment.reason,
             )

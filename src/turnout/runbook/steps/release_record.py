@@ -144,7 +144,7 @@ def log_line(ctx: StepContext) -> str:
         version=ctx.deployment.version,
         environment=ctx.deployment.environment,
     )
-    ctx.store.merge_deployment_data(int(ctx.deployment.id), log_line=line)
+    ctx.store.merge_deployment_data(ctx.deployment.id, log_line=line)
     return line
 
 

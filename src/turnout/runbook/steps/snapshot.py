@@ -19,7 +19,7 @@ def production_changed_at(ctx: StepContext) -> float | None:
     """Unix time of the newest change of production's version recorded by turnout."""
     moments: list[float] = []
     for row in ctx.store.deployments(ctx.env.name, limit=20):
-        if str(row.id) == ctx.deployment.id:
+        if row.id == ctx.deployment.id:
             continue
         for step in ctx.store.steps(row.id):
             if step.name != "swap":
@@ -94,7 +94,7 @@ class SnapshotStep(Step):
         version = outputs["production_version"] or "nothing"
         outputs["summary"] = f"production runs {version}; {note}"
         ctx.store.merge_deployment_data(
-            int(ctx.deployment.id),
+            ctx.deployment.id,
             snapshot={
                 "production_version": outputs["production_version"],
                 "baseline": _without_histogram(baseline),

@@ -55,7 +55,7 @@ def record_problem(ctx: StepContext, issue: TrackingIssue, what: str, error: str
     text = f"tracking issue {where}: {what} not posted: {error}"
     ctx.progress(text)
     problems = [*tracking_problems(ctx), text]
-    ctx.store.merge_deployment_data(int(ctx.deployment.id), **{PROBLEMS_KEY: problems})
+    ctx.store.merge_deployment_data(ctx.deployment.id, **{PROBLEMS_KEY: problems})
 
 
 def note_phase(ctx: StepContext, text: str, *, what: str = "comment") -> bool:
@@ -122,7 +122,7 @@ class TrackStep(Step):
                 f"tracking issue: {exc.message}",
                 details={"tracker": ctx.env.integrations.tracker.kind},
             ) from exc
-        ctx.store.merge_deployment_data(int(ctx.deployment.id), tracking_issue=issue.to_dict())
+        ctx.store.merge_deployment_data(ctx.deployment.id, tracking_issue=issue.to_dict())
         where = f" {issue.url}" if issue.url else ""
         verb = "opened" if opened else "found"
         return {"summary": f"tracking issue {verb}: {issue.title}{where}", "issue": issue.to_dict()}

@@ -110,7 +110,7 @@ def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
     analysis = outputs.get("analysis") if isinstance(outputs.get("analysis"), dict) else {}
     assert isinstance(analysis, dict)
     ctx.store.merge_deployment_data(
-        int(ctx.deployment.id),
+        ctx.deployment.id,
         verification={
             "analysis": {k: v for k, v in analysis.items() if k in {"status", "summary"}},
             "proven": analysis.get("status") == VerdictKind.PASS.value,

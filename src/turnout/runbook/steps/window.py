@@ -23,7 +23,7 @@ class WindowStep(Step):
         decision = decide_window(ctx.env, verdict, flags)
         where: dict[str, Any] = {
             "environment": ctx.env.name,
-            "deployment_id": int(ctx.deployment.id),
+            "deployment_id": ctx.deployment.id,
         }
         audit: dict[str, Any] = {
             "verdict": verdict.kind.value,
@@ -44,7 +44,7 @@ class WindowStep(Step):
                 flags.deployer,
                 "window.override",
                 environment=ctx.env.name,
-                deployment_id=int(ctx.deployment.id),
+                deployment_id=ctx.deployment.id,
                 override=decision.override,
                 verdict=verdict.kind.value,
                 why=flags.outside_window_reason
