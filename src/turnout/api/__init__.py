@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from turnout.api.context import ConfigSource as ConfigSource
     from turnout.api.context import acting_user as acting_user
+    from turnout.api.database_access import database as database
     from turnout.api.decisions import AcceptResult as AcceptResult
     from turnout.api.decisions import ApprovalResult as ApprovalResult
     from turnout.api.decisions import AttestationResult as AttestationResult
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from turnout.api.window_verdict import window as window
     from turnout.model import DeploymentStatus as DeploymentStatus
     from turnout.model import DeploymentType as DeploymentType
+    from turnout.runbook.database_operations import DatabaseOperations as DatabaseOperations
     from turnout.runbook.engine import StepEvent as StepEvent
 
 # name -> module that defines it; read by __getattr__ on first use.
@@ -131,6 +133,7 @@ _EXPORTS = {
     "host_down": "slot_host",
     "host_status": "slot_host",
     "host_metrics": "slot_host",
+    "database": "database_access",
     "InitResult": "project_setup",
     "CheckResult": "project_setup",
     "ConfigProblem": "project_setup",
@@ -140,6 +143,7 @@ _EXPORTS = {
     "DeploymentStatus": "turnout.model",
     "DeploymentType": "turnout.model",
     "StepEvent": "turnout.runbook.engine",
+    "DatabaseOperations": "turnout.runbook.database_operations",
 }
 
 __all__ = sorted(_EXPORTS)

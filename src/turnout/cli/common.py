@@ -12,14 +12,10 @@ from rich.console import Console
 
 from turnout.text import printable
 
-# Each command imports the configuration models and the state store when it runs: a
-# command that needs neither (`--help`, `init`) starts without their import time.
+# Rich's tables and text are imported by what renders them, not for every command's start.
 if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
-
-    from turnout.config import LoadedConfig
-    from turnout.store import Store
 
 
 class SafeConsole(Console):
@@ -60,21 +56,6 @@ def current_user(given: str | None = None) -> str:
     from turnout.api.context import acting_user
 
     return acting_user(given)
-
-
-def load(config_path: Path | None) -> LoadedConfig:
-    """Load and validate the configuration (errors become exit 2 at the top)."""
-    from turnout.api.context import load as load_config
-
-    return load_config(config_path)
-
-
-def open_store(config: LoadedConfig, *, read_only: bool = False) -> Store:
-    """The state store that belongs to this configuration. Commands that only read
-    (`read_only`) do not create one: without it they see an empty store."""
-    from turnout.api.context import open_store as open_state
-
-    return open_state(config, read_only=read_only)
 
 
 def emit_json(document: Any) -> None:

@@ -18,15 +18,13 @@ from turnout.cli.common import (
     console,
     current_user,
     emit_json,
-    load,
-    open_store,
     say,
 )
 from turnout.errors import Refused
 
 # The database layer is imported when a `db` command runs, not for every command's start.
 if TYPE_CHECKING:
-    from turnout.runbook.database_operations import DatabaseOperations
+    from turnout.api import DatabaseOperations
 
 PackageOption = Annotated[
     Path | None, typer.Option("--package", "-p", help="Release package (zip or directory).")
@@ -39,14 +37,12 @@ VersionOption = Annotated[
 
 @contextmanager
 def _operations(config_path: Path | None, env: str, actor: str) -> Iterator[DatabaseOperations]:
-    from turnout.runbook.database_operations import DatabaseOperations
+    from turnout.api import database
 
-    loaded = load(config_path)
-    environment = loaded.env(env)
-    with open_store(loaded) as store:
-        yield DatabaseOperations(
-            loaded, environment, store, actor=actor, progress=lambda m: console.print(f"  {m}")
-        )
+    with database(
+        env, actor=actor, config=config_path, progress=lambda m: console.print(f"  {m}")
+    ) as operations:
+        yield operations
 
 
 def status(
