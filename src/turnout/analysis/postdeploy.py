@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from turnout.analysis.baseline import Baseline
-from turnout.analysis.judge import Judge, headline
-from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
+from turnout.analysis.judge import headline
+from turnout.analysis.observation import Observation
 from turnout.analysis.proven import record_proven
-from turnout.analysis.provider import by_version, choose_provider
-from turnout.analysis.watch import Watcher, WatchState, state_key
+from turnout.analysis.provider import choose_provider
+from turnout.analysis.watch import Watcher
 from turnout.clock import Clock
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, LockHeld, NeedsPerson, RolledBack
@@ -105,23 +105,24 @@ def watch_environment(
 
     snapshot = _outputs(store, row.id, "snapshot").get("baseline")
     baseline = Baseline.from_dict(snapshot) if isinstance(snapshot, dict) else None
-    judge = Judge(analysis, baseline)
-    key = state_key(env.name, row.id)
-    stored = store.get(key)
-    state = WatchState.from_dict(stored) if stored else None
-    if state is None or state.swapped_at != float(swapped_at):
-        state = WatchState.begin(
-            PRODUCTION,
-            float(swapped_at),
-            analysis.warmup_exclude,
-            horizon=window,
-            every=analysis.restart_every,
-            version=row.version if by_version(provider) else None,
-        )
+    observation = Observation(
+        env,
+        store,
+        clock,
+        target,
+        provider,
+        deployment_id=row.id,
+        version=row.version,
+        swapped_at=float(swapped_at),
+        emergency=row.emergency,
+        baseline=baseline,
+        phase="watch",
+        progress=progress,
+    )
+    state, judge, watcher = observation.state, observation.judge, observation.watcher
     if state.status == "rolled-back":
         return {**doc, "status": "rolled-back", "summary": "already rolled back by a watch"}
     state.status = "watching"
-    watcher = Watcher(provider, judge, clock, state, store=store, key=key, progress=progress)
     checked = [clock.monotonic()]
 
     def keep_going() -> str | None:
@@ -138,17 +139,10 @@ def watch_environment(
         f" ({choice.note}); error limit {judge.limits[0].p1:.3%},"
         f" latency limit {judge.latency_limit_ms:g} ms"
     )
-    prober, rate = _probes(env, target, row, judge, baseline)
     try:
-        result = watcher.run(
-            deadline=end,
-            stop_on_pass=False,
-            poll_interval=analysis.poll_interval,
-            keep_going=keep_going,
-            observe=rate if rate is not None else (lambda _v: None),
-        )
+        result = observation.run(deadline=end, stop_on_pass=False, keep_going=keep_going)
     finally:
-        batch = stop_and_record(prober, rate)
+        batch = observation.probe_batch
         provider.close()
     if batch is not None:
         doc["probes"] = [batch]
@@ -175,36 +169,6 @@ def watch_environment(
             return {**doc, "status": "passed", "proven": True, "summary": proven}
         return {**doc, "status": "passed", "summary": f"no regression: {verdict.summary}"}
     return _roll_back(config, env, store, row, watcher, verdict_doc=doc, actor=actor, target=target)
-
-
-def _probes(
-    env: EnvironmentConfig,
-    target: Target,
-    row: DeploymentRecord,
-    judge: Judge,
-    baseline: Baseline | None,
-) -> tuple[Prober | None, ProbeRate | None]:
-    """The watch's verification traffic on production (auto: only while the evidence for a
-    healthy verdict is short of what the limits need)."""
-    settings = env.analysis.probe
-    if settings.mode == "off":
-        return None, None
-    prober = Prober(
-        target.production_url(),
-        probe_requests(env),
-        settings,
-        deployment=str(row.id),
-        phase="watch",
-        transport=target.transport(),
-    )
-    rate = ProbeRate(
-        prober,
-        settings,
-        judge,
-        live_rate_hint=baseline.throughput_rps if baseline is not None else 0.0,
-    )
-    prober.start(rps=0.0)
-    return prober, rate
 
 
 def _keep_probe_batch(store: Store, row: DeploymentRecord, batch: dict[str, Any]) -> None:

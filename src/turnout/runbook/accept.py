@@ -17,7 +17,8 @@ from turnout.config.people import find_person
 from turnout.errors import BadInput, Refused
 from turnout.model import DeploymentStatus
 from turnout.policy.approvals import base_roles, eligible, is_deployer
-from turnout.store import Store, holder_identity
+from turnout.runbook.lease import Lease
+from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
@@ -51,8 +52,8 @@ def accept(
     """Keep the held release live; audited. Returns a JSON-ready document."""
     if not reason.strip():
         raise BadInput("--reason must say why the release is kept without proof")
-    holder = holder_identity(actor)
-    store.acquire_lock(env.name, None, holder)
+    lease = Lease(store, env.name, actor)
+    lease.acquire()
     try:
         row = held_deployment(store, env.name)
         _check_rules(config, env, store, row, actor, reason)
@@ -97,7 +98,7 @@ def accept(
             f" {env.name}` keeps judging it)",
         }
     finally:
-        store.release_lock(env.name, holder)
+        lease.release()
 
 
 def _check_rules(

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from turnout.config.checks import HttpCheck
+
+if TYPE_CHECKING:
+    from turnout.targets.protocol import Target
+
+
+def check_client(target: Target, timeout: float = 5.0) -> httpx.Client:
+    """An HTTP client that reaches the target's slot URLs (over the network, or in-process
+    for a target that serves them itself); redirects are answers, never followed."""
+    transport = target.transport()
+    if transport is None:
+        return httpx.Client(timeout=timeout, follow_redirects=False)
+    return httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
 
 @dataclass(frozen=True)

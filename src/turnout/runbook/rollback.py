@@ -7,8 +7,9 @@ from typing import Any
 from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, NeedsPerson, Refused
 from turnout.model import DeploymentStatus, StepStatus
-from turnout.runbook.http_checks import failures, run_checks
-from turnout.store import Store, holder_identity
+from turnout.runbook.http_checks import check_client, failures, run_checks
+from turnout.runbook.lease import Lease
+from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
@@ -32,8 +33,8 @@ def rollback(
         from turnout.targets.registry import create_target
 
         target = create_target(config, env)
-    holder = holder_identity(actor)
-    store.acquire_lock(env.name, None, holder)
+    lease = Lease(store, env.name, actor)
+    lease.acquire()
     try:
         slot = env.target.staging_slot
         slots = target.slots()
@@ -63,7 +64,7 @@ def rollback(
                 f" deploy it with `turnout deploy --env {env.name} --version {to}`"
             )
         target.swap(slot, PRODUCTION)
-        with _client(target) as client:
+        with check_client(target) as client:
             results = run_checks(
                 client, target.production_url(), env.checks.health, version=warm_version
             )
@@ -98,16 +99,7 @@ def rollback(
             " verified",
         }
     finally:
-        store.release_lock(env.name, holder)
-
-
-def _client(target: Target) -> Any:
-    import httpx
-
-    transport = target.transport()
-    return (
-        httpx.Client(timeout=5.0, transport=transport) if transport else httpx.Client(timeout=5.0)
-    )
+        lease.release()
 
 
 def kept_versions(store: Store, environment: str) -> set[str]:

@@ -117,12 +117,9 @@ class StepContext:
 
     def http_client(self, timeout: float = 5.0) -> httpx.Client:
         """An HTTP client that reaches the target's slot URLs (real or in-process)."""
-        import httpx
+        from turnout.runbook.http_checks import check_client
 
-        transport = self.target.transport()
-        if transport is None:
-            return httpx.Client(timeout=timeout, follow_redirects=False)
-        return httpx.Client(timeout=timeout, transport=transport)
+        return check_client(self.target, timeout)
 
     def output(self, kind: type[Outputs]) -> Outputs | None:
         """The typed outputs of the step that journals `kind`, once it has completed."""

@@ -46,11 +46,11 @@ from typing import Any, NoReturn
 
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.business import BusinessResult, run_business_check
-from turnout.analysis.judge import Judge, headline
-from turnout.analysis.probe import Prober, ProbeRate, probe_requests, stop_and_record
+from turnout.analysis.judge import headline
+from turnout.analysis.observation import Observation
 from turnout.analysis.prometheus import PrometheusClient
-from turnout.analysis.provider import by_version, choose_provider
-from turnout.analysis.watch import Watcher, WatchState, observation_deadline, state_key
+from turnout.analysis.provider import choose_provider
+from turnout.analysis.watch import observation_deadline
 from turnout.childenv import child_environment
 from turnout.errors import NeedsPerson, StepError, TurnoutError
 from turnout.model import Verdict, VerdictKind
@@ -254,8 +254,6 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
             "summary": f"not measured: {choice.note}; not proven healthy",
         }
     provider = choice.provider
-    prober: Prober | None = None
-    rate: ProbeRate | None = None
     try:
         swap = ctx.output(SwapOutputs)
         now = ctx.clock.now().timestamp()
@@ -268,56 +266,36 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
             if snapshot is not None and snapshot.baseline is not None
             else None
         )
-        judge = Judge(analysis, baseline)
-        key = state_key(ctx.env.name, ctx.deployment.id)
-        stored = ctx.store.get(key)
-        state = WatchState.from_dict(stored) if stored else None
-        if state is None or state.swapped_at != float(swapped_at):
-            window = (
-                analysis.emergency_watch_for if ctx.deployment.emergency else analysis.watch_for
-            )
-            state = WatchState.begin(
-                PRODUCTION,
-                float(swapped_at),
-                analysis.warmup_exclude,
-                horizon=window,
-                every=analysis.restart_every,
-                version=ctx.deployment.version if by_version(provider) else None,
-            )
-        elif state.status == "regressed" and state.verdict:
+        observation = Observation(
+            ctx.env,
+            ctx.store,
+            ctx.clock,
+            ctx.target,
+            provider,
+            deployment_id=ctx.deployment.id,
+            version=ctx.deployment.version,
+            swapped_at=float(swapped_at),
+            emergency=ctx.deployment.emergency,
+            baseline=baseline,
+            phase="after-swap",
+            progress=ctx.progress,
+        )
+        state, judge = observation.state, observation.judge
+        if observation.continued and state.status == "regressed" and state.verdict:
             # A run that was stopped after its test crossed: a rejection is final.
             _failed(_stored_verdict(state.verdict), outputs, choice.note)
-        else:
+        elif observation.continued:
             # Resumed (after a crash, a timeout or a hold): the same test goes on.
             state.status = "watching"
         # A resumed run watches for a whole max_observation again, with the same totals.
         deadline = observation_deadline(state.start, now, analysis.max_observation)
-        watcher = Watcher(
-            provider, judge, ctx.clock, state, store=ctx.store, key=key, progress=ctx.progress
-        )
-        if analysis.probe.mode != "off":
-            prober = Prober(
-                ctx.target.production_url(),
-                probe_requests(ctx.env),
-                analysis.probe,
-                deployment=str(ctx.deployment.id),
-                phase="after-swap",
-                transport=ctx.target.transport(),
-            )
-            rate = ProbeRate(
-                prober,
-                analysis.probe,
-                judge,
-                live_rate_hint=baseline.throughput_rps if baseline is not None else 0.0,
-            )
-            prober.start(rps=0.0)
         ctx.progress(
             f"judging production traffic ({choice.note}); error limit"
             f" {judge.limits[0].p1:.3%}, latency limit {judge.latency_limit_ms:g} ms; about"
             f" {judge.requests_needed():,} requests prove it healthy"
             + (
                 f" (probes: {analysis.probe.mode}, up to {analysis.probe.rate:g} rps)"
-                if prober is not None
+                if observation.probes
                 else ""
             )
         )
@@ -333,17 +311,10 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
             return e2e.pending()
 
         try:
-            result = watcher.run(
-                deadline=deadline,
-                stop_on_pass=True,
-                poll_interval=analysis.poll_interval,
-                hold=hold,
-                observe=rate if rate is not None else (lambda _v: None),
-            )
+            result = observation.run(deadline=deadline, stop_on_pass=True, hold=hold)
         finally:
-            batch = stop_and_record(prober, rate)
-            if batch is not None:
-                outputs["probes"] = [batch]
+            if observation.probe_batch is not None:
+                outputs["probes"] = [observation.probe_batch]
     finally:
         provider.close()
     verdict = result.verdict
