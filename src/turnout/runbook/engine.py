@@ -26,6 +26,8 @@ from turnout.errors import (
 )
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
+from turnout.runbook.compensation import compensate, error_text
+from turnout.runbook.journal import DONE, Journal
 from turnout.runbook.lease import Lease, TakeOver
 from turnout.runbook.outputs import VerifyOutputs
 from turnout.runbook.plan import plan_steps
@@ -35,8 +37,6 @@ from turnout.store import Store
 from turnout.store.records import DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
-
-DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 
 
 @dataclass(frozen=True)
@@ -316,12 +316,11 @@ class Engine:
             return self._succeed(ctx)
 
     def _run_step(self, ctx: StepContext, step: Step) -> BaseException | None:
-        dep_id = ctx.deployment.id
+        journal = Journal(self.store, ctx)
         started = self.clock.monotonic()
         if ctx.statuses.get(step.name) is StepStatus.RUNNING:
             ctx.cut_off.add(step.name)
-        self.store.record_step(dep_id, step.name, StepStatus.RUNNING)
-        ctx.statuses[step.name] = StepStatus.RUNNING
+        journal.record(step.name, StepStatus.RUNNING)
         self._event(ctx, step, "running")
         self.checkpoint(Point(Moment.BEFORE, step.name))
         inside = self.clock.monotonic()
@@ -334,16 +333,11 @@ class Engine:
         except Exception as exc:  # every failure is journaled, then handled
             self.step_seconds[step.name] = self.clock.monotonic() - inside
             error = _error_text(exc)
-            self.store.record_step(
-                dep_id, step.name, StepStatus.FAILED, error=error, outputs=_details(exc)
-            )
-            ctx.statuses[step.name] = StepStatus.FAILED
+            journal.record(step.name, StepStatus.FAILED, error=error, outputs=_details(exc))
             self._event(ctx, step, "failed", self.clock.monotonic() - started, error)
             return exc
         self.step_seconds[step.name] = self.clock.monotonic() - inside
-        self.store.record_step(dep_id, step.name, StepStatus.SUCCEEDED, outputs=outputs)
-        ctx.statuses[step.name] = StepStatus.SUCCEEDED
-        ctx.outputs[step.name] = outputs
+        journal.record(step.name, StepStatus.SUCCEEDED, outputs=outputs)
         self._event(
             ctx,
             step,
@@ -357,9 +351,7 @@ class Engine:
     def _event(
         self, ctx: StepContext, step: Step, status: str, elapsed: float = 0.0, message: str = ""
     ) -> None:
-        self.on_event(
-            StepEvent(ctx.deployment.id, step.name, step.phase, status, elapsed, message)
-        )
+        self.on_event(StepEvent(ctx.deployment.id, step.name, step.phase, status, elapsed, message))
 
     # -- endings ----------------------------------------------------------------------
     def _succeed(self, ctx: StepContext) -> Result:
@@ -415,42 +407,18 @@ class Engine:
     def _compensate_and_finish(self, dep_id: int, ctx: StepContext) -> Result:
         failed_step = str(ctx.failure.get("step", "?"))
         error = str(ctx.failure.get("error", "failed"))
-        undo_failures: list[str] = []
-        for step_row in reversed(self.store.steps(dep_id)):
-            # A step that failed (or was cut off) may still have had its effect: undo is
-            # idempotent and looks before it acts.
-            if step_row.status not in DONE | {
-                StepStatus.UNDOING,
-                StepStatus.FAILED,
-                StepStatus.RUNNING,
-            }:
-                continue
-            step = load_step(step_row.name)
-            if not step.undoable:
-                continue
-            self._keep_lock(dep_id)
-            self.store.record_step(dep_id, step.name, StepStatus.UNDOING)
-            ctx.statuses[step.name] = StepStatus.UNDOING
-            self._event(ctx, step, "undoing")
-            self.checkpoint(Point(Moment.UNDO, step.name))
-            try:
-                outputs = {**ctx.outputs.get(step.name, {}), "undo": step.undo(ctx)}
-            except Exception as exc:  # an undo that fails needs a person
-                self.store.record_step(
-                    dep_id, step.name, StepStatus.UNDO_FAILED, error=_error_text(exc)
-                )
-                ctx.statuses[step.name] = StepStatus.UNDO_FAILED
-                self._event(ctx, step, "undo-failed", message=_error_text(exc))
-                undo_failures.append(f"{step.name}: {_error_text(exc)}")
-                break
-            self.store.record_step(dep_id, step.name, StepStatus.UNDONE, outputs=outputs)
-            ctx.statuses[step.name] = StepStatus.UNDONE
-            ctx.outputs[step.name] = outputs
-            self._event(ctx, step, "undone")
-        if undo_failures:
+        undo_failure = compensate(
+            Journal(self.store, ctx),
+            keep_lease=lambda: self._keep_lock(dep_id),
+            checkpoint=self.checkpoint,
+            tell=lambda step, status, message: self._event(
+                ctx, step, status.value, message=message
+            ),
+        )
+        if undo_failure is not None:
             message = (
                 f"{failed_step} failed ({error}) and compensation failed"
-                f" ({'; '.join(undo_failures)}); run `turnout status --env"
+                f" ({undo_failure}); run `turnout status --env"
                 f" {self.env.name}` and act by hand"
             )
             return self._settle(
@@ -557,9 +525,7 @@ class Engine:
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, TurnoutError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
+    return error_text(exc)
 
 
 def _details(exc: BaseException) -> dict[str, Any]:

@@ -1,0 +1,47 @@
+"""A deployment's journal: every transition of every step, committed before the next action.
+
+The journal is what `resume` reads after a crash; the step context mirrors it (statuses,
+outputs) for the steps of the running process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turnout.model import StepStatus
+from turnout.runbook.step import StepContext
+from turnout.store import Store
+from turnout.store.records import StepRecord
+
+DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
+"""A step in one of these states has its effect in place."""
+
+MAY_HAVE_ACTED = DONE | {StepStatus.UNDOING, StepStatus.FAILED, StepStatus.RUNNING}
+"""A step in one of these states may have had its effect (compensation undoes it)."""
+
+
+class Journal:
+    """One deployment's journal, mirrored in its step context."""
+
+    def __init__(self, store: Store, ctx: StepContext) -> None:
+        self.store = store
+        self.ctx = ctx
+        self.deployment_id = ctx.deployment.id
+
+    def entries(self) -> list[StepRecord]:
+        """The plan's steps in order, as committed."""
+        return self.store.steps(self.deployment_id)
+
+    def record(
+        self,
+        step: str,
+        status: StepStatus,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Commit one transition; steps of this process see it at once."""
+        self.store.record_step(self.deployment_id, step, status, outputs=outputs, error=error)
+        self.ctx.statuses[step] = status
+        if outputs is not None and status in DONE | {StepStatus.UNDONE}:
+            self.ctx.outputs[step] = outputs
