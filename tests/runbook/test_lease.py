@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.runbook.steps.test_database import V001, VERIFY, AppDb, make_app_db
+from tests.support.project import fake_project
 from turnout.errors import LockHeld
 from turnout.runbook.lease import Lease, TakeOver
 from turnout.store import Store
@@ -83,3 +84,28 @@ def test_take_over_refuses_a_live_holder_unless_forced(tmp_path: Path) -> None:
     assert taken.previous.holder == first.holder
     with pytest.raises(LockHeld, match=r"taken over with --force-unlock by bob"):
         first.keep("deployment 7")
+
+
+def test_rollback_takes_over_a_dead_holders_lease_and_refuses_a_live_one(tmp_path: Path) -> None:
+    """`turnout rollback` shares the lease: a dead holder's is taken (audited), a live one's not."""
+    project = fake_project(tmp_path)
+    project.set_slots({"production": "1.0.0", "blue": None})
+    deployed = project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes")
+    assert deployed.returncode == 0, deployed.stderr
+    state_dir = project.root / ".turnout"
+    script = _TAKE_AND_DIE.replace('"prod"', '"web"')
+    subprocess.run([sys.executable, "-c", script, str(state_dir)], check=True)
+    store = Store.open(state_dir)
+    live = Lease(store, "web", "deployer")
+    back = project.turnout("rollback", "--env", "web")
+    assert back.returncode == 0, back.stderr
+    assert project.slots()["production"] == "1.0.0"
+    assert [e.action for e in store.audit_log("web")].count(TakeOver.DEAD_HOLDER) == 1
+    live.acquire()
+    try:
+        again = project.turnout("rollback", "--env", "web")
+        assert again.returncode == 3, again.stderr
+        assert "deployer@" in again.stderr
+        assert project.slots()["production"] == "1.0.0"
+    finally:
+        live.release()
