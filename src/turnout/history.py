@@ -8,18 +8,6 @@ from turnout.errors import TurnoutError
 from turnout.store import Store
 
 
-def _rollback_record(data: dict[str, Any]) -> dict[str, Any] | None:
-    """Who rolled the deployment back later, to what, when and why (None if nobody did)."""
-    if not data.get("rolled_back"):
-        return None
-    return {
-        "to": data.get("rolled_back_to"),
-        "by": data.get("rolled_back_by"),
-        "at": data.get("rolled_back_at"),
-        "reason": data.get("rollback_reason"),
-    }
-
-
 def _proven(data: dict[str, Any]) -> bool | None:
     """Whether verification proved the release healthy (None: it never got that far)."""
     verification = data.get("verification")
@@ -62,8 +50,8 @@ def deployment_summary(
         "exit_code": row.exit_code,
         "message": row.message,
         "failure": (row.data or {}).get("failure"),
-        "rolled_back_later": bool((row.data or {}).get("rolled_back")),
-        "rolled_back": _rollback_record(row.data or {}),
+        "rolled_back_later": row.rolled_back_later is not None,
+        "rolled_back": None if row.rolled_back_later is None else row.rolled_back_later.to_dict(),
         "proven": _proven(row.data or {}),
         "proven_by": _proven_by(row.data or {}),
         "accepted": (row.data or {}).get("accepted"),

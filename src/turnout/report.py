@@ -95,7 +95,7 @@ def compute_report(
     ]
     succeeded = [r for r in rows if r.status == DeploymentStatus.SUCCEEDED.value]
     rolled_back = [r for r in rows if r.status == DeploymentStatus.ROLLED_BACK.value]
-    later = [r for r in succeeded if (r.data or {}).get("rolled_back")]
+    later = [r for r in succeeded if r.rolled_back_later is not None]
     needs_person = [r for r in rows if r.status == DeploymentStatus.NEEDS_PERSON.value]
     refused = [r for r in rows if r.status == DeploymentStatus.REFUSED.value]
     attempted = len(succeeded) + len(rolled_back) + len(needs_person)

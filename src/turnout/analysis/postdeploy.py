@@ -70,9 +70,8 @@ def watch_environment(
     regression was found but could not be rolled back.
     """
     row = watched_deployment(store, env.name)
-    data = row.data or {}
     doc: dict[str, Any] = {"environment": env.name, "deployment": row.id, "version": row.version}
-    if data.get("rolled_back"):
+    if row.rolled_back_later is not None:
         return {**doc, "status": "rolled-back", "summary": f"{row.version} was rolled back"}
     swap = _outputs(store, row.id, "swap")
     swapped_at = swap.get("swapped_at")

@@ -519,7 +519,7 @@ class Engine:
         for row in self.store.deployments(
             self.env.name, limit=50, status=DeploymentStatus.SUCCEEDED.value
         ):
-            if not (row.data or {}).get("rolled_back"):
+            if row.rolled_back_later is None:
                 return row.version
         return None
 

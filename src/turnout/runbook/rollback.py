@@ -80,14 +80,7 @@ def rollback(
         )
         if current is not None:
             # On the deployment that was live, never on an older one of the same version.
-            store.merge_deployment_data(
-                current.id,
-                rolled_back=True,
-                rollback_reason=reason,
-                rolled_back_at=store.now().isoformat(),
-                rolled_back_by=actor,
-                rolled_back_to=warm_version,
-            )
+            store.record_later_rollback(current.id, to=warm_version, by=actor, reason=reason)
         if problem:
             raise NeedsPerson(f"rolled back to {warm_version}, but it is not healthy: {problem}")
         return {
@@ -106,7 +99,7 @@ def kept_versions(store: Store, environment: str) -> set[str]:
     """Versions a deployment of the environment kept (verified, or accepted by a person) and
     that were not rolled back later."""
     rows = store.deployments(environment, limit=200, status=DeploymentStatus.SUCCEEDED.value)
-    return {row.version for row in rows if not (row.data or {}).get("rolled_back")}
+    return {row.version for row in rows if row.rolled_back_later is None}
 
 
 def live_deployment(

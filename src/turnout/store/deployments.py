@@ -8,7 +8,7 @@ from typing import Any
 
 from turnout.model import DeploymentStatus, DeploymentType, StepStatus
 from turnout.store.base import StoreBase
-from turnout.store.records import DeploymentRecord, StepRecord
+from turnout.store.records import DeploymentRecord, LaterRollback, StepRecord
 from turnout.store.sql import Row, Transaction, document, dumps, when, when_or_none
 
 _ENDED = tuple(status.value for status in DeploymentStatus if status.finished)
@@ -21,6 +21,17 @@ _STEP_FINISHED = {
 }
 _UNSET: Any = object()
 """An `update_deployment` argument not given (None means: set the column to NULL)."""
+
+
+def _later_rollback(row: Row) -> LaterRollback | None:
+    if row["rolled_back_at"] is None:
+        return None
+    return LaterRollback(
+        at=when(row["rolled_back_at"]),
+        to=row["rolled_back_to"],
+        by=row["rolled_back_by"],
+        reason=row["rollback_reason"],
+    )
 
 
 def _deployment(row: Row) -> DeploymentRecord:
@@ -42,6 +53,7 @@ def _deployment(row: Row) -> DeploymentRecord:
         finished_at=when_or_none(row["finished_at"]),
         exit_code=row["exit_code"],
         message=row["message"],
+        rolled_back_later=_later_rollback(row),
         data=dict(document(row["data"]) or {}),
     )
 
@@ -273,6 +285,24 @@ class DeploymentStore(StoreBase):
             tx.run(
                 f"UPDATE deployments SET {assignments} WHERE id = :id",
                 {**values, "id": deployment_id},
+            )
+
+    def record_later_rollback(
+        self, deployment_id: int, *, to: str | None, by: str, reason: str | None
+    ) -> None:
+        """Record that a deployment, once live, was rolled back now (to which version, by
+        whom and why)."""
+        with self.db.transaction() as tx:
+            tx.run(
+                "UPDATE deployments SET rolled_back_at = :at, rolled_back_to = :to,"
+                " rolled_back_by = :by, rollback_reason = :reason WHERE id = :id",
+                {
+                    "at": self.db.stamp(self.now()),
+                    "to": to,
+                    "by": by,
+                    "reason": reason,
+                    "id": deployment_id,
+                },
             )
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:

@@ -11,6 +11,21 @@ from turnout.model import DeploymentStatus, DeploymentType, StepStatus
 
 
 @dataclass(frozen=True)
+class LaterRollback:
+    """A rollback of a deployment after it had succeeded (by hand or by `turnout watch`)."""
+
+    at: datetime
+    to: str | None
+    """The version production went back to."""
+    by: str | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"to": self.to, "by": self.by, "at": self.at.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class DeploymentRecord:
     """One deployment: what, where, by whom, and how it ended."""
 
@@ -31,6 +46,8 @@ class DeploymentRecord:
     finished_at: datetime | None
     exit_code: int | None
     message: str | None
+    rolled_back_later: LaterRollback | None = None
+    """Set when the deployment, once live, was rolled back later."""
     data: dict[str, Any] = field(default_factory=dict)
     """What steps and later commands recorded about the deployment (failure, verification,
     watch, a later rollback …), by key."""

@@ -26,6 +26,7 @@ from turnout.demo.story import TRAFFIC_PATH, prepare_workdir
 from turnout.demo.traffic import TrafficDriver
 from turnout.model import Release
 from turnout.store import Store
+from turnout.store.records import LaterRollback
 from turnout.targets.local import LocalTarget
 from turnout.targets.protocol import PRODUCTION
 
@@ -102,6 +103,16 @@ class Tesoro:
             row = store.deployment(number)
             assert row is not None
             return dict(row.data or {})
+        finally:
+            store.close()
+
+    def later_rollback(self, number: int) -> LaterRollback:
+        """The record of a deployment's later rollback (it must have one)."""
+        store = self.store()
+        try:
+            row = store.deployment(number)
+            assert row is not None and row.rolled_back_later is not None
+            return row.rolled_back_later
         finally:
             store.close()
 
@@ -256,15 +267,15 @@ def test_rollback_goes_back_to_a_held_then_replaced_version(tesoro: Tesoro) -> N
     first = tesoro.turnout("rollback", "--env", ENV)
     assert first.returncode == 0, first.stderr
     assert tesoro.live() == "1.0.0"
-    replaced = tesoro.deployment_data(2)
-    assert replaced["rolled_back_to"] == "1.0.0"
+    replaced = tesoro.later_rollback(2)
+    assert replaced.to == "1.0.0"
 
     assert tesoro.deploy("1.1.0", env=NO_PROBES_SHORT) == 5  # held again, live
     second = tesoro.turnout("rollback", "--env", ENV, "--reason", "second look")
     assert second.returncode == 0, second.stderr
     assert tesoro.live() == "1.0.0"
-    assert tesoro.deployment_data(3)["rollback_reason"] == "second look"
-    assert tesoro.deployment_data(2)["rolled_back_at"] == replaced["rolled_back_at"]
+    assert tesoro.later_rollback(3).reason == "second look"
+    assert tesoro.later_rollback(2).at == replaced.at
 
 
 def _watching(tesoro: Tesoro, deployment: int) -> bool:
@@ -296,7 +307,8 @@ def test_watch_swaps_back_a_regression_switched_on_after_a_healthy_deploy(
     assert watch.returncode == 4, err[-3000:]
     assert tesoro.live() == "1.0.0"
     data = tesoro.deployment_data(2)
-    assert data["rolled_back"] is True and data["rollback_reason"].startswith("turnout watch")
+    reason = tesoro.later_rollback(2).reason
+    assert reason is not None and reason.startswith("turnout watch")
     assert data["watch"]["status"] == "rolled-back"
 
 

@@ -73,9 +73,7 @@ class InfraStep(Step):
                     ctx.clock,
                     poll_interval=min(settings.poll_interval, 5.0),
                 )
-                ctx.store.merge_deployment_data(
-                    ctx.deployment.id, infra_run={"run_id": run_id}
-                )
+                ctx.store.merge_deployment_data(ctx.deployment.id, infra_run={"run_id": run_id})
                 ctx.progress(f"dispatched {settings.workflow} on {settings.ref}: run {run_id}")
             result = follow(
                 repo,

@@ -461,8 +461,11 @@ class _ClientConnection(asyncio.Protocol):
     def idle_expired(self, now: float) -> bool:
         """Whether the connection sat idle (or a head took) longer than the idle timeout."""
         since = self.idle_since
-        return since is not None and self.current is None and self.tunnel is None and (
-            now - since > self.router.idle_timeout
+        return (
+            since is not None
+            and self.current is None
+            and self.tunnel is None
+            and (now - since > self.router.idle_timeout)
         )
 
     def _upstream_head(self, head: RequestHead) -> tuple[bytes, bool, bool]:
