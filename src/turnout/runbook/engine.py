@@ -29,7 +29,7 @@ from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
 from turnout.runbook.compensation import compensate, error_text
 from turnout.runbook.journal import DONE, Journal
 from turnout.runbook.lease import Lease, TakeOver
-from turnout.runbook.outputs import VerifyOutputs
+from turnout.runbook.outputs import StepOutputs, VerifyOutputs
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
@@ -325,11 +325,11 @@ class Engine:
         self.checkpoint(Point(Moment.BEFORE, step.name))
         inside = self.clock.monotonic()
         try:
-            outputs = step.observe(ctx)
-            observed = outputs is not None
-            if outputs is None:
-                outputs = step.run(ctx)
-            outputs = {**outputs, "observed": True} if observed else dict(outputs)
+            found = step.observe(ctx)
+            observed = found is not None
+            outputs = _journaled(found if found is not None else step.run(ctx))
+            if observed:
+                outputs["observed"] = True
         except Exception as exc:  # every failure is journaled, then handled
             self.step_seconds[step.name] = self.clock.monotonic() - inside
             error = _error_text(exc)
@@ -526,6 +526,10 @@ class Engine:
 
 def _error_text(exc: BaseException) -> str:
     return error_text(exc)
+
+
+def _journaled(outputs: dict[str, Any] | StepOutputs) -> dict[str, Any]:
+    return outputs.journal() if isinstance(outputs, StepOutputs) else dict(outputs)
 
 
 def _details(exc: BaseException) -> dict[str, Any]:

@@ -24,6 +24,10 @@ class StepOutputs(BaseModel):
     summary: str | None = None
     """One line for people (the progress display, the tracking issue)."""
 
+    def journal(self) -> dict[str, Any]:
+        """The JSON object the journal keeps: the fields this record was given."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     @classmethod
     def from_journal(cls, raw: Mapping[str, Any]) -> Self | None:
         """The record of a journaled outputs object; a field whose value does not fit reads
@@ -53,8 +57,15 @@ class SnapshotOutputs(StepOutputs):
     """What production looked like before the deployment."""
 
     step = "snapshot"
+    slots: dict[str, dict[str, Any]] | None = None
+    """Each slot's version, state and URL before anything changed."""
+    production_version: str | None = None
+    platform: dict[str, Any] | None = None
+    """The platform's own settings, for targets that report them."""
     baseline: dict[str, Any] | None = None
     """The metrics baseline (`Baseline.to_dict()`), when one was measured."""
+    metrics: str | None = None
+    """How the baseline was measured, or why there is none."""
     commit: str | None = None
 
 

@@ -153,12 +153,13 @@ class Step:
         """Whether this step, once done, may have changed what production runs or holds."""
         return cls.changes_production and not cls.gate
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> dict[str, Any] | StepOutputs | None:
         """Outputs if the step's effect is already in place, else None."""
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
-        """Do the step's work; return outputs to journal (JSON-ready, no secrets)."""
+    def run(self, ctx: StepContext) -> dict[str, Any] | StepOutputs:
+        """Do the step's work; return outputs to journal (its outputs record, or a JSON-ready
+        object; no secrets)."""
         raise NotImplementedError
 
     def undo(self, ctx: StepContext) -> dict[str, Any]:

@@ -258,7 +258,7 @@ def test_tracking_issue_is_opened_once_and_closed_on_success(world: World) -> No
     }
     track = TrackStep()
     assert track.observe(ctx) is None
-    outputs = track.run(ctx)
+    outputs = track.run(ctx).journal()
     ctx.outputs["track"] = outputs
     assert track.observe(ctx) is not None
     issue = _issue(world)
@@ -281,7 +281,7 @@ def test_tracking_issue_is_opened_once_and_closed_on_success(world: World) -> No
 def test_failed_deployment_closes_its_issue_with_the_evidence(world: World) -> None:
     """When the deployment fails, track's hook closes the issue as not planned, with evidence."""
     ctx = world.context()
-    ctx.outputs["track"] = TrackStep().run(ctx)
+    ctx.outputs["track"] = TrackStep().run(ctx).journal()
     ctx.failure = {
         "step": "smoke",
         "error": "GET /health returned 500",
@@ -297,7 +297,7 @@ def test_failed_deployment_closes_its_issue_with_the_evidence(world: World) -> N
 def test_local_tracker_keeps_the_issue_in_the_deployment_record(world: World) -> None:
     """With the local tracker the issue, its comments and its closing live in the record."""
     ctx = world.context(env="staging")
-    ctx.outputs["track"] = TrackStep().run(ctx)
+    ctx.outputs["track"] = TrackStep().run(ctx).journal()
     CloseStep().run(ctx)
     row = world.store.deployment(ctx.deployment.id)
     assert row is not None
@@ -341,7 +341,7 @@ def test_tag_problem_never_fails_a_verified_release(world: World) -> None:
 def test_infra_dispatches_the_workflow_and_follows_it(world: World) -> None:
     """infra dispatches deploy-infrastructure.yml with the inputs and succeeds with the run."""
     ctx = world.context()
-    ctx.outputs["track"] = TrackStep().run(ctx)
+    ctx.outputs["track"] = TrackStep().run(ctx).journal()
     step = InfraStep()
     assert step.observe(ctx) is None
     outputs = step.run(ctx)

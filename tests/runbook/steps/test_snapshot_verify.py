@@ -111,7 +111,7 @@ def test_snapshot_records_versions_and_baseline(tmp_path: Path, sqlite_store: St
     clock = FrozenClock()
     target = counting_target(clock)
     ctx = context(tmp_path, sqlite_store, clock, target)
-    outputs = SnapshotStep().run(ctx)
+    outputs = SnapshotStep().run(ctx).journal()
     assert outputs["production_version"] == "1.0"
     assert outputs["slots"]["blue"]["version"] is None
     base = outputs["baseline"]
@@ -132,7 +132,7 @@ def test_snapshot_on_a_target_without_traffic_says_not_measured(
     clock = FrozenClock()
     target = FakeTarget("web")
     target.deploy(PRODUCTION, Release("1.0"))
-    outputs = SnapshotStep().run(context(tmp_path, sqlite_store, clock, target))
+    outputs = SnapshotStep().run(context(tmp_path, sqlite_store, clock, target)).journal()
     assert outputs["baseline"] is None
     assert "not measured" in outputs["metrics"]
 
@@ -170,7 +170,7 @@ def test_verify_passes_a_healthy_release(tmp_path: Path, sqlite_store: Store) ->
     clock = FrozenClock()
     target = counting_target(clock)
     ctx = context(tmp_path, sqlite_store, clock, target)
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "1.1")
     outputs = VerifyStep().run(ctx)
     assert outputs["analysis"]["status"] == "pass"
@@ -187,7 +187,7 @@ def test_verify_raises_step_error_with_evidence_on_regression(
     clock = FrozenClock()
     target = counting_target(clock)
     ctx = context(tmp_path, sqlite_store, clock, target, version="bad")
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "bad")
     with pytest.raises(StepError, match="metric analysis: regressed") as caught:
         VerifyStep().run(ctx)
@@ -205,7 +205,7 @@ def test_verify_holds_for_a_person_when_inconclusive(tmp_path: Path, sqlite_stor
     clock = FrozenClock()
     target = counting_target(clock, rps=0.2)
     ctx = context(tmp_path, sqlite_store, clock, target, max_observation=60)
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "1.1")
     with pytest.raises(NeedsPerson, match="inconclusive") as caught:
         VerifyStep().run(ctx)
@@ -342,7 +342,7 @@ def test_resumed_verify_watches_again_instead_of_holding_at_once(
     # 20 req/s: a clean release needs about 6,600 requests (~330 s) to be proved healthy.
     target = counting_target(clock, rps=20)
     ctx = context(tmp_path, sqlite_store, clock, target, max_observation=200)
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "1.1")
     swapped_at = clock.now().timestamp()
     ctx.progress = kill_at_first_report
@@ -372,7 +372,7 @@ def test_resumed_verify_holds_only_after_another_max_observation(
     clock = FrozenClock()
     target = counting_target(clock, rps=0.2)
     ctx = context(tmp_path, sqlite_store, clock, target, max_observation=60)
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "1.1")
     ctx.progress = kill_at_first_report
     with pytest.raises(_Killed):
@@ -390,7 +390,7 @@ def test_a_regression_declared_before_the_crash_stands(tmp_path: Path, sqlite_st
     clock = FrozenClock()
     target = counting_target(clock)
     ctx = context(tmp_path, sqlite_store, clock, target, version="bad")
-    ctx.outputs["snapshot"] = SnapshotStep().run(ctx)
+    ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "bad")
     with pytest.raises(StepError, match="metric analysis: regressed") as first:
         VerifyStep().run(ctx)

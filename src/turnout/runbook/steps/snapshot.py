@@ -8,6 +8,7 @@ from turnout.analysis.baseline import measure_baseline
 from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
 from turnout.model import StepStatus
+from turnout.runbook.outputs import SnapshotOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
@@ -47,18 +48,13 @@ class SnapshotStep(Step):
     changes_production = False
     phase = "pre-deployment"
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> SnapshotOutputs:
         slots = ctx.target.slots()
         live = slots.get(PRODUCTION)
-        outputs: dict[str, Any] = {
-            "slots": {
-                name: {"version": s.version, "state": s.state, "url": s.url}
-                for name, s in sorted(slots.items())
-            },
-            "production_version": live.version if live else None,
-        }
-        if isinstance(ctx.target, PlatformChecks):
-            outputs["platform"] = ctx.target.platform_snapshot()
+        production_version = live.version if live else None
+        platform = (
+            ctx.target.platform_snapshot() if isinstance(ctx.target, PlatformChecks) else None
+        )
         now = ctx.clock.now().timestamp()
         # Only the live version's own traffic is its baseline: never reach back past the
         # moment production last changed (a swap, a swap back, a rollback).
@@ -89,19 +85,28 @@ class SnapshotStep(Step):
                 baseline["trusted"] = trusted
             finally:
                 choice.provider.close()
-        outputs["baseline"] = baseline
-        outputs["metrics"] = note
-        version = outputs["production_version"] or "nothing"
-        outputs["summary"] = f"production runs {version}; {note}"
         ctx.store.merge_deployment_data(
             ctx.deployment.id,
             snapshot={
-                "production_version": outputs["production_version"],
+                "production_version": production_version,
                 "baseline": _without_histogram(baseline),
                 "metrics": note,
             },
         )
-        return outputs
+        outputs = SnapshotOutputs(
+            slots={
+                name: {"version": s.version, "state": s.state, "url": s.url}
+                for name, s in sorted(slots.items())
+            },
+            production_version=production_version,
+            baseline=baseline,
+            metrics=note,
+            summary=f"production runs {production_version or 'nothing'}; {note}",
+        )
+        if platform is None:
+            return outputs
+        # Only targets that report platform settings journal the key at all.
+        return SnapshotOutputs(**outputs.model_dump(exclude_unset=True), platform=platform)
 
 
 def _describe(baseline: dict[str, Any], lookback: float) -> str:

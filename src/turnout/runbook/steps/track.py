@@ -102,14 +102,16 @@ class TrackStep(Step):
             what=f"comment on phase {phase}",
         )
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> TrackOutputs | None:
         found = deployment_data(ctx).get("tracking_issue")
         if not isinstance(found, Mapping):
             return None
         issue = TrackingIssue.from_dict(found)
-        return {"summary": f"tracking issue already open: {issue.title}", "issue": issue.to_dict()}
+        return TrackOutputs(
+            summary=f"tracking issue already open: {issue.title}", issue=issue.to_dict()
+        )
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> TrackOutputs:
         title = issue_title(ctx.env, ctx.deployment, ctx.deployment.created_at)
         plan = list(ctx.statuses)
         checklist = ctx.output(ChecklistOutputs)
@@ -125,7 +127,9 @@ class TrackStep(Step):
         ctx.store.merge_deployment_data(ctx.deployment.id, tracking_issue=issue.to_dict())
         where = f" {issue.url}" if issue.url else ""
         verb = "opened" if opened else "found"
-        return {"summary": f"tracking issue {verb}: {issue.title}{where}", "issue": issue.to_dict()}
+        return TrackOutputs(
+            summary=f"tracking issue {verb}: {issue.title}{where}", issue=issue.to_dict()
+        )
 
     def after(self, ctx: StepContext, outcome: Outcome) -> None:
         # On success the close step has already closed it; otherwise close with the reason.
