@@ -194,3 +194,12 @@ def test_custom_window_at_a_skipped_hour_starts_at_the_change() -> None:
     )
     found = next_start(policy, datetime(2026, 3, 8, 0, 0), {WindowKind.BEST})
     assert found == datetime(2026, 3, 8, 10, 0, tzinfo=UTC)
+
+
+def test_window_overrides_read_back_from_their_recorded_text() -> None:
+    """The journal's "emergency+incident" reads back as the two overrides, in order."""
+    from turnout.policy.rules import WindowOverride
+
+    both = (WindowOverride.EMERGENCY, WindowOverride.INCIDENT)
+    assert WindowOverride.parse("+".join(both)) == both
+    assert WindowOverride.parse(None) == () == WindowOverride.parse("")

@@ -24,6 +24,7 @@ from turnout.errors import BadInput
 from turnout.model import DeploymentStatus, PlannedDeployment, StepStatus, VerdictKind
 from turnout.policy.approvals import is_deployer
 from turnout.policy.flags import DeploymentFlags, is_production
+from turnout.policy.rules import WindowOverride
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -517,7 +518,7 @@ def _window(
     evidence = {"verdict": decision.verdict.kind.value, "override": decision.override}
     if not decision.ok:
         return FAIL, decision.message, evidence
-    if decision.override in {None, "advisory"}:
+    if decision.overrides in {(), (WindowOverride.ADVISORY,)}:
         return PASS, decision.message, evidence
     return ATTESTED, decision.message, evidence
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from turnout.policy.approvals import approval_status
 from turnout.policy.checklist import evaluate_checklist
 from turnout.policy.flags import DeploymentFlags, read_flags, recorded_id
+from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def evaluate_gates(
         approvals,
         flags,
         deployment_id=dep_id,
-        outside_window=(decision.override or "").startswith("outside-window"),
+        outside_window=WindowOverride.OUTSIDE_WINDOW in decision.overrides,
     )
     if not status.requirements:
         summary = "no approval needed"

@@ -46,3 +46,21 @@ class FiredRule:
         if self.ref is not None:
             out["ref"] = self.ref
         return out
+
+
+class WindowOverride(StrEnum):
+    """What let a deployment through a window verdict that would have stopped it."""
+
+    OUTSIDE_WINDOW = "outside-window"
+    """--outside-window with a reason (an approval is then required)."""
+    EMERGENCY = "emergency"
+    """An emergency deployment (approved by an emergency role)."""
+    ADVISORY = "advisory"
+    """`policy.enforce_window = false`: the calendar verdict is shown, not enforced."""
+    INCIDENT = "incident"
+    """An emergency that names every active incident it is meant to fix."""
+
+    @staticmethod
+    def parse(recorded: str | None) -> tuple[WindowOverride, ...]:
+        """The overrides of a recorded `override` text such as "emergency+incident"."""
+        return tuple(WindowOverride(part) for part in (recorded or "").split("+") if part)

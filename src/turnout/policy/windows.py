@@ -22,7 +22,7 @@ from turnout.policy.calendars import (
     incident_rules,
     period_bounds,
 )
-from turnout.policy.rules import FiredRule, WindowKind
+from turnout.policy.rules import FiredRule, WindowKind, WindowOverride
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -260,9 +260,15 @@ class WindowDecision:
     ok: bool
     verdict: WindowVerdict
     message: str
-    override: str | None = None
-    """None, "outside-window", "emergency", "advisory" (enforce_window = false); with
-    "+incident" when an emergency explicitly proceeds during an incident it fixes."""
+    overrides: tuple[WindowOverride, ...] = ()
+    """Empty when the verdict let it through by itself; an emergency proceeding during an
+    incident it fixes has EMERGENCY then INCIDENT."""
+
+    @property
+    def override(self) -> str | None:
+        """The overrides as recorded in the journal and the audit log ("emergency+incident"),
+        None without one."""
+        return "+".join(self.overrides) or None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -298,7 +304,7 @@ def decide_window(
     emergency_roles = " or ".join(policy.approvals.emergency_roles)
     nxt = verdict.next_acceptable
     when = f"; next acceptable start {nxt:%a %Y-%m-%d %H:%M %Z}" if nxt else ""
-    overrides: list[str] = []
+    overrides: list[WindowOverride] = []
 
     incidents = verdict.incident_rules
     if incidents:
@@ -315,7 +321,7 @@ def decide_window(
                 f" (--emergency --reason TEXT {refs})"
             )
             return WindowDecision(False, verdict, f"frozen: {reasons}; {hint}")
-        overrides.append("incident")
+        overrides.append(WindowOverride.INCIDENT)
 
     calendar_frozen = verdict.calendar_frozen
     avoid = verdict.kind is WindowKind.AVOID or (
@@ -326,9 +332,9 @@ def decide_window(
         deciding = [r for r in deciding if not r.incident]
         reasons = "; ".join(r.reason for r in deciding)
         if not policy.enforce_window:
-            base = "advisory"
+            base = WindowOverride.ADVISORY
         elif flags.emergency:
-            base = "emergency"
+            base = WindowOverride.EMERGENCY
         elif calendar_frozen:
             return WindowDecision(
                 False,
@@ -337,7 +343,7 @@ def decide_window(
                 f" approved by {emergency_roles} may proceed{when}",
             )
         elif flags.outside_window and flags.outside_window_reason:
-            base = "outside-window"
+            base = WindowOverride.OUTSIDE_WINDOW
         elif flags.outside_window:
             return WindowDecision(
                 False, verdict, f"avoid: {reasons}; --outside-window needs --reason TEXT"
@@ -354,9 +360,9 @@ def decide_window(
         message = f"{verdict.kind.value} overridden ({base}): {reasons}"
     else:
         message = verdict.summary
-    if "incident" in overrides:
+    if WindowOverride.INCIDENT in overrides:
         refs = ", ".join(r.ref or "" for r in incidents)
         message += f"; emergency proceeds during active incident(s) it fixes: {refs}"
         if len(overrides) == 1:
-            overrides.insert(0, "emergency")
-    return WindowDecision(True, verdict, message, "+".join(overrides) or None)
+            overrides.insert(0, WindowOverride.EMERGENCY)
+    return WindowDecision(True, verdict, message, tuple(overrides))

@@ -7,6 +7,7 @@ from typing import Any
 from turnout.errors import ApprovalRequired
 from turnout.policy.approvals import approval_status
 from turnout.policy.flags import read_flags
+from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.outputs import WindowOutputs
 from turnout.runbook.step import Step, StepContext
@@ -26,17 +27,18 @@ class ApprovalStep(Step):
         flags = read_flags(ctx.store, ctx.deployment)
         dep_id = ctx.deployment.id
         window = ctx.output(WindowOutputs)
-        override = window.override if window is not None else None
-        if window is None:
+        if window is not None:
+            overrides = WindowOverride.parse(window.override)
+        else:
             verdict = evaluate_window(ctx.config, ctx.env, ctx.store, ctx.clock.now())
-            override = decide_window(ctx.env, verdict, flags).override
+            overrides = decide_window(ctx.env, verdict, flags).overrides
         status = approval_status(
             ctx.config,
             ctx.env,
             ctx.store.approvals(dep_id),
             flags,
             deployment_id=dep_id,
-            outside_window=str(override or "").startswith("outside-window"),
+            outside_window=WindowOverride.OUTSIDE_WINDOW in overrides,
         )
         if not status.ok:
             message = status.waiting_message(ctx.env.name)

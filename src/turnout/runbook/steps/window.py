@@ -6,6 +6,7 @@ from typing import Any
 
 from turnout.errors import GateFailed
 from turnout.policy.flags import read_flags
+from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.step import Step, StepContext
 
@@ -48,7 +49,7 @@ class WindowStep(Step):
                 override=decision.override,
                 verdict=verdict.kind.value,
                 why=flags.outside_window_reason
-                if decision.override == "outside-window"
+                if decision.overrides == (WindowOverride.OUTSIDE_WINDOW,)
                 else flags.reason,
                 flags=flags.to_dict(),
             )
