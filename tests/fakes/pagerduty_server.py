@@ -4,6 +4,11 @@ Contract: `Authorization: Token token=KEY`, `Accept: application/vnd.pagerduty+j
 classic pagination (`limit`, `offset`, `more`, `total`), array parameters written
 `statuses[]=…`. Incidents can be triggered from a test and acknowledged or resolved
 through `PUT /incidents/{id}`; `GET /oncalls` answers from a roster per escalation policy.
+
+The Events API v2 change events (`POST /v2/change/enqueue`, events.pagerduty.com) are
+served on the same port: authenticated by the body's `routing_key`, answered 202
+`{"status": "success", "message": "Change event processed"}`, kept in `change_events`;
+`fail_change_events` answers that many next ones 503 (the API's "retry later").
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ def tls_context(ca: Any, host: str = "127.0.0.1") -> ssl.SSLContext:
 class PagerDutyServer(FakeHttpServer):
     """Incidents, on-calls and abilities of PagerDuty's REST API v2."""
 
-    def __init__(self, ca: Any, token: str) -> None:
+    def __init__(self, ca: Any, token: str, *, routing_key: str = "R0UTINGKEY") -> None:
         super().__init__(tls=tls_context(ca))
         self.token = token
+        self.routing_key = routing_key
         self.incidents: dict[str, dict[str, Any]] = {}
         self.oncalls: dict[str, list[dict[str, Any]]] = {}
+        self.change_events: list[dict[str, Any]] = []
+        """Accepted change events as sent (routing key included), oldest first."""
+        self.fail_change_events = 0
 
     # -- state set-up -----------------------------------------------------------------
     def trigger(self, title: str, service_id: str, *, urgency: str = "high") -> dict[str, Any]:
@@ -83,6 +92,9 @@ class PagerDutyServer(FakeHttpServer):
 
     # -- requests ---------------------------------------------------------------------
     def handle(self, request: RecordedRequest) -> Response:
+        if request.path.rstrip("/") == "/v2/change/enqueue" and request.method == "POST":
+            with self.lock:
+                return self._enqueue_change(request)
         if request.headers.get("authorization") != f"Token token={self.token}":
             return json_response(401, {"error": {"message": "Unauthorized", "code": 2006}})
         if request.headers.get("accept") != ACCEPT:
@@ -98,6 +110,28 @@ class PagerDutyServer(FakeHttpServer):
             if path == "/abilities" and request.method == "GET":
                 return json_response(200, {"abilities": ["teams", "read_only_users"]})
         return json_response(404, {"error": {"message": "Not Found", "code": 2100}})
+
+    def _enqueue_change(self, request: RecordedRequest) -> Response:
+        try:
+            event = request.json()
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            return json_response(400, {"status": "invalid event", "message": "Bad JSON"})
+        if event.get("routing_key") != self.routing_key:
+            # The API accepts any well-formed key and drops events for unknown ones; a
+            # test wants to see the mistake, so this server refuses it.
+            return json_response(400, {"status": "invalid event", "errors": ["routing_key"]})
+        payload = event.get("payload")
+        summary = payload.get("summary") if isinstance(payload, dict) else None
+        if not isinstance(summary, str) or not summary or len(summary) > 1024:
+            invalid = {"status": "invalid event", "errors": ["payload.summary is required"]}
+            return json_response(400, invalid)
+        if self.fail_change_events > 0:
+            self.fail_change_events -= 1
+            return json_response(503, {"status": "unavailable"})
+        self.change_events.append(event)
+        return json_response(202, {"status": "success", "message": "Change event processed"})
 
     @staticmethod
     def _page(wrapper: str, items: list[dict[str, Any]], query: dict[str, list[str]]) -> Response:

@@ -92,6 +92,30 @@ class IncidentsConfig(Section):
     pagerduty: PagerDutyConfig | None = None
 
 
+class PagerDutyChangesConfig(Section):
+    """PagerDuty Events API v2 change events: each deployment on the service's timeline."""
+
+    routing_key: Secret
+    """Secret reference to the integration key of an Events API v2 integration on the
+    service, e.g. env:PAGERDUTY_ROUTING_KEY."""
+    base_url: str = "https://events.pagerduty.com"
+    ca_bundle: str | None = None
+    """PEM file of certificate authorities to trust, relative to turnout.toml."""
+
+
+class ChangeEventsConfig(Section):
+    """Where deployments are recorded as changes (besides announcements)."""
+
+    pagerduty: PagerDutyChangesConfig | None = None
+
+
+PAGERDUTY_CHANGES = ChannelPlugin(
+    "pagerduty", "turnout.integrations.change_events:pagerduty_change_channels"
+)
+"""The `pagerduty` entry point of `turnout.notify_channels`: one change-event channel when
+`change_events.pagerduty` is set."""
+
+
 class OnCallShift(Section):
     """Someone on call from `start` (included) to `end` (excluded); either may be left out,
     and a plain name is someone always on call. Times without an offset are local to
@@ -199,6 +223,7 @@ class IntegrationsConfig(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    change_events: ChangeEventsConfig = Field(default_factory=ChangeEventsConfig)
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     vcs: VcsConfig = Field(default_factory=VcsConfig)
     github: GitHubConfig = Field(default_factory=GitHubConfig)

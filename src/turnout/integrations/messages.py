@@ -8,7 +8,7 @@ comes from the message context (a plain mapping, see `MessageKind`), never a sec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +40,9 @@ class Message:
     body: str
     severity: str
     """info, success, warning or failure (Slack colours the message by it)."""
+    context: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """The values it was rendered from (see `MessageKind`), for channels that send
+    structured events instead of text (PagerDuty change events)."""
 
     def text(self) -> str:
         """Title and body as one plain block (console, logs)."""
@@ -59,7 +62,11 @@ def render(kind: MessageKind | str, context: Mapping[str, Any]) -> Message:
     message = renderer(context)
     # Values come from elsewhere (an app's log, an HTTP answer): no control characters.
     return Message(
-        message.kind, printable(message.title), printable(message.body), message.severity
+        message.kind,
+        printable(message.title),
+        printable(message.body),
+        message.severity,
+        dict(context),
     )
 
 
