@@ -12,6 +12,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from turnout.api.audit_chain import AuditCheckResult as AuditCheckResult
+    from turnout.api.audit_chain import verify_audit as verify_audit
     from turnout.api.context import ConfigSource as ConfigSource
     from turnout.api.context import acting_user as acting_user
     from turnout.api.database_access import database as database
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
 
 # name -> module that defines it; read by __getattr__ on first use.
 _EXPORTS = {
+    "AuditCheckResult": "audit_chain",
+    "verify_audit": "audit_chain",
     "ConfigSource": "context",
     "acting_user": "context",
     "StatusResult": "status_report",
