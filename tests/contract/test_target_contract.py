@@ -4,6 +4,8 @@ a way to build one here fails the suite instead of passing untested."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,17 @@ from tests.support.local_fixtures import make_package, running_host
 from turnout.config import load_config
 from turnout.errors import PackageError, StepError
 from turnout.model import Release
-from turnout.targets.protocol import PRODUCTION, Target
+from turnout.targets.protocol import (
+    PRODUCTION,
+    Deadline,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    SlotStatus,
+    Target,
+    deploy_and_wait,
+    swap_and_wait,
+)
 from turnout.targets.registry import create_target, installed_kinds
 
 
@@ -144,7 +156,7 @@ def test_ensure_slot_creates_an_empty_slot_once(subject: Subject) -> None:
 def test_deploy_into_staging_slot_serves_that_version_on_its_url(subject: Subject) -> None:
     """A deployed slot is running and its own URL answers /health with the version."""
     subject.target.ensure_slot("blue")
-    state = subject.target.deploy("blue", subject.release("1.0.0"))
+    state = deploy_and_wait(subject.target, "blue", subject.release("1.0.0"))
     assert (state.version, state.state) == ("1.0.0", "running")
     assert state.url
     health = subject.get(state.url)
@@ -155,9 +167,9 @@ def test_deploy_into_staging_slot_serves_that_version_on_its_url(subject: Subjec
 def test_deploy_is_idempotent_per_version(subject: Subject) -> None:
     """Deploying the version a slot already runs changes nothing observable."""
     subject.target.ensure_slot("blue")
-    first = subject.target.deploy("blue", subject.release("1.0.0"))
+    first = deploy_and_wait(subject.target, "blue", subject.release("1.0.0"))
     before = subject.target.slots()
-    second = subject.target.deploy("blue", subject.release("1.0.0"))
+    second = deploy_and_wait(subject.target, "blue", subject.release("1.0.0"))
     assert second == first
     assert subject.target.slots() == before
 
@@ -165,18 +177,18 @@ def test_deploy_is_idempotent_per_version(subject: Subject) -> None:
 def test_deploy_into_missing_slot_is_a_step_error(subject: Subject) -> None:
     """Deploying to a slot that was never created fails as a step error."""
     with pytest.raises(StepError):
-        subject.target.deploy("green", subject.release("1.0.0"))
+        deploy_and_wait(subject.target, "green", subject.release("1.0.0"))
 
 
 def test_swap_exchanges_contents_and_keeps_the_old_version_warm(subject: Subject) -> None:
     """After a swap production serves the new version and staging holds the old one."""
     target = subject.target
     target.ensure_slot("blue")
-    target.deploy("blue", subject.release("1.0.0"))
-    target.swap("blue", PRODUCTION)
+    deploy_and_wait(target, "blue", subject.release("1.0.0"))
+    swap_and_wait(target, "blue", PRODUCTION)
     assert versions(target) == {PRODUCTION: "1.0.0", "blue": None}
-    target.deploy("blue", subject.release("1.1.0"))
-    target.swap("blue", PRODUCTION)
+    deploy_and_wait(target, "blue", subject.release("1.1.0"))
+    swap_and_wait(target, "blue", PRODUCTION)
     assert versions(target) == {PRODUCTION: "1.1.0", "blue": "1.0.0"}
     assert subject.get(target.production_url())["version"] == "1.1.0"
     old = target.slots()["blue"]
@@ -188,11 +200,11 @@ def test_swap_back_restores_the_previous_version(subject: Subject) -> None:
     """Swapping again puts the previous version back in production at once."""
     target = subject.target
     target.ensure_slot("blue")
-    target.deploy("blue", subject.release("1.0.0"))
-    target.swap("blue")
-    target.deploy("blue", subject.release("2.0.0"))
-    target.swap("blue")
-    target.swap(PRODUCTION, "blue")
+    deploy_and_wait(target, "blue", subject.release("1.0.0"))
+    swap_and_wait(target, "blue")
+    deploy_and_wait(target, "blue", subject.release("2.0.0"))
+    swap_and_wait(target, "blue")
+    swap_and_wait(target, PRODUCTION, "blue")
     assert versions(target) == {PRODUCTION: "1.0.0", "blue": "2.0.0"}
     assert subject.get(target.production_url())["version"] == "1.0.0"
 
@@ -201,8 +213,8 @@ def test_observation_after_swap_is_stable(subject: Subject) -> None:
     """Observing twice after a swap gives the same answer (nothing moves by looking)."""
     target = subject.target
     target.ensure_slot("blue")
-    target.deploy("blue", subject.release("1.0.0"))
-    target.swap("blue")
+    deploy_and_wait(target, "blue", subject.release("1.0.0"))
+    swap_and_wait(target, "blue")
     assert target.slots() == target.slots()
     assert target.ensure_slot("blue") == target.slots()["blue"]
 
@@ -211,10 +223,10 @@ def test_swap_with_a_missing_slot_is_a_step_error(subject: Subject) -> None:
     """Swapping with a slot that does not exist fails and changes nothing."""
     target = subject.target
     target.ensure_slot("blue")
-    target.deploy("blue", subject.release("1.0.0"))
+    deploy_and_wait(target, "blue", subject.release("1.0.0"))
     before = versions(target)
     with pytest.raises(StepError):
-        target.swap("green", PRODUCTION)
+        swap_and_wait(target, "green", PRODUCTION)
     assert versions(target) == before
 
 
@@ -222,8 +234,51 @@ def test_production_url_and_transport_reach_production(subject: Subject) -> None
     """production_url, through transport(), answers with the production slot's version."""
     target = subject.target
     target.ensure_slot("blue")
-    target.deploy("blue", subject.release("3.0.0"))
-    target.swap("blue")
+    deploy_and_wait(target, "blue", subject.release("3.0.0"))
+    swap_and_wait(target, "blue")
     assert target.production_url().startswith("http")
     assert subject.get(target.production_url())["version"] == "3.0.0"
     target.close()
+
+
+def test_slot_states_are_the_documented_enum_and_slot_url_follows_them(subject: Subject) -> None:
+    """Slot states are SlotStatus values; a slot has a URL exactly while it runs, and
+    slot_url gives the same URL the slot's state does."""
+    target = subject.target
+    target.ensure_slot("blue")
+    assert target.slot_url("blue") is None
+    assert target.slot_url("green") is None
+    state = deploy_and_wait(target, "blue", subject.release("1.0.0"))
+    assert state.state is SlotStatus.RUNNING
+    assert all(isinstance(s.state, SlotStatus) for s in target.slots().values())
+    assert target.slot_url("blue") == state.url
+    assert subject.get(str(target.slot_url("blue")))["version"] == "1.0.0"
+
+
+def test_swap_handle_survives_the_journal_and_says_when_traffic_moved(subject: Subject) -> None:
+    """begin_swap's handle round-trips through JSON; following the copy gives the end of
+    that swap, with traffic moving between its start and now."""
+    target = subject.target
+    target.ensure_slot("blue")
+    deploy_and_wait(target, "blue", subject.release("1.0.0"))
+    asked = time.time()
+    operation = target.begin_swap("blue", PRODUCTION, deadline=Deadline.after(600))
+    copy = Operation.from_dict(json.loads(json.dumps(operation.to_dict())))
+    assert copy == operation and copy.kind is OperationKind.SWAP
+    result = target.follow(copy, deadline=Deadline.after(600))
+    assert result.status is OperationStatus.SUCCEEDED
+    assert result.traffic_moved_at is not None
+    assert asked - 1 <= result.traffic_moved_at <= time.time() + 1
+    assert versions(target) == {PRODUCTION: "1.0.0", "blue": None}
+
+
+def test_deploy_handle_is_followed_to_the_running_slot(subject: Subject) -> None:
+    """begin_deploy gives a handle whose end is the slot running the release."""
+    target = subject.target
+    target.ensure_slot("blue")
+    operation = target.begin_deploy("blue", subject.release("2.0.0"), deadline=Deadline.after(600))
+    assert operation.kind is OperationKind.DEPLOY and operation.slot == "blue"
+    result = target.follow(operation, deadline=Deadline.after(600))
+    assert result.status is OperationStatus.SUCCEEDED
+    assert result.state is not None
+    assert (result.state.version, result.state.state) == ("2.0.0", SlotStatus.RUNNING)

@@ -14,16 +14,27 @@ from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine
 from turnout.store import Store
 from turnout.targets.fake import FakeTarget
-from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.targets.protocol import (
+    PRODUCTION,
+    Deadline,
+    Operation,
+    OperationKind,
+    OperationResult,
+)
 
 
 class SwapThenFail(FakeTarget):
     """A target whose swap happens and then reports an error (a lost response)."""
 
-    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
-        super().swap(slot, target_slot)
-        if self.slots()[PRODUCTION].version == "1.1.0":
+    lost = False
+
+    def follow(self, operation: Operation, *, deadline: Deadline) -> OperationResult:
+        result = super().follow(operation, deadline=deadline)
+        moved = self.slots()[PRODUCTION].version == "1.1.0"
+        if operation.kind is OperationKind.SWAP and moved and not self.lost:
+            self.lost = True  # the one answer that was lost
             raise IntegrationError("connection reset after the swap was applied")
+        return result
 
 
 class Interrupted(BaseException):
@@ -33,10 +44,10 @@ class Interrupted(BaseException):
 class InterruptedStage(FakeTarget):
     """A target whose deploy is interrupted half-way."""
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
+    def begin_deploy(self, slot: str, release: Release, *, deadline: Deadline) -> Operation:
         if release.version == "1.1.0":
             raise Interrupted
-        return super().deploy(slot, release)
+        return super().begin_deploy(slot, release, deadline=deadline)
 
 
 def _engine(tmp_path: Path, store: Store, target: FakeTarget) -> tuple[Engine, Path]:
@@ -154,13 +165,13 @@ class TakenOverDuringStage(FakeTarget):
     store: Store
     environment: str
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
-        state = super().deploy(slot, release)
+    def begin_deploy(self, slot: str, release: Release, *, deadline: Deadline) -> Operation:
+        operation = super().begin_deploy(slot, release, deadline=deadline)
         if release.version == "1.1.0":
             lock = self.store.lock(self.environment)
             assert lock is not None
             self.store.take_over_lock(self.environment, lock.holder, "bob@elsewhere", None)
-        return state
+        return operation
 
 
 def test_a_process_whose_lock_was_taken_stops_before_the_next_step(
@@ -187,12 +198,14 @@ class ForcedUnlockDuringStage(FakeTarget):
     """A target during whose deploy bob runs `resume --force-unlock` and finishes the job."""
 
     other: Engine
+    resumed = False
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
-        state = super().deploy(slot, release)
-        if release.version == "1.1.0" and not hasattr(self, "finished"):
+    def follow(self, operation: Operation, *, deadline: Deadline) -> OperationResult:
+        result = super().follow(operation, deadline=deadline)
+        if operation.detail.get("version") == "1.1.0" and not self.resumed:
+            self.resumed = True  # bob's resume follows the same deploy: once is enough
             self.finished = self.other.resume("bob", force_unlock=True)
-        return state
+        return result
 
 
 def test_a_process_whose_lock_was_forced_is_told_who_took_it(
@@ -214,9 +227,9 @@ class CountingDeploys(FakeTarget):
 
     deployed: list[Release]
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
+    def begin_deploy(self, slot: str, release: Release, *, deadline: Deadline) -> Operation:
         self.deployed.append(release)
-        return super().deploy(slot, release)
+        return super().begin_deploy(slot, release, deadline=deadline)
 
 
 def test_a_slot_running_the_same_version_from_before_is_deployed_again(

@@ -15,9 +15,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from turnout.model import Release
 from turnout.targets.fake import FakeTarget
-from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.targets.protocol import PRODUCTION, Deadline, Operation, OperationResult
 from turnout.traffic import SecondBucket
 
 # Spread of the simulated latency: ln-space standard deviation.
@@ -127,7 +126,7 @@ class CountingFakeTarget(FakeTarget):
         seed: int = 0,
         staging_slot: str = "blue",
     ) -> None:
-        super().__init__(name, staging_slot=staging_slot)
+        super().__init__(name, staging_slot=staging_slot, now=now)
         self._clock_now = now
         self.rps = rps
         self.profiles = profiles
@@ -144,15 +143,11 @@ class CountingFakeTarget(FakeTarget):
             PRODUCTION, self._clock_now(), self.rps, profile.error_rate, profile.p95_ms
         )
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
-        state = super().deploy(slot, release)
-        if slot == PRODUCTION:
-            self._retune()
-        return state
-
-    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
-        super().swap(slot, target_slot)
+    def follow(self, operation: Operation, *, deadline: Deadline) -> OperationResult:
+        # Whatever ended (a deploy to production, a swap) may change what production runs.
+        result = super().follow(operation, deadline=deadline)
         self._retune()
+        return result
 
     def traffic(
         self, slot: str, since: float, until: float | None = None, version: str | None = None

@@ -31,6 +31,10 @@ class FakeTargetConfig(TargetSettings):
     kind: Literal["fake"] = "fake"
     state_file: Path | None = None
     healthy: bool = True
+    swap_seconds: float = Field(default=0.0, ge=0, le=MAX_SECONDS)
+    """Seconds every swap runs before traffic moves (a slow App Service swap)."""
+    swap_fails: bool = False
+    """Every swap fails after it started, moving nothing (a swap whose warm-up failed)."""
 
 
 class LocalTargetConfig(TargetSettings):

@@ -11,7 +11,7 @@ from turnout.runbook.http_checks import check_client, failures, run_checks
 from turnout.runbook.lease import Lease
 from turnout.store import Store
 from turnout.store.records import DeploymentRecord
-from turnout.targets.protocol import PRODUCTION, Target
+from turnout.targets.protocol import DEFAULT_WAIT, PRODUCTION, Deadline, Target, wait_for
 
 
 def rollback(
@@ -63,7 +63,9 @@ def rollback(
                 f"{env.name}: {to} is not warm in slot {slot} (it holds {warm_version});"
                 f" deploy it with `turnout deploy --env {env.name} --version {to}`"
             )
-        target.swap(slot, PRODUCTION)
+        # A command of its own, with no deployment journal: it waits for the swap's end.
+        deadline = Deadline.after(DEFAULT_WAIT)
+        wait_for(target, target.begin_swap(slot, PRODUCTION, deadline=deadline), deadline)
         with check_client(target) as client:
             results = run_checks(
                 client, target.production_url(), env.checks.health, version=warm_version

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from turnout.model import DeploymentInfo, PlannedDeployment
     from turnout.runbook.outputs import StepOutputs
     from turnout.store import Store
-    from turnout.targets.protocol import Target
+    from turnout.targets.protocol import Operation, Target
+
+
+OPERATION = "operation"
+"""The output key under which a step's journaled operation handle is kept."""
+UNDO_OPERATION = "undo_operation"
+"""The same for the operation its undo began."""
 
 
 Outputs = TypeVar("Outputs", bound="StepOutputs")
@@ -105,6 +111,16 @@ class StepContext:
     cut_off: set[str] = field(default_factory=set)
     """Steps an earlier run of this deployment started but never finished (a crash)."""
     target_factory: Callable[[], Target] | None = None
+    operations: dict[str, Operation] = field(default_factory=dict)
+    """Deploys and swaps steps began, by step name (`NAME:undo` for an undo's): journaled
+    handles a later run follows instead of starting the work again."""
+    keep_operation: Callable[[str, str, Operation], None] = lambda _step, _key, _op: None
+    """How the engine journals a handle: (step, output key, operation)."""
+
+    def track_operation(self, step: str, operation: Operation, *, undo: bool = False) -> None:
+        """Journal the handle of an operation the target accepted, before waiting on it."""
+        self.operations[f"{step}:undo" if undo else step] = operation
+        self.keep_operation(step, UNDO_OPERATION if undo else OPERATION, operation)
 
     @cached_property
     def target(self) -> Target:

@@ -12,6 +12,7 @@ from tests.fakes.azure_world import running_azure, write_azure_config
 from tests.support.local_fixtures import make_package
 from turnout.errors import ConfigError
 from turnout.model import Release
+from turnout.targets.protocol import deploy_and_wait
 from turnout.targets.registry import create_target
 
 BLOCK_SDK = (
@@ -77,7 +78,7 @@ def test_directory_package_is_zipped_for_onedeploy(
         try:
             target.ensure_slot("blue")
             tree = make_package(tmp_path / "packages", "4.0.0", as_zip=False)
-            state = target.deploy("blue", Release("4.0.0", tree))
+            state = deploy_and_wait(target, "blue", Release("4.0.0", tree))
         finally:
             target.close()
         assert (state.version, state.state) == ("4.0.0", "running")

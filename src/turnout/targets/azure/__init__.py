@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from turnout.targets.azure.journal import OperationJournal
 from turnout.targets.azure.sdk import open_session
 
 if TYPE_CHECKING:
@@ -22,15 +21,13 @@ __all__ = ["create"]
 def create(config: LoadedConfig, env: EnvironmentConfig) -> AzureTarget:
     """Entry point for `kind = "azure"`."""
     from turnout.config.azure import AzureTargetConfig
-    from turnout.store import Store
     from turnout.targets.azure.target import AzureTarget
 
     settings = env.target
     assert isinstance(settings, AzureTargetConfig)
     key = f"environments.{env.name}.target"
     session = open_session(settings, file=str(config.path), key=key)
-    journal = OperationJournal(env.name, lambda: Store.open(config.state_dir))
-    target = AzureTarget(env.name, session, journal, health_path=env.checks.warmup.path)
+    target = AzureTarget(env.name, session, health_path=env.checks.warmup.path)
     if env.staging_environment:
         staging = config.env(env.staging_environment).target
         if isinstance(staging, AzureTargetConfig):

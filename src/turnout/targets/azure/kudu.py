@@ -131,11 +131,15 @@ class KuduClient:
                     f" {found.status_text or 'no reason given'}{log}"
                 )
             if time.monotonic() >= deadline:
-                raise StepError(
+                raise DeployStillRunning(
                     f"OneDeploy to {self.base} did not finish within {timeout:.0f} s"
                     f" (status {found.status if found else 'unknown'})"
                 )
             sleep(interval)
+
+
+class DeployStillRunning(StepError):
+    """The OneDeploy had not ended when the wait was over (it goes on in Azure)."""
 
 
 def _text(response: httpx.Response) -> str:

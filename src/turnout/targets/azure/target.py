@@ -8,8 +8,10 @@
 - A swap is `begin_swap_slot(staging, target_slot=production)`, whichever side the
   caller names first: Azure warms the *source* slot, so production is always the
   target, and swapping back is the same swap again.
-- Deploys and swaps are journaled with their handle before turnout waits on them
-  (see journal.py); a later process settles them before it observes or acts.
+- Deploys and swaps return their handle (Kudu's deployment status URL; the swap
+  poller's continuation token) as soon as Azure accepted them; the engine journals it
+  before `follow` waits, so a later process follows the same operation instead of
+  starting a second one. The swap's poller does not poll until `follow` is called.
 """
 
 from __future__ import annotations
@@ -27,10 +29,19 @@ import httpx
 
 from turnout.errors import IntegrationError, StepError
 from turnout.model import Release
-from turnout.targets.azure.failures import azure_reason, integration_error, step_error
-from turnout.targets.azure.journal import OperationHandle, OperationJournal
-from turnout.targets.azure.kudu import KuduClient
-from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.targets.azure.failures import integration_error, step_error
+from turnout.targets.azure.kudu import DeployStillRunning, KuduClient
+from turnout.targets.protocol import (
+    PRODUCTION,
+    BlockingCalls,
+    Deadline,
+    Operation,
+    OperationKind,
+    OperationResult,
+    OperationStatus,
+    SlotState,
+    SlotStatus,
+)
 
 if TYPE_CHECKING:
     from azure.mgmt.web.models import CsmSlotEntity, Site
@@ -42,14 +53,13 @@ WARMUP_PATH = "WEBSITE_SWAP_WARMUP_PING_PATH"
 WARMUP_STATUSES = "WEBSITE_SWAP_WARMUP_PING_STATUSES"
 
 
-class AzureTarget:
+class AzureTarget(BlockingCalls):
     """One App Service app and its slots."""
 
     def __init__(
         self,
         name: str,
         session: AzureSession,
-        journal: OperationJournal,
         *,
         health_path: str = "/health",
         sleep: Callable[[float], None] = time.sleep,
@@ -58,10 +68,10 @@ class AzureTarget:
         self.session = session
         self.settings: AzureTargetConfig = session.settings
         self.staging_slot = self.settings.staging_slot
-        self.journal = journal
         self.health_path = self.settings.health_path or health_path
         self._sleep = sleep
-        self._settled = False
+        self._swaps: dict[str, tuple[Any, threading.Event]] = {}
+        """Swaps this client began, by token: the poller, and the gate its polling waits on."""
         self.staging_app: tuple[str, str] | None = None
         """(resource group, app) of the staging environment's app, when it is on Azure."""
 
@@ -102,16 +112,15 @@ class AzureTarget:
         if pending:
             detail.append(f"prepared for swap with {pending} (swap with preview pending)")
         if version is None:
-            state = "empty"
+            state = SlotStatus.EMPTY
         elif azure_state.lower() == "running":
-            state = "running"
+            state = SlotStatus.RUNNING
         else:
-            state = "stopped"
-        url = f"https://{site.default_host_name}" if state == "running" else None
+            state = SlotStatus.STOPPED
+        url = f"https://{site.default_host_name}" if state is SlotStatus.RUNNING else None
         return SlotState(slot, version, url, state, ", ".join(detail))
 
     def slots(self) -> dict[str, SlotState]:
-        self._settle()
         from azure.core.exceptions import HttpResponseError
 
         s = self.settings
@@ -135,6 +144,13 @@ class AzureTarget:
         if site is None:
             raise StepError(f"App Service app {self.settings.app} not found")
         return f"https://{site.default_host_name}"
+
+    def slot_url(self, slot: str) -> str | None:
+        site = self._site(slot)
+        if site is None:
+            return None
+        state = self._state(slot, site)
+        return state.url
 
     def host_of(self, slot: str) -> str:
         """The slot's default host name, as the service reports it."""
@@ -181,45 +197,64 @@ class AzureTarget:
                 raise step_error(f"creating slot {slot} of {s.app}", exc) from exc
         return self._state(slot, site)
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
-        self._settle()
+    def begin_deploy(self, slot: str, release: Release, *, deadline: Deadline) -> Operation:
+        """Upload the package with OneDeploy; the handle is Kudu's deployment status URL."""
         s = self.settings
         site = self._site(slot)
         if site is None:
             raise StepError(f"slot {slot} of {s.app} does not exist (create it first)")
         current = self._state(slot, site)
-        if current.version == release.version and current.state == "running":
-            return current
+        detail: dict[str, Any] = {"version": release.version}
+        if current.version == release.version and current.state is SlotStatus.RUNNING:
+            return Operation(
+                OperationKind.DEPLOY, self.name, slot, time.time(), "", detail=detail
+            )
         if release.package is None or not release.package.exists():
             raise StepError(f"release {release.version}: no package to deploy")
         kudu = KuduClient(self.scm_host(slot), self.session.token)
         try:
             with zipped(release.package) as archive:
                 status_url = kudu.publish(archive)
-            operation = OperationHandle(
-                "deploy", slot, time.time(), status_url, status_url, {"version": release.version}
-            )
-            self.journal.record(operation)
-            self._follow_deploy(kudu, operation)
         finally:
             kudu.close()
-        self._record_version(slot, release.version)
-        state = self.ensure_slot(slot)
-        return state
+        return Operation(
+            OperationKind.DEPLOY,
+            self.name,
+            slot,
+            time.time(),
+            status_url,
+            polling_url=status_url,
+            detail=detail,
+        )
 
-    def _follow_deploy(self, kudu: KuduClient, operation: OperationHandle) -> None:
+    def follow(self, operation: Operation, *, deadline: Deadline) -> OperationResult:
+        if operation.kind is OperationKind.SWAP:
+            return self._follow_swap(operation, deadline)
+        return self._follow_deploy(operation, deadline)
+
+    def _follow_deploy(self, operation: Operation, deadline: Deadline) -> OperationResult:
         s = self.settings
-        try:
-            kudu.follow(
-                operation.handle,
-                interval=s.poll_interval,
-                timeout=s.deploy_timeout,
-                sleep=self._sleep,
-            )
-        except StepError as exc:
-            self.journal.finish(operation, f"failed: {exc.message}")
-            raise
-        self.journal.finish(operation, "succeeded")
+        version = str(operation.detail.get("version"))
+        if operation.token:
+            kudu = KuduClient(httpx.URL(operation.token).host, self.session.token)
+            try:
+                kudu.follow(
+                    operation.token,
+                    interval=s.poll_interval,
+                    timeout=deadline.within(s.deploy_timeout),
+                    sleep=self._sleep,
+                )
+            except DeployStillRunning as exc:
+                return OperationResult(operation, OperationStatus.RUNNING, exc.message)
+            except StepError as exc:
+                return OperationResult(operation, OperationStatus.FAILED, exc.message)
+            finally:
+                kudu.close()
+            self._record_version(operation.slot, version)
+        state = self.ensure_slot(operation.slot)
+        return OperationResult(
+            operation, OperationStatus.SUCCEEDED, finished_at=time.time(), state=state
+        )
 
     def _record_version(self, slot: str, version: str) -> None:
         """Write the version (and the swap warm-up settings) into the slot's app settings."""
@@ -255,8 +290,11 @@ class AzureTarget:
         except HttpResponseError as exc:
             raise step_error(f"recording version {version} in slot {slot}", exc) from exc
 
-    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
-        self._settle()
+    def begin_swap(
+        self, slot: str, target_slot: str = PRODUCTION, *, deadline: Deadline
+    ) -> Operation:
+        """Azure's swap of the staging slot into production, accepted; its poller waits
+        for `follow` before it polls."""
         s = self.settings
         # Production is always the target: Azure warms the source; swap back = same swap.
         source = target_slot if slot == PRODUCTION else slot
@@ -272,8 +310,8 @@ class AzureTarget:
         if before[source] is None:
             raise StepError(f"slot {source} is empty; not swapping it into production")
         if s.swap == "preview":
-            self._apply_preview(source)
-        self._swap(source, before)
+            self._apply_preview(source, deadline)
+        return self._begin_swap(source, before)
 
     def _entity(self) -> CsmSlotEntity:
         from azure.mgmt.web.models import CsmSlotEntity
@@ -281,7 +319,7 @@ class AzureTarget:
         # What az webapp deployment slot swap sends: keep the VNet integration in place.
         return CsmSlotEntity(target_slot=PRODUCTION, preserve_vnet=True)
 
-    def _apply_preview(self, source: str) -> None:
+    def _apply_preview(self, source: str, deadline: Deadline) -> None:
         """Phase 1 of swap with preview: production's slot settings on the source's workers,
         then wait until the source answers its health path again."""
         from azure.core.exceptions import HttpResponseError
@@ -298,7 +336,7 @@ class AzureTarget:
             raise step_error(
                 f"swap with preview of {source}: applying production's settings", exc
             ) from exc
-        self._wait_healthy(source)
+        self._wait_healthy(source, deadline)
 
     def cancel_preview(self, source: str | None = None) -> None:
         """Cancel a pending swap with preview (the source gets its own settings back)."""
@@ -312,15 +350,15 @@ class AzureTarget:
         except HttpResponseError as exc:
             raise step_error("cancelling the swap with preview", exc) from exc
 
-    def _wait_healthy(self, slot: str) -> None:
+    def _wait_healthy(self, slot: str, deadline: Deadline) -> None:
         site = self._site(slot)
         if site is None:
             raise StepError(f"slot {slot} disappeared")
         url = f"https://{site.default_host_name}{self.health_path}"
-        deadline = time.monotonic() + self.settings.deploy_timeout
+        until = time.monotonic() + deadline.within(self.settings.deploy_timeout)
         last = "no answer"
         with httpx.Client(timeout=10) as client:
-            while time.monotonic() < deadline:
+            while time.monotonic() < until:
                 try:
                     answer = client.get(url)
                     if str(answer.status_code) in self.settings.warmup_statuses.split(","):
@@ -331,14 +369,15 @@ class AzureTarget:
                 self._sleep(self.settings.poll_interval)
         raise StepError(f"slot {slot} did not become healthy with production's settings: {last}")
 
-    def _swap(self, source: str, before: dict[str, str | None]) -> None:
+    def _begin_swap(self, source: str, before: dict[str, str | None]) -> Operation:
         from azure.core.exceptions import HttpResponseError
 
         s = self.settings
         # The SDK's poller starts polling in a thread of its own as soon as Azure accepted
-        # the swap; held until the handle is journaled, so a process killed meanwhile never
-        # leaves a swap running that no journal knows of (`resume` would start a second
-        # swap and read Azure's 409 as "nothing moved").
+        # the swap; held until `follow`, which the engine calls once the handle is
+        # journaled, so a process killed meanwhile never leaves a swap running that no
+        # journal knows of (`resume` would start a second swap and read Azure's 409 as
+        # "nothing moved").
         journaled = threading.Event()
         try:
             poller = self.session.web.web_apps.begin_swap_slot(
@@ -350,35 +389,68 @@ class AzureTarget:
             )
         except HttpResponseError as exc:
             raise self._refused(source, exc) from exc
-        operation = OperationHandle(
-            "swap",
+        token = str(poller.continuation_token())
+        self._swaps[token] = (poller, journaled)
+        return Operation(
+            OperationKind.SWAP,
+            self.name,
             source,
             time.time(),
-            poller.continuation_token(),
-            _polling_url(poller),
-            {"before": before},
+            token,
+            target_slot=PRODUCTION,
+            polling_url=_polling_url(poller),
+            detail={"before": before},
         )
-        try:
-            self.journal.record(operation)
-        finally:
-            journaled.set()
-        self._finish_swap(poller, operation)
 
-    def _finish_swap(self, poller: Any, operation: OperationHandle) -> None:
+    def _follow_swap(self, operation: Operation, deadline: Deadline) -> OperationResult:
         from azure.core.exceptions import HttpResponseError
 
-        try:
-            poller.result(timeout=self.settings.swap_timeout)
-        except HttpResponseError as exc:
-            self.journal.finish(operation, f"failed: {azure_reason(exc)}")
-            raise self._refused(operation.slot, exc) from exc
-        if not poller.done():
-            raise StepError(
-                f"swap of {operation.slot} into production still running after"
-                f" {self.settings.swap_timeout:.0f} s (polling {operation.polling_url});"
-                " `turnout resume` follows it"
+        s = self.settings
+        found = self._swaps.pop(operation.token, None)
+        if found is None:
+            # Begun by another process: the continuation token holds the polling URL.
+            poller = self.session.web.web_apps.begin_swap_slot(
+                s.resource_group,
+                s.app,
+                operation.slot,
+                self._entity(),
+                continuation_token=operation.token,
+                polling_interval=s.poll_interval,
             )
-        self.journal.finish(operation, "succeeded")
+            gate = threading.Event()
+        else:
+            poller, gate = found
+        gate.set()  # the handle is journaled: polling may start
+        try:
+            poller.result(timeout=deadline.within(s.swap_timeout))
+        except HttpResponseError as exc:
+            message = self._refused(operation.slot, exc).message
+            return OperationResult(operation, OperationStatus.FAILED, message, time.time())
+        if not poller.done():
+            self._swaps[operation.token] = (poller, gate)
+            return OperationResult(
+                operation,
+                OperationStatus.RUNNING,
+                f"swap of {operation.slot} into production still running"
+                f" (polling {operation.polling_url}); `turnout resume` follows it",
+            )
+        moved = self._swapped_at() or time.time()
+        return OperationResult(
+            operation, OperationStatus.SUCCEEDED, finished_at=time.time(), traffic_moved_at=moved
+        )
+
+    def _swapped_at(self) -> float | None:
+        """When Azure says production's last swap happened (its slotSwapStatus)."""
+        site = self._site(PRODUCTION)
+        status = getattr(site, "slot_swap_status", None) if site is not None else None
+        stamp = getattr(status, "timestamp_utc", None) if status is not None else None
+        if stamp is None:
+            return None
+        if isinstance(stamp, str):
+            from datetime import datetime
+
+            stamp = datetime.fromisoformat(stamp)
+        return float(stamp.timestamp())
 
     def _refused(self, source: str, exc: BaseException) -> StepError:
         live = self._live_version()
@@ -393,31 +465,6 @@ class AzureTarget:
             return self._settings_of(PRODUCTION).get(self.settings.version_setting) or None
         except IntegrationError:
             return None
-
-    def _settle(self) -> None:
-        """Follow operations an earlier process started and never saw end."""
-        if self._settled:
-            return
-        self._settled = True
-        deploy = self.journal.pending("deploy")
-        if deploy is not None:
-            kudu = KuduClient(httpx.URL(deploy.handle).host, self.session.token)
-            try:
-                self._follow_deploy(kudu, deploy)
-                self._record_version(deploy.slot, str(deploy.detail.get("version")))
-            except StepError:
-                pass  # the failed deploy is recorded; the stage step deploys again
-            finally:
-                kudu.close()
-        swap = self.journal.pending("swap")
-        if swap is not None:
-            s = self.settings
-            poller = self.session.web.web_apps.begin_swap_slot(
-                s.resource_group, s.app, swap.slot, self._entity(), continuation_token=swap.handle
-            )
-            # A failed swap moved nothing; observing the slots says so, and the step decides.
-            with contextlib.suppress(StepError):
-                self._finish_swap(poller, swap)
 
     # -- platform checks (see protocol.PlatformChecks) ---------------------------------
     def platform_preconditions(self, *, metrics: bool = False) -> dict[str, Any]:
@@ -438,7 +485,6 @@ class AzureTarget:
 
     def close(self) -> None:
         self.session.close()
-        self.journal.close()
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,17 @@ from turnout.model import Release
 from turnout.targets.local.admin import AdminClient, HostNotAnswering, HostNotRunning
 from turnout.targets.local.packages import check_package, limits_for
 from turnout.targets.local.paths import host_paths, local_settings, split_address
-from turnout.targets.protocol import PRODUCTION, SlotState
+from turnout.targets.protocol import (
+    PRODUCTION,
+    BlockingCalls,
+    Deadline,
+    Operation,
+    OperationKind,
+    OperationResult,
+    OperationStatus,
+    SlotState,
+    SlotStatus,
+)
 from turnout.traffic import SecondBucket
 
 if TYPE_CHECKING:
@@ -24,7 +36,7 @@ if TYPE_CHECKING:
 _READ_ONLY = frozenset({"slots", "status", "metrics", "traffic", "check_settings"})
 
 
-class LocalTarget:
+class LocalTarget(BlockingCalls):
     """Slots on this machine, run by `turnout host up`; also a TrafficSource."""
 
     def __init__(self, config: LoadedConfig, env: EnvironmentConfig) -> None:
@@ -33,6 +45,8 @@ class LocalTarget:
         self.paths = host_paths(config, env)
         self.staging_slot = self.settings.staging_slot
         self._client = AdminClient(self.paths.socket, timeout=self.settings.admin_timeout)
+        self._ended: dict[str, SlotState] = {}
+        """Slot states of deploys this client ran, until their handle is followed."""
 
     # -- Target protocol ----------------------------------------------------------------
     def slots(self) -> dict[str, SlotState]:
@@ -52,9 +66,63 @@ class LocalTarget:
     def ensure_slot(self, slot: str) -> SlotState:
         return self._state(self._call("ensure_slot", slot=slot))
 
-    def deploy(self, slot: str, release: Release) -> SlotState:
+    def begin_deploy(self, slot: str, release: Release, *, deadline: Deadline) -> Operation:
+        """The host deploys while the call lasts: the handle says it has ended."""
+        state = self._deploy(slot, release, deadline)
+        token = f"deploy-{uuid.uuid4().hex[:12]}"
+        self._ended[token] = state
+        return Operation(
+            OperationKind.DEPLOY,
+            self.name,
+            slot,
+            time.time(),
+            token,
+            detail={"version": release.version},
+        )
+
+    def begin_swap(
+        self, slot: str, target_slot: str = PRODUCTION, *, deadline: Deadline
+    ) -> Operation:
+        """The host swaps while the call lasts: the handle says when traffic moved."""
+        started = time.time()
+        timeout = self.settings.drain_timeout + 2 * self.settings.start_timeout + 30
+        answer = self._call(
+            "swap", timeout=deadline.within(timeout), slot=slot, target_slot=target_slot
+        )
+        moved = float(answer.get("at") or time.time())
+        after = answer.get("versions") or {}
+        # The host answers with the slots' contents after the exchange.
+        before = {slot: after.get(target_slot), target_slot: after.get(slot)}
+        return Operation(
+            OperationKind.SWAP,
+            self.name,
+            slot,
+            started,
+            f"swap-{answer.get('number', '')}",
+            target_slot=target_slot,
+            detail={"moved_at": moved, "before": before},
+        )
+
+    def follow(self, operation: Operation, *, deadline: Deadline) -> OperationResult:
+        """Both operations ended inside their call; this reads what the handle recorded."""
+        if operation.kind is OperationKind.SWAP:
+            moved = float(operation.detail["moved_at"])
+            return OperationResult(
+                operation, OperationStatus.SUCCEEDED, finished_at=moved, traffic_moved_at=moved
+            )
+        state = self._ended.pop(operation.token, None) or self.slots().get(operation.slot)
+        if state is None or state.version != operation.detail.get("version"):
+            found = state.version if state is not None else "nothing"
+            return OperationResult(
+                operation,
+                OperationStatus.FAILED,
+                f"slot {operation.slot} holds {found}, not {operation.detail.get('version')}",
+            )
+        return OperationResult(operation, OperationStatus.SUCCEEDED, state=state)
+
+    def _deploy(self, slot: str, release: Release, deadline: Deadline) -> SlotState:
         package = str(release.package.resolve()) if release.package is not None else None
-        timeout = self.settings.start_timeout + self.settings.unpack_timeout + 30
+        timeout = deadline.within(self.settings.start_timeout + self.settings.unpack_timeout + 30)
         # The host follows this configuration file, and receives the app's secrets from
         # here (over the owner-only socket; never kept on disk).
         names = referenced_secrets(self.settings.settings, *self.settings.slot_settings.values())
@@ -76,10 +144,6 @@ class LocalTarget:
         answer = self._call("check_settings", target=self.settings.model_dump(mode="json"))
         return [str(key) for key in answer["changed"]]
 
-    def swap(self, slot: str, target_slot: str = PRODUCTION) -> None:
-        timeout = self.settings.drain_timeout + 2 * self.settings.start_timeout + 30
-        self._call("swap", timeout=timeout, slot=slot, target_slot=target_slot)
-
     def transport(self) -> httpx.BaseTransport | None:
         return None
 
@@ -99,7 +163,6 @@ class LocalTarget:
 
     # -- extras -------------------------------------------------------------------------
     def slot_url(self, slot: str) -> str | None:
-        """A slot's own URL (None when it is not serving)."""
         state = self.slots().get(slot)
         return state.url if state is not None else None
 
@@ -142,7 +205,7 @@ class LocalTarget:
 
     def _state(self, info: dict[str, Any]) -> SlotState:
         name = str(info["name"])
-        state = str(info["state"])
+        state = SlotStatus(str(info["state"]))
         url = info.get("url")
         if name == PRODUCTION and state == "running":
             url = self.production_url()  # the production slot's URL is the router's
