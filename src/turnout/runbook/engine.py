@@ -27,15 +27,15 @@ from turnout.errors import (
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
 from turnout.runbook.compensation import compensate, error_text
-from turnout.runbook.journal import DONE, Journal
+from turnout.runbook.journal import DONE, Journal, load_operations
 from turnout.runbook.lease import Lease, TakeOver
 from turnout.runbook.outputs import StepOutputs, VerifyOutputs
 from turnout.runbook.plan import plan_steps
-from turnout.runbook.step import OPERATION, UNDO_OPERATION, Outcome, Step, StepContext
+from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
 from turnout.store import Store
 from turnout.store.records import DeploymentRecord
-from turnout.targets.protocol import Operation, Target
+from turnout.targets.protocol import Target
 from turnout.versions import check_version
 
 
@@ -278,22 +278,12 @@ class Engine:
                 StepStatus.UNDONE,
             }:
                 ctx.outputs[step_row.name] = dict(step_row.outputs or {})
-            _load_operations(ctx, step_row.name, step_row.status, step_row.outputs or {})
-        ctx.keep_operation = lambda step, key, operation: self._keep_operation(
-            ctx, step, key, operation
-        )
+        load_operations(ctx, self.store.steps(row.id))
+        ctx.keep_operation = Journal(self.store, ctx).keep_operation
         failure = (row.data or {}).get("failure")
         if isinstance(failure, dict):
             ctx.failure = failure
         return ctx
-
-    def _keep_operation(
-        self, ctx: StepContext, step: str, key: str, operation: Operation
-    ) -> None:
-        """Commit a step's operation handle (its status unchanged) before it is waited on."""
-        outputs = {**ctx.outputs.get(step, {}), key: operation.to_dict()}
-        status = ctx.statuses.get(step, StepStatus.RUNNING)
-        self.store.record_step(int(ctx.deployment.id), step, status, outputs=outputs)
 
     def _shared_target(self) -> Target:
         if self._target is None:
@@ -534,17 +524,6 @@ class Engine:
             if row.rolled_back_later is None:
                 return row.version
         return None
-
-
-def _load_operations(
-    ctx: StepContext, step: str, status: StepStatus, outputs: dict[str, Any]
-) -> None:
-    """Handles of operations a step began and the journal kept: followed, not restarted."""
-    began = status in {StepStatus.RUNNING, StepStatus.FAILED}
-    if began and isinstance(outputs.get(OPERATION), dict):
-        ctx.operations[step] = Operation.from_dict(outputs[OPERATION])
-    if status is StepStatus.UNDOING and isinstance(outputs.get(UNDO_OPERATION), dict):
-        ctx.operations[f"{step}:undo"] = Operation.from_dict(outputs[UNDO_OPERATION])
 
 
 def _error_text(exc: BaseException) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from turnout.model import StepStatus
-from turnout.runbook.step import StepContext
+from turnout.runbook.step import OPERATION, UNDO_OPERATION, StepContext
 from turnout.store import Store
 from turnout.store.records import StepRecord
+from turnout.targets.protocol import Operation
 
 DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 """A step in one of these states has its effect in place."""
@@ -45,3 +46,23 @@ class Journal:
         self.ctx.statuses[step] = status
         if outputs is not None and status in DONE | {StepStatus.UNDONE}:
             self.ctx.outputs[step] = outputs
+
+    def keep_operation(self, step: str, key: str, operation: Operation) -> None:
+        """Commit the handle of a deploy or swap a step began (its status unchanged), before
+        the step waits on it: a later process follows it instead of starting it again."""
+        outputs = {**self.ctx.outputs.get(step, {}), key: operation.to_dict()}
+        status = self.ctx.statuses.get(step, StepStatus.RUNNING)
+        self.store.record_step(self.deployment_id, step, status, outputs=outputs)
+
+
+def load_operations(ctx: StepContext, entries: list[StepRecord]) -> None:
+    """The handles of operations steps began and the journal kept, into the context (a step
+    that was cut off or failed; an undo that was cut off)."""
+    for entry in entries:
+        outputs = entry.outputs or {}
+        began = entry.status in {StepStatus.RUNNING, StepStatus.FAILED}
+        if began and isinstance(outputs.get(OPERATION), dict):
+            ctx.operations[entry.name] = Operation.from_dict(outputs[OPERATION])
+        undoing = entry.status is StepStatus.UNDOING
+        if undoing and isinstance(outputs.get(UNDO_OPERATION), dict):
+            ctx.operations[f"{entry.name}:undo"] = Operation.from_dict(outputs[UNDO_OPERATION])
