@@ -54,6 +54,24 @@ def test_slot_host_down_is_exit_3_saying_how_to_start_it(project: Project) -> No
     _no_internal_error(done.stderr)
 
 
+def test_unreachable_tracker_refuses_the_deployment_with_exit_3(tmp_path: Path) -> None:
+    """A GitHub tracker nobody answers for: exit 3 naming it, production untouched."""
+    extra = (
+        '\n[integrations.tracker]\nkind = "github"\n'
+        '\n[integrations.github]\nrepository = "shop/app"\ntoken = "env:GH_TOKEN"\n'
+        f'base_url = "http://127.0.0.1:{free_port()}"\n'
+    )
+    project = fake_project(tmp_path, extra=extra)
+    project.set_slots({"production": "1.0.0", "blue": None})
+    done = project.turnout(
+        "deploy", "--env", "web", "--version", "1.1.0", "--yes", env={"GH_TOKEN": "x"}
+    )
+    assert done.returncode == 3, done.stderr
+    assert "tracking issue: GitHub" in done.stderr and "nobody answered" in done.stderr
+    assert project.slots() == {"production": "1.0.0", "blue": None}
+    _no_internal_error(done.stderr)
+
+
 @pytest.mark.parametrize(
     "args",
     [["db", "status"], ["db", "backup"], ["db", "migrate", "--version", "1.1.0"]],

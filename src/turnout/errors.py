@@ -113,3 +113,10 @@ class IntegrationError(TurnoutError):
     """An external system (HTTP API, subprocess, database) failed (exit 5: a person acts)."""
 
     exit_code = 5
+
+
+class IntegrationUnavailable(IntegrationError, Unavailable):
+    """An external system did not answer at all (refused, timed out, unreachable): exit 3
+    when nothing was changed yet; the person makes it reachable and runs again."""
+
+    exit_code = Unavailable.exit_code

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import requests
 from github import Auth, Github, GithubException
 
-from turnout.errors import IntegrationError
+from turnout.errors import IntegrationError, IntegrationUnavailable
 
 if TYPE_CHECKING:
     from github.Repository import Repository
@@ -48,6 +48,10 @@ def github_errors(what: str) -> Iterator[None]:
         yield
     except GithubException as exc:
         raise github_error(what, exc) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise IntegrationUnavailable(
+            f"GitHub: {what}: {type(exc).__name__}: {exc}; nobody answered"
+        ) from exc
     except requests.RequestException as exc:
         raise IntegrationError(f"GitHub: {what}: {type(exc).__name__}: {exc}") from exc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from turnout.errors import StepError, TurnoutError
+from turnout.errors import IntegrationUnavailable, StepError, TurnoutError, Unavailable
 from turnout.integrations.messages import evidence_lines
 from turnout.integrations.tracker import (
     TrackingIssue,
@@ -120,7 +120,9 @@ class TrackStep(Step):
             tracker = tracker_for(ctx.config, ctx.env, ctx.store)
             issue, opened = ensure_issue(tracker, ctx.deployment, title, body)
         except TurnoutError as exc:
-            raise StepError(
+            # A tracker nobody answers is still that (exit 3 while nothing changed yet).
+            failed = IntegrationUnavailable if isinstance(exc, Unavailable) else StepError
+            raise failed(
                 f"tracking issue: {exc.message}",
                 details={"tracker": ctx.env.integrations.tracker.kind},
             ) from exc
