@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from turnout.errors import StepError
 from turnout.model import Release
 
 # Only named in annotations; commands that merely read a target's slots (`status`) do not
@@ -296,8 +297,6 @@ waits by their configured timeouts too, e.g. azure's swap_timeout)."""
 
 def wait_for(target: Target, operation: Operation, deadline: Deadline) -> OperationResult:
     """Follow an operation to its end; StepError when it failed or outlived the deadline."""
-    from turnout.errors import StepError
-
     result = target.follow(operation, deadline=deadline)
     if result.status is OperationStatus.SUCCEEDED:
         return result
