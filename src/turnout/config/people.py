@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from turnout.config.base import Section
+from turnout.config.secrets import Secret
 
 
 class Person(Section):
@@ -18,6 +19,9 @@ class Person(Section):
     slack: str | None = None
     aliases: list[str] = Field(default_factory=list)
     """Other names this person acts under (OS user names, CI identities)."""
+    notify: Secret | None = None
+    """Secret reference to an Apprise URL reaching this person directly (a Slack DM
+    webhook, mailto://…): how the on-call engineer is told of a production deployment."""
 
     def identities(self) -> set[str]:
         """Every name that stands for this person, lower-cased (e-mail: address and user)."""

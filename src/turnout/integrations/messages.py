@@ -29,6 +29,8 @@ class MessageKind(StrEnum):
     ROLLBACK = "rollback"
     REFUSED = "refused"
     NEEDS_PERSON = "needs-person"
+    ONCALL = "oncall"
+    """Sent straight to the on-call engineer after a production deployment."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ def render(kind: MessageKind | str, context: Mapping[str, Any]) -> Message:
         MessageKind.ROLLBACK: _rollback,
         MessageKind.REFUSED: _refused,
         MessageKind.NEEDS_PERSON: _needs_person,
+        MessageKind.ONCALL: _oncall,
     }[kind]
     message = renderer(context)
     # Values come from elsewhere (an app's log, an HTTP answer): no control characters.
@@ -176,11 +179,48 @@ def _success(c: Mapping[str, Any]) -> Message:
         f"**Performance:** {_check_mark(perf_ok)} {perf_text}",
         f"**Errors:** {_check_mark(errors_ok)} {errors_text}",
         "",
-        *_lines(("Deployed by", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        *_lines(
+            ("Deployed by", _person(c.get("deployer"))),
+            ("On-call", _oncall_line(c)),
+            ("Tracking", c.get("tracking_url")),
+        ),
         "",
         _footer(c),
     ]
     return Message(MessageKind.SUCCESS, title, "\n".join(body), "success")
+
+
+def _oncall_line(c: Mapping[str, Any]) -> str:
+    """The on-call engineer of the moment and whether they were told directly (production)."""
+    if "oncall_now" not in c:
+        return ""
+    if not c.get("oncall_now"):
+        return "(none found)"
+    reached = c.get("oncall_reached")
+    if reached:
+        how = f"told directly ({reached})"
+    else:
+        how = f"not told directly: {c.get('oncall_unreached')}"
+    return f"{_person(c.get('oncall_now'))}, {how}"
+
+
+def _oncall(c: Mapping[str, Any]) -> Message:
+    """To the on-call engineer: what just went live, by whom, and how to undo it."""
+    env = c.get("environment") or "production"
+    title = f"📟 On call: {c.get('version') or 'a new version'} is live on {_env_title(c)}"
+    body = [
+        *_lines(
+            ("Version", _version_change(c)),
+            ("Changes", c.get("changes")),
+            ("Deployed by", _person(c.get("deployer"))),
+            ("Status", "Kept, not proven healthy" if c.get("proven") is False else "Verified"),
+            ("Tracking", c.get("tracking_url")),
+            ("If it misbehaves", f"`turnout rollback --env {env}`"),
+        ),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.ONCALL, title, "\n".join(body), "info")
 
 
 def _failure_lines(c: Mapping[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ both ask `on_call`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -26,6 +26,12 @@ class OnCall:
     source: str
     """pagerduty, roster or none."""
     people: list[str]
+    emails: dict[str, str] = field(default_factory=dict)
+    """E-mail addresses PagerDuty gave, by name (to find them among `[[people]]`)."""
+
+    def first(self) -> str | None:
+        """The on-call engineer of the moment: the first person on call, if any."""
+        return self.people[0] if self.people else None
 
     def backup_for(self, deployer: str) -> str | None:
         """The first person on call who is not the deployer (the runbook's on-call backup)."""
@@ -56,10 +62,13 @@ def on_call(config: LoadedConfig, env: EnvironmentConfig, at: datetime | None = 
         finally:
             client.close()
         names: list[str] = []
+        emails: dict[str, str] = {}
         for entry in entries:
             if entry.name not in names:
                 names.append(entry.name)
-        return OnCall("pagerduty", names)
+            if entry.email:
+                emails.setdefault(entry.name, entry.email)
+        return OnCall("pagerduty", names, emails)
     if settings.roster:
         when = at if at is not None else datetime.now(UTC)
         return OnCall("roster", roster_at(settings.roster, when, env.policy.zone))

@@ -7,12 +7,15 @@ the step's outputs and the audit log, and the deployment goes on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from turnout.errors import TurnoutError
 from turnout.integrations.messages import MessageKind
-from turnout.integrations.notify import Delivery, notifier_for
+from turnout.integrations.notify import AppriseChannel, Delivery, Notifier, notifier_for
 from turnout.model import StepStatus
+from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 
@@ -233,6 +236,83 @@ class AnnounceStartStep(Step):
         announce(ctx, kind, failure_context(ctx))
 
 
+@dataclass(frozen=True)
+class OnCallNotice:
+    """Who was on call when a production deployment finished, and whether they were told."""
+
+    person: str | None
+    """As announced (their Slack handle when known); None when nobody was found."""
+    source: str
+    reached: str | None = None
+    """How they were told directly: the URL's kind and the setting, e.g.
+    `slack, people[1].notify` (never the URL)."""
+    unreached: str | None = None
+    """Why they were not told directly."""
+
+    def context(self) -> dict[str, Any]:
+        """The success announcement's on-call keys."""
+        return {
+            "oncall_now": self.person,
+            "oncall_reached": self.reached,
+            "oncall_unreached": self.unreached,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (step outputs)."""
+        return {"person": self.person, "source": self.source, **self.context()}
+
+
+def tell_oncall(ctx: StepContext, context: Mapping[str, Any]) -> OnCallNotice:
+    """Send the on-call engineer of the moment a message of their own, where their
+    `people[].notify` reaches them; never raises (the deployment is done)."""
+    from turnout.config.people import find_person
+    from turnout.integrations.oncall import on_call
+
+    try:
+        found = on_call(ctx.config, ctx.env, at=ctx.clock.now())
+    except TurnoutError as exc:
+        ctx.progress(f"on-call lookup failed: {exc.message}")
+        return OnCallNotice(None, "unknown", unreached=f"on-call lookup failed: {exc.message}")
+    name = found.first()
+    if name is None:
+        return OnCallNotice(None, found.source, unreached="nobody is on call")
+    people = ctx.config.root.people
+    person = find_person(people, name)
+    if person is None and name in found.emails:
+        person = find_person(people, found.emails[name])
+    shown = handle(ctx, person.name if person is not None else name)
+    if person is None or person.notify is None:
+        why = f"no people[].notify for {person.name if person is not None else name}"
+        return OnCallNotice(shown, found.source, unreached=why)
+    key = f"people[{people.index(person)}].notify"
+    channel = AppriseChannel(person.notify, key=key, file=str(ctx.config.path))
+    settings = ctx.env.integrations.notify
+    notifier = Notifier(
+        [channel],
+        retries=settings.retries,
+        backoff=settings.backoff,
+        timeout=settings.timeout,
+        clock=ctx.clock,
+        hashtags=settings.hashtags,
+    )
+    [delivery] = notifier.send(MessageKind.ONCALL, context)
+    if not delivery.ok:
+        ctx.store.audit(
+            "turnout",
+            "notify.failed",
+            environment=ctx.deployment.environment,
+            deployment_id=ctx.deployment.id,
+            kind=MessageKind.ONCALL.value,
+            failures=[delivery.to_dict()],
+        )
+        return OnCallNotice(shown, found.source, unreached=f"{key}: {delivery.error}")
+    try:
+        scheme = urlsplit(channel.url()).scheme or "?"
+    except TurnoutError:
+        scheme = "?"
+    return OnCallNotice(shown, found.source, reached=f"{scheme}, {key}")
+
+
 class AnnounceSuccessStep(Step):
     """Runbook Phase 6.1: "Production Deployment Complete"."""
 
@@ -246,4 +326,10 @@ class AnnounceSuccessStep(Step):
         return {"summary": "success announcement already sent", "kind": "success", **sent}
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
-        return announce(ctx, MessageKind.SUCCESS, success_context(ctx))
+        context = success_context(ctx)
+        if not is_production(ctx.env):
+            return announce(ctx, MessageKind.SUCCESS, context)
+        # The runbook's "on-call engineer aware": told first, so the announcement can say so.
+        notice = tell_oncall(ctx, context)
+        outputs = announce(ctx, MessageKind.SUCCESS, {**context, **notice.context()})
+        return {**outputs, "oncall": notice.to_dict()}
