@@ -9,6 +9,7 @@ import pytest
 from tests.support.postgres_server import PostgresServer
 from turnout.errors import LockHeld
 from turnout.store import Store
+from turnout.store.records import AuditAction
 
 
 def test_lock_is_exclusive_and_names_holder(any_store: Store) -> None:
@@ -24,9 +25,11 @@ def test_lock_is_exclusive_and_names_holder(any_store: Store) -> None:
 
 def test_audit_chain_detects_tampering(any_store: Store) -> None:
     """The audit log's hash chain holds, and an edited row breaks it at that row."""
-    any_store.audit("alice", "deploy.start", environment="production", version="1.0.0")
-    second = any_store.audit("bob", "approve", environment="production", deployment_id=3)
-    any_store.audit("alice", "deploy.end", environment="production")
+    any_store.audit("alice", AuditAction.DEPLOY_START, environment="production", version="1.0.0")
+    second = any_store.audit(
+        "bob", AuditAction.APPROVAL_RECORDED, environment="production", deployment_id=3
+    )
+    any_store.audit("alice", AuditAction.DEPLOY_SUCCEEDED, environment="production")
     assert any_store.verify_audit() is None
     with any_store.db.transaction() as tx:
         changed = tx.run("UPDATE audit SET actor = 'mallory' WHERE id = :id", {"id": second.id})
@@ -54,8 +57,8 @@ def test_audit_chain_holds_in_any_session_time_zone(
     url = postgres.url(pg_database) + "?options=-c%20TimeZone%3DEurope/Berlin"
     store = Store.open(Path("/nonexistent"), url=url)
     try:
-        store.audit("alice", "deploy.start", environment="production")
-        store.audit("bob", "approve", environment="production")
+        store.audit("alice", AuditAction.DEPLOY_START, environment="production")
+        store.audit("bob", AuditAction.APPROVAL_RECORDED, environment="production")
         assert store.verify_audit() is None
     finally:
         store.close()
@@ -63,9 +66,9 @@ def test_audit_chain_holds_in_any_session_time_zone(
 
 def test_audit_chain_names_a_deleted_row(any_store: Store) -> None:
     """Deleting an entry breaks the chain at the entry after it, which names the gap."""
-    first = any_store.audit("alice", "deploy.start", environment="production")
-    second = any_store.audit("bob", "approve", environment="production")
-    third = any_store.audit("alice", "deploy.end", environment="production")
+    first = any_store.audit("alice", AuditAction.DEPLOY_START, environment="production")
+    second = any_store.audit("bob", AuditAction.APPROVAL_RECORDED, environment="production")
+    third = any_store.audit("alice", AuditAction.DEPLOY_SUCCEEDED, environment="production")
     assert any_store.check_audit_chain().rows == 3
     with any_store.db.transaction() as tx:
         tx.run("DELETE FROM audit WHERE id = :id", {"id": second.id})

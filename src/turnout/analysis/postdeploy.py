@@ -26,7 +26,7 @@ from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, LockHeld, NeedsPerson, RolledBack
 from turnout.model import DeploymentStatus
 from turnout.store import Store
-from turnout.store.records import DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
 # How often (seconds) the watch checks that production still runs the watched version.
@@ -158,7 +158,7 @@ def watch_environment(
         )
         store.audit(
             actor,
-            "watch.ended",
+            AuditAction.WATCH_ENDED,
             environment=env.name,
             deployment_id=row.id,
             summary=verdict.summary,
@@ -198,7 +198,7 @@ def _roll_back(
     # The decision is audited before acting on it, so it is on record even if the swap fails.
     store.audit(
         actor,
-        "watch.regressed",
+        AuditAction.WATCH_REGRESSED,
         environment=env.name,
         deployment_id=row.id,
         summary=verdict.summary,

@@ -17,7 +17,7 @@ from typing import Any
 from turnout.analysis.judge import headline
 from turnout.model import DeploymentStatus, Verdict, VerdictKind
 from turnout.store import Store
-from turnout.store.records import DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord
 
 
 def needs_proof(row: DeploymentRecord) -> bool:
@@ -79,7 +79,7 @@ def record_proven(store: Store, row: DeploymentRecord, verdict: Verdict, actor: 
     store.update_deployment(row.id, **fields)
     store.audit(
         actor,
-        "watch.proven",
+        AuditAction.WATCH_PROVEN,
         environment=row.environment,
         deployment_id=row.id,
         version=row.version,

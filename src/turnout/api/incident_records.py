@@ -8,6 +8,7 @@ from typing import Any
 
 from turnout.api.context import ConfigSource, acting_user, load, open_store
 from turnout.errors import BadInput
+from turnout.store.records import AuditAction
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ def open_incident(
     user = acting_user(actor)
     with open_store(loaded) as store:
         row = store.open_incident(title.strip(), user, env)
-        store.audit(user, "incident.open", environment=env, incident=row.id, title=row.title)
+        store.audit(
+            user, AuditAction.INCIDENT_OPEN, environment=env, incident=row.id, title=row.title
+        )
     return IncidentOpened(row.id, row.title, env, user)
 
 
@@ -112,7 +115,7 @@ def close_incident(
         row = store.close_incident(incident_id, user)
         if row is None:
             raise BadInput(f"incident close: no open incident {incident_id}")
-        store.audit(user, "incident.close", environment=row.environment, incident=row.id)
+        store.audit(user, AuditAction.INCIDENT_CLOSE, environment=row.environment, incident=row.id)
     return IncidentClosed(row.id, row.title, row.environment, user)
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from turnout.api.context import ConfigSource, acting_user, load, open_store
 from turnout.errors import BadInput
+from turnout.store.records import AuditAction
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def close_postmortem(
         closed = store.close_postmortem(postmortem_id, who, link)
         store.audit(
             who,
-            "postmortem.closed",
+            AuditAction.POSTMORTEM_CLOSED,
             environment=found.environment,
             deployment_id=found.deployment_id,
             postmortem=postmortem_id,

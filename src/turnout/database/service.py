@@ -25,6 +25,7 @@ from turnout.database.migrations import Migration, MigrationSet, load_from_packa
 from turnout.database.runner import AppliedRun, apply_migrations
 from turnout.database.verify import VerifyReport, check_history, run_verify_sql
 from turnout.errors import BadInput, PackageError
+from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -265,7 +266,7 @@ class DatabaseService:
         )
         self.store.audit(
             self.actor,
-            "db.restore",
+            AuditAction.DB_RESTORE,
             environment=self.env.name,
             deployment_id=deployment_id,
             backup_id=record.id,

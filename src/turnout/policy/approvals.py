@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from turnout.config.people import Person, find_person
 from turnout.errors import BadInput, Refused
 from turnout.policy.flags import DeploymentFlags, is_production
+from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -211,7 +212,7 @@ def record_approval(
     def refuse(error: type[BadInput] | type[Refused], message: str) -> NoReturn:
         store.audit(
             who,
-            "approval.refused",
+            AuditAction.APPROVAL_REFUSED,
             environment=row.environment,
             deployment_id=deployment_id,
             why=message,
@@ -252,7 +253,7 @@ def record_approval(
     approval = store.add_approval(deployment_id, person.name, role, comment)
     store.audit(
         person.name,
-        "approval.recorded",
+        AuditAction.APPROVAL_RECORDED,
         environment=row.environment,
         deployment_id=deployment_id,
         role=role,

@@ -25,6 +25,7 @@ from turnout.model import DeploymentStatus, PlannedDeployment, StepStatus, Verdi
 from turnout.policy.approvals import is_deployer
 from turnout.policy.flags import DeploymentFlags, is_production
 from turnout.policy.rules import WindowOverride
+from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -142,7 +143,12 @@ def record_attestation(
     }
     store.put(attestation_key(environment, version, key), record)
     store.audit(
-        by, "checklist.attested", environment=environment, item=key, version=version, note=note
+        by,
+        AuditAction.CHECKLIST_ATTESTED,
+        environment=environment,
+        item=key,
+        version=version,
+        note=note,
     )
     return record
 

@@ -19,7 +19,7 @@ from turnout.model import DeploymentStatus
 from turnout.policy.approvals import base_roles, eligible, is_deployer
 from turnout.runbook.lease import Lease
 from turnout.store import Store
-from turnout.store.records import DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
 
@@ -80,7 +80,7 @@ def accept(
         store.update_deployment(row.id, status=DeploymentStatus.SUCCEEDED.value, message=message)
         store.audit(
             actor,
-            "deploy.accepted",
+            AuditAction.DEPLOY_ACCEPTED,
             environment=env.name,
             deployment_id=row.id,
             version=row.version,
@@ -115,7 +115,11 @@ def _check_rules(
 
     def refuse(message: str) -> None:
         store.audit(
-            actor, "accept.refused", environment=env.name, deployment_id=row.id, why=message
+            actor,
+            AuditAction.ACCEPT_REFUSED,
+            environment=env.name,
+            deployment_id=row.id,
+            why=message,
         )
         raise Refused(message)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from turnout.database.driver import DatabaseError
 from turnout.errors import BadInput, NeedsPerson, PackageError, RolledBack
 from turnout.runbook.lease import Lease
+from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
     from turnout.clock import Clock
@@ -150,7 +151,7 @@ class DatabaseOperations:
         with database_errors():
             record = self.service.backup(None, reason="manual backup")
         self.service.store.audit(
-            self.actor, "db.backup", environment=self.environment, backup_id=record.id
+            self.actor, AuditAction.DB_BACKUP, environment=self.environment, backup_id=record.id
         )
         return record
 
@@ -181,7 +182,7 @@ class DatabaseOperations:
         result = MigrateResult(self.environment, tuple(done), record.id, report)
         svc.store.audit(
             self.actor,
-            "db.migrate",
+            AuditAction.DB_MIGRATE,
             environment=self.environment,
             versions=result.versions,
             backup_id=record.id,

@@ -34,7 +34,7 @@ from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
 from turnout.store import Store
-from turnout.store.records import DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
 
@@ -137,7 +137,7 @@ class Engine:
             deployment_id = row.id
             self.store.audit(
                 deployer,
-                "deploy.start",
+                AuditAction.DEPLOY_START,
                 environment=self.env.name,
                 deployment_id=row.id,
                 version=release.version,
@@ -164,7 +164,7 @@ class Engine:
             lease.attach(row.id)
             self.store.audit(
                 actor,
-                "deploy.resume",
+                AuditAction.DEPLOY_RESUME,
                 environment=self.env.name,
                 deployment_id=row.id,
                 status=row.status,
@@ -237,7 +237,10 @@ class Engine:
                 message="superseded by a newer deployment",
             )
             self.store.audit(
-                actor, "deploy.superseded", environment=self.env.name, deployment_id=row.id
+                actor,
+                AuditAction.DEPLOY_SUPERSEDED,
+                environment=self.env.name,
+                deployment_id=row.id,
             )
 
     def _keep_lock(self, deployment_id: int) -> None:
@@ -383,7 +386,7 @@ class Engine:
             )
             self.store.audit(
                 ctx.deployment.deployer,
-                "deploy.waiting-approval",
+                AuditAction.DEPLOY_WAITING_APPROVAL,
                 environment=self.env.name,
                 deployment_id=dep_id,
                 reason=exc.message,
@@ -485,7 +488,7 @@ class Engine:
         )
         self.store.audit(
             ctx.deployment.deployer,
-            f"deploy.{status.value}",
+            AuditAction.deployment_ended(status),
             environment=self.env.name,
             deployment_id=dep_id,
             message=message,
@@ -509,7 +512,7 @@ class Engine:
                 self._hook_failures.append(f"{step_row.name}: {_error_text(exc)}")
                 self.store.audit(
                     "turnout",
-                    "hook.failed",
+                    AuditAction.HOOK_FAILED,
                     environment=self.env.name,
                     deployment_id=ctx.deployment.id,
                     step=step_row.name,

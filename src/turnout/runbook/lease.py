@@ -22,7 +22,7 @@ from turnout.errors import LockHeld, LockLost
 from turnout.model import DeploymentStatus
 from turnout.processes import pid_alive
 from turnout.store import Store, holder_identity
-from turnout.store.records import LockRecord
+from turnout.store.records import AuditAction, LockRecord
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER = timedelta(seconds=60)
@@ -173,7 +173,7 @@ class Lease:
     ) -> None:
         self.store.audit(
             self.actor,
-            taken.how.value,
+            AuditAction(taken.how.value),
             environment=self.environment,
             deployment_id=deployment_id,
             previous_holder=taken.previous.holder,

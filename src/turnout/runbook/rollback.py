@@ -10,7 +10,7 @@ from turnout.model import DeploymentStatus, StepStatus
 from turnout.runbook.http_checks import check_client, failures, run_checks
 from turnout.runbook.lease import Lease
 from turnout.store import Store
-from turnout.store.records import DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import DEFAULT_WAIT, PRODUCTION, Deadline, Target, wait_for
 
 
@@ -73,7 +73,7 @@ def rollback(
         problem = failures(results)
         store.audit(
             actor,
-            "rollback",
+            AuditAction.ROLLBACK,
             environment=env.name,
             from_version=live_version,
             to_version=warm_version,

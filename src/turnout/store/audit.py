@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from turnout.store.base import StoreBase
-from turnout.store.records import AuditEntry, ChainBreak, ChainCheck
+from turnout.store.records import AuditAction, AuditEntry, ChainBreak, ChainCheck
 from turnout.store.sql import Row, document, dumps, when
 
 GENESIS = "0" * 64
@@ -64,7 +64,7 @@ class AuditStore(StoreBase):
     def audit(
         self,
         actor: str,
-        action: str,
+        action: AuditAction,
         *,
         environment: str | None = None,
         deployment_id: int | None = None,
@@ -78,7 +78,7 @@ class AuditStore(StoreBase):
             last = tx.one("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
             prev = GENESIS if last is None else str(last["hash"])
             at = when(self.db.stamp(self.now()))  # as it will read back
-            digest = audit_hash(prev, at, actor, action, environment, deployment_id, details)
+            digest = audit_hash(prev, at, actor, action.value, environment, deployment_id, details)
             new_id = tx.insert(
                 "INSERT INTO audit (at, actor, action, environment, deployment_id, details,"
                 " prev_hash, hash) VALUES (:at, :actor, :action, :environment,"
@@ -86,7 +86,7 @@ class AuditStore(StoreBase):
                 {
                     "at": self.db.stamp(at),
                     "actor": actor,
-                    "action": action,
+                    "action": action.value,
                     "environment": environment,
                     "deployment_id": deployment_id,
                     "details": dumps(details),
@@ -95,7 +95,7 @@ class AuditStore(StoreBase):
                 },
             )
         return AuditEntry(
-            new_id, at, actor, action, environment, deployment_id, details, prev, digest
+            new_id, at, actor, action.value, environment, deployment_id, details, prev, digest
         )
 
     def audit_log(

@@ -92,6 +92,55 @@ class ApprovalRecord:
     created_at: datetime
 
 
+class AuditAction(StrEnum):
+    """What an audit entry records (its `action`)."""
+
+    ACCEPT_REFUSED = "accept.refused"
+    APPROVAL_GRANTED = "approval.granted"
+    APPROVAL_RECORDED = "approval.recorded"
+    APPROVAL_REFUSED = "approval.refused"
+    APPROVAL_WAITING = "approval.waiting"
+    CHECKLIST_ATTESTED = "checklist.attested"
+    CHECKLIST_REFUSED = "checklist.refused"
+    CHECKLIST_VERDICT = "checklist.verdict"
+    DB_BACKUP = "db.backup"
+    DB_MIGRATE = "db.migrate"
+    DB_RESTORE = "db.restore"
+    DEPLOY_ACCEPTED = "deploy.accepted"
+    DEPLOY_COMPENSATING = "deploy.compensating"
+    DEPLOY_NEEDS_PERSON = "deploy.needs-person"
+    DEPLOY_PENDING = "deploy.pending"
+    DEPLOY_REFUSED = "deploy.refused"
+    DEPLOY_RESUME = "deploy.resume"
+    DEPLOY_ROLLED_BACK = "deploy.rolled-back"
+    DEPLOY_RUNNING = "deploy.running"
+    DEPLOY_START = "deploy.start"
+    DEPLOY_SUCCEEDED = "deploy.succeeded"
+    DEPLOY_SUPERSEDED = "deploy.superseded"
+    DEPLOY_WAITING_APPROVAL = "deploy.waiting-approval"
+    HOOK_FAILED = "hook.failed"
+    INCIDENT_CLOSE = "incident.close"
+    INCIDENT_OPEN = "incident.open"
+    LOCK_FORCE_UNLOCK = "lock.force-unlock"
+    LOCK_TAKE_OVER = "lock.take-over"
+    NOTIFY_FAILED = "notify.failed"
+    POSTMORTEM_CLOSED = "postmortem.closed"
+    POSTMORTEM_OPENED = "postmortem.opened"
+    PRECONDITIONS_INCIDENT_OVERRIDE = "preconditions.incident-override"
+    ROLLBACK = "rollback"
+    WATCH_ENDED = "watch.ended"
+    WATCH_PROVEN = "watch.proven"
+    WATCH_REGRESSED = "watch.regressed"
+    WINDOW_OVERRIDE = "window.override"
+    WINDOW_REFUSED = "window.refused"
+    WINDOW_VERDICT = "window.verdict"
+
+    @staticmethod
+    def deployment_ended(status: DeploymentStatus) -> AuditAction:
+        """The entry written when a deployment settles in a status."""
+        return AuditAction(f"deploy.{status.value}")
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One decision in the append-only audit log, chained to the one before by hash."""
@@ -100,6 +149,7 @@ class AuditEntry:
     at: datetime
     actor: str
     action: str
+    """An AuditAction's value (entries written by older versions may have others)."""
     environment: str | None
     deployment_id: int | None
     details: dict[str, Any]

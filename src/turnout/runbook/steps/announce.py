@@ -18,6 +18,7 @@ from turnout.model import StepStatus
 from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
+from turnout.store.records import AuditAction
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
 _OUTCOME_KIND = {
@@ -182,7 +183,7 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
     if failed:
         ctx.store.audit(
             "turnout",
-            "notify.failed",
+            AuditAction.NOTIFY_FAILED,
             environment=ctx.deployment.environment,
             deployment_id=ctx.deployment.id,
             kind=kind.value,

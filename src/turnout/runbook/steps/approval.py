@@ -11,6 +11,7 @@ from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.outputs import WindowOutputs
 from turnout.runbook.step import Step, StepContext
+from turnout.store.records import AuditAction
 
 
 class ApprovalStep(Step):
@@ -44,7 +45,7 @@ class ApprovalStep(Step):
             message = status.waiting_message(ctx.env.name)
             ctx.store.audit(
                 flags.deployer,
-                "approval.waiting",
+                AuditAction.APPROVAL_WAITING,
                 environment=ctx.env.name,
                 deployment_id=dep_id,
                 missing=[r.to_dict() for r in status.missing],
@@ -56,7 +57,7 @@ class ApprovalStep(Step):
         if status.requirements:
             ctx.store.audit(
                 flags.deployer,
-                "approval.granted",
+                AuditAction.APPROVAL_GRANTED,
                 environment=ctx.env.name,
                 deployment_id=dep_id,
                 met=status.met,
@@ -75,7 +76,7 @@ class ApprovalStep(Step):
         )
         ctx.store.audit(
             deployer,
-            "postmortem.opened",
+            AuditAction.POSTMORTEM_OPENED,
             environment=ctx.env.name,
             deployment_id=dep_id,
             postmortem=row.id,

@@ -9,6 +9,7 @@ from turnout.policy.checklist import evaluate_checklist
 from turnout.policy.flags import read_flags
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.step import Step, StepContext
+from turnout.store.records import AuditAction
 
 
 class ChecklistStep(Step):
@@ -32,7 +33,7 @@ class ChecklistStep(Step):
         if not report.ok:
             ctx.store.audit(
                 flags.deployer,
-                "checklist.refused",
+                AuditAction.CHECKLIST_REFUSED,
                 environment=ctx.env.name,
                 deployment_id=ctx.deployment.id,
                 results=results,
@@ -41,7 +42,7 @@ class ChecklistStep(Step):
             raise GateFailed(report.refusal(), details=outputs)
         ctx.store.audit(
             flags.deployer,
-            "checklist.verdict",
+            AuditAction.CHECKLIST_VERDICT,
             environment=ctx.env.name,
             deployment_id=ctx.deployment.id,
             results=results,

@@ -8,6 +8,7 @@ from turnout.errors import GateFailed
 from turnout.integrations.incidents import active_incidents
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.runbook.step import Step, StepContext
+from turnout.store.records import AuditAction
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
 
@@ -51,7 +52,7 @@ class PreconditionsStep(Step):
             outputs["incidents_overridden"] = listed
             ctx.store.audit(
                 ctx.deployment.deployer,
-                "preconditions.incident-override",
+                AuditAction.PRECONDITIONS_INCIDENT_OVERRIDE,
                 environment=ctx.env.name,
                 deployment_id=ctx.deployment.id,
                 incidents=listed,

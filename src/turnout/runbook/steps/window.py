@@ -9,6 +9,7 @@ from turnout.policy.flags import read_flags
 from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.step import Step, StepContext
+from turnout.store.records import AuditAction
 
 
 class WindowStep(Step):
@@ -34,16 +35,16 @@ class WindowStep(Step):
         }
         if not decision.ok:
             ctx.store.audit(
-                flags.deployer, "window.refused", **where, **audit, flags=flags.to_dict()
+                flags.deployer, AuditAction.WINDOW_REFUSED, **where, **audit, flags=flags.to_dict()
             )
             raise GateFailed(decision.message, details=decision.to_dict())
         ctx.store.audit(
-            flags.deployer, "window.verdict", **where, **audit, override=decision.override
+            flags.deployer, AuditAction.WINDOW_VERDICT, **where, **audit, override=decision.override
         )
         if decision.override:
             ctx.store.audit(
                 flags.deployer,
-                "window.override",
+                AuditAction.WINDOW_OVERRIDE,
                 environment=ctx.env.name,
                 deployment_id=ctx.deployment.id,
                 override=decision.override,
