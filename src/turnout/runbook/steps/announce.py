@@ -300,7 +300,7 @@ def tell_oncall(ctx: StepContext, context: Mapping[str, Any]) -> OnCallNotice:
     if not delivery.ok:
         ctx.store.audit(
             "turnout",
-            "notify.failed",
+            AuditAction.NOTIFY_FAILED,
             environment=ctx.deployment.environment,
             deployment_id=ctx.deployment.id,
             kind=MessageKind.ONCALL.value,
