@@ -460,7 +460,7 @@ class Engine:
         dep_id = ctx.deployment.id
         self._finish(ctx, status, code, message)
         self._after(ctx, outcome)
-        problems = self._unposted(dep_id)
+        problems = self._unposted(ctx)
         if problems:
             message = f"{message}; " + "; ".join(problems)
             self.store.update_deployment(dep_id, message=message)
@@ -469,12 +469,10 @@ class Engine:
         )
         return Result(dep_id, status, code, message, details if details is not None else failure)
 
-    def _unposted(self, dep_id: int) -> list[str]:
-        from turnout.runbook.steps.track import PROBLEMS_KEY
-
-        row = self.store.deployment(dep_id)
-        data = (row.data or {}) if row is not None else {}
-        problems = [str(p) for p in data.get(PROBLEMS_KEY) or []]
+    def _unposted(self, ctx: StepContext) -> list[str]:
+        problems: list[str] = []
+        for entry in self.store.steps(ctx.deployment.id):
+            problems += load_step(entry.name).unreported(ctx)
         return problems + self._hook_failures
 
     def _finish(self, ctx: StepContext, status: DeploymentStatus, code: int, message: str) -> None:

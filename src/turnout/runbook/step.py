@@ -189,3 +189,8 @@ class Step:
     def after(self, ctx: StepContext, outcome: Outcome) -> None:
         """Called once the deployment has ended, for steps that succeeded (e.g. to announce)."""
         return None
+
+    def unreported(self, ctx: StepContext) -> list[str]:
+        """What this step's channel could not tell people during the deployment (comments
+        that never reached the tracking issue, ...): added to the deployment's message."""
+        return []

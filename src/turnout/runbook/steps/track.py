@@ -133,6 +133,9 @@ class TrackStep(Step):
             summary=f"tracking issue {verb}: {issue.title}{where}", issue=issue.to_dict()
         )
 
+    def unreported(self, ctx: StepContext) -> list[str]:
+        return tracking_problems(ctx)
+
     def after(self, ctx: StepContext, outcome: Outcome) -> None:
         # On success the close step has already closed it; otherwise close with the reason.
         text = _OUTCOME_TEXT.get(outcome)
