@@ -2,8 +2,9 @@
 
 Asking the package imports every country it has (a tenth of a second or more), and every
 command validates the configuration. The answer only changes with the package, so a
-calendar found once is remembered (in the user's cache folder) until another version of
-`holidays` is installed; an unknown one is never remembered, so its error stays exact.
+calendar found once is remembered (in the user's cache folder, per install of `holidays`:
+each virtual environment has its own) until that install changes; an unknown one is never
+remembered, so its error stays exact.
 """
 
 from __future__ import annotations
@@ -34,21 +35,33 @@ def _installed_version() -> str | None:
     return None
 
 
-def _remembered(version: str) -> set[str]:
-    with contextlib.suppress(OSError, ValueError, TypeError):
+_KEPT_INSTALLS = 8
+"""How many installs of `holidays` (virtual environments) the cache keeps answers for."""
+
+
+def _read() -> dict[str, list[str]]:
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
         data = json.loads(_cache_file().read_text(encoding="utf-8"))
-        if data.get("holidays") == version:
-            return {str(name) for name in data.get("known", [])}
-    return set()
+        installs = data.get("installs", {})
+        return {str(k): [str(n) for n in v] for k, v in installs.items() if isinstance(v, list)}
+    return {}
+
+
+def _remembered(version: str) -> set[str]:
+    return set(_read().get(version, []))
 
 
 def _remember(version: str, known: set[str]) -> None:
     path = _cache_file()
+    installs = {k: v for k, v in _read().items() if k != version}
+    # Newest last; the oldest installs are forgotten first.
+    kept = dict(list(installs.items())[-(_KEPT_INSTALLS - 1) :])
+    kept[version] = sorted(known)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=".known-calendars-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"holidays": version, "known": sorted(known)}, handle)
+            json.dump({"installs": kept}, handle)
         Path(name).replace(path)
 
 
