@@ -12,8 +12,9 @@ from turnout.api.packages import resolve_package
 from turnout.api.status_report import DeploymentDocument
 from turnout.errors import BadInput, NeedsPerson
 from turnout.history import deployment_summary
-from turnout.model import DeploymentStatus, DeploymentType, Release, StepStatus
+from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine, Result, StepEvent
+from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.store import Store
 from turnout.versions import check_version
 
@@ -22,8 +23,6 @@ EventSink = Callable[[StepEvent], None]
 Notice = Callable[[str], None]
 """Receives a line about what the call is doing (e.g. waiting for an approval)."""
 APPROVAL_POLL_S = 2.0
-# A swap that never ran (or a plan without one) means production's traffic never moved.
-NOT_MOVED = frozenset({StepStatus.PENDING, StepStatus.SKIPPED})
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,27 @@ class DeployResult:
     def traffic_moved(self) -> bool:
         """Whether production's traffic moved (a plan without a swap, e.g. infra, counts)."""
         steps = self.deployment.get("steps") or []
-        swap = next((s["status"] for s in steps if s["step"] == "swap"), None)
-        return swap not in NOT_MOVED
+        swap = next((s for s in steps if s["step"] == SWAP_STEP), None)
+        if swap is None:
+            return True
+        return swap_moved_traffic(swap["status"], swap.get("outputs") or {})
 
     @property
     def outcome(self) -> str:
         """The ending in words: the status, unless what was undone never moved traffic."""
         if self.status is DeploymentStatus.ROLLED_BACK and not self.traffic_moved:
+            if self.failed_step == SWAP_STEP:
+                # It started, so "before any traffic moved" would hide that it was tried.
+                return "swap failed, production never changed"
             return "failed before any traffic moved, production untouched"
         return self.status.value
+
+    @property
+    def failed_step(self) -> str | None:
+        """The step whose failure ended the deployment, if one failed."""
+        failure = self.deployment.get("failure")
+        step = failure.get("step") if isinstance(failure, Mapping) else None
+        return step if isinstance(step, str) else None
 
     @property
     def headline(self) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# Steps whose success means production's traffic had moved to the new version.
-TRAFFIC_STEPS = ("swap",)
+from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+
 FIGURES = (
     ("requests", "requests judged"),
     ("probe_requests", "of them probes"),
@@ -37,8 +37,8 @@ def _at(text: Any) -> str:
 
 
 def _traffic_moved(latest: dict[str, Any]) -> bool:
-    steps = {s["step"]: s["status"] for s in latest.get("steps", [])}
-    return any(steps.get(name) in {"succeeded", "undone", "undoing"} for name in TRAFFIC_STEPS)
+    swap = next((s for s in latest.get("steps", []) if s["step"] == SWAP_STEP), None)
+    return swap is not None and swap_moved_traffic(swap["status"], swap.get("outputs") or {})
 
 
 def _replaced(latest: dict[str, Any]) -> str:
@@ -70,6 +70,11 @@ def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None
             return (
                 f"{environment} was rolled back to {previous} at {_at(latest.get('finished_at'))}:"
                 f" {version} failed at {failure.get('step', '?')}"
+            )
+        if failure.get("step") == SWAP_STEP:
+            return (
+                f"the swap to {version} failed at {_at(latest.get('finished_at'))};"
+                f" production never changed: {environment} stays on {previous}"
             )
         return (
             f"{version} stopped at {failure.get('step', '?')} before any traffic moved;"

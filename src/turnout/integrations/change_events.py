@@ -75,7 +75,9 @@ def change_event(message: Message, *, app: str, at: datetime) -> ChangeEvent | N
         if c.get("proven", True) is False:
             summary += ", not proven healthy"
     elif message.kind is MessageKind.ROLLBACK:
-        if c.get("traffic_moved") is False:
+        if c.get("traffic_moved") is False and c.get("failed_step") == "swap":
+            summary = f"{app} {version}'s swap failed on {environment}, production never changed"
+        elif c.get("traffic_moved") is False:
             summary = f"{app} {version} failed on {environment} before any traffic moved"
         else:
             back_on = c.get("live_version") or c.get("previous_version") or "the previous version"

@@ -325,14 +325,18 @@ def _rollback(c: Mapping[str, Any]) -> Message:
 
 
 def _stopped(c: Mapping[str, Any]) -> Message:
-    """A failure before any traffic moved: what was started was undone, nothing rolled back."""
-    title = f"⚠️ {_env_title(c)} Deployment Failed Before Any Traffic Moved"
+    """A failure before any traffic moved: what was started was undone, nothing rolled back.
+    A swap that failed once started is named as such: it was tried, and production never
+    changed."""
     live = c.get("live_version") or c.get("previous_version")
+    if c.get("failed_step") == "swap":
+        title = f"⚠️ {_env_title(c)} Deployment Failed: The Swap Failed, Production Never Changed"
+        production = f"never changed, still on {live}" if live else "never changed"
+    else:
+        title = f"⚠️ {_env_title(c)} Deployment Failed Before Any Traffic Moved"
+        production = f"untouched, still on {live}" if live else "untouched"
     body = [
-        *_lines(
-            ("Version", c.get("version")),
-            ("Production", f"untouched, still on {live}" if live else "untouched"),
-        ),
+        *_lines(("Version", c.get("version")), ("Production", production)),
         *_failure_lines(c),
         *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
         "",

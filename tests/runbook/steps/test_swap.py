@@ -94,6 +94,26 @@ def test_a_swap_failing_after_it_started_is_compensated_and_reported(tmp_path: P
     assert "failed after it started" in " ".join(done.stderr.split())
 
 
+def test_a_swap_failing_after_it_started_says_production_never_changed(tmp_path: Path) -> None:
+    """A swap that failed once started, with nothing moved, ends with the swap failed and
+    production never changed (never "rolled back"), on the terminal and in the message."""
+    project = fake_project(tmp_path)
+    project.set_slots({PRODUCTION: "1.0.0", "blue": None})
+    done = project.turnout(
+        "deploy", "--env", project.env, "--version", "1.1.0", "--yes", env={FAILS: "true"}
+    )
+    assert done.returncode == 4, done.stderr
+    lines = [" ".join(line.split()) for line in done.stderr.splitlines()]
+    error = (
+        "the swap of blue into production failed after it started: the swap failed after"
+        " it started (the fake target's swap_fails); nothing moved"
+    )
+    assert f"✗ deployment 1 swap failed, production never changed: swap failed: {error}" in lines
+    assert "⚠️ Web Deployment Failed: The Swap Failed, Production Never Changed" in lines
+    assert "Production: never changed, still on 1.0.0" in lines
+    assert not any("Rolled Back" in line or line.endswith("rolled back") for line in lines)
+
+
 def test_swap_time_is_when_the_target_moved_traffic(tmp_path: Path) -> None:
     """The swap step records the target's moment of moving traffic (the end of a slow
     swap), which verification then judges from."""

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from turnout.errors import TurnoutError
 from turnout.integrations.messages import MessageKind
 from turnout.integrations.notify import AppriseChannel, Delivery, Notifier, notifier_for
-from turnout.model import StepStatus
 from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
+from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.store.records import AuditAction
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
@@ -150,12 +150,13 @@ def _release_commit(ctx: StepContext) -> str | None:
 
 
 def traffic_moved(ctx: StepContext) -> bool | None:
-    """Whether the swap ran (traffic reached the new version at some point); None for a plan
-    without a swap. A failure before it is announced as such, not as a rollback."""
-    swap = ctx.statuses.get("swap")
+    """Whether the swap moved traffic to the new version at some point; None for a plan
+    without a swap. A failure before it (or a swap that failed without moving anything) is
+    announced as such, not as a rollback."""
+    swap = ctx.statuses.get(SWAP_STEP)
     if swap is None:
         return None
-    return swap not in {StepStatus.PENDING, StepStatus.SKIPPED}
+    return swap_moved_traffic(swap, ctx.outputs.get(SWAP_STEP, {}))
 
 
 def failure_context(ctx: StepContext) -> dict[str, Any]:
