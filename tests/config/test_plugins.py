@@ -3,6 +3,7 @@ provider and a notification channel, each from a distribution installed on sys.p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.in_process import turnout_in_process
 from turnout.analysis.provider import choose_provider
 from turnout.config import load_config
 from turnout.config.plugins import channel_plugins, metrics_plugins, target_plugins
@@ -77,7 +79,11 @@ def channels(config, env):
     return [ToyChannel()]
 
 
-TARGET = TargetPlugin("toy", ToySettings, "toy_turnout:create")
+def probes(config, env):
+    return [("toy colour", lambda: f"the toy is {env.target.colour}")]
+
+
+TARGET = TargetPlugin("toy", ToySettings, "toy_turnout:create", doctor="toy_turnout:probes")
 METRICS = MetricsPlugin("toy-metrics", "toy_turnout:choose")
 CHANNELS = ChannelPlugin("toy-chat", "toy_turnout:channels")
 """
@@ -226,3 +232,17 @@ def test_check_command_validates_a_plugin_target(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "environments.web.target.colour" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def test_target_plugin_contributes_its_doctor_probes(toy: Path, tmp_path: Path) -> None:
+    """`turnout doctor` runs the probes a target plugin's `doctor` entry lists, by name."""
+    # No git repository here: tagging off, so every probe that applies can pass.
+    text = CONFIG + "\n[environments.web.integrations.vcs]\ntag = false\n"
+    path = write(tmp_path / "project", text)
+    done = turnout_in_process(
+        ["doctor", "--env", "web", "--json", "--config", str(path)], cwd=path.parent, env={}
+    )
+    assert done.returncode == 0, done.stderr
+    found = {probe["name"]: probe for probe in json.loads(done.stdout)["probes"]}
+    assert found["toy colour"] == {"name": "toy colour", "ok": True, "detail": "the toy is green"}
+    assert found["target"]["ok"] is True

@@ -151,6 +151,29 @@ def _git(config: LoadedConfig, env: EnvironmentConfig) -> str:
     return "; ".join(notes)
 
 
+def _target_probes(
+    config: LoadedConfig, env: EnvironmentConfig
+) -> list[tuple[str, Callable[[], str]]]:
+    """The probes the environment's target plugin brings for itself (its `doctor` entry)."""
+    from turnout.config.plugins import load_reference, target_plugins
+
+    plugin = target_plugins().get(env.target.kind)
+    if plugin is None or plugin.doctor is None:
+        return []
+    try:
+        contribute = load_reference(plugin.doctor)
+        return list(contribute(config, env))
+    except Exception as exc:  # a plugin that cannot list its probes fails as one probe
+
+        def failed(error: Exception = exc) -> str:
+            raise TurnoutError(
+                f"the {env.target.kind} target's probes ({plugin.doctor}) could not be listed:"
+                f" {type(error).__name__}: {error}"
+            ) from error
+
+        return [(f"{env.target.kind} probes", failed)]
+
+
 def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
     """Every probe that applies to the environment's configuration."""
     integrations = env.integrations
@@ -158,10 +181,7 @@ def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
         _run("state store", lambda: _state_store(config)),
         _run("target", lambda: _target(config, env)),
     ]
-    if env.target.kind == "azure":
-        from turnout.targets.azure.doctor import azure_probes
-
-        found.extend(_run(name, check) for name, check in azure_probes(config, env))
+    found.extend(_run(name, check) for name, check in _target_probes(config, env))
     if env.database.url:
         found.append(_run("database", lambda: _database(config, env)))
     from turnout.integrations.notify import apprise_channels

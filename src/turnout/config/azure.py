@@ -105,7 +105,12 @@ class AzureMonitorConfig(Section):
     timeout: float = Field(default=30.0, gt=0)
 
 
-AZURE = TargetPlugin("azure", AzureTargetConfig, "turnout.targets.azure:create")
+AZURE = TargetPlugin(
+    "azure",
+    AzureTargetConfig,
+    "turnout.targets.azure:create",
+    doctor="turnout.targets.azure.doctor:azure_probes",
+)
 """The `azure` entry point of `turnout.targets`."""
 APPINSIGHTS = MetricsPlugin("appinsights", "turnout.analysis.azure_choice:appinsights_provider")
 """The `appinsights` entry point of `turnout.metrics_providers` ([analysis.appinsights])."""

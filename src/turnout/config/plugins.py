@@ -43,6 +43,10 @@ class TargetPlugin:
     once `kind` is known)."""
     factory: str
     """`module:function` taking (LoadedConfig, EnvironmentConfig), returning a Target."""
+    doctor: str | None = None
+    """`module:function` taking (LoadedConfig, EnvironmentConfig), returning the target's
+    own `turnout doctor` probes as (name, check) pairs: each check returns a line for
+    people or raises TurnoutError. None: doctor only asks the target for its slots."""
 
 
 @dataclass(frozen=True)
