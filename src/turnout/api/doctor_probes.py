@@ -55,7 +55,7 @@ def _target(config: LoadedConfig, env: EnvironmentConfig) -> str:
 
 
 def _database(config: LoadedConfig, env: EnvironmentConfig) -> str:
-    from turnout.database.driver import open_driver
+    from turnout.database.engine_choice import open_driver
     from turnout.database.location import locate
 
     location = locate(config, env)

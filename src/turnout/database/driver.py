@@ -1,6 +1,6 @@
 """What every engine driver offers: sessions, backups, verification, restore, logical dumps.
 
-One module per engine (sqlite.py, postgresql.py); `open_driver` picks one from
+One module per engine (sqlite.py, postgresql.py); `engine_choice.open_driver` picks one from
 the configured location. Engine errors become `DatabaseError` (a StepError)
 at this boundary, with the engine's own message kept.
 """
@@ -100,17 +100,6 @@ class Driver(Protocol):
 
     def logical_dump(self) -> LogicalDump:
         """Schema and every table's rows, as digests."""
-
-
-def open_driver(location: DatabaseLocation) -> Driver:
-    """The driver for a location's engine."""
-    if location.engine == "sqlite":
-        from turnout.database.sqlite import SqliteDriver
-
-        return SqliteDriver(location)
-    from turnout.database.postgresql import PostgresDriver
-
-    return PostgresDriver(location)
 
 
 def iter_chunks(handle: Any, size: int = 1 << 20) -> Iterator[bytes]:

@@ -16,8 +16,9 @@ from turnout.database.backups import (
     usable_backup_file,
     write_verified_backup,
 )
-from turnout.database.driver import DatabaseError, Driver, open_driver
+from turnout.database.driver import DatabaseError, Driver
 from turnout.database.dump import LogicalDump
+from turnout.database.engine_choice import open_driver
 from turnout.database.history import AppliedMigration, HistoryTable, pending_migrations
 from turnout.database.leftovers import remove_leftovers
 from turnout.database.location import DatabaseLocation, locate
