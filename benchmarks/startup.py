@@ -53,6 +53,9 @@ def main() -> None:
     # As on a user's machine: compiled bytecode is cached (the warm-up run writes it).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
+        # A cache folder of the run's own (what the warm-up remembers, e.g. the holiday
+        # calendar it validated), untouched by other turnout installs on the machine.
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
         project = fake_project(Path(tmp) / "project")
         turnout = turnout_command()
         for version in ("1.0.0", "1.1.0"):
