@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -83,3 +84,26 @@ def test_reading_commands_load_no_sql_toolkit_http_client_or_calendars(tmp_path:
         assert not loaded & HEAVY_FOR_READING, (command, sorted(loaded & HEAVY_FOR_READING))
     loaded = _loaded(tmp_path, project.root, "window", "--env", "web", *config, env=cache)
     assert not loaded & (HEAVY_FOR_READING - {"holidays"}), sorted(loaded & HEAVY_FOR_READING)
+
+
+def test_fast_commands_are_registered_by_the_module_they_name() -> None:
+    """Each command started through the short path is one its module registers, among others."""
+    import typer
+
+    from turnout.cli.main import FAST_COMMANDS
+
+    for command, module_name in FAST_COMMANDS.items():
+        module = importlib.import_module(f"turnout.cli.{module_name}")
+        app = typer.Typer()
+        module.register(app)
+        names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+        assert command in names and len(names) > 1, (command, module_name, names)
+
+
+def test_reading_commands_load_only_their_own_command_module(tmp_path: Path) -> None:
+    """`status` runs without importing the modules of unrelated commands (db, host)."""
+    project = fake_project(tmp_path / "project")
+    loaded = _loaded(
+        tmp_path, project.root, "status", "--env", "web", "--config", str(project.config)
+    )
+    assert not loaded & {"turnout.cli.db_cmd", "turnout.cli.host_cmd"}
