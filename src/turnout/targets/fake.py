@@ -117,7 +117,7 @@ class FakeTarget(BlockingCalls):
 
     def check_package(self, package: Path) -> None:
         """Safe to unpack (the default limits): the fake deploys nothing but the version."""
-        from turnout.targets.local.packages import check_package
+        from turnout.targets.packages import check_package
 
         check_package(package)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from turnout.errors import PackageError
-from turnout.targets.local.packages import UnpackLimits, unpack_release
+from turnout.targets.local.packages import unpack_release
+from turnout.targets.packages import UnpackLimits
 
 
 def _zip(path: Path, members: dict[str, bytes], modes: dict[str, int] | None = None) -> Path:

@@ -171,7 +171,7 @@ class AzureTarget(BlockingCalls):
 
     def check_package(self, package: Path) -> None:
         """A zip or a directory safe to unpack (what OneDeploy receives), default limits."""
-        from turnout.targets.local.packages import check_package
+        from turnout.targets.packages import check_package
 
         check_package(package)
 

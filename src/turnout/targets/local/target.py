@@ -14,8 +14,9 @@ from turnout.childenv import referenced_secrets
 from turnout.errors import StepError, Unavailable
 from turnout.model import Release
 from turnout.targets.local.admin import AdminClient, HostNotAnswering, HostNotRunning
-from turnout.targets.local.packages import check_package, limits_for
+from turnout.targets.local.packages import limits_for
 from turnout.targets.local.paths import host_paths, local_settings, split_address
+from turnout.targets.packages import check_package
 from turnout.targets.protocol import (
     PRODUCTION,
     BlockingCalls,
