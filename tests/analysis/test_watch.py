@@ -61,7 +61,7 @@ def watcher(
 ) -> Watcher:
     """A watcher for production from the swap on."""
     state = WatchState.begin(PRODUCTION, swapped_at, config.warmup_exclude)
-    return Watcher(RouterProvider(target), Judge(config, base), clock, state, **kwargs)  # type: ignore[arg-type]
+    return Watcher(RouterProvider(target), Judge(config, base), clock, state, **kwargs)  # type: ignore[arg-type]  # tests pass Watcher's own keywords
 
 
 def test_failing_release_is_caught_within_seconds() -> None:

@@ -147,7 +147,7 @@ def apply_migrations(package: Path, db: Path) -> list[str]:
     folder = package / "migrations"
     files = sorted(
         (path for path in folder.glob("V*.sql") if MIGRATION_NAME.match(path.name)),
-        key=lambda path: int(MIGRATION_NAME.match(path.name).group(1)),  # type: ignore[union-attr]
+        key=lambda path: int(MIGRATION_NAME.match(path.name).group(1)),  # type: ignore[union-attr]  # only names that match
     )
     with sqlite3.connect(db, timeout=5.0) as conn:
         for path in files:

@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         tls = context.wrap_socket(self.connection, server_side=True)
         self.connection = tls
         self.rfile = tls.makefile("rb")
-        self.wfile = socketserver._SocketWriter(tls)  # type: ignore[attr-defined]
+        self.wfile = socketserver._SocketWriter(tls)  # type: ignore[attr-defined]  # the stdlib's own socket writer, private in typeshed
         self._tunnel_host = host
         self.close_connection = False
 

@@ -24,7 +24,7 @@ def require_sdk(file: str, key: str) -> None:
     """Refuse (exit 2, naming the key) when the Azure extra is not installed."""
     try:
         import azure.identity
-        import azure.mgmt.web  # noqa: F401
+        import azure.mgmt.web  # noqa: F401  # imported only to learn whether the extra is there
     except ImportError as exc:
         raise ConfigError(file, key, f"the azure target needs {exc.name}: {EXTRA_HINT}") from None
 
