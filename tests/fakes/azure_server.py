@@ -16,6 +16,11 @@ clients talk to, following the documented REST contracts:
   certificate for the name. Each slot's host is a front door forwarding to the process
   that runs the slot's deployed package; the SCM host is Kudu (`/api/publish` OneDeploy,
   `/api/deployments/{id|latest}`).
+- Resource Health (api-version 2022-10-01): the subscription's Service Health events
+  (`/subscriptions/{sub}/providers/Microsoft.ResourceHealth/events`, two per page with an
+  absolute `nextLink`) and any resource's
+  `/providers/Microsoft.ResourceHealth/availabilityStatuses/current` (Available unless a
+  test says otherwise); `health_down` answers both 503.
 - Log Analytics (`/v1/workspaces/{id}/query`): the `AppRequests` rows the front door
   recorded (sampling weight in ItemCount), visible only `appinsights_delay` seconds after
   they happened, answering the KQL shape turnout sends; anything else is a 400.
@@ -226,6 +231,12 @@ class AzureServer(FakeHttpServer):
         self.start_timeout = 20.0
         self.on_publish: Callable[[], None] | None = None
         """Called when a OneDeploy arrives (a test acting as a person at that moment)."""
+        self.health_events: list[dict[str, Any]] = []
+        """Service Health events of the subscription, as Resource Health returns them."""
+        self.availability: dict[str, str] = {}
+        """availabilityState by lower-cased resource id (absent: Available)."""
+        self.health_down = False
+        """Resource Health answers 503 (the status source is unreachable)."""
         self._sampled = 0
         self._stopping = threading.Event()
 
@@ -236,6 +247,43 @@ class AzureServer(FakeHttpServer):
         principal.not_actions = list(kw.get("not_actions", []))
         self.principals[token] = principal
         return principal
+
+    def add_health_event(
+        self,
+        tracking_id: str,
+        title: str,
+        *,
+        event_type: str = "ServiceIssue",
+        service: str = "App Service",
+        region: str = "West Europe",
+        status: str = "Active",
+    ) -> None:
+        """A Service Health event on the subscription, impacting a service in a region."""
+        with self.lock:
+            self.health_events.append(
+                {
+                    "id": f"/subscriptions/{self.subscription}/providers"
+                    f"/Microsoft.ResourceHealth/events/{tracking_id}",
+                    "name": tracking_id,
+                    "type": "/providers/Microsoft.ResourceHealth/events",
+                    "properties": {
+                        "eventType": event_type,
+                        "eventSource": "ServiceHealth",
+                        "status": status,
+                        "title": title,
+                        "summary": f"<p>{title}</p>",
+                        "level": "Warning",
+                        "impactStartTime": "2026-12-02T08:30:00Z",
+                        "lastUpdateTime": "2026-12-02T08:45:00Z",
+                        "impact": [
+                            {
+                                "impactedService": service,
+                                "impactedRegions": [{"impactedRegion": region, "status": status}],
+                            }
+                        ],
+                    },
+                }
+            )
 
     def add_slot(self, name: str) -> None:
         """Create a slot as a person would in the portal (empty, no settings)."""
@@ -355,6 +403,8 @@ class AzureServer(FakeHttpServer):
             return self._checked(
                 principal, "Microsoft.Insights/metrics/read", path
             ) or self._metrics(request, path)
+        if "/providers/microsoft.resourcehealth/" in lowered:
+            return self._resource_health(request, principal, path)
         rg = f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}".lower()
         if lowered == f"{rg}/providers/microsoft.authorization/permissions":
             return json_response(200, {"value": [self._permission(principal)]})
@@ -365,6 +415,55 @@ class AzureServer(FakeHttpServer):
         site = self.site_id.lower()
         if lowered == site or lowered.startswith(site + "/"):
             return self._site(request, principal, path[len(site) :])
+        return _arm_error(404, "ResourceNotFound", f"The resource '{path}' was not found.")
+
+    def _resource_health(
+        self, request: RecordedRequest, principal: Principal, path: str
+    ) -> Response:
+        if self.health_down:
+            return _arm_error(503, "ServiceUnavailable", "Resource Health is unavailable.")
+        lowered = path.lower()
+        events = f"/subscriptions/{self.subscription}/providers/microsoft.resourcehealth/events"
+        if lowered == events and request.method == "GET":
+            denied = self._checked(principal, "Microsoft.ResourceHealth/events/read", path)
+            if denied:
+                return denied
+            skip = int((request.query.get("$skiptoken") or ["0"])[0])
+            with self.lock:
+                page = self.health_events[skip : skip + 2]
+                more = skip + 2 < len(self.health_events)
+            document: dict[str, Any] = {"value": page}
+            if more:
+                document["nextLink"] = (
+                    f"{self.url}{path}?api-version=2022-10-01&$skiptoken={skip + 2}"
+                )
+            return json_response(200, document)
+        suffix = "/providers/microsoft.resourcehealth/availabilitystatuses/current"
+        if lowered.endswith(suffix) and request.method == "GET":
+            resource = path[: -len(suffix)]
+            action = "Microsoft.ResourceHealth/AvailabilityStatuses/read"
+            denied = self._checked(principal, action, resource)
+            if denied:
+                return denied
+            with self.lock:
+                state = self.availability.get(resource.lower(), "Available")
+            return json_response(
+                200,
+                {
+                    "id": f"{resource}{suffix}",
+                    "name": "current",
+                    "type": "Microsoft.ResourceHealth/AvailabilityStatuses",
+                    "location": self.location,
+                    "properties": {
+                        "availabilityState": state,
+                        "summary": "There aren't any known Azure platform problems"
+                        if state == "Available"
+                        else f"The resource is {state.lower()} because of a platform problem.",
+                        "reasonChronicity": "Persistent",
+                        "occuredTime": "2026-12-02T08:40:00Z",
+                    },
+                },
+            )
         return _arm_error(404, "ResourceNotFound", f"The resource '{path}' was not found.")
 
     def _principal(self, request: RecordedRequest) -> Principal | None:

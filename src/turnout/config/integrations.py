@@ -86,10 +86,34 @@ class PagerDutyConfig(Section):
     timeout: float = Field(default=10.0, gt=0.0, le=120.0)
 
 
+HealthEventType = Literal["ServiceIssue", "PlannedMaintenance"]
+HEALTH_EVENT_TYPES: tuple[HealthEventType, ...] = ("ServiceIssue", "PlannedMaintenance")
+
+
+class AzureHealthConfig(Section):
+    """Azure Service Health and Resource Health for the environment's App Service target
+    (its subscription, region and credential)."""
+
+    event_types: list[HealthEventType] = Field(default_factory=lambda: list(HEALTH_EVENT_TYPES))
+    """Kinds of active Service Health events that freeze deployments."""
+    services: list[str] = Field(default_factory=lambda: ["App Service", "SQL Database"])
+    """Impacted services that concern the app (as Service Health names them)."""
+    region: str | None = None
+    """Region whose events concern the app, e.g. westeurope; default: the target's location."""
+    resources: list[str] = Field(default_factory=list)
+    """Further resource ids whose Resource Health availability counts (the database);
+    the app itself is always asked."""
+    on_unknown: Literal["block", "warn"] = "block"
+    """When Azure cannot be asked: block (the gate refuses) or warn (shown, not a freeze)."""
+    timeout: float = Field(default=10.0, gt=0.0, le=120.0)
+    """Seconds per request."""
+
+
 class IncidentsConfig(Section):
     """Incident sources besides local records (`turnout incident open`)."""
 
     pagerduty: PagerDutyConfig | None = None
+    azure: AzureHealthConfig | None = None
 
 
 class PagerDutyChangesConfig(Section):

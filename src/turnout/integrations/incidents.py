@@ -2,8 +2,11 @@
 
 Local records (`turnout incident open`) always count; PagerDuty's triggered or
 acknowledged incidents on the configured services count when
-`integrations.incidents.pagerduty` is set. A source that cannot be asked raises
-IntegrationError: a freeze gate must not pass on a guess.
+`integrations.incidents.pagerduty` is set; Azure Service Health events and Resource
+Health availability of the app count when `integrations.incidents.azure` is set. A
+source that cannot be asked raises IntegrationError: a freeze gate must not pass on a
+guess. Only an Azure source configured with `on_unknown = "warn"` is reported instead
+as an `unknown` entry, which callers show and do not count as an incident.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ class ActiveIncident:
     title: str
     opened_at: str
     url: str = ""
+    unknown: bool = False
+    """Not an incident: a source that could not be asked and is configured to warn
+    (`title` says why)."""
 
 
 def active_incidents(
@@ -58,4 +64,33 @@ def active_incidents(
             )
             for incident in incidents
         )
+    azure = env.integrations.incidents.azure
+    if azure is not None:
+        from turnout.errors import IntegrationError
+        from turnout.integrations.azure_health import health_issues
+
+        try:
+            issues = health_issues(config, env, azure)
+        except IntegrationError as exc:
+            if azure.on_unknown == "block":
+                raise IntegrationError(
+                    f"{exc.message} (status unknown)", details=exc.details
+                ) from exc
+            found.append(
+                ActiveIncident(
+                    source="azure", id="unknown", title=exc.message, opened_at="", unknown=True
+                )
+            )
+        else:
+            found.extend(
+                ActiveIncident(source="azure", id=i.id, title=i.title, opened_at=i.started_at)
+                for i in issues
+            )
     return found
+
+
+def split_unknown(
+    incidents: list[ActiveIncident],
+) -> tuple[list[ActiveIncident], list[ActiveIncident]]:
+    """(incidents, sources whose status is unknown and only warn)."""
+    return [i for i in incidents if not i.unknown], [i for i in incidents if i.unknown]

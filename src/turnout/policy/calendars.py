@@ -179,17 +179,30 @@ def avoid_day_rules(policy: PolicyConfig, local: datetime) -> list[FiredRule]:
 
 
 def incident_rules(incidents: Iterable[ActiveIncident]) -> list[FiredRule]:
-    """One freeze per active incident."""
-    return [
-        FiredRule(
-            "freeze.incident",
-            FROZEN,
-            f"active incident {incident.source}#{incident.id}: {incident.title}"
-            f" (opened {incident.opened_at})",
-            ref=f"{incident.source}#{incident.id}",
+    """One freeze per active incident; a source whose status is unknown and configured to
+    warn is shown as an acceptable-window warning, never as "no incident"."""
+    rules: list[FiredRule] = []
+    for incident in incidents:
+        if incident.unknown:
+            rules.append(
+                FiredRule(
+                    "incidents.unknown",
+                    WindowKind.ACCEPTABLE,
+                    f"incident source {incident.source} unknown (warn only): {incident.title}",
+                    ref=f"{incident.source}#unknown",
+                )
+            )
+            continue
+        rules.append(
+            FiredRule(
+                "freeze.incident",
+                FROZEN,
+                f"active incident {incident.source}#{incident.id}: {incident.title}"
+                f" (opened {incident.opened_at})",
+                ref=f"{incident.source}#{incident.id}",
+            )
         )
-        for incident in incidents
-    ]
+    return rules
 
 
 def current_incidents(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from turnout.errors import GateFailed
-from turnout.integrations.incidents import active_incidents
+from turnout.integrations.incidents import active_incidents, split_unknown
 from turnout.runbook.http_checks import failures, run_checks
 from turnout.runbook.step import Step, StepContext
 from turnout.store.records import AuditAction
@@ -44,7 +44,12 @@ class PreconditionsStep(Step):
                 raise GateFailed(
                     f"production is not healthy before deploying: {problem}", details=outputs
                 )
-        incidents = active_incidents(ctx.config, ctx.env, ctx.store)
+        incidents, unknown = split_unknown(active_incidents(ctx.config, ctx.env, ctx.store))
+        for source in unknown:
+            # Configured to warn: said out loud, recorded, and not taken for "no incident".
+            ctx.progress(f"warning: incident source {source.source} unknown: {source.title}")
+        if unknown:
+            outputs["unknown_sources"] = [f"{u.source}: {u.title}" for u in unknown]
         if incidents:
             listed = ", ".join(f"{i.source} #{i.id} {i.title!r}" for i in incidents)
             if not ctx.deployment.emergency:
@@ -64,6 +69,9 @@ class PreconditionsStep(Step):
             else (f"production ({live.version}) healthy")
         )
         outputs["summary"] = f"{live_text}, no active incident"
+        if unknown:
+            names = ", ".join(u.source for u in unknown)
+            outputs["summary"] = f"{live_text}, no active incident known ({names} unknown)"
         if "incidents_overridden" in outputs:
             outputs["summary"] = f"{live_text}; emergency despite {outputs['incidents_overridden']}"
         return outputs
