@@ -123,3 +123,16 @@ def test_an_unreachable_status_source_that_warns_is_shown_not_taken_for_no_incid
         active_incidents(config, config.env("production"), sqlite_store)
     )
     assert incidents == [] and [s.source for s in sources] == ["azure"]
+
+
+def test_window_shows_the_azure_event_as_a_fired_rule(world: AzureWorld, tmp_path: Path) -> None:
+    """`turnout window` (turnout.api.window) lists the Azure freeze naming the event."""
+    from turnout import api
+
+    world.server.add_health_event("QK7T-1P8", "App Service 5xx in West Europe")
+    config = _config(world, tmp_path)
+    result = api.window("production", at=AT, config=config.path)
+    rules = result.to_dict()["rules"]
+    [rule] = [r for r in rules if r.get("ref") == "azure#QK7T-1P8"]
+    assert rule["rule"] == "freeze.incident" and rule["effect"] == "frozen"
+    assert "App Service 5xx in West Europe" in rule["reason"]
