@@ -17,12 +17,17 @@ import tempfile
 from pathlib import Path
 
 
-def _cache_file() -> Path:
+def cache_folder() -> Path:
+    """turnout's folder in the user's cache (`$XDG_CACHE_HOME/turnout`)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "turnout" / "known-calendars.json"
+    return Path(base) / "turnout"
 
 
-def _installed_version() -> str | None:
+def _cache_file() -> Path:
+    return cache_folder() / "known-calendars.json"
+
+
+def installed_holidays() -> str | None:
     """The installed `holidays` distribution (its metadata folder's name, which carries the
     version), found without importing the package; None when it cannot be told."""
     with contextlib.suppress(Exception):
@@ -67,7 +72,7 @@ def _remember(version: str, known: set[str]) -> None:
 
 def check_calendar(country: str, subdivision: str | None) -> None:
     """Raise ValueError when the `holidays` package does not know the calendar."""
-    version = _installed_version()
+    version = installed_holidays()
     name = f"{country}/{subdivision or ''}"
     known = _remembered(version) if version else set()
     if name in known:

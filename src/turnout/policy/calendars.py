@@ -8,15 +8,13 @@ timezone; windows.py turns an instant into local time before asking.
 from __future__ import annotations
 
 import calendar
-import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-
 from turnout.config.policy import FreezePeriod, HolidaysConfig, PolicyConfig
+from turnout.policy.holiday_dates import holiday_names
 from turnout.policy.rules import FiredRule, WindowKind
 
 if TYPE_CHECKING:
@@ -58,34 +56,15 @@ def is_quarter_end_month(month: int, fiscal_year_start_month: int = 1) -> bool:
 
 
 # -- holidays ---------------------------------------------------------------------------
-_CALENDARS: dict[tuple[str, str | None], holidays_lib.HolidayBase] = {}
-_CALENDARS_LOCK = threading.Lock()
-
-
-def public_calendar(country: str, subdivision: str | None) -> holidays_lib.HolidayBase:
-    """The `holidays` package's calendar for a country (and subdivision), cached."""
-    key = (country.upper(), subdivision.upper() if subdivision else None)
-    with _CALENDARS_LOCK:
-        found = _CALENDARS.get(key)
-        if found is None:
-            try:
-                found = holidays_lib.country_holidays(key[0], subdiv=key[1])
-            except NotImplementedError as exc:
-                raise ValueError(str(exc)) from None
-            _CALENDARS[key] = found
-        return found
-
-
 def public_holidays(config: HolidaysConfig, day: date) -> list[str]:
     """Names of the public holidays on a date (empty without a country)."""
     if config.country is None:
         return []
     try:
-        found = public_calendar(config.country, config.subdivision).get_list(day)
+        return holiday_names(config.country, config.subdivision, day)
     except (ValueError, KeyError):
         # An unknown country is reported by `turnout check`; a verdict never crashes on it.
         return []
-    return [str(name) for name in found]
 
 
 def _is_major(name: str, majors: Iterable[str]) -> bool:
