@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.azure_world import AzureWorld, running_azure, write_azure_config
+from tests.support.azure_project import write_project
 from turnout.config import LoadedConfig
 from turnout.errors import GateFailed
 from turnout.integrations.incidents import active_incidents, split_unknown
@@ -136,3 +137,40 @@ def test_window_shows_the_azure_event_as_a_fired_rule(world: AzureWorld, tmp_pat
     [rule] = [r for r in rules if r.get("ref") == "azure#QK7T-1P8"]
     assert rule["rule"] == "freeze.incident" and rule["effect"] == "frozen"
     assert "App Service 5xx in West Europe" in rule["reason"]
+
+
+HEALTH = """
+[integrations.incidents.azure]
+on_unknown = "{on_unknown}"
+"""
+
+
+def test_deploy_refuses_during_an_azure_service_issue_naming_it(tmp_path: Path) -> None:
+    """`turnout deploy` on the App Service target stops at its gate naming the Azure event,
+    and nothing reaches the app."""
+    with running_azure(tmp_path / "azure") as world:
+        project = write_project(
+            tmp_path / "project", world, extra=HEALTH.format(on_unknown="block")
+        )
+        project.seed("1.0.0")
+        world.server.add_health_event("QK7T-1P8", "App Service 5xx in West Europe")
+        done = project.deploy("1.1.0")
+        assert done.returncode != 0, done.stdout
+        output = done.stdout + done.stderr
+        assert "azure#QK7T-1P8" in output and "--fixes-incident QK7T-1P8" in output
+        assert project.live()["production"] == "1.0.0"
+        assert not any("/api/publish" in r.path for r in world.server.requests)
+
+
+def test_deploy_warns_of_an_unknown_azure_status_and_goes_on(tmp_path: Path) -> None:
+    """Resource Health down with `on_unknown = "warn"`: the deployment says Azure's status
+    is unknown, and proceeds."""
+    with running_azure(tmp_path / "azure") as world:
+        project = write_project(tmp_path / "project", world, extra=HEALTH.format(on_unknown="warn"))
+        project.seed("1.0.0")
+        world.server.health_down = True
+        done = project.deploy("1.1.0")
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output
+        assert "incident source azure unknown" in output
+        assert project.live()["production"] == "1.1.0"
