@@ -3,6 +3,7 @@ with the App Service target's own credential (DefaultAzureCredential through `az
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,3 +175,16 @@ def test_deploy_warns_of_an_unknown_azure_status_and_goes_on(tmp_path: Path) -> 
         assert done.returncode == 0, output
         assert "incident source azure unknown" in output
         assert project.live()["production"] == "1.1.0"
+
+
+def test_doctor_probes_azure_service_health(tmp_path: Path) -> None:
+    """doctor reports Resource Health answering, and fails the probe when it does not."""
+    with running_azure(tmp_path / "azure") as world:
+        project = write_project(tmp_path / "project", world, extra=HEALTH.format(on_unknown="warn"))
+        done = project.read("doctor", "--env", project.env, "--json")
+        probes = {p["name"]: p for p in json.loads(done.stdout)["probes"]}
+        assert probes["azure service health"]["ok"], probes
+        world.server.health_down = True
+        done = project.read("doctor", "--env", project.env, "--json")
+        probe = {p["name"]: p for p in json.loads(done.stdout)["probes"]}["azure service health"]
+        assert not probe["ok"] and "HTTP 503" in probe["detail"]

@@ -226,3 +226,18 @@ def test_a_refusal_is_no_change_event(tmp_path: Path, ca: trustme.CA, pd: PagerD
     channel.deliver(render(MessageKind.REFUSED, {**START, "error": "incident open"}), 5.0)
     assert pd.change_events == []
     assert not any(r.path == "/v2/change/enqueue" for r in pd.requests)
+
+
+def test_doctor_checks_the_routing_key_without_sending(
+    tmp_path: Path, ca: trustme.CA, pd: PagerDutyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor passes with the routing key set and fails naming the key when it is unset;
+    no change event is sent either way."""
+    _channel(tmp_path, ca, pd.url)
+    config = tmp_path / "turnout.toml"
+    [probe] = [p for p in api.doctor("production", config=config).probes if "routing" in p.name]
+    assert probe.ok and "env:PD_ROUTING_KEY" in probe.detail
+    monkeypatch.delenv("PD_ROUTING_KEY")
+    [probe] = [p for p in api.doctor("production", config=config).probes if "routing" in p.name]
+    assert not probe.ok and "change_events.pagerduty.routing_key" in probe.detail
+    assert pd.requests == []

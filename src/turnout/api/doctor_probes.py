@@ -128,6 +128,24 @@ def _pagerduty(config: LoadedConfig, env: EnvironmentConfig) -> str:
     return f"token accepted by {settings.base_url}"
 
 
+def _change_events(config: LoadedConfig, env: EnvironmentConfig) -> str:
+    # The Events API has no read-only call: a change event would land on the timeline.
+    settings = env.integrations.change_events.pagerduty
+    assert settings is not None
+    key = f"environments.{env.name}.integrations.change_events.pagerduty.routing_key"
+    settings.routing_key.resolve(file=str(config.path), key=key)
+    return f"routing key {settings.routing_key} is set (nothing sent)"
+
+
+def _azure_health(config: LoadedConfig, env: EnvironmentConfig) -> str:
+    from turnout.integrations.azure_health import health_issues
+
+    settings = env.integrations.incidents.azure
+    assert settings is not None
+    found = health_issues(config, env, settings)
+    return f"Resource Health answers; {len(found)} active issue(s) concern the app"
+
+
 def _git(config: LoadedConfig, env: EnvironmentConfig) -> str:
     from turnout.integrations.vcs import git, has_identity, is_repository, push_credentials
 
@@ -192,6 +210,10 @@ def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
         found.append(_run("github token", lambda: _github(config, env)))
     if integrations.incidents.pagerduty is not None:
         found.append(_run("pagerduty token", lambda: _pagerduty(config, env)))
+    if integrations.change_events.pagerduty is not None:
+        found.append(_run("pagerduty routing key", lambda: _change_events(config, env)))
+    if integrations.incidents.azure is not None:
+        found.append(_run("azure service health", lambda: _azure_health(config, env)))
     if integrations.vcs.tag or integrations.vcs.push_remote:
         found.append(_run("git repository", lambda: _git(config, env)))
     return found
