@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pagerduty
-
 from turnout.errors import ConfigError
 from turnout.integrations.messages import Message, MessageKind, evidence_lines
 from turnout.integrations.notify import Channel, DeliveryFailed
@@ -160,6 +158,8 @@ class PagerDutyChangeChannel:
         event = change_event(message, app=self._config.root.app.name, at=datetime.now(UTC))
         if event is None:
             return
+        import pagerduty  # only when an event is sent: every announcement lists this channel
+
         client = self._client(timeout)
         try:
             client.send_change_event(payload=event.payload(), links=event.links)
@@ -181,6 +181,8 @@ class PagerDutyChangeChannel:
             )
         except ConfigError as exc:
             raise DeliveryFailed(exc.problem, permanent=True) from None
+        import pagerduty
+
         verify: ssl.SSLContext | bool = True
         if self._settings.ca_bundle:
             bundle = self._config.resolve_path(self._settings.ca_bundle)
