@@ -20,6 +20,8 @@ class RollbackResult:
     to: str
     checks: Sequence[Mapping[str, Any]]
     summary: str
+    followed: Sequence[str] = ()
+    """What a deployment cut off had left running (a swap), followed to its end first."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout rollback --json` prints)."""
@@ -29,6 +31,7 @@ class RollbackResult:
             "to": self.to,
             "checks": [dict(c) for c in self.checks],
             "summary": self.summary,
+            "followed": list(self.followed),
         }
 
 
@@ -53,4 +56,5 @@ def rollback(
         to=str(done["to"]),
         checks=tuple(done["checks"]),
         summary=str(done["summary"]),
+        followed=tuple(str(line) for line in done.get("followed", ())),
     )

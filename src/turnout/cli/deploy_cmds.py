@@ -245,6 +245,10 @@ def rollback(
     if as_json:
         emit_json(result.to_dict())
     else:
+        from rich.markup import escape
+
+        for line in result.followed:
+            say(f"  {escape(line)}")
         say(f"[green]✓[/] {result.summary}")
 
 

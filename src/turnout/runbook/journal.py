@@ -58,11 +58,19 @@ class Journal:
 def load_operations(ctx: StepContext, entries: list[StepRecord]) -> None:
     """The handles of operations steps began and the journal kept, into the context (a step
     that was cut off or failed; an undo that was cut off)."""
+    ctx.operations.update(pending_operations(entries))
+
+
+def pending_operations(entries: list[StepRecord]) -> dict[str, Operation]:
+    """The handles the journal kept of operations that may not have ended, by step (an
+    undo's as `STEP:undo`): a step cut off or failed after it began one, an undo cut off."""
+    found: dict[str, Operation] = {}
     for entry in entries:
         outputs = entry.outputs or {}
         began = entry.status in {StepStatus.RUNNING, StepStatus.FAILED}
         if began and isinstance(outputs.get(OPERATION), dict):
-            ctx.operations[entry.name] = Operation.from_dict(outputs[OPERATION])
+            found[entry.name] = Operation.from_dict(outputs[OPERATION])
         undoing = entry.status is StepStatus.UNDOING
         if undoing and isinstance(outputs.get(UNDO_OPERATION), dict):
-            ctx.operations[f"{entry.name}:undo"] = Operation.from_dict(outputs[UNDO_OPERATION])
+            found[f"{entry.name}:undo"] = Operation.from_dict(outputs[UNDO_OPERATION])
+    return found
