@@ -314,6 +314,21 @@ def test_undo_after_traffic_moved_keeps_the_migrated_database(sqlite_db: AppDb) 
     assert any("rewards" in line for line in sqlite_db.full_dump())
 
 
+def test_undo_after_a_swap_that_moved_nothing_restores_the_database(sqlite_db: AppDb) -> None:
+    """A swap that failed after it started and never had to swap back moved no traffic: the
+    database's undo restores the pre-migration backup."""
+    sqlite_db.write_migrations({"V001__add_rewards_table.sql": V001})
+    before = sqlite_db.full_dump()
+    for ctx in _context(sqlite_db):
+        _run(ctx, BackupStep())
+        _run(ctx, MigrateStep())
+        ctx.statuses["swap"] = StepStatus.UNDONE
+        ctx.outputs["swap"] = {"undo": {"production": "1.0.0", "swapped_back": False}}
+        undone = MigrateStep().undo(ctx)
+        assert undone["restored"] is True
+    assert sqlite_db.full_dump() == before
+
+
 def test_release_without_pending_migrations_skips_the_phase(sqlite_db: AppDb) -> None:
     """With every migration applied, all three steps observe that nothing is to be done."""
     sqlite_db.write_migrations({"V001__add_rewards_table.sql": V001, "verify.sql": VERIFY})

@@ -26,6 +26,7 @@ from turnout.errors import NeedsPerson, StepError
 from turnout.model import StepStatus
 from turnout.runbook.outputs import BackupOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
+from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.targets.protocol import PRODUCTION
 
 NOT_MOVED = {None, StepStatus.PENDING}
@@ -67,6 +68,10 @@ def traffic_moved(ctx: StepContext) -> bool:
         except Exception:  # unknown means we must assume it moved
             return True
         return live is not None and live.version == ctx.deployment.version
+    if status == StepStatus.UNDONE:
+        # Undone before this step's undo: its record says whether it had to swap back (a
+        # swap that failed after it started moved nothing, so the backup may come back).
+        return swap_moved_traffic(status, ctx.outputs.get(SWAP_STEP, {}))
     return True
 
 
