@@ -27,8 +27,9 @@ def _swap_journaled(project: Project) -> bool:
 
 
 def test_rollback_follows_a_swap_a_killed_deploy_left_running(tmp_path: Path) -> None:
-    """A deploy killed while its slow swap runs: rollback waits for that swap to end, says
-    so, then swaps back to the version it replaced (no "another swap is in progress")."""
+    """A deploy killed while its slow swap runs: status names the swap left running;
+    rollback waits for that swap to end, says so, then swaps back to the version it
+    replaced (no "another swap is in progress")."""
     project = fake_project(tmp_path)
     project.set_slots({PRODUCTION: "1.0.0", "blue": None})
     running = project.start(
@@ -41,6 +42,11 @@ def test_rollback_follows_a_swap_a_killed_deploy_left_running(tmp_path: Path) ->
         running.communicate()
     fake = FakeTarget(state_file=project.root / FAKE_STATE_FILE)
     assert fake.swap_running()
+    seen = project.read("status", "--env", project.env)
+    assert seen.returncode == 0, seen.stderr
+    assert "left running by the swap step: the swap of blue into production, begun" in (
+        " ".join((seen.stdout + seen.stderr).split())
+    )
     done = project.turnout("rollback", "--env", project.env, "--reason", "killed mid-swap")
     assert done.returncode == 0, done.stderr
     said = " ".join((done.stdout + done.stderr).split())

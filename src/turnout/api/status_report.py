@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turnout.api.context import ConfigSource, load, open_store
 from turnout.api.outcome import what_happened
 from turnout.errors import TurnoutError
 from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus
+
+if TYPE_CHECKING:
+    from turnout.store import Store
+    from turnout.store.records import DeploymentRecord
 
 DeploymentDocument = Mapping[str, Any]
 """A deployment as `turnout history --json` prints it (with its journal in `status`)."""
@@ -84,6 +88,41 @@ class OpenPostmortem:
 
 
 @dataclass(frozen=True)
+class PendingOperation:
+    """A deploy or swap a cut-off deployment began and its journal kept, perhaps still
+    running on the target (`resume` follows it; `rollback` follows it, then swaps back)."""
+
+    step: str
+    kind: str
+    slot: str
+    target_slot: str | None
+    started_at: str
+    polling_url: str
+
+    @property
+    def line(self) -> str:
+        """One line for people."""
+        what = (
+            f"swap of {self.slot} into {self.target_slot}"
+            if self.target_slot
+            else f"{self.kind} to slot {self.slot}"
+        )
+        where = f" ({self.polling_url})" if self.polling_url else ""
+        return f"left running by the {self.step} step: the {what}, begun {self.started_at}{where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "slot": self.slot,
+            "target_slot": self.target_slot,
+            "started_at": self.started_at,
+            "polling_url": self.polling_url,
+        }
+
+
+@dataclass(frozen=True)
 class StatusResult:
     """An environment's state: slots (None when the target cannot say), lock, latest
     deployment with its journal, what happened in words, and what to do next."""
@@ -96,6 +135,8 @@ class StatusResult:
     next: str | None
     happened: str | None
     postmortems_open: tuple[OpenPostmortem, ...]
+    pending: tuple[PendingOperation, ...] = ()
+    """What the latest deployment, cut off mid-way, left running on the target."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout status --json` prints)."""
@@ -112,6 +153,7 @@ class StatusResult:
                 "next": self.next,
                 "happened": self.happened,
                 "postmortems_open": [p.to_dict() for p in self.postmortems_open],
+                "pending": [p.to_dict() for p in self.pending],
             }
         )
         return document
@@ -164,6 +206,7 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         if rows:
             failure = (rows[0].data or {}).get("failure") or {}
             hint = next_step(environment.name, rows[0].status, rows[0].id, failure.get("step"))
+        pending = _pending(store, rows[0]) if rows else ()
         postmortems = tuple(
             OpenPostmortem(p.id, p.deployment_id, p.reason)
             for p in store.postmortems(environment.name, open_only=True)
@@ -177,4 +220,26 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         next=hint,
         happened=what_happened(environment.name, latest),
         postmortems_open=postmortems,
+        pending=pending,
+    )
+
+
+def _pending(store: Store, row: DeploymentRecord) -> tuple[PendingOperation, ...]:
+    """The handles a cut-off deployment's journal kept (read only: the target is not asked)."""
+    from datetime import UTC, datetime
+
+    from turnout.runbook.journal import CUT_OFF, pending_operations
+
+    if DeploymentStatus(row.status) not in CUT_OFF:
+        return ()
+    return tuple(
+        PendingOperation(
+            step,
+            str(op.kind),
+            op.slot,
+            op.target_slot,
+            datetime.fromtimestamp(op.started_at, UTC).isoformat(timespec="seconds"),
+            op.polling_url,
+        )
+        for step, op in pending_operations(store.steps(row.id)).items()
     )

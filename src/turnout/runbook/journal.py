@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnout.model import StepStatus
+from turnout.model import DeploymentStatus, StepStatus
 from turnout.runbook.step import OPERATION, UNDO_OPERATION, StepContext
 from turnout.store import Store
 from turnout.store.records import StepRecord
@@ -16,6 +16,9 @@ from turnout.targets.protocol import Operation
 
 DONE = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 """A step in one of these states has its effect in place."""
+
+CUT_OFF = frozenset({DeploymentStatus.RUNNING, DeploymentStatus.COMPENSATING})
+"""A deployment in one of these states whose process is gone was cut off mid-way."""
 
 MAY_HAVE_ACTED = DONE | {StepStatus.UNDOING, StepStatus.FAILED, StepStatus.RUNNING}
 """A step in one of these states may have had its effect (compensation undoes it)."""

@@ -10,7 +10,7 @@ from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, LockHeld, NeedsPerson, Refused, StepError
 from turnout.model import DeploymentStatus, StepStatus
 from turnout.runbook.http_checks import check_client, failures, run_checks
-from turnout.runbook.journal import pending_operations
+from turnout.runbook.journal import CUT_OFF, pending_operations
 from turnout.runbook.lease import Lease
 from turnout.store import Store
 from turnout.store.records import AuditAction, DeploymentRecord
@@ -187,8 +187,6 @@ class FollowedOperations:
 
 
 NOTHING_PENDING = FollowedOperations(None, (), False)
-CUT_OFF = frozenset({DeploymentStatus.RUNNING, DeploymentStatus.COMPENSATING})
-"""A deployment in these states whose lease the rollback holds was cut off mid-way."""
 
 
 def follow_pending(
