@@ -109,3 +109,34 @@ def test_reading_commands_load_only_their_own_command_module(tmp_path: Path) -> 
         tmp_path, project.root, "status", "--env", "web", "--config", str(project.config)
     )
     assert not loaded & {"turnout.cli.db_cmd", "turnout.cli.host_cmd"}
+
+
+def test_status_on_the_local_target_loads_no_http_client(tmp_path: Path) -> None:
+    """`status` of a local-target environment asks its slot host without importing httpx."""
+    sample = tmp_path / "sample"
+    done = subprocess.run(
+        [sys.executable, "-m", "turnout", "init", "--example", "tesoro", str(sample)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = _loaded(tmp_path, sample, "status", "--env", "staging")
+    assert "turnout.targets.local.target" in loaded
+    assert "httpx" not in loaded
+
+
+def test_reading_a_project_without_a_store_builds_the_empty_schema_once(tmp_path: Path) -> None:
+    """`status` and `history` of a project with no store yet run Alembic only the first time
+    (the empty schema is remembered in the user's cache), and still create no store."""
+    project = fake_project(tmp_path / "project")
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    config = ["--config", str(project.config)]
+    first = _loaded(tmp_path, project.root, "history", *config, env=cache)
+    assert "alembic" in first
+    assert list((tmp_path / "cache" / "turnout").glob("empty-state-*.db"))
+    for command in (["status", "--env", "web"], ["history"]):
+        loaded = _loaded(tmp_path, project.root, *command, *config, env=cache)
+        assert not loaded & {"sqlalchemy", "alembic"}, (command, sorted(loaded))
+    assert not schema.state_exists(project.root / ".turnout")

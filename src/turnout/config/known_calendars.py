@@ -16,11 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-
-def cache_folder() -> Path:
-    """turnout's folder in the user's cache (`$XDG_CACHE_HOME/turnout`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "turnout"
+from turnout.user_cache import cache_folder
 
 
 def _cache_file() -> Path:

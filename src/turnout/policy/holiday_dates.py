@@ -16,7 +16,8 @@ import threading
 from datetime import date
 from pathlib import Path
 
-from turnout.config.known_calendars import cache_folder, installed_holidays
+from turnout.config.known_calendars import installed_holidays
+from turnout.user_cache import cache_folder
 
 _YEARS: dict[tuple[str, str | None, int], dict[str, list[str]]] = {}
 _LOCK = threading.Lock()

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from turnout.errors import BadInput
 from turnout.store.sql import CoreDatabase, Database, SqliteDatabase
+from turnout.user_cache import cache_folder
 
 # SQLAlchemy and Alembic are imported only for a database other than a SQLite file, or to
 # upgrade: reading a SQLite store already at the head revision (every command after the
@@ -212,3 +214,34 @@ def _migration_engine(db: Database) -> Engine:
     engine = create_engine("sqlite://", creator=lambda: shared, poolclass=StaticPool)
     db.keep(engine)
     return engine
+
+
+def empty_database() -> SqliteDatabase:
+    """An empty store in memory at the head revision, for reading a project that has none.
+
+    Alembic builds the empty schema once per head revision; a copy is remembered in the
+    user's cache (`empty-state-<revision>.db`, always safe to delete), so later reads of a
+    project without a store start without SQLAlchemy and Alembic too.
+    """
+    head = head_revision()
+    template = cache_folder() / f"empty-state-{head}.db"
+    if template.is_file():
+        database = SqliteDatabase(None)
+        try:
+            with contextlib.closing(sqlite3.connect(template)) as source:
+                source.backup(database.connection())
+            if _current_revision(database) == head:
+                return database
+        except sqlite3.Error:
+            pass  # an unreadable copy is rebuilt below
+        database.close()
+    database = SqliteDatabase(None)
+    upgrade(database)
+    with contextlib.suppress(OSError, sqlite3.Error):
+        template.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed, so a reader never sees half a copy.
+        partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+        with contextlib.closing(sqlite3.connect(partial)) as copy:
+            database.connection().backup(copy)
+        partial.replace(template)
+    return database

@@ -46,9 +46,7 @@ class Store(
         """Open (and upgrade) the store for a configuration's state directory. With
         `create=False`, a project without one gets an empty store in memory instead."""
         if not create and url is None and not schema.state_exists(state_dir):
-            database = schema.open_database("sqlite://")
-            schema.upgrade(database)
-            return cls(database, clock)
+            return cls(schema.empty_database(), clock)
         database = schema.open_database(url or schema.state_url(state_dir))
         try:
             schema.upgrade(database)

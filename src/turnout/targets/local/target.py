@@ -8,8 +8,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from turnout.childenv import referenced_secrets
 from turnout.errors import StepError, Unavailable
 from turnout.model import Release
@@ -31,6 +29,8 @@ from turnout.targets.protocol import (
 from turnout.traffic import SecondBucket
 
 if TYPE_CHECKING:
+    import httpx
+
     from turnout.config import EnvironmentConfig, LoadedConfig
 
 # Requests that only read: a host that never answers one has changed nothing.
