@@ -105,9 +105,18 @@ class VerifyOutputs(StepOutputs):
     """Verification on live traffic after the swap."""
 
     step = "verify"
+    checks: list[dict[str, Any]] | None = None
+    """The health checks' results (`CheckResult.to_dict()`)."""
+    probes: list[dict[str, Any]] | None = None
+    """The synthetic probe batch sent while judging, when probes ran."""
+    analysis: dict[str, Any] | None = None
+    """The metric analysis's verdict, or what the undecided policy made of it."""
+    e2e: dict[str, Any] | None = None
+    """The E2E command's result, when one is configured."""
+    business: list[dict[str, Any]] | None = None
+    """The business checks' results."""
     proven: bool | None = None
     """False when the release is kept without proof (accepted unproven, not measured)."""
-    analysis: dict[str, Any] | None = None
     evidence: dict[str, Any] | None = None
     error_rate: float | None = None
     p95_ms: float | None = None

@@ -146,7 +146,7 @@ def test_verify_without_metrics_relies_on_health_checks(
     target.ensure_slot("blue")
     ctx = context(tmp_path, sqlite_store, clock, target)
     swap(ctx, target, "1.1")
-    outputs = VerifyStep().run(ctx)
+    outputs = VerifyStep().run(ctx).journal()
     assert outputs["analysis"]["status"] == "not measured"
     assert outputs["checks"][0]["ok"] is True
     assert "not measured" in outputs["summary"]
@@ -172,12 +172,13 @@ def test_verify_passes_a_healthy_release(tmp_path: Path, sqlite_store: Store) ->
     ctx = context(tmp_path, sqlite_store, clock, target)
     ctx.outputs["snapshot"] = SnapshotStep().run(ctx).journal()
     swap(ctx, target, "1.1")
-    outputs = VerifyStep().run(ctx)
+    outputs = VerifyStep().run(ctx).journal()
     assert outputs["analysis"]["status"] == "pass"
     assert outputs["analysis"]["evidence"]["requests"] > 1000
     assert outputs["analysis"]["evidence"]["baseline"]["requests"] > 0
     # Recorded so a resumed deployment does not verify twice.
-    assert VerifyStep().observe(ctx) == outputs
+    observed = VerifyStep().observe(ctx)
+    assert observed is not None and observed.journal() == outputs
 
 
 def test_verify_raises_step_error_with_evidence_on_regression(
@@ -230,7 +231,7 @@ def test_verify_keeps_e2e_output(tmp_path: Path, sqlite_store: Store) -> None:
         }
     )
     swap(ctx, target, "1.1")
-    outputs = VerifyStep().run(ctx)
+    outputs = VerifyStep().run(ctx).journal()
     assert outputs["e2e"]["exit_code"] == 0
     assert "e2e against http://web.fake.invalid" in outputs["e2e"]["output"]
 
@@ -295,7 +296,7 @@ def test_business_check_over_http(
     ctx = context(tmp_path, sqlite_store, clock, target, extra=extra)
     swap(ctx, target, "1.1")
     handler.processed = 12
-    outputs = VerifyStep().run(ctx)
+    outputs = VerifyStep().run(ctx).journal()
     assert outputs["business"][0] == {
         "name": "rewards processed",
         "ok": True,
@@ -354,7 +355,7 @@ def test_resumed_verify_watches_again_instead_of_holding_at_once(
     clock.advance(250)  # turnout was down past swap + max_observation
     resumed_at = clock.now().timestamp()
     ctx.progress = lambda _m: None
-    outputs = VerifyStep().run(ctx)
+    outputs = VerifyStep().run(ctx).journal()
     assert outputs["analysis"]["status"] == "pass"
     evidence = outputs["analysis"]["evidence"]
     # The same test from the swap on: the traffic before and during the gap counts.

@@ -56,7 +56,7 @@ from turnout.errors import NeedsPerson, StepError, TurnoutError
 from turnout.model import Verdict, VerdictKind
 from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
-from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs
+from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs, VerifyOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import PRODUCTION
 
@@ -71,16 +71,16 @@ class VerifyStep(Step):
     name = "verify"
     phase = "validation"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> VerifyOutputs | None:
         # A verification that passed before a crash is not repeated while the same
         # version is still live.
         recorded = ctx.store.get(_outputs_key(ctx))
         live = ctx.target.slots().get(PRODUCTION)
         if recorded and live is not None and live.version == ctx.deployment.version:
-            return recorded
+            return VerifyOutputs.from_journal(recorded)
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> VerifyOutputs:
         outputs: dict[str, Any] = {}
         try:
             outputs["checks"] = [r.to_dict() for r in _health(ctx)]
@@ -101,7 +101,7 @@ class VerifyStep(Step):
         outputs["summary"] = _summary(outputs)
         _keep(ctx, outputs, outputs["summary"])
         ctx.store.put(_outputs_key(ctx), outputs)
-        return outputs
+        return VerifyOutputs.model_validate(outputs)
 
 
 def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
