@@ -145,7 +145,8 @@ def restore(
             if not sys.stdin.isatty():
                 raise Refused("restore replaces the whole database: confirm with --yes")
             say(
-                f"Restore backup {record.id} ({record.created_at}, {record.location}) into"
+                f"Restore backup {record.id} ({record.created_at.isoformat(timespec='seconds')},"
+                f" {record.location}) into"
                 f" {ops.describe()}? Every change since then is lost; coordinate"
                 " with engineering leadership."
             )

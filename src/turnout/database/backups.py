@@ -5,68 +5,20 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from turnout.database.checksums import file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, Driver
 from turnout.database.leftovers import partial_path, remove_side_files
 from turnout.errors import Refused
+from turnout.store.records import BackupRecord, BackupStatus
 
 if TYPE_CHECKING:
     from turnout.store import Store
-    from turnout.store.records import BackupRecord as BackupRow
 
-LIVE_STATUSES = ("verified", "restored")
-
-
-@dataclass(frozen=True)
-class BackupRecord:
-    """A recorded, verified backup (what steps and the CLI report)."""
-
-    id: int
-    environment: str
-    deployment_id: int | None
-    engine: str
-    location: str
-    size: int
-    checksum: str
-    status: str
-    created_at: str
-    details: dict[str, Any]
-
-    @classmethod
-    def from_row(cls, row: BackupRow) -> BackupRecord:
-        """From the store's row."""
-        return cls(
-            row.id,
-            row.environment,
-            row.deployment_id,
-            row.engine,
-            row.location,
-            row.size,
-            row.checksum,
-            row.status,
-            row.created_at.isoformat(timespec="seconds"),
-            dict(row.details or {}),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (no secrets: the location is a file path)."""
-        return {
-            "id": self.id,
-            "environment": self.environment,
-            "deployment_id": self.deployment_id,
-            "engine": self.engine,
-            "location": self.location,
-            "size": self.size,
-            "sha256": self.checksum,
-            "status": self.status,
-            "created_at": self.created_at,
-            "row_counts": self.details.get("row_counts", {}),
-        }
+LIVE_STATUSES = frozenset({BackupStatus.VERIFIED, BackupStatus.RESTORED})
 
 
 def backup_file_name(
@@ -145,7 +97,7 @@ def enforce_retention(store: Store, environment: str, keep: int) -> list[int]:
     return removed
 
 
-def usable_backup_file(row: BackupRow) -> Path:
+def usable_backup_file(row: BackupRecord) -> Path:
     """The backup's file if the record is live and the file exists; else Refused."""
     path = Path(row.location)
     if row.status == "deleted":

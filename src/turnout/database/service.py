@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from turnout.clock import Clock, SystemClock
 from turnout.database.backups import (
     LIVE_STATUSES,
-    BackupRecord,
     backup_file_name,
     enforce_retention,
     usable_backup_file,
@@ -26,7 +25,7 @@ from turnout.database.migrations import Migration, MigrationSet, load_from_packa
 from turnout.database.runner import AppliedRun, apply_migrations
 from turnout.database.verify import VerifyReport, check_history, run_verify_sql
 from turnout.errors import BadInput, PackageError
-from turnout.store.records import AuditAction
+from turnout.store.records import AuditAction, BackupRecord
 
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
@@ -186,23 +185,23 @@ class DatabaseService:
             self.progress(f"retention: deleted backups {', '.join(map(str, removed))}")
         found = self.store.backup(row.id)
         assert found is not None
-        return BackupRecord.from_row(found)
+        return found
 
     def backups(self) -> list[BackupRecord]:
         """Recorded backups of this environment, newest first."""
-        return [BackupRecord.from_row(r) for r in self.store.backups(self.env.name)]
+        return list(self.store.backups(self.env.name))
 
     def find_backup(self, backup_id: int | None = None) -> BackupRecord:
         """A backup of this environment by id, or the newest usable one."""
         if backup_id is None:
             for row in self.store.backups(self.env.name):
                 if row.status in LIVE_STATUSES:
-                    return BackupRecord.from_row(row)
+                    return row
             raise BadInput(f"no backup recorded for environment {self.env.name}")
         found = self.store.backup(backup_id)
         if found is None or found.environment != self.env.name:
             raise BadInput(f"no backup {backup_id} for environment {self.env.name}")
-        return BackupRecord.from_row(found)
+        return found
 
     def deployment_backup(self, deployment_id: int) -> BackupRecord | None:
         """The verified backup taken for a deployment, if its file is still there."""
@@ -212,7 +211,7 @@ class DatabaseService:
                 and row.status in LIVE_STATUSES
                 and Path(row.location).is_file()
             ):
-                return BackupRecord.from_row(row)
+                return row
         return None
 
     def remember_pre_migration_state(self, backup: BackupRecord) -> LogicalDump:

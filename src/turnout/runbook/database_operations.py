@@ -21,7 +21,6 @@ from turnout.store.records import AuditAction
 if TYPE_CHECKING:
     from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
-    from turnout.database.backups import BackupRecord
     from turnout.database.dump import LogicalDump
     from turnout.database.history import AppliedMigration
     from turnout.database.migrations import MigrationSet
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from turnout.database.service import DatabaseService, RestoreResult
     from turnout.database.verify import VerifyReport
     from turnout.store import Store
+    from turnout.store.records import BackupRecord
 
 
 @dataclass(frozen=True)

@@ -245,3 +245,18 @@ class BackupRecord:
     created_at: datetime
     verified_at: datetime | None
     details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (no secrets: the location is a file path)."""
+        return {
+            "id": self.id,
+            "environment": self.environment,
+            "deployment_id": self.deployment_id,
+            "engine": self.engine,
+            "location": self.location,
+            "size": self.size,
+            "sha256": self.checksum,
+            "status": self.status.value,
+            "created_at": self.created_at.isoformat(timespec="seconds"),
+            "row_counts": self.details.get("row_counts", {}),
+        }
