@@ -97,8 +97,16 @@ class BackupOutputs(StepOutputs):
 
     step = "backup"
     backup_id: int | None = None
+    location: str | None = None
+    """Where the backup file is (a path: no secrets)."""
+    size: int | None = None
+    sha256: str | None = None
+    row_counts: dict[str, int] | None = None
+    """Rows per table of the database when it was backed up."""
     pending: list[str] | None = None
     """Versions of the migrations that were pending when the backup was taken."""
+    pending_files: list[str] | None = None
+    """The file names of those migrations."""
 
 
 class VerifyOutputs(StepOutputs):

@@ -24,6 +24,7 @@ from turnout.config.loader import LoadedConfig
 from turnout.database import DatabaseService
 from turnout.errors import StepError
 from turnout.model import DeploymentInfo, DeploymentType, StepStatus
+from turnout.runbook.outputs import StepOutputs
 from turnout.runbook.step import StepContext
 from turnout.runbook.steps.database import BackupStep, MigrateStep, VerifyDatabaseStep
 from turnout.store import Store
@@ -246,9 +247,10 @@ def _run(
     ctx: StepContext, step: BackupStep | MigrateStep | VerifyDatabaseStep
 ) -> dict[str, object]:
     """Drive a step the way the engine does: observe, else run; record its outputs."""
-    outputs = step.observe(ctx)
-    if outputs is None:
-        outputs = step.run(ctx)
+    found = step.observe(ctx)
+    if found is None:
+        found = step.run(ctx)
+    outputs = found.journal() if isinstance(found, StepOutputs) else found
     ctx.outputs[step.name] = outputs
     ctx.statuses[step.name] = StepStatus.SUCCEEDED
     return outputs
@@ -336,8 +338,10 @@ def test_release_without_pending_migrations_skips_the_phase(sqlite_db: AppDb) ->
         _run(ctx, BackupStep())
         _run(ctx, MigrateStep())
     for ctx in _context(sqlite_db, 2):
-        backup = BackupStep().observe(ctx)
-        assert backup is not None and backup["pending"] == [] and backup["backup_id"] is None
+        observed = BackupStep().observe(ctx)
+        assert observed is not None
+        backup = observed.journal()
+        assert backup["pending"] == [] and backup["backup_id"] is None
         ctx.outputs["backup"] = backup
         assert MigrateStep().observe(ctx) is not None
         assert VerifyDatabaseStep().observe(ctx) is not None

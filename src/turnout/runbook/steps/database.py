@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NoReturn
 
+from turnout.database.backups import BackupRecord
 from turnout.database.driver import DatabaseError
 from turnout.database.dump import LogicalDump
 from turnout.database.history import pending_migrations
@@ -94,52 +95,60 @@ class BackupStep(Step):
     name = "backup"
     phase = "database"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> BackupOutputs | None:
         svc = service(ctx)
         existing = svc.deployment_backup(_dep_id(ctx))
         if existing is not None:
-            return {
-                **_backup_outputs(existing.to_dict()),
-                "summary": f"backup {existing.id} exists",
-            }
+            return _backup_outputs(existing, summary=f"backup {existing.id} exists")
         migrations = release_migrations(ctx, svc)
         try:
             pending = svc.pending(migrations)
         except DatabaseError as exc:
             raise StepError(f"database {svc.location.describe()}: {exc.message}") from exc
         if not pending:
-            return {
-                "pending": [],
-                "backup_id": None,
-                "summary": "no pending migrations in this release; no backup needed",
-            }
+            return BackupOutputs(
+                pending=[],
+                backup_id=None,
+                summary="no pending migrations in this release; no backup needed",
+            )
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> BackupOutputs:
         svc = service(ctx)
         migrations = release_migrations(ctx, svc)
         pending = svc.pending(migrations)
         record = svc.backup(_dep_id(ctx), reason=f"before migrating to {ctx.deployment.version}")
-        return {
-            **_backup_outputs(record.to_dict()),
-            "pending": [m.version for m in pending],
-            "pending_files": [m.filename for m in pending],
-            "summary": (
+        return _backup_outputs(
+            record,
+            pending=[m.version for m in pending],
+            pending_files=[m.filename for m in pending],
+            summary=(
                 f"backup {record.id} verified ({record.size} bytes,"
                 f" {len(record.details.get('row_counts', {}))} tables) before"
                 f" {len(pending)} migration(s)"
             ),
-        }
+        )
 
 
-def _backup_outputs(doc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "backup_id": doc["id"],
-        "location": doc["location"],
-        "size": doc["size"],
-        "sha256": doc["sha256"],
-        "row_counts": doc["row_counts"],
+def _backup_outputs(
+    record: BackupRecord,
+    *,
+    summary: str,
+    pending: list[str] | None = None,
+    pending_files: list[str] | None = None,
+) -> BackupOutputs:
+    """The backup step's record of a verified backup (pending files only when it took it)."""
+    fields: dict[str, Any] = {
+        "backup_id": record.id,
+        "location": record.location,
+        "size": record.size,
+        "sha256": record.checksum,
+        "row_counts": record.details.get("row_counts", {}),
+        "summary": summary,
     }
+    if pending is not None:
+        fields.update(pending=pending, pending_files=pending_files)
+    return BackupOutputs.model_validate(fields)
 
 
 class MigrateStep(Step):
