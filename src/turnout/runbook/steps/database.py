@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NoReturn
 
-from turnout.database.backups import BackupRecord
 from turnout.database.driver import DatabaseError
 from turnout.database.dump import LogicalDump
 from turnout.database.history import pending_migrations
@@ -28,6 +27,7 @@ from turnout.model import StepStatus
 from turnout.runbook.outputs import BackupOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+from turnout.store.records import BackupRecord
 from turnout.targets.protocol import PRODUCTION
 
 NOT_MOVED = {None, StepStatus.PENDING}
