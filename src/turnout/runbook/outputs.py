@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from turnout.policy.rules import WindowKind
+
 
 class StepOutputs(BaseModel):
     """Base of every step's outputs record: which step journals it."""
@@ -88,8 +90,21 @@ class WindowOutputs(StepOutputs):
     """The deployment window's verdict."""
 
     step = "window"
+    ok: bool | None = None
+    """Whether the deployment may go on (the step refuses otherwise)."""
     override: str | None = None
     """Which override let the deployment in outside its window, if any."""
+    message: str | None = None
+    verdict: WindowKind | None = None
+    """The window's verdict (journaled as its value: best, acceptable, avoid, frozen)."""
+    at: str | None = None
+    """When it was judged, in the policy's timezone (ISO 8601)."""
+    at_utc: str | None = None
+    timezone: str | None = None
+    rules: list[dict[str, Any]] | None = None
+    """The rules that fired (`FiredRule.to_dict()`)."""
+    next_best: str | None = None
+    next_acceptable: str | None = None
 
 
 class BackupOutputs(StepOutputs):

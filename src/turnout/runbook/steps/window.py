@@ -8,6 +8,7 @@ from turnout.errors import GateFailed
 from turnout.policy.flags import read_flags
 from turnout.policy.rules import WindowOverride
 from turnout.policy.windows import decide_window, evaluate_window
+from turnout.runbook.outputs import WindowOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.store.records import AuditAction
 
@@ -19,7 +20,7 @@ class WindowStep(Step):
     phase = "pre-deployment"
     gate = True
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> WindowOutputs:
         flags = read_flags(ctx.store, ctx.deployment)
         verdict = evaluate_window(ctx.config, ctx.env, ctx.store, ctx.clock.now())
         decision = decide_window(ctx.env, verdict, flags)
@@ -55,4 +56,4 @@ class WindowStep(Step):
                 flags=flags.to_dict(),
             )
         ctx.progress(f"window: {decision.message}")
-        return decision.to_dict()
+        return WindowOutputs.model_validate(decision.to_dict())
