@@ -52,7 +52,11 @@ class SwapOutputs(StepOutputs):
     swapped_at: float | None = None
     """When traffic moved (epoch seconds); verification judges from then on."""
     slot: str | None = None
+    """The slot swapped into production."""
     previous: str | None = None
+    """The version production ran before the swap."""
+    operation: dict[str, Any] | None = None
+    """`Operation.to_dict()` of the swap the target ran (resume follows it)."""
 
 
 class SnapshotOutputs(StepOutputs):

@@ -12,6 +12,7 @@ from typing import Any
 
 from turnout.errors import StepError
 from turnout.runbook.http_checks import failures, run_checks
+from turnout.runbook.outputs import SwapOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 from turnout.targets.protocol import (
@@ -31,7 +32,7 @@ class SwapStep(Step):
     phase = "application"
     undoable = True
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> SwapOutputs | None:
         pending = ctx.operations.get(self.name)
         if pending is not None:
             # An earlier run began this swap: follow it to its end, never start a second.
@@ -40,13 +41,13 @@ class SwapStep(Step):
         live = ctx.target.slots().get(PRODUCTION)
         if live is not None and live.version == ctx.deployment.version:
             # Already swapped (by hand, or before a handle was kept): time it from now.
-            return {
-                "swapped_at": ctx.clock.now().timestamp(),
-                "summary": f"production already runs {ctx.deployment.version}",
-            }
+            return SwapOutputs(
+                swapped_at=ctx.clock.now().timestamp(),
+                summary=f"production already runs {ctx.deployment.version}",
+            )
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> SwapOutputs:
         slot = staging_slot(ctx)
         slots = ctx.target.slots()
         staged = slots.get(slot)
@@ -61,7 +62,7 @@ class SwapStep(Step):
 
     def _outputs(
         self, ctx: StepContext, operation: Operation, result: OperationResult
-    ) -> dict[str, Any]:
+    ) -> SwapOutputs:
         slot = operation.slot
         if result.running:
             raise StepError(
@@ -73,13 +74,13 @@ class SwapStep(Step):
             )
         moved = result.traffic_moved_at
         before = operation.detail.get("before") or {}
-        return {
-            "swapped_at": moved if moved is not None else ctx.clock.now().timestamp(),
-            "slot": slot,
-            "previous": before.get(PRODUCTION),
-            "operation": operation.to_dict(),
-            "summary": f"{slot} swapped into production",
-        }
+        return SwapOutputs(
+            swapped_at=moved if moved is not None else ctx.clock.now().timestamp(),
+            slot=slot,
+            previous=before.get(PRODUCTION),
+            operation=operation.to_dict(),
+            summary=f"{slot} swapped into production",
+        )
 
     def undo(self, ctx: StepContext) -> dict[str, Any]:
         slot = staging_slot(ctx)
