@@ -6,21 +6,18 @@ from typing import Any
 
 from turnout.errors import TurnoutError
 from turnout.store import Store
+from turnout.store.deployment_data import DeploymentData
 
 
-def _proven(data: dict[str, Any]) -> bool | None:
+def _proven(data: DeploymentData) -> bool | None:
     """Whether verification proved the release healthy (None: it never got that far)."""
-    verification = data.get("verification")
-    if not isinstance(verification, dict) or "proven" not in verification:
-        return None
-    return bool(verification["proven"])
+    return None if data.verification is None else data.verification.proven
 
 
-def _proven_by(data: dict[str, Any]) -> dict[str, Any] | None:
+def _proven_by(data: DeploymentData) -> dict[str, Any] | None:
     """The later proof (a watch's healthy verdict) of a release kept or held unproven."""
-    verification = data.get("verification")
-    proof = verification.get("proven_by") if isinstance(verification, dict) else None
-    return proof if isinstance(proof, dict) else None
+    proof = None if data.verification is None else data.verification.proven_by
+    return None if proof is None else proof.to_dict()
 
 
 def deployment_summary(
@@ -49,12 +46,12 @@ def deployment_summary(
         else None,
         "exit_code": row.exit_code,
         "message": row.message,
-        "failure": (row.data or {}).get("failure"),
+        "failure": None if row.data.failure is None else row.data.failure.to_dict(),
         "rolled_back_later": row.rolled_back_later is not None,
         "rolled_back": None if row.rolled_back_later is None else row.rolled_back_later.to_dict(),
-        "proven": _proven(row.data or {}),
-        "proven_by": _proven_by(row.data or {}),
-        "accepted": (row.data or {}).get("accepted"),
+        "proven": _proven(row.data),
+        "proven_by": _proven_by(row.data),
+        "accepted": None if row.data.accepted is None else row.data.accepted.to_dict(),
         "postmortem_open": next(
             (
                 pm.id

@@ -50,9 +50,10 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
         staging = [(d.version, d.status) for d in reversed(store.deployments("staging"))]
         assert staging == [("1.0.0", "succeeded"), ("1.1.0", "succeeded"), ("1.2.0", "rolled-back")]
         rollback = store.deployments("staging")[0]
-        failure = (rollback.data or {}).get("failure", {})
-        evidence = failure.get("details", {}).get("evidence", {})
-        assert failure.get("step") == "verify"
+        failure = rollback.data.failure
+        assert failure is not None
+        evidence = (failure.details or {}).get("evidence", {})
+        assert failure.step == "verify"
         # Usually the metric analysis catches the 5 % of failing requests first; now and then
         # the E2E walk hits one of them before the evidence is in. Either is a real catch.
         caught_by_metrics = evidence.get("errors", 0) >= 2 and evidence.get("error_rate", 0) > 0.01

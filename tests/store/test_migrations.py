@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from tests.support.postgres_server import PostgresServer
 from turnout.store import Store, schema
+from turnout.store.deployment_data import DeploymentData
 
 OLD_DATA = {
     "rolled_back": True,
@@ -65,5 +66,5 @@ def test_a_later_rollback_moves_from_the_data_record_to_its_columns(old_store_ur
         later = row.rolled_back_later
         assert (later.to, later.by, later.reason) == ("1.0.0", "ana", "checkout errors")
         assert later.at == datetime(2026, 11, 30, 10, 15, 0, 123456, tzinfo=UTC)
-        assert not {"rolled_back", "rolled_back_to", "rollback_reason"} & set(row.data)
-        assert row.data == {"failure": None}
+        assert not {"rolled_back", "rolled_back_to", "rollback_reason"} & set(row.data.other)
+        assert row.data == DeploymentData()

@@ -39,8 +39,9 @@ def watched_deployment(store: Store, environment: str) -> DeploymentRecord:
     for row in store.deployments(environment, limit=50):
         if row.status == DeploymentStatus.SUCCEEDED.value:
             return row
-        failure = (row.data or {}).get("failure") or {}
-        if row.status == DeploymentStatus.NEEDS_PERSON.value and failure.get("step") == "verify":
+        failure = row.data.failure
+        held = failure is not None and failure.step == "verify"
+        if row.status == DeploymentStatus.NEEDS_PERSON.value and held:
             return row
     raise BadInput(f"{environment}: no kept or held deployment to watch")
 
@@ -171,8 +172,7 @@ def watch_environment(
 
 
 def _keep_probe_batch(store: Store, row: DeploymentRecord, batch: dict[str, Any]) -> None:
-    data = row.data or {}
-    kept = list(data.get("watch_probes") or [])
+    kept = list(row.data.other.get("watch_probes") or [])
     store.merge_deployment_data(row.id, watch_probes=[*kept, batch])
 
 

@@ -11,34 +11,34 @@ stays on record. A watch that stays undecided changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from turnout.analysis.judge import headline
 from turnout.model import DeploymentStatus, Verdict, VerdictKind
 from turnout.store import Store
+from turnout.store.deployment_data import ProofRecord, VerificationRecord
 from turnout.store.records import AuditAction, DeploymentRecord
 
 
 def needs_proof(row: DeploymentRecord) -> bool:
     """Whether the deployment is held by an undecided verification, or kept unproven."""
-    data = row.data or {}
+    data = row.data
     if row.status == DeploymentStatus.NEEDS_PERSON.value:
-        return bool((data.get("failure") or {}).get("step") == "verify")
-    verification = data.get("verification")
+        return data.failure is not None and data.failure.step == "verify"
     return (
         row.status == DeploymentStatus.SUCCEEDED.value
-        and isinstance(verification, dict)
-        and verification.get("proven") is False
+        and data.verification is not None
+        and data.verification.proven is False
     )
 
 
 def _was(row: DeploymentRecord) -> str:
     """What the release was before the proof, in words."""
-    data = row.data or {}
-    accepted = data.get("accepted")
-    if isinstance(accepted, dict):
-        return f"accepted unproven by {accepted.get('by')}"
+    accepted = row.data.accepted
+    if accepted is not None:
+        return f"accepted unproven by {accepted.by}"
     if row.status == DeploymentStatus.NEEDS_PERSON.value:
         return "held: its verification could not decide"
     return "kept without proof"
@@ -51,28 +51,32 @@ def record_proven(store: Store, row: DeploymentRecord, verdict: Verdict, actor: 
     row = store.deployment(row.id) or row
     if verdict.kind is not VerdictKind.PASS or not needs_proof(row):
         return None
-    data = row.data or {}
     evidence = verdict.evidence
     # When the judge first said healthy (the watch then went on looking for a regression).
     reached = evidence.get("healthy_at", evidence.get("at"))
     at = (
-        datetime.fromtimestamp(float(reached), UTC).isoformat()
+        datetime.fromtimestamp(float(reached), UTC)
         if isinstance(reached, int | float)
-        else store.now().isoformat()
+        else store.now()
     )
     was = _was(row)
     figures = headline(verdict)
-    proof = {
-        "by": "watch",
-        "at": at,
-        "summary": verdict.summary,
-        "evidence": figures,
-        "was": was,
-        "hold": data.get("failure"),
-    }
-    verification = {**dict(data.get("verification") or {}), "proven": True, "proven_by": proof}
-    message = f"{row.version} proven healthy by turnout watch at {at[:19]} ({verdict.summary})"
-    store.merge_deployment_data(row.id, verification=verification, failure=None)
+    proof = ProofRecord(
+        by="watch",
+        at=at,
+        summary=verdict.summary,
+        evidence=figures,
+        was=was,
+        hold=row.data.failure,
+    )
+    verification = replace(
+        row.data.verification or VerificationRecord(), proven=True, proven_by=proof
+    )
+    message = (
+        f"{row.version} proven healthy by turnout watch at {at.isoformat()[:19]}"
+        f" ({verdict.summary})"
+    )
+    store.update_deployment_data(row.id, verification=verification, failure=None)
     fields: dict[str, Any] = {"message": message}
     if row.status == DeploymentStatus.NEEDS_PERSON.value:
         fields.update(status=DeploymentStatus.SUCCEEDED.value, exit_code=0)

@@ -204,8 +204,9 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         latest = deployment_summary(store, rows[0].id) if rows else None
         hint = None
         if rows:
-            failure = (rows[0].data or {}).get("failure") or {}
-            hint = next_step(environment.name, rows[0].status, rows[0].id, failure.get("step"))
+            failure = rows[0].data.failure
+            step = None if failure is None else failure.step
+            hint = next_step(environment.name, rows[0].status, rows[0].id, step)
         pending = _pending(store, rows[0]) if rows else ()
         postmortems = tuple(
             OpenPostmortem(p.id, p.deployment_id, p.reason)

@@ -130,7 +130,7 @@ class LocalTracker:
         row = self._store.deployment(deployment_id)
         if row is None:
             raise IntegrationError(f"local tracker: no deployment {deployment_id}")
-        found = (row.data or {}).get("tracking")
+        found = row.data.other.get("tracking")
         return dict(found) if isinstance(found, dict) else None
 
     def _save(self, deployment_id: int, record: dict[str, Any]) -> None:

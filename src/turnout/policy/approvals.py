@@ -230,7 +230,7 @@ def record_approval(
             Refused,
             f"{person.name} deployed {deployment_id} and nobody approves their own deployment",
         )
-    data = row.data or {}
+    data = row.data.other
     needed = requirements(
         env, emergency=bool(row.emergency), outside_window=bool(data.get("outside_window"))
     )

@@ -63,7 +63,7 @@ def read_flags(store: Store, info: PlannedDeployment) -> DeploymentFlags:
     """Flags of a recorded deployment (or of a planned one that has no row yet)."""
     dep_id = recorded_id(info)
     row = store.deployment(dep_id) if dep_id is not None else None
-    return flags_from_data(info, row.data if row is not None else None)
+    return flags_from_data(info, dict(row.data.other) if row is not None else None)
 
 
 def is_production(env: EnvironmentConfig) -> bool:

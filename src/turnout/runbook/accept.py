@@ -10,6 +10,7 @@ judging it and `turnout rollback` can still go back to the version it replaced.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from turnout.config import EnvironmentConfig, LoadedConfig
@@ -19,6 +20,7 @@ from turnout.model import DeploymentStatus
 from turnout.policy.approvals import base_roles, eligible, is_deployer
 from turnout.runbook.lease import Lease
 from turnout.store import Store
+from turnout.store.deployment_data import AcceptanceRecord, VerificationRecord
 from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
@@ -30,11 +32,12 @@ def held_deployment(store: Store, environment: str) -> DeploymentRecord:
         latest = f"the latest is #{rows[0].id} ({rows[0].status})" if rows else "none yet"
         raise BadInput(f"{environment}: no held deployment to accept ({latest})")
     row = rows[0]
-    failure = (row.data or {}).get("failure") or {}
-    if failure.get("step") != "verify":
+    failure = row.data.failure
+    if failure is None or failure.step != "verify":
+        step, error = (None, None) if failure is None else (failure.step, failure.error)
         raise Refused(
-            f"{environment}: deployment #{row.id} needs a person because {failure.get('step')}"
-            f" failed ({failure.get('error')}), not because its verification was undecided;"
+            f"{environment}: deployment #{row.id} needs a person because {step}"
+            f" failed ({error}), not because its verification was undecided;"
             " accepting applies only to a release held by verification"
         )
     return row
@@ -68,14 +71,13 @@ def accept(
                 f"{env.name}: production runs {found}, not the held {row.version}; nothing to"
                 " accept"
             )
-        at = store.now().isoformat()
+        at = store.now()
         message = f"{row.version} accepted unproven by {actor}: {reason}"
-        verification = dict((row.data or {}).get("verification") or {})
-        verification.update({"proven": False, "accepted_by": actor})
-        store.merge_deployment_data(
+        verification = row.data.verification or VerificationRecord()
+        store.update_deployment_data(
             row.id,
-            accepted={"by": actor, "reason": reason, "at": at},
-            verification=verification,
+            accepted=AcceptanceRecord(by=actor, reason=reason, at=at),
+            verification=replace(verification, proven=False, accepted_by=actor),
         )
         store.update_deployment(row.id, status=DeploymentStatus.SUCCEEDED.value, message=message)
         store.audit(
@@ -93,7 +95,7 @@ def accept(
             "version": row.version,
             "accepted_by": actor,
             "reason": reason,
-            "at": at,
+            "at": at.isoformat(),
             "summary": f"{env.name}: {message} (not proven healthy; `turnout watch --env"
             f" {env.name}` keeps judging it)",
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
 from turnout.store import Store
+from turnout.store.deployment_data import FailureRecord
 from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
@@ -174,9 +175,9 @@ class Engine:
                 failed and not load_step(failed[0].name).gate
             ):
                 # Killed after a step failed: what it may have done is undone, never retried.
-                if failed and not (row.data or {}).get("failure"):
-                    self.store.merge_deployment_data(
-                        row.id, failure={"step": failed[0].name, "error": failed[0].error or ""}
+                if failed and row.data.failure is None:
+                    self.store.update_deployment_data(
+                        row.id, failure=FailureRecord(failed[0].name, failed[0].error or "")
                     )
                     row = self.store.deployment(row.id) or row
                 self.store.update_deployment(row.id, status=DeploymentStatus.COMPENSATING.value)
@@ -188,7 +189,7 @@ class Engine:
                     if step_row.status in DONE and load_step(step_row.name).gate:
                         self.store.record_step(row.id, step_row.name, StepStatus.PENDING)
             self.store.update_deployment(row.id, status=DeploymentStatus.RUNNING.value)
-            self.store.merge_deployment_data(row.id, failure=None)
+            self.store.update_deployment_data(row.id, failure=None)
             return self._drive(row.id, lease)
         finally:
             self._release_if_settled(lease, deployment_id)
@@ -283,9 +284,8 @@ class Engine:
                 ctx.outputs[step_row.name] = dict(step_row.outputs or {})
         load_operations(ctx, self.store.steps(row.id))
         ctx.keep_operation = Journal(self.store, ctx).keep_operation
-        failure = (row.data or {}).get("failure")
-        if isinstance(failure, dict):
-            ctx.failure = failure
+        if row.data.failure is not None:
+            ctx.failure = row.data.failure.to_dict()
         return ctx
 
     def _shared_target(self) -> Target:
@@ -392,8 +392,9 @@ class Engine:
                 reason=exc.message,
             )
             return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
-        ctx.failure = {"step": step.name, "error": _error_text(exc), "details": _details(exc)}
-        self.store.merge_deployment_data(dep_id, failure=ctx.failure)
+        failure = FailureRecord(step.name, _error_text(exc), details=_details(exc))
+        ctx.failure = failure.to_dict()
+        self.store.update_deployment_data(dep_id, failure=failure)
         if isinstance(exc, Refused | BadInput) and not changed:
             return self._settle(
                 ctx, DeploymentStatus.REFUSED, exc.exit_code, exc.message, Outcome.REFUSED, {}
@@ -404,8 +405,9 @@ class Engine:
                 ctx, DeploymentStatus.NEEDS_PERSON, exc.exit_code, message, Outcome.NEEDS_PERSON
             )
         if not isinstance(exc, TurnoutError):
-            ctx.failure["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
-            self.store.merge_deployment_data(dep_id, failure=ctx.failure)
+            failure = replace(failure, traceback="".join(traceback.format_exception(exc))[-4000:])
+            ctx.failure = failure.to_dict()
+            self.store.update_deployment_data(dep_id, failure=failure)
         self.store.update_deployment(dep_id, status=DeploymentStatus.COMPENSATING.value)
         return self._compensate_and_finish(dep_id, ctx)
 

@@ -8,6 +8,12 @@ from typing import Any
 
 from turnout.model import DeploymentStatus, DeploymentType, StepStatus
 from turnout.store.base import StoreBase
+from turnout.store.deployment_data import (
+    AcceptanceRecord,
+    DeploymentData,
+    FailureRecord,
+    VerificationRecord,
+)
 from turnout.store.records import DeploymentRecord, LaterRollback, StepRecord
 from turnout.store.sql import Row, Transaction, document, dumps, when, when_or_none
 
@@ -54,7 +60,7 @@ def _deployment(row: Row) -> DeploymentRecord:
         exit_code=row["exit_code"],
         message=row["message"],
         rolled_back_later=_later_rollback(row),
-        data=dict(document(row["data"]) or {}),
+        data=DeploymentData.from_document(document(row["data"])),
     )
 
 
@@ -305,8 +311,36 @@ class DeploymentStore(StoreBase):
                 },
             )
 
+    def update_deployment_data(
+        self,
+        deployment_id: int,
+        *,
+        failure: FailureRecord | None = _UNSET,
+        verification: VerificationRecord = _UNSET,
+        accepted: AcceptanceRecord = _UNSET,
+    ) -> None:
+        """Record (or replace) what is known about a deployment, in one transaction; an
+        argument not given stays as it is, `failure=None` clears the failure."""
+        entries: dict[str, Any] = {}
+        if failure is not _UNSET:
+            entries["failure"] = None if failure is None else failure.to_dict()
+        if verification is not _UNSET:
+            entries["verification"] = verification.to_dict()
+        if accepted is not _UNSET:
+            entries["accepted"] = accepted.to_dict()
+        self._merge_data(deployment_id, entries)
+
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:
-        """Add (or replace) entries of a deployment's record of what happened to it."""
+        """Add (or replace) entries of a deployment's record that `DeploymentData` does not
+        type yet (they read back in its `other`)."""
+        typed = {"failure", "verification", "accepted"} & set(entries)
+        if typed:
+            raise ValueError(f"record {sorted(typed)} with update_deployment_data")
+        self._merge_data(deployment_id, entries)
+
+    def _merge_data(self, deployment_id: int, entries: dict[str, Any]) -> None:
+        if not entries:
+            return
         with self.db.transaction() as tx:
             row = tx.one("SELECT data FROM deployments WHERE id = :id", {"id": deployment_id})
             if row is None:

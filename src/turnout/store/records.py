@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from turnout.model import DeploymentStatus, DeploymentType, StepStatus
+from turnout.store.deployment_data import DeploymentData
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,9 @@ class DeploymentRecord:
     message: str | None
     rolled_back_later: LaterRollback | None = None
     """Set when the deployment, once live, was rolled back later."""
-    data: dict[str, Any] = field(default_factory=dict)
+    data: DeploymentData = field(default_factory=DeploymentData)
     """What steps and later commands recorded about the deployment (failure, verification,
-    watch, a later rollback …), by key."""
+    acceptance, watch …)."""
 
 
 @dataclass(frozen=True)

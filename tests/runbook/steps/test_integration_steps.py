@@ -301,7 +301,7 @@ def test_local_tracker_keeps_the_issue_in_the_deployment_record(world: World) ->
     CloseStep().run(ctx)
     row = world.store.deployment(ctx.deployment.id)
     assert row is not None
-    record = row.data["tracking"]
+    record = row.data.other["tracking"]
     assert record["title"] == "Staging Deployment - 2026-11-17"
     assert "### Pre-Deployment Checklist" in record["body"]
     assert record["state"] == "closed" and record["outcome"] == "completed"

@@ -121,8 +121,8 @@ def test_snapshot_records_versions_and_baseline(tmp_path: Path, sqlite_store: St
     assert 150 < base["p95_ms"] < 260
     row = sqlite_store.deployment(ctx.deployment.id)
     assert row is not None
-    assert row.data["snapshot"]["baseline"]["requests"] == base["requests"]
-    assert "latency" not in row.data["snapshot"]["baseline"]
+    assert row.data.other["snapshot"]["baseline"]["requests"] == base["requests"]
+    assert "latency" not in row.data.other["snapshot"]["baseline"]
 
 
 def test_snapshot_on_a_target_without_traffic_says_not_measured(

@@ -26,6 +26,7 @@ from turnout.demo.story import TRAFFIC_PATH, prepare_workdir
 from turnout.demo.traffic import TrafficDriver
 from turnout.model import Release
 from turnout.store import Store
+from turnout.store.deployment_data import DeploymentData
 from turnout.store.records import LaterRollback
 from turnout.targets.local import LocalTarget
 from turnout.targets.protocol import PRODUCTION
@@ -97,12 +98,12 @@ class Tesoro:
     def store(self) -> Store:
         return Store.open(load_config(self.config).state_dir)
 
-    def deployment_data(self, number: int) -> dict[str, Any]:
+    def deployment_data(self, number: int) -> DeploymentData:
         store = self.store()
         try:
             row = store.deployment(number)
             assert row is not None
-            return dict(row.data or {})
+            return row.data
         finally:
             store.close()
 
@@ -180,9 +181,9 @@ def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> Non
     """accept keeps the release said to be unproven; rollback swaps back with exit 4."""
     accept = {**NO_PROBES_SHORT, OVERRIDE + "UNDECIDED": '"accept"'}
     assert tesoro.deploy("1.0.0", env=accept) == 0
-    data = tesoro.deployment_data(1)
-    assert data["verification"]["proven"] is False
-    assert "accepted unproven" in data["verification"]["summary"]
+    verification = tesoro.deployment_data(1).verification
+    assert verification is not None and verification.proven is False
+    assert "accepted unproven" in (verification.summary or "")
     history = tesoro.read("history", "--env", ENV)
     assert "not proven healthy" in history.stdout + history.stderr
     assert "verified" not in tesoro.status().split("latest:")[1].splitlines()[0]
@@ -190,8 +191,9 @@ def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> Non
     rollback = {**NO_PROBES_SHORT, OVERRIDE + "UNDECIDED": '"rollback"'}
     assert tesoro.deploy("1.1.0", env=rollback) == 4
     assert tesoro.live() == "1.0.0"
-    failure = tesoro.deployment_data(2)["failure"]
-    assert failure["step"] == "verify" and "not proven healthy" in failure["error"]
+    failure = tesoro.deployment_data(2).failure
+    assert failure is not None
+    assert failure.step == "verify" and "not proven healthy" in failure.error
 
 
 def test_a_held_release_can_be_watched_accepted_and_rolled_back(tesoro: Tesoro) -> None:
@@ -208,7 +210,8 @@ def test_a_held_release_can_be_watched_accepted_and_rolled_back(tesoro: Tesoro) 
     assert document["deployment"] == 2 and document["status"] == "passed"
     assert document["verdict"]["kind"] == "inconclusive" and "proven" not in document
     held = tesoro.deployment_data(2)
-    assert held["verification"]["proven"] is False and held["failure"]["step"] == "verify"
+    assert held.verification is not None and held.failure is not None
+    assert held.verification.proven is False and held.failure.step == "verify"
     assert "held" in tesoro.status()
 
     refused = tesoro.turnout("accept", "--env", ENV, "--reason", " ")
@@ -309,7 +312,7 @@ def test_watch_swaps_back_a_regression_switched_on_after_a_healthy_deploy(
     data = tesoro.deployment_data(2)
     reason = tesoro.later_rollback(2).reason
     assert reason is not None and reason.startswith("turnout watch")
-    assert data["watch"]["status"] == "rolled-back"
+    assert data.other["watch"]["status"] == "rolled-back"
 
 
 def _served(target: LocalTarget, expected: dict[str, int]) -> bool:

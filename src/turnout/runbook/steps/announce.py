@@ -31,7 +31,7 @@ _OUTCOME_KIND = {
 def deployment_data(ctx: StepContext) -> dict[str, Any]:
     """The deployment's free-form record as stored now."""
     row = ctx.store.deployment(ctx.deployment.id)
-    return dict(row.data or {}) if row is not None else {}
+    return dict(row.data.other) if row is not None else {}
 
 
 def handle(ctx: StepContext, name: str | None) -> str | None:

@@ -58,6 +58,7 @@ from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
 from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs, VerifyOutputs
 from turnout.runbook.step import Step, StepContext
+from turnout.store.deployment_data import VerificationRecord
 from turnout.targets.protocol import PRODUCTION
 
 HEALTH_ATTEMPTS = 3
@@ -109,16 +110,18 @@ def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
     release was proven healthy, and every piece of evidence (checks, E2E, probe batches)."""
     analysis = outputs.get("analysis") if isinstance(outputs.get("analysis"), dict) else {}
     assert isinstance(analysis, dict)
-    ctx.store.merge_deployment_data(
+    ctx.store.update_deployment_data(
         ctx.deployment.id,
-        verification={
-            "analysis": {k: v for k, v in analysis.items() if k in {"status", "summary"}},
-            "proven": analysis.get("status") == VerdictKind.PASS.value,
-            "summary": summary,
-            "checks": outputs.get("checks"),
-            "e2e": outputs.get("e2e"),
-            "probes": analysis.get("probes", outputs.get("probes")),
-        },
+        verification=VerificationRecord(
+            analysis={k: v for k, v in analysis.items() if k in {"status", "summary"}},
+            proven=analysis.get("status") == VerdictKind.PASS.value,
+            summary=summary,
+            evidence={
+                "checks": outputs.get("checks"),
+                "e2e": outputs.get("e2e"),
+                "probes": analysis.get("probes", outputs.get("probes")),
+            },
+        ),
     )
 
 

@@ -1,0 +1,207 @@
+"""What steps and later commands record about a deployment, as typed records.
+
+The store keeps this as one JSON document per deployment (`deployments.data`). The
+records here read that document and write back the same keys in the same shapes that
+earlier versions wrote, so stores written by any earlier version read unchanged and no
+schema migration is needed. Keys a record does not type (yet, or from older versions)
+are kept as they are in `DeploymentData.other` and written back untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_TYPED_KEYS = frozenset({"failure", "verification", "accepted"})
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO timestamp as written by the store's clock (None when missing or unreadable)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """The step that failed a deployment and why."""
+
+    step: str
+    error: str
+    details: Mapping[str, Any] | None = None
+    """What the error carried (its evidence), free-form; None when it carried nothing."""
+    traceback: str | None = None
+    """The end of the traceback, for errors that are not turnout's own."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FailureRecord | None:
+        """The record as stored (None when nothing failed or the entry is unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        details = data.get("details")
+        return cls(
+            step=str(data.get("step", "?")),
+            error=str(data.get("error", "")),
+            details=dict(details) if isinstance(details, Mapping) else None,
+            traceback=_text(data.get("traceback")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        document: dict[str, Any] = {"step": self.step, "error": self.error}
+        if self.details is not None:
+            document["details"] = dict(self.details)
+        if self.traceback is not None:
+            document["traceback"] = self.traceback
+        return document
+
+
+@dataclass(frozen=True)
+class ProofRecord:
+    """A later healthy verdict (a watch's) on a release that was kept or held unproven."""
+
+    by: str
+    at: datetime
+    summary: str
+    evidence: Mapping[str, Any]
+    """The verdict's headline figures, free-form."""
+    was: str
+    """What the release was before the proof, in words."""
+    hold: FailureRecord | None
+    """The failure that held the release, when it was held."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ProofRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        at = _moment(data.get("at"))
+        if at is None:
+            return None
+        evidence = data.get("evidence")
+        return cls(
+            by=str(data.get("by", "")),
+            at=at,
+            summary=str(data.get("summary", "")),
+            evidence=dict(evidence) if isinstance(evidence, Mapping) else {},
+            was=str(data.get("was", "")),
+            hold=FailureRecord.from_dict(data.get("hold")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "by": self.by,
+            "at": self.at.isoformat(),
+            "summary": self.summary,
+            "evidence": dict(self.evidence),
+            "was": self.was,
+            "hold": None if self.hold is None else self.hold.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """A deployment's verification: its verdict in short, whether the release was proven
+    healthy (and later, by whom it was accepted or proven), and its evidence."""
+
+    proven: bool | None = None
+    """None: verification never got as far as a verdict."""
+    summary: str | None = None
+    analysis: Mapping[str, Any] | None = None
+    """The verdict's status and summary."""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    """Checks, E2E results and probe batches as measured, free-form, by key."""
+    accepted_by: str | None = None
+    """Who kept the release live without proof."""
+    proven_by: ProofRecord | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> VerificationRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        analysis = data.get("analysis")
+        proven = data.get("proven")
+        known = {"proven", "summary", "analysis", "accepted_by", "proven_by"}
+        return cls(
+            proven=None if proven is None else bool(proven),
+            summary=_text(data.get("summary")),
+            analysis=dict(analysis) if isinstance(analysis, Mapping) else None,
+            evidence={k: v for k, v in data.items() if k not in known},
+            accepted_by=_text(data.get("accepted_by")),
+            proven_by=ProofRecord.from_dict(data.get("proven_by")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form: the keys earlier versions wrote, in their order."""
+        document: dict[str, Any] = {}
+        if self.analysis is not None:
+            document["analysis"] = dict(self.analysis)
+        if self.proven is not None:
+            document["proven"] = self.proven
+        if self.summary is not None:
+            document["summary"] = self.summary
+        document.update(self.evidence)
+        if self.accepted_by is not None:
+            document["accepted_by"] = self.accepted_by
+        if self.proven_by is not None:
+            document["proven_by"] = self.proven_by.to_dict()
+        return document
+
+
+@dataclass(frozen=True)
+class AcceptanceRecord:
+    """A person kept a held release live without proof (`turnout accept`)."""
+
+    by: str
+    reason: str
+    at: datetime
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AcceptanceRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        at = _moment(data.get("at"))
+        if at is None:
+            return None
+        return cls(by=str(data.get("by", "")), reason=str(data.get("reason", "")), at=at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {"by": self.by, "reason": self.reason, "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class DeploymentData:
+    """What steps and later commands recorded about one deployment."""
+
+    failure: FailureRecord | None = None
+    """The step that failed it, until a resume or a later proof clears it."""
+    verification: VerificationRecord | None = None
+    accepted: AcceptanceRecord | None = None
+    other: Mapping[str, Any] = field(default_factory=dict)
+    """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
+    stored."""
+
+    @classmethod
+    def from_document(cls, document: Any) -> DeploymentData:
+        """The record from the stored JSON document (anything unreadable reads as absent)."""
+        if not isinstance(document, Mapping):
+            return cls()
+        return cls(
+            failure=FailureRecord.from_dict(document.get("failure")),
+            verification=VerificationRecord.from_dict(document.get("verification")),
+            accepted=AcceptanceRecord.from_dict(document.get("accepted")),
+            other={k: v for k, v in document.items() if k not in _TYPED_KEYS},
+        )

@@ -1,0 +1,148 @@
+"""A deployment's recorded data: typed records read from, and written as, the stored JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from turnout.store import Store
+from turnout.store.deployment_data import (
+    AcceptanceRecord,
+    DeploymentData,
+    FailureRecord,
+    ProofRecord,
+    VerificationRecord,
+)
+from turnout.store.sql import document
+
+# What earlier versions wrote for a release held by verification, accepted, then proven.
+EARLIER: dict[str, Any] = {
+    "fixes_incidents": ["7"],
+    "snapshot": {"production_version": "1.0.0", "baseline": {"requests": 3}, "metrics": "ok"},
+    "failure": None,
+    "verification": {
+        "analysis": {"status": "inconclusive", "summary": "too few requests"},
+        "proven": True,
+        "summary": "not proven healthy",
+        "checks": [{"name": "health", "ok": True}],
+        "e2e": None,
+        "probes": [{"sent": 4}],
+        "accepted_by": "sam",
+        "proven_by": {
+            "by": "watch",
+            "at": "2026-12-01T10:00:00+00:00",
+            "summary": "healthy",
+            "evidence": {"requests": 120},
+            "was": "accepted unproven by sam",
+            "hold": {"step": "verify", "error": "undecided", "details": {}},
+        },
+    },
+    "accepted": {"by": "sam", "reason": "checked by hand", "at": "2026-12-01T09:00:00+00:00"},
+    "watch": {"status": "passed", "summary": "healthy", "until": 1.5},
+}
+
+
+def _stored(store: Store, deployment_id: int) -> Any:
+    with store.db.transaction() as tx:
+        row = tx.one("SELECT data FROM deployments WHERE id = :id", {"id": deployment_id})
+    assert row is not None
+    return document(row["data"])
+
+
+def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: Store) -> None:
+    """Every key an earlier version wrote reads into its typed field, the rest into `other`."""
+    dep = any_store.create_deployment(
+        environment="staging",
+        version="1.1.0",
+        type="app",
+        status="succeeded",
+        deployer="ana",
+        data=EARLIER,
+    )
+    row = any_store.deployment(dep.id)
+    assert row is not None
+    data = row.data
+    assert data.failure is None
+    assert data.accepted == AcceptanceRecord(
+        "sam", "checked by hand", datetime(2026, 12, 1, 9, tzinfo=UTC)
+    )
+    verification = data.verification
+    assert verification is not None and verification.proven is True
+    assert verification.accepted_by == "sam" and verification.evidence["probes"] == [{"sent": 4}]
+    assert verification.proven_by is not None
+    assert verification.proven_by.hold == FailureRecord("verify", "undecided", details={})
+    assert set(data.other) == {"fixes_incidents", "snapshot", "watch"}
+
+
+def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store) -> None:
+    """Writing back what was read leaves the JSON document exactly as earlier versions wrote
+    it (same keys, same order, same values), so no migration is needed."""
+    dep = any_store.create_deployment(
+        environment="staging",
+        version="1.1.0",
+        type="app",
+        status="succeeded",
+        deployer="ana",
+        data=EARLIER,
+    )
+    row = any_store.deployment(dep.id)
+    assert row is not None and row.data.verification is not None
+    assert row.data.accepted is not None
+    any_store.update_deployment_data(
+        dep.id,
+        failure=None,
+        verification=row.data.verification,
+        accepted=row.data.accepted,
+    )
+    stored = _stored(any_store, dep.id)
+    assert stored == EARLIER
+    assert list(stored["verification"]) == list(EARLIER["verification"])
+
+
+def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> None:
+    """A failure recorded then cleared, and a later proof, leave every other entry as it was."""
+    dep = any_store.create_deployment(
+        environment="staging",
+        version="1.1.0",
+        type="app",
+        status="running",
+        deployer="ana",
+        data={"outside_window": True},
+    )
+    any_store.update_deployment_data(dep.id, failure=FailureRecord("verify", "undecided"))
+    any_store.update_deployment_data(dep.id, verification=VerificationRecord(proven=False))
+    row = any_store.deployment(dep.id)
+    assert row is not None and row.data.failure == FailureRecord("verify", "undecided")
+    proof = ProofRecord(
+        "watch", datetime(2026, 12, 1, tzinfo=UTC), "healthy", {}, "held", row.data.failure
+    )
+    any_store.update_deployment_data(
+        dep.id, failure=None, verification=VerificationRecord(proven=True, proven_by=proof)
+    )
+    row = any_store.deployment(dep.id)
+    assert row is not None
+    assert row.data == DeploymentData(
+        verification=VerificationRecord(proven=True, proven_by=proof),
+        other={"outside_window": True},
+    )
+    assert _stored(any_store, dep.id)["failure"] is None
+
+
+def test_typed_entries_are_not_written_as_free_keys(any_store: Store) -> None:
+    """The free-form merge refuses the keys that have typed records."""
+    dep = any_store.create_deployment(
+        environment="staging", version="1.1.0", type="app", status="running", deployer="ana"
+    )
+    with pytest.raises(ValueError, match="failure"):
+        any_store.merge_deployment_data(dep.id, failure={"step": "verify"})
+
+
+def test_unreadable_entries_read_as_absent() -> None:
+    """Entries of an unexpected shape read as absent rather than failing the whole record."""
+    data = DeploymentData.from_document(
+        {"failure": "boom", "verification": [1], "accepted": {"by": "sam", "at": "not a time"}}
+    )
+    assert data == DeploymentData()
+    assert DeploymentData.from_document(None) == DeploymentData()
