@@ -114,7 +114,7 @@ def test_regression_during_the_window_rolls_back(tmp_path: Path, sqlite_store: S
     assert actions.index("watch.regressed") < actions.index("rollback")
     row = sqlite_store.deployment(dep)
     assert row is not None
-    assert row.data.other["watch"]["status"] == "rolled-back"
+    assert row.data.watch is not None and row.data.watch.status == "rolled-back"
     assert row.rolled_back_later is not None and row.rolled_back_later.by is not None
     state = sqlite_store.get(state_key("web", dep))
     assert state is not None and state["status"] == "rolled-back"

@@ -14,6 +14,8 @@ from turnout.store.deployment_data import (
     FailureRecord,
     ProofRecord,
     VerificationRecord,
+    WatchRecord,
+    WatchStatus,
 )
 from turnout.store.sql import document
 
@@ -40,7 +42,10 @@ EARLIER: dict[str, Any] = {
         },
     },
     "accepted": {"by": "sam", "reason": "checked by hand", "at": "2026-12-01T09:00:00+00:00"},
-    "watch": {"status": "passed", "summary": "healthy", "until": 1.5},
+    "watch": {"status": "rolled-back", "verdict": {"kind": "fail"}, "rollback": {"to": "1.0.0"}},
+    "watch_probes": [{"sent": 9}],
+    "outside_window": True,
+    "outside_window_reason": "hotfix",
 }
 
 
@@ -73,7 +78,13 @@ def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: 
     assert verification.accepted_by == "sam" and verification.evidence["probes"] == [{"sent": 4}]
     assert verification.proven_by is not None
     assert verification.proven_by.hold == FailureRecord("verify", "undecided", details={})
-    assert set(data.other) == {"fixes_incidents", "snapshot", "watch"}
+    assert data.watch == WatchRecord(
+        WatchStatus.ROLLED_BACK, verdict={"kind": "fail"}, rollback={"to": "1.0.0"}
+    )
+    assert data.watch_probes == ({"sent": 9},)
+    assert data.outside_window and data.outside_window_reason == "hotfix"
+    assert data.fixes_incidents == ("7",)
+    assert set(data.other) == {"snapshot"}
 
 
 def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store) -> None:
@@ -89,12 +100,14 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
     )
     row = any_store.deployment(dep.id)
     assert row is not None and row.data.verification is not None
-    assert row.data.accepted is not None
+    assert row.data.accepted is not None and row.data.watch is not None
     any_store.update_deployment_data(
         dep.id,
         failure=None,
         verification=row.data.verification,
         accepted=row.data.accepted,
+        watch=row.data.watch,
+        watch_probes=row.data.watch_probes,
     )
     stored = _stored(any_store, dep.id)
     assert stored == EARLIER
@@ -109,7 +122,7 @@ def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> Non
         type="app",
         status="running",
         deployer="ana",
-        data={"outside_window": True},
+        data={"outside_window": True, "snapshot": {"metrics": "ok"}},
     )
     any_store.update_deployment_data(dep.id, failure=FailureRecord("verify", "undecided"))
     any_store.update_deployment_data(dep.id, verification=VerificationRecord(proven=False))
@@ -125,7 +138,8 @@ def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> Non
     assert row is not None
     assert row.data == DeploymentData(
         verification=VerificationRecord(proven=True, proven_by=proof),
-        other={"outside_window": True},
+        outside_window=True,
+        other={"snapshot": {"metrics": "ok"}},
     )
     assert _stored(any_store, dep.id)["failure"] is None
 
@@ -145,4 +159,10 @@ def test_unreadable_entries_read_as_absent() -> None:
         {"failure": "boom", "verification": [1], "accepted": {"by": "sam", "at": "not a time"}}
     )
     assert data == DeploymentData()
+    assert DeploymentData.from_document({"watch": {"status": "later"}}) == DeploymentData()
     assert DeploymentData.from_document(None) == DeploymentData()
+
+
+def test_a_lone_incident_reference_reads_as_one_incident() -> None:
+    """A hand-written record naming one incident (not a list) reads as that incident."""
+    assert DeploymentData.from_document({"fixes_incidents": 12}).fixes_incidents == ("12",)

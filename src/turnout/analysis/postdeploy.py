@@ -26,6 +26,7 @@ from turnout.config import EnvironmentConfig, LoadedConfig
 from turnout.errors import BadInput, LockHeld, NeedsPerson, RolledBack
 from turnout.model import DeploymentStatus
 from turnout.store import Store
+from turnout.store.deployment_data import WatchRecord, WatchStatus
 from turnout.store.records import AuditAction, DeploymentRecord
 from turnout.targets.protocol import PRODUCTION, Target
 
@@ -154,8 +155,8 @@ def watch_environment(
     if result.reason != "regressed":
         state.status = "ended"
         watcher.save()
-        store.merge_deployment_data(
-            row.id, watch={"status": "passed", "summary": verdict.summary, "until": end}
+        store.update_deployment_data(
+            row.id, watch=WatchRecord(WatchStatus.PASSED, summary=verdict.summary, until=end)
         )
         store.audit(
             actor,
@@ -172,8 +173,7 @@ def watch_environment(
 
 
 def _keep_probe_batch(store: Store, row: DeploymentRecord, batch: dict[str, Any]) -> None:
-    kept = list(row.data.other.get("watch_probes") or [])
-    store.merge_deployment_data(row.id, watch_probes=[*kept, batch])
+    store.update_deployment_data(row.id, watch_probes=[*row.data.watch_probes, batch])
 
 
 def _roll_back(
@@ -204,7 +204,7 @@ def _roll_back(
         summary=verdict.summary,
         evidence=figures,
     )
-    store.merge_deployment_data(row.id, watch={"status": "regressed", "verdict": record})
+    store.update_deployment_data(row.id, watch=WatchRecord(WatchStatus.REGRESSED, verdict=record))
     try:
         outcome = rollback(
             config,
@@ -228,8 +228,8 @@ def _roll_back(
         ) from exc
     watcher.state.status = "rolled-back"
     watcher.save()
-    store.merge_deployment_data(
-        row.id, watch={"status": "rolled-back", "verdict": record, "rollback": outcome}
+    store.update_deployment_data(
+        row.id, watch=WatchRecord(WatchStatus.ROLLED_BACK, verdict=record, rollback=outcome)
     )
     _notify(config, env, row, verdict.summary, figures, outcome)
     document = {

@@ -230,9 +230,8 @@ def record_approval(
             Refused,
             f"{person.name} deployed {deployment_id} and nobody approves their own deployment",
         )
-    data = row.data.other
     needed = requirements(
-        env, emergency=bool(row.emergency), outside_window=bool(data.get("outside_window"))
+        env, emergency=bool(row.emergency), outside_window=row.data.outside_window
     )
     accepted = {role for req in needed for role in req.roles}
     roles = sorted(set(person.roles) & accepted)
@@ -259,7 +258,7 @@ def record_approval(
         role=role,
         comment=comment,
         emergency=bool(row.emergency),
-        outside_window=bool(data.get("outside_window")),
+        outside_window=row.data.outside_window,
         requirements=[r.to_dict() for r in needed],
     )
     return approval

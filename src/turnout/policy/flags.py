@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from turnout.store.deployment_data import DeploymentData
+
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig
     from turnout.model import PlannedDeployment
@@ -35,20 +37,16 @@ class DeploymentFlags:
         }
 
 
-def flags_from_data(info: PlannedDeployment, data: dict[str, Any] | None) -> DeploymentFlags:
-    """Flags of a deployment from its info and its `deployments.data` record."""
-    data = data or {}
-    fixes = data.get("fixes_incidents") or []
-    if isinstance(fixes, str | int):
-        fixes = [fixes]
-    reason = data.get("outside_window_reason") or None
+def flags_from_data(info: PlannedDeployment, data: DeploymentData | None) -> DeploymentFlags:
+    """Flags of a deployment from its info and what is recorded for it."""
+    data = data or DeploymentData()
     return DeploymentFlags(
         deployer=info.deployer,
         emergency=bool(info.emergency),
         reason=info.reason,
-        outside_window=bool(data.get("outside_window")),
-        outside_window_reason=str(reason) if reason else info.reason,
-        fixes_incidents=tuple(str(f) for f in fixes),
+        outside_window=data.outside_window,
+        outside_window_reason=data.outside_window_reason or info.reason,
+        fixes_incidents=data.fixes_incidents,
     )
 
 
@@ -63,7 +61,7 @@ def read_flags(store: Store, info: PlannedDeployment) -> DeploymentFlags:
     """Flags of a recorded deployment (or of a planned one that has no row yet)."""
     dep_id = recorded_id(info)
     row = store.deployment(dep_id) if dep_id is not None else None
-    return flags_from_data(info, dict(row.data.other) if row is not None else None)
+    return flags_from_data(info, row.data if row is not None else None)
 
 
 def is_production(env: EnvironmentConfig) -> bool:

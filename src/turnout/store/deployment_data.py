@@ -12,9 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-_TYPED_KEYS = frozenset({"failure", "verification", "accepted"})
+TYPED_KEYS = frozenset(
+    {
+        "failure",
+        "verification",
+        "accepted",
+        "watch",
+        "watch_probes",
+        "outside_window",
+        "outside_window_reason",
+        "fixes_incidents",
+    }
+)
+"""The stored keys `DeploymentData` reads into typed fields."""
 
 
 def _text(value: Any) -> str | None:
@@ -182,6 +195,73 @@ class AcceptanceRecord:
         return {"by": self.by, "reason": self.reason, "at": self.at.isoformat()}
 
 
+class WatchStatus(StrEnum):
+    """How `turnout watch` ended on a deployment."""
+
+    PASSED = "passed"
+    """The watch ran its course without a regression."""
+    REGRESSED = "regressed"
+    """The watch found a regression and is rolling back (or could not)."""
+    ROLLED_BACK = "rolled-back"
+    """The watch found a regression and rolled the release back."""
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """How `turnout watch` ended on a deployment, with its verdict."""
+
+    status: WatchStatus
+    summary: str | None = None
+    until: float | None = None
+    """When the watch was to end (epoch seconds), for a watch that passed."""
+    verdict: Mapping[str, Any] | None = None
+    """The regression verdict (kind, summary, reasons, evidence), free-form."""
+    rollback: Mapping[str, Any] | None = None
+    """What the rollback the watch started reported."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WatchRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            status = WatchStatus(str(data.get("status")))
+        except ValueError:
+            return None
+        until = data.get("until")
+        verdict = data.get("verdict")
+        rollback = data.get("rollback")
+        return cls(
+            status=status,
+            summary=_text(data.get("summary")),
+            until=float(until) if isinstance(until, int | float) else None,
+            verdict=dict(verdict) if isinstance(verdict, Mapping) else None,
+            rollback=dict(rollback) if isinstance(rollback, Mapping) else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        document: dict[str, Any] = {"status": self.status.value}
+        if self.summary is not None:
+            document["summary"] = self.summary
+        if self.until is not None:
+            document["until"] = self.until
+        if self.verdict is not None:
+            document["verdict"] = dict(self.verdict)
+        if self.rollback is not None:
+            document["rollback"] = dict(self.rollback)
+        return document
+
+
+def _incidents(value: Any) -> tuple[str, ...]:
+    """Incident references as stored (a list; a lone reference from hand-written records)."""
+    if isinstance(value, str | int):
+        return (str(value),)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return ()
+
+
 @dataclass(frozen=True)
 class DeploymentData:
     """What steps and later commands recorded about one deployment."""
@@ -190,6 +270,14 @@ class DeploymentData:
     """The step that failed it, until a resume or a later proof clears it."""
     verification: VerificationRecord | None = None
     accepted: AcceptanceRecord | None = None
+    watch: WatchRecord | None = None
+    watch_probes: tuple[Mapping[str, Any], ...] = ()
+    """The probe batches the watch sent, as measured (free-form evidence)."""
+    outside_window: bool = False
+    """Deployed outside the change window on purpose (`--outside-window`)."""
+    outside_window_reason: str | None = None
+    fixes_incidents: tuple[str, ...] = ()
+    """The incidents the deployment says it fixes (`--fixes`)."""
     other: Mapping[str, Any] = field(default_factory=dict)
     """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
     stored."""
@@ -203,5 +291,14 @@ class DeploymentData:
             failure=FailureRecord.from_dict(document.get("failure")),
             verification=VerificationRecord.from_dict(document.get("verification")),
             accepted=AcceptanceRecord.from_dict(document.get("accepted")),
-            other={k: v for k, v in document.items() if k not in _TYPED_KEYS},
+            watch=WatchRecord.from_dict(document.get("watch")),
+            watch_probes=tuple(
+                dict(batch)
+                for batch in document.get("watch_probes") or ()
+                if isinstance(batch, Mapping)
+            ),
+            outside_window=bool(document.get("outside_window")),
+            outside_window_reason=_text(document.get("outside_window_reason") or None),
+            fixes_incidents=_incidents(document.get("fixes_incidents")),
+            other={k: v for k, v in document.items() if k not in TYPED_KEYS},
         )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from turnout.model import DeploymentStatus, DeploymentType, StepStatus
 from turnout.store.base import StoreBase
 from turnout.store.deployment_data import (
+    TYPED_KEYS,
     AcceptanceRecord,
     DeploymentData,
     FailureRecord,
     VerificationRecord,
+    WatchRecord,
 )
 from turnout.store.records import DeploymentRecord, LaterRollback, StepRecord
 from turnout.store.sql import Row, Transaction, document, dumps, when, when_or_none
@@ -318,6 +320,8 @@ class DeploymentStore(StoreBase):
         failure: FailureRecord | None = _UNSET,
         verification: VerificationRecord = _UNSET,
         accepted: AcceptanceRecord = _UNSET,
+        watch: WatchRecord = _UNSET,
+        watch_probes: Sequence[Mapping[str, Any]] = _UNSET,
     ) -> None:
         """Record (or replace) what is known about a deployment, in one transaction; an
         argument not given stays as it is, `failure=None` clears the failure."""
@@ -328,12 +332,16 @@ class DeploymentStore(StoreBase):
             entries["verification"] = verification.to_dict()
         if accepted is not _UNSET:
             entries["accepted"] = accepted.to_dict()
+        if watch is not _UNSET:
+            entries["watch"] = watch.to_dict()
+        if watch_probes is not _UNSET:
+            entries["watch_probes"] = [dict(batch) for batch in watch_probes]
         self._merge_data(deployment_id, entries)
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:
         """Add (or replace) entries of a deployment's record that `DeploymentData` does not
         type yet (they read back in its `other`)."""
-        typed = {"failure", "verification", "accepted"} & set(entries)
+        typed = TYPED_KEYS & set(entries)
         if typed:
             raise ValueError(f"record {sorted(typed)} with update_deployment_data")
         self._merge_data(deployment_id, entries)

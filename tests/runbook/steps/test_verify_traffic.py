@@ -312,7 +312,7 @@ def test_watch_swaps_back_a_regression_switched_on_after_a_healthy_deploy(
     data = tesoro.deployment_data(2)
     reason = tesoro.later_rollback(2).reason
     assert reason is not None and reason.startswith("turnout watch")
-    assert data.other["watch"]["status"] == "rolled-back"
+    assert data.watch is not None and data.watch.status == "rolled-back"
 
 
 def _served(target: LocalTarget, expected: dict[str, int]) -> bool:
