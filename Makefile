@@ -22,4 +22,4 @@ test: lint
 # The reference proxy benchmarks/swap_under_load.py measures the router against: Debian's
 # nginx (run there as its own process on loopback; the package's own service is not used).
 benchmark-tools:
-	apt-get install -y --no-install-recommends nginx-light
+	apt-get install -y --no-install-recommends nginx-light wrk
