@@ -13,6 +13,7 @@ from turnout.store.deployment_data import (
     DeploymentData,
     FailureRecord,
     ProofRecord,
+    SnapshotRecord,
     VerificationRecord,
     WatchRecord,
     WatchStatus,
@@ -46,6 +47,9 @@ EARLIER: dict[str, Any] = {
     "watch_probes": [{"sent": 9}],
     "outside_window": True,
     "outside_window_reason": "hotfix",
+    "log_line": "2026-12-01 08:59:00 - v1.1.0 deployed to staging",
+    "tracking_problems": ["tracking issue #4: comment not posted: 502"],
+    "announcements": {"start": {"at": "2026-12-01T08:58:00+00:00", "delivered": ["slack"]}},
 }
 
 
@@ -84,7 +88,10 @@ def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: 
     assert data.watch_probes == ({"sent": 9},)
     assert data.outside_window and data.outside_window_reason == "hotfix"
     assert data.fixes_incidents == ("7",)
-    assert set(data.other) == {"snapshot"}
+    assert data.snapshot == SnapshotRecord("1.0.0", {"requests": 3}, "ok")
+    assert data.log_line is not None and data.log_line.endswith("deployed to staging")
+    assert data.tracking_problems == ("tracking issue #4: comment not posted: 502",)
+    assert set(data.other) == {"announcements"}
 
 
 def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store) -> None:
@@ -101,6 +108,7 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
     row = any_store.deployment(dep.id)
     assert row is not None and row.data.verification is not None
     assert row.data.accepted is not None and row.data.watch is not None
+    assert row.data.snapshot is not None and row.data.log_line is not None
     any_store.update_deployment_data(
         dep.id,
         failure=None,
@@ -108,6 +116,9 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
         accepted=row.data.accepted,
         watch=row.data.watch,
         watch_probes=row.data.watch_probes,
+        snapshot=row.data.snapshot,
+        log_line=row.data.log_line,
+        tracking_problems=row.data.tracking_problems,
     )
     stored = _stored(any_store, dep.id)
     assert stored == EARLIER
@@ -122,7 +133,7 @@ def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> Non
         type="app",
         status="running",
         deployer="ana",
-        data={"outside_window": True, "snapshot": {"metrics": "ok"}},
+        data={"outside_window": True, "infra_run": {"run_id": 8}},
     )
     any_store.update_deployment_data(dep.id, failure=FailureRecord("verify", "undecided"))
     any_store.update_deployment_data(dep.id, verification=VerificationRecord(proven=False))
@@ -139,7 +150,7 @@ def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> Non
     assert row.data == DeploymentData(
         verification=VerificationRecord(proven=True, proven_by=proof),
         outside_window=True,
-        other={"snapshot": {"metrics": "ok"}},
+        other={"infra_run": {"run_id": 8}},
     )
     assert _stored(any_store, dep.id)["failure"] is None
 

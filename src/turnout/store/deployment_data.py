@@ -25,6 +25,9 @@ TYPED_KEYS = frozenset(
         "outside_window",
         "outside_window_reason",
         "fixes_incidents",
+        "snapshot",
+        "log_line",
+        "tracking_problems",
     }
 )
 """The stored keys `DeploymentData` reads into typed fields."""
@@ -253,6 +256,37 @@ class WatchRecord:
         return document
 
 
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """What production was before the deployment: its version and its metrics baseline."""
+
+    production_version: str | None
+    baseline: Mapping[str, Any] | None
+    """The baseline as measured (requests, errors, latency figures …), free-form."""
+    metrics: str
+    """How the baseline was taken, in words."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SnapshotRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        baseline = data.get("baseline")
+        return cls(
+            production_version=_text(data.get("production_version")),
+            baseline=dict(baseline) if isinstance(baseline, Mapping) else None,
+            metrics=str(data.get("metrics", "")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "production_version": self.production_version,
+            "baseline": None if self.baseline is None else dict(self.baseline),
+            "metrics": self.metrics,
+        }
+
+
 def _incidents(value: Any) -> tuple[str, ...]:
     """Incident references as stored (a list; a lone reference from hand-written records)."""
     if isinstance(value, str | int):
@@ -278,6 +312,11 @@ class DeploymentData:
     outside_window_reason: str | None = None
     fixes_incidents: tuple[str, ...] = ()
     """The incidents the deployment says it fixes (`--fixes`)."""
+    snapshot: SnapshotRecord | None = None
+    log_line: str | None = None
+    """The deployments-log line, fixed once so a resumed step finds the line it wrote."""
+    tracking_problems: tuple[str, ...] = ()
+    """What could not be posted to the deployment's tracking issue, in order."""
     other: Mapping[str, Any] = field(default_factory=dict)
     """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
     stored."""
@@ -300,5 +339,8 @@ class DeploymentData:
             outside_window=bool(document.get("outside_window")),
             outside_window_reason=_text(document.get("outside_window_reason") or None),
             fixes_incidents=_incidents(document.get("fixes_incidents")),
+            snapshot=SnapshotRecord.from_dict(document.get("snapshot")),
+            log_line=_text(document.get("log_line") or None),
+            tracking_problems=tuple(str(p) for p in document.get("tracking_problems") or ()),
             other={k: v for k, v in document.items() if k not in TYPED_KEYS},
         )

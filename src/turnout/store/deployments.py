@@ -13,6 +13,7 @@ from turnout.store.deployment_data import (
     AcceptanceRecord,
     DeploymentData,
     FailureRecord,
+    SnapshotRecord,
     VerificationRecord,
     WatchRecord,
 )
@@ -322,6 +323,9 @@ class DeploymentStore(StoreBase):
         accepted: AcceptanceRecord = _UNSET,
         watch: WatchRecord = _UNSET,
         watch_probes: Sequence[Mapping[str, Any]] = _UNSET,
+        snapshot: SnapshotRecord = _UNSET,
+        log_line: str = _UNSET,
+        tracking_problems: Sequence[str] = _UNSET,
     ) -> None:
         """Record (or replace) what is known about a deployment, in one transaction; an
         argument not given stays as it is, `failure=None` clears the failure."""
@@ -336,6 +340,12 @@ class DeploymentStore(StoreBase):
             entries["watch"] = watch.to_dict()
         if watch_probes is not _UNSET:
             entries["watch_probes"] = [dict(batch) for batch in watch_probes]
+        if snapshot is not _UNSET:
+            entries["snapshot"] = snapshot.to_dict()
+        if log_line is not _UNSET:
+            entries["log_line"] = log_line
+        if tracking_problems is not _UNSET:
+            entries["tracking_problems"] = list(tracking_problems)
         self._merge_data(deployment_id, entries)
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:

@@ -120,9 +120,10 @@ def test_snapshot_records_versions_and_baseline(tmp_path: Path, sqlite_store: St
     assert base["trusted"] is True
     assert 150 < base["p95_ms"] < 260
     row = sqlite_store.deployment(ctx.deployment.id)
-    assert row is not None
-    assert row.data.other["snapshot"]["baseline"]["requests"] == base["requests"]
-    assert "latency" not in row.data.other["snapshot"]["baseline"]
+    assert row is not None and row.data.snapshot is not None
+    kept = row.data.snapshot.baseline
+    assert kept is not None and kept["requests"] == base["requests"]
+    assert "latency" not in kept
 
 
 def test_snapshot_on_a_target_without_traffic_says_not_measured(

@@ -18,6 +18,7 @@ from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+from turnout.store.deployment_data import DeploymentData
 from turnout.store.records import AuditAction
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
@@ -28,10 +29,10 @@ _OUTCOME_KIND = {
 }
 
 
-def deployment_data(ctx: StepContext) -> dict[str, Any]:
-    """The deployment's free-form record as stored now."""
+def deployment_data(ctx: StepContext) -> DeploymentData:
+    """What is recorded for the deployment now."""
     row = ctx.store.deployment(ctx.deployment.id)
-    return dict(row.data.other) if row is not None else {}
+    return row.data if row is not None else DeploymentData()
 
 
 def handle(ctx: StepContext, name: str | None) -> str | None:
@@ -200,7 +201,7 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
 
 
 def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -> None:
-    sent = dict(deployment_data(ctx).get("announcements") or {})
+    sent = dict(deployment_data(ctx).other.get("announcements") or {})
     sent[kind.value] = {
         "at": ctx.clock.now().isoformat(),
         "delivered": [d.channel for d in deliveries if d.ok],
@@ -210,7 +211,7 @@ def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -
 
 def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:
     """The record of an announcement of this kind for the deployment, if one was sent."""
-    found = (deployment_data(ctx).get("announcements") or {}).get(kind.value)
+    found = (deployment_data(ctx).other.get("announcements") or {}).get(kind.value)
     return dict(found) if isinstance(found, Mapping) else None
 
 

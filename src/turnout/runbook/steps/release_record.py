@@ -135,8 +135,8 @@ def log_line(ctx: StepContext) -> str:
     Fixed once per deployment (kept in its record) so a resumed step finds the line it
     wrote instead of writing a second one with a later time.
     """
-    recorded = deployment_data(ctx).get("log_line")
-    if isinstance(recorded, str) and recorded:
+    recorded = deployment_data(ctx).log_line
+    if recorded:
         return recorded
     line = ctx.env.integrations.vcs.log_format.format(
         time=f"{ctx.clock.now().astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M:%S}",
@@ -144,7 +144,7 @@ def log_line(ctx: StepContext) -> str:
         version=ctx.deployment.version,
         environment=ctx.deployment.environment,
     )
-    ctx.store.merge_deployment_data(ctx.deployment.id, log_line=line)
+    ctx.store.update_deployment_data(ctx.deployment.id, log_line=line)
     return line
 
 
@@ -155,9 +155,9 @@ class LogStep(Step):
     phase = "communication"
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        recorded = deployment_data(ctx).get("log_line")
+        recorded = deployment_data(ctx).log_line
         path = log_path(ctx)
-        if isinstance(recorded, str) and log_has_line(path, recorded):
+        if recorded is not None and log_has_line(path, recorded):
             return {
                 "summary": f"{path.name} already has the line",
                 "file": str(path),

@@ -10,6 +10,7 @@ from turnout.errors import IntegrationError
 from turnout.model import StepStatus
 from turnout.runbook.outputs import SnapshotOutputs
 from turnout.runbook.step import Step, StepContext
+from turnout.store.deployment_data import SnapshotRecord
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
 
 DRAIN_MARGIN = 1.0
@@ -85,13 +86,13 @@ class SnapshotStep(Step):
                 baseline["trusted"] = trusted
             finally:
                 choice.provider.close()
-        ctx.store.merge_deployment_data(
+        ctx.store.update_deployment_data(
             ctx.deployment.id,
-            snapshot={
-                "production_version": production_version,
-                "baseline": _without_histogram(baseline),
-                "metrics": note,
-            },
+            snapshot=SnapshotRecord(
+                production_version=production_version,
+                baseline=_without_histogram(baseline),
+                metrics=note,
+            ),
         )
         outputs = SnapshotOutputs(
             slots={

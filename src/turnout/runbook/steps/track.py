@@ -37,16 +37,13 @@ def recorded_issue(ctx: StepContext) -> TrackingIssue | None:
     track = ctx.output(TrackOutputs)
     issue: Any = track.issue if track is not None else None
     if not isinstance(issue, Mapping):
-        issue = deployment_data(ctx).get("tracking_issue")
+        issue = deployment_data(ctx).other.get("tracking_issue")
     return TrackingIssue.from_dict(issue) if isinstance(issue, Mapping) else None
-
-
-PROBLEMS_KEY = "tracking_problems"
 
 
 def tracking_problems(ctx: StepContext) -> list[str]:
     """What could not be posted to the deployment's tracking issue, in order."""
-    return [str(p) for p in deployment_data(ctx).get(PROBLEMS_KEY) or []]
+    return list(deployment_data(ctx).tracking_problems)
 
 
 def record_problem(ctx: StepContext, issue: TrackingIssue, what: str, error: str) -> None:
@@ -55,7 +52,7 @@ def record_problem(ctx: StepContext, issue: TrackingIssue, what: str, error: str
     text = f"tracking issue {where}: {what} not posted: {error}"
     ctx.progress(text)
     problems = [*tracking_problems(ctx), text]
-    ctx.store.merge_deployment_data(ctx.deployment.id, **{PROBLEMS_KEY: problems})
+    ctx.store.update_deployment_data(ctx.deployment.id, tracking_problems=problems)
 
 
 def note_phase(ctx: StepContext, text: str, *, what: str = "comment") -> bool:
@@ -103,7 +100,7 @@ class TrackStep(Step):
         )
 
     def observe(self, ctx: StepContext) -> TrackOutputs | None:
-        found = deployment_data(ctx).get("tracking_issue")
+        found = deployment_data(ctx).other.get("tracking_issue")
         if not isinstance(found, Mapping):
             return None
         issue = TrackingIssue.from_dict(found)
