@@ -10,6 +10,7 @@ import pytest
 from turnout.store import Store
 from turnout.store.deployment_data import (
     AcceptanceRecord,
+    AnnouncementRecord,
     DeploymentData,
     FailureRecord,
     ProofRecord,
@@ -50,6 +51,7 @@ EARLIER: dict[str, Any] = {
     "log_line": "2026-12-01 08:59:00 - v1.1.0 deployed to staging",
     "tracking_problems": ["tracking issue #4: comment not posted: 502"],
     "announcements": {"start": {"at": "2026-12-01T08:58:00+00:00", "delivered": ["slack"]}},
+    "infra_run": {"run_id": 8, "conclusion": "success"},
 }
 
 
@@ -91,7 +93,10 @@ def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: 
     assert data.snapshot == SnapshotRecord("1.0.0", {"requests": 3}, "ok")
     assert data.log_line is not None and data.log_line.endswith("deployed to staging")
     assert data.tracking_problems == ("tracking issue #4: comment not posted: 502",)
-    assert set(data.other) == {"announcements"}
+    assert data.announcements == {
+        "start": AnnouncementRecord(datetime(2026, 12, 1, 8, 58, tzinfo=UTC), ("slack",))
+    }
+    assert set(data.other) == {"infra_run"}
 
 
 def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store) -> None:
@@ -119,6 +124,7 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
         snapshot=row.data.snapshot,
         log_line=row.data.log_line,
         tracking_problems=row.data.tracking_problems,
+        announcements=row.data.announcements,
     )
     stored = _stored(any_store, dep.id)
     assert stored == EARLIER

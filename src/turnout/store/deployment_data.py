@@ -28,6 +28,7 @@ TYPED_KEYS = frozenset(
         "snapshot",
         "log_line",
         "tracking_problems",
+        "announcements",
     }
 )
 """The stored keys `DeploymentData` reads into typed fields."""
@@ -287,6 +288,35 @@ class SnapshotRecord:
         }
 
 
+@dataclass(frozen=True)
+class AnnouncementRecord:
+    """An announcement sent for the deployment: when, and to which channels it got through."""
+
+    at: datetime
+    delivered: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AnnouncementRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        at = _moment(data.get("at"))
+        if at is None:
+            return None
+        return cls(at=at, delivered=tuple(str(c) for c in data.get("delivered") or ()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {"at": self.at.isoformat(), "delivered": list(self.delivered)}
+
+
+def _announcements(value: Any) -> dict[str, AnnouncementRecord]:
+    if not isinstance(value, Mapping):
+        return {}
+    found = {str(kind): AnnouncementRecord.from_dict(sent) for kind, sent in value.items()}
+    return {kind: sent for kind, sent in found.items() if sent is not None}
+
+
 def _incidents(value: Any) -> tuple[str, ...]:
     """Incident references as stored (a list; a lone reference from hand-written records)."""
     if isinstance(value, str | int):
@@ -317,6 +347,8 @@ class DeploymentData:
     """The deployments-log line, fixed once so a resumed step finds the line it wrote."""
     tracking_problems: tuple[str, ...] = ()
     """What could not be posted to the deployment's tracking issue, in order."""
+    announcements: Mapping[str, AnnouncementRecord] = field(default_factory=dict)
+    """The announcements sent, by message kind (start, success, rollback …)."""
     other: Mapping[str, Any] = field(default_factory=dict)
     """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
     stored."""
@@ -342,5 +374,6 @@ class DeploymentData:
             snapshot=SnapshotRecord.from_dict(document.get("snapshot")),
             log_line=_text(document.get("log_line") or None),
             tracking_problems=tuple(str(p) for p in document.get("tracking_problems") or ()),
+            announcements=_announcements(document.get("announcements")),
             other={k: v for k, v in document.items() if k not in TYPED_KEYS},
         )

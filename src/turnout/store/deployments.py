@@ -11,6 +11,7 @@ from turnout.store.base import StoreBase
 from turnout.store.deployment_data import (
     TYPED_KEYS,
     AcceptanceRecord,
+    AnnouncementRecord,
     DeploymentData,
     FailureRecord,
     SnapshotRecord,
@@ -326,6 +327,7 @@ class DeploymentStore(StoreBase):
         snapshot: SnapshotRecord = _UNSET,
         log_line: str = _UNSET,
         tracking_problems: Sequence[str] = _UNSET,
+        announcements: Mapping[str, AnnouncementRecord] = _UNSET,
     ) -> None:
         """Record (or replace) what is known about a deployment, in one transaction; an
         argument not given stays as it is, `failure=None` clears the failure."""
@@ -346,6 +348,8 @@ class DeploymentStore(StoreBase):
             entries["log_line"] = log_line
         if tracking_problems is not _UNSET:
             entries["tracking_problems"] = list(tracking_problems)
+        if announcements is not _UNSET:
+            entries["announcements"] = {k: a.to_dict() for k, a in announcements.items()}
         self._merge_data(deployment_id, entries)
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:

@@ -18,7 +18,7 @@ from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
-from turnout.store.deployment_data import DeploymentData
+from turnout.store.deployment_data import AnnouncementRecord, DeploymentData
 from turnout.store.records import AuditAction
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
@@ -201,18 +201,17 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
 
 
 def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -> None:
-    sent = dict(deployment_data(ctx).other.get("announcements") or {})
-    sent[kind.value] = {
-        "at": ctx.clock.now().isoformat(),
-        "delivered": [d.channel for d in deliveries if d.ok],
-    }
-    ctx.store.merge_deployment_data(ctx.deployment.id, announcements=sent)
+    sent = dict(deployment_data(ctx).announcements)
+    sent[kind.value] = AnnouncementRecord(
+        at=ctx.clock.now(), delivered=tuple(d.channel for d in deliveries if d.ok)
+    )
+    ctx.store.update_deployment_data(ctx.deployment.id, announcements=sent)
 
 
 def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:
     """The record of an announcement of this kind for the deployment, if one was sent."""
-    found = (deployment_data(ctx).other.get("announcements") or {}).get(kind.value)
-    return dict(found) if isinstance(found, Mapping) else None
+    found = deployment_data(ctx).announcements.get(kind.value)
+    return None if found is None else found.to_dict()
 
 
 class AnnounceStartStep(Step):
