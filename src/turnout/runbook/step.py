@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from turnout.model import DeploymentInfo, PlannedDeployment
     from turnout.runbook.outputs import StepOutputs
     from turnout.store import Store
+    from turnout.store.deployment_data import DeploymentData
     from turnout.targets.protocol import Operation, Target
 
 
@@ -141,6 +142,13 @@ class StepContext:
         """The typed outputs of the step that journals `kind`, once it has completed."""
         raw = self.outputs.get(kind.step)
         return None if raw is None else kind.from_journal(raw)
+
+    def recorded_data(self) -> DeploymentData:
+        """What the store holds for this deployment now (its typed data record)."""
+        from turnout.store.deployment_data import DeploymentData
+
+        row = self.store.deployment(self.deployment.id)
+        return row.data if row is not None else DeploymentData()
 
     def has_outputs(self, step: str) -> bool:
         """Whether the named step journaled outputs in this deployment."""

@@ -18,7 +18,7 @@ from turnout.policy.flags import is_production
 from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
-from turnout.store.deployment_data import AnnouncementRecord, DeploymentData
+from turnout.store.deployment_data import AnnouncementRecord
 from turnout.store.records import AuditAction
 
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
@@ -27,12 +27,6 @@ _OUTCOME_KIND = {
     Outcome.REFUSED: MessageKind.REFUSED,
     Outcome.NEEDS_PERSON: MessageKind.NEEDS_PERSON,
 }
-
-
-def deployment_data(ctx: StepContext) -> DeploymentData:
-    """What is recorded for the deployment now."""
-    row = ctx.store.deployment(ctx.deployment.id)
-    return row.data if row is not None else DeploymentData()
 
 
 def handle(ctx: StepContext, name: str | None) -> str | None:
@@ -201,7 +195,7 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
 
 
 def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -> None:
-    sent = dict(deployment_data(ctx).announcements)
+    sent = dict(ctx.recorded_data().announcements)
     sent[kind.value] = AnnouncementRecord(
         at=ctx.clock.now(), delivered=tuple(d.channel for d in deliveries if d.ok)
     )
@@ -210,7 +204,7 @@ def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -
 
 def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:
     """The record of an announcement of this kind for the deployment, if one was sent."""
-    found = deployment_data(ctx).announcements.get(kind.value)
+    found = ctx.recorded_data().announcements.get(kind.value)
     return None if found is None else found.to_dict()
 
 

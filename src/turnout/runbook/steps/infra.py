@@ -12,7 +12,6 @@ from turnout.errors import NotSupported, StepError, TurnoutError
 from turnout.integrations.gh import github_client, repository
 from turnout.integrations.workflows import dispatch, follow, get_workflow
 from turnout.runbook.step import Step, StepContext
-from turnout.runbook.steps.announce import deployment_data
 from turnout.runbook.steps.track import note_phase
 
 
@@ -48,7 +47,7 @@ class InfraStep(Step):
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
         self._settings(ctx)
-        recorded = deployment_data(ctx).other.get("infra_run")
+        recorded = ctx.recorded_data().other.get("infra_run")
         if not isinstance(recorded, dict) or recorded.get("conclusion") != "success":
             return None
         return {"summary": f"workflow run {recorded.get('run_id')} already succeeded", **recorded}
@@ -59,7 +58,7 @@ class InfraStep(Step):
         inputs = {key: value.format(**values) for key, value in settings.inputs.items()}
         try:
             repo = self._repo(ctx)
-            recorded = deployment_data(ctx).other.get("infra_run")
+            recorded = ctx.recorded_data().other.get("infra_run")
             if isinstance(recorded, dict) and isinstance(recorded.get("run_id"), int):
                 run_id = int(recorded["run_id"])
                 ctx.progress(f"following workflow run {run_id} started earlier")

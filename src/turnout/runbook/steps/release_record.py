@@ -23,7 +23,6 @@ from turnout.integrations.vcs import (
     tag_commit,
 )
 from turnout.runbook.step import Step, StepContext
-from turnout.runbook.steps.announce import deployment_data
 
 
 def repository(ctx: StepContext) -> Path:
@@ -135,7 +134,7 @@ def log_line(ctx: StepContext) -> str:
     Fixed once per deployment (kept in its record) so a resumed step finds the line it
     wrote instead of writing a second one with a later time.
     """
-    recorded = deployment_data(ctx).log_line
+    recorded = ctx.recorded_data().log_line
     if recorded:
         return recorded
     line = ctx.env.integrations.vcs.log_format.format(
@@ -155,7 +154,7 @@ class LogStep(Step):
     phase = "communication"
 
     def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        recorded = deployment_data(ctx).log_line
+        recorded = ctx.recorded_data().log_line
         path = log_path(ctx)
         if recorded is not None and log_has_line(path, recorded):
             return {

@@ -23,7 +23,6 @@ from turnout.integrations.tracker import (
 from turnout.model import StepStatus
 from turnout.runbook.outputs import ChecklistOutputs, TrackOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
-from turnout.runbook.steps.announce import deployment_data
 
 _OUTCOME_TEXT = {
     Outcome.ROLLED_BACK: "Deployment failed and was rolled back.",
@@ -37,13 +36,13 @@ def recorded_issue(ctx: StepContext) -> TrackingIssue | None:
     track = ctx.output(TrackOutputs)
     issue: Any = track.issue if track is not None else None
     if not isinstance(issue, Mapping):
-        issue = deployment_data(ctx).other.get("tracking_issue")
+        issue = ctx.recorded_data().other.get("tracking_issue")
     return TrackingIssue.from_dict(issue) if isinstance(issue, Mapping) else None
 
 
 def tracking_problems(ctx: StepContext) -> list[str]:
     """What could not be posted to the deployment's tracking issue, in order."""
-    return list(deployment_data(ctx).tracking_problems)
+    return list(ctx.recorded_data().tracking_problems)
 
 
 def record_problem(ctx: StepContext, issue: TrackingIssue, what: str, error: str) -> None:
@@ -100,7 +99,7 @@ class TrackStep(Step):
         )
 
     def observe(self, ctx: StepContext) -> TrackOutputs | None:
-        found = deployment_data(ctx).other.get("tracking_issue")
+        found = ctx.recorded_data().other.get("tracking_issue")
         if not isinstance(found, Mapping):
             return None
         issue = TrackingIssue.from_dict(found)
