@@ -8,7 +8,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,azure]'
 	touch $@
 
-.PHONY: demo test lint benchmark-tools
+# Debian packages the tests drive for real: Chromium for the pages' browser tests and OpenSSH's
+# ssh-keygen for signatures. Installed once per machine (as root, or through sudo).
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen
+$(SYSTEM_TOOLS):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client'
+
+.PHONY: demo test lint system-tools benchmark-tools
+system-tools: $(SYSTEM_TOOLS)
+
 demo: $(BIN)/.installed
 	$(BIN)/turnout demo
 
@@ -16,7 +24,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint system-tools
 	$(BIN)/pytest
 
 # The reference proxy benchmarks/swap_under_load.py measures the router against: Debian's
