@@ -14,7 +14,7 @@ from turnout.errors import BadInput, NeedsPerson
 from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine, Result, StepEvent
-from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+from turnout.runbook.traffic import SWAP_STEP, journaled_swap_moved_traffic
 from turnout.store import Store
 from turnout.versions import check_version
 
@@ -50,7 +50,7 @@ class DeployResult:
         swap = next((s for s in steps if s["step"] == SWAP_STEP), None)
         if swap is None:
             return True
-        return swap_moved_traffic(swap["status"], swap.get("outputs") or {})
+        return journaled_swap_moved_traffic(swap["status"], swap.get("outputs"))
 
     @property
     def outcome(self) -> str:

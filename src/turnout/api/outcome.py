@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+from turnout.runbook.traffic import SWAP_STEP, journaled_swap_moved_traffic
 
 FIGURES = (
     ("requests", "requests judged"),
@@ -38,7 +38,7 @@ def _at(text: Any) -> str:
 
 def _traffic_moved(latest: dict[str, Any]) -> bool:
     swap = next((s for s in latest.get("steps", []) if s["step"] == SWAP_STEP), None)
-    return swap is not None and swap_moved_traffic(swap["status"], swap.get("outputs") or {})
+    return swap is not None and journaled_swap_moved_traffic(swap["status"], swap.get("outputs"))
 
 
 def _replaced(latest: dict[str, Any]) -> str:

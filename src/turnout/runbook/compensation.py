@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from turnout.errors import TurnoutError
 from turnout.model import StepStatus
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point
 from turnout.runbook.journal import MAY_HAVE_ACTED, Journal
+from turnout.runbook.outputs import StepOutputs
 from turnout.runbook.step import Step
 from turnout.runbook.steps import load_step
 
@@ -53,7 +55,7 @@ def compensate(
         tell(step, StepStatus.UNDOING, "")
         checkpoint(Point(Moment.UNDO, step.name))
         try:
-            outputs = {**ctx.outputs.get(step.name, {}), "undo": step.undo(ctx)}
+            outputs = {**ctx.outputs.get(step.name, {}), "undo": journaled(step.undo(ctx))}
         except Exception as exc:  # an undo that fails needs a person
             failure = UndoFailure(step.name, error_text(exc))
             journal.record(step.name, StepStatus.UNDO_FAILED, error=failure.error)
@@ -62,6 +64,11 @@ def compensate(
         journal.record(step.name, StepStatus.UNDONE, outputs=outputs)
         tell(step, StepStatus.UNDONE, "")
     return None
+
+
+def journaled(outputs: dict[str, Any] | StepOutputs) -> dict[str, Any]:
+    """The JSON object the journal keeps of a step's outputs (its record's, or the object)."""
+    return outputs.journal() if isinstance(outputs, StepOutputs) else dict(outputs)
 
 
 def error_text(exc: BaseException) -> str:

@@ -26,10 +26,10 @@ from turnout.errors import (
 )
 from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.checkpoint import Checkpoint, Moment, Point, installed
-from turnout.runbook.compensation import compensate, error_text
+from turnout.runbook.compensation import compensate, error_text, journaled
 from turnout.runbook.journal import DONE, Journal, load_operations
 from turnout.runbook.lease import Lease, TakeOver
-from turnout.runbook.outputs import StepOutputs, VerifyOutputs
+from turnout.runbook.outputs import VerifyOutputs
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
@@ -332,7 +332,7 @@ class Engine:
         try:
             found = step.observe(ctx)
             observed = found is not None
-            outputs = _journaled(found if found is not None else step.run(ctx))
+            outputs = journaled(found if found is not None else step.run(ctx))
             if observed:
                 outputs["observed"] = True
         except Exception as exc:  # every failure is journaled, then handled
@@ -531,10 +531,6 @@ class Engine:
 
 def _error_text(exc: BaseException) -> str:
     return error_text(exc)
-
-
-def _journaled(outputs: dict[str, Any] | StepOutputs) -> dict[str, Any]:
-    return outputs.journal() if isinstance(outputs, StepOutputs) else dict(outputs)
 
 
 def _details(exc: BaseException) -> dict[str, Any]:

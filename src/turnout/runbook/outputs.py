@@ -45,6 +45,18 @@ class StepOutputs(BaseModel):
             return None
 
 
+class SwapUndoOutputs(StepOutputs):
+    """What the swap's undo did: production's version after it, and whether it swapped."""
+
+    step = "swap"
+    production: str | None = None
+    """The version production runs after the undo (None: empty, as before the deployment)."""
+    swapped_back: bool | None = None
+    """Whether the undo had to swap back (False: the swap never moved traffic)."""
+    checks: list[dict[str, Any]] | None = None
+    """The health checks run on production after swapping back (`CheckResult.to_dict()`)."""
+
+
 class SwapOutputs(StepOutputs):
     """The swap into production."""
 
@@ -57,6 +69,8 @@ class SwapOutputs(StepOutputs):
     """The version production ran before the swap."""
     operation: dict[str, Any] | None = None
     """`Operation.to_dict()` of the swap the target ran (resume follows it)."""
+    undo: SwapUndoOutputs | None = None
+    """What compensation's undo did, once it ran."""
 
 
 class SnapshotOutputs(StepOutputs):

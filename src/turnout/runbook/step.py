@@ -186,8 +186,9 @@ class Step:
         object; no secrets)."""
         raise NotImplementedError
 
-    def undo(self, ctx: StepContext) -> dict[str, Any]:
-        """Reverse the step's effect during compensation."""
+    def undo(self, ctx: StepContext) -> dict[str, Any] | StepOutputs:
+        """Reverse the step's effect during compensation; what it did, journaled under the
+        step's outputs as `undo` (its record, or a JSON-ready object)."""
         raise NotSupported(f"step {self.name} cannot be undone")
 
     def phase_ended(self, ctx: StepContext, phase: str) -> None:

@@ -13,18 +13,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from turnout.model import StepStatus
+from turnout.runbook.outputs import SwapOutputs
 
-SWAP_STEP = "swap"
+SWAP_STEP = SwapOutputs.step
 NEVER_RAN = frozenset({StepStatus.PENDING, StepStatus.SKIPPED})
 
 
-def swap_moved_traffic(status: StepStatus | str | None, outputs: Mapping[str, Any]) -> bool:
-    """Whether the swap with this journal status and outputs moved production's traffic."""
+def swap_moved_traffic(status: StepStatus | str | None, swap: SwapOutputs | None) -> bool:
+    """Whether the swap with this journal status and outputs record moved production's
+    traffic."""
     if status is None or status in NEVER_RAN:
         return False
-    if status == StepStatus.SUCCEEDED or outputs.get("swapped_at") is not None:
+    outputs = swap if swap is not None else SwapOutputs()
+    if status == StepStatus.SUCCEEDED or outputs.swapped_at is not None:
         return True
-    undo = outputs.get("undo")
-    if isinstance(undo, Mapping) and isinstance(undo.get("swapped_back"), bool):
-        return bool(undo["swapped_back"])
+    if outputs.undo is not None and outputs.undo.swapped_back is not None:
+        return outputs.undo.swapped_back
     return True
+
+
+def journaled_swap_moved_traffic(
+    status: StepStatus | str | None, outputs: Mapping[str, Any] | None
+) -> bool:
+    """The same rule, for a swap's outputs as the journal keeps them (a JSON object)."""
+    return swap_moved_traffic(status, SwapOutputs.from_journal(outputs or {}))

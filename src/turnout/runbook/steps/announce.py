@@ -15,7 +15,13 @@ from turnout.errors import TurnoutError
 from turnout.integrations.messages import MessageKind
 from turnout.integrations.notify import AppriseChannel, Delivery, Notifier, notifier_for
 from turnout.policy.flags import is_production
-from turnout.runbook.outputs import SnapshotOutputs, StageOutputs, TrackOutputs, VerifyOutputs
+from turnout.runbook.outputs import (
+    SnapshotOutputs,
+    StageOutputs,
+    SwapOutputs,
+    TrackOutputs,
+    VerifyOutputs,
+)
 from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.store.deployment_data import AnnouncementRecord
@@ -151,7 +157,7 @@ def traffic_moved(ctx: StepContext) -> bool | None:
     swap = ctx.statuses.get(SWAP_STEP)
     if swap is None:
         return None
-    return swap_moved_traffic(swap, ctx.outputs.get(SWAP_STEP, {}))
+    return swap_moved_traffic(swap, ctx.output(SwapOutputs))
 
 
 def failure_context(ctx: StepContext) -> dict[str, Any]:

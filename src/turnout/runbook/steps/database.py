@@ -24,9 +24,9 @@ from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, StepError
 from turnout.model import StepStatus
-from turnout.runbook.outputs import BackupOutputs
+from turnout.runbook.outputs import BackupOutputs, SwapOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
-from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
+from turnout.runbook.traffic import swap_moved_traffic
 from turnout.store.records import BackupRecord
 from turnout.targets.protocol import PRODUCTION
 
@@ -72,7 +72,7 @@ def traffic_moved(ctx: StepContext) -> bool:
     if status == StepStatus.UNDONE:
         # Undone before this step's undo: its record says whether it had to swap back (a
         # swap that failed after it started moved nothing, so the backup may come back).
-        return swap_moved_traffic(status, ctx.outputs.get(SWAP_STEP, {}))
+        return swap_moved_traffic(status, ctx.output(SwapOutputs))
     return True
 
 

@@ -8,7 +8,7 @@ from turnout.analysis.baseline import measure_baseline
 from turnout.analysis.provider import choose_provider
 from turnout.errors import IntegrationError
 from turnout.model import StepStatus
-from turnout.runbook.outputs import SnapshotOutputs
+from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.store.deployment_data import SnapshotRecord
 from turnout.targets.protocol import PRODUCTION, PlatformChecks
@@ -24,11 +24,11 @@ def production_changed_at(ctx: StepContext) -> float | None:
         if row.id == ctx.deployment.id:
             continue
         for step in ctx.store.steps(row.id):
-            if step.name != "swap":
+            if step.name != SwapOutputs.step:
                 continue
-            swapped = (step.outputs or {}).get("swapped_at")
-            if isinstance(swapped, int | float):
-                moments.append(float(swapped))
+            swap = SwapOutputs.from_journal(step.outputs or {})
+            if swap is not None and swap.swapped_at is not None:
+                moments.append(swap.swapped_at)
             if (
                 step.status in {StepStatus.UNDONE, StepStatus.UNDOING, StepStatus.UNDO_FAILED}
                 and step.finished_at

@@ -8,11 +8,9 @@ analysis judges from is when traffic moved, as the target reports it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.errors import StepError
 from turnout.runbook.http_checks import failures, run_checks
-from turnout.runbook.outputs import SwapOutputs
+from turnout.runbook.outputs import SwapOutputs, SwapUndoOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 from turnout.targets.protocol import (
@@ -82,7 +80,7 @@ class SwapStep(Step):
             summary=f"{slot} swapped into production",
         )
 
-    def undo(self, ctx: StepContext) -> dict[str, Any]:
+    def undo(self, ctx: StepContext) -> SwapUndoOutputs:
         slot = staging_slot(ctx)
         for key in (self.name, f"{self.name}:undo"):
             pending = ctx.operations.get(key)
@@ -115,11 +113,11 @@ class SwapStep(Step):
         if restored == ctx.deployment.version:
             raise StepError(f"production still runs {restored} after swapping back")
         if restored is None:
-            return {
-                "production": None,
-                "swapped_back": swapped_back,
-                "summary": "production is empty, as it was before",
-            }
+            return SwapUndoOutputs(
+                production=None,
+                swapped_back=swapped_back,
+                summary="production is empty, as it was before",
+            )
         with ctx.http_client() as client:
             results = run_checks(
                 client, ctx.target.production_url(), ctx.env.checks.health, version=restored
@@ -127,12 +125,12 @@ class SwapStep(Step):
         problem = failures(results)
         if problem:
             raise StepError(f"swapped back to {restored}, but it is not healthy: {problem}")
-        return {
-            "production": restored,
-            "swapped_back": swapped_back,
-            "checks": [r.to_dict() for r in results],
-            "summary": f"production back on {restored}, verified",
-        }
+        return SwapUndoOutputs(
+            production=restored,
+            swapped_back=swapped_back,
+            checks=[r.to_dict() for r in results],
+            summary=f"production back on {restored}, verified",
+        )
 
 
 def _deadline() -> Deadline:
