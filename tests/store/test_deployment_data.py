@@ -15,6 +15,7 @@ from turnout.store.deployment_data import (
     FailureRecord,
     ProofRecord,
     SnapshotRecord,
+    TrafficPoint,
     VerificationRecord,
     WatchRecord,
     WatchStatus,
@@ -183,3 +184,26 @@ def test_unreadable_entries_read_as_absent() -> None:
 def test_a_lone_incident_reference_reads_as_one_incident() -> None:
     """A hand-written record naming one incident (not a list) reads as that incident."""
     assert DeploymentData.from_document({"fixes_incidents": 12}).fixes_incidents == ("12",)
+
+
+def test_the_traffic_series_round_trips_and_skips_unreadable_points(any_store: Store) -> None:
+    """A verification's traffic series is stored as a list of intervals and read back as
+    typed points; a point of the wrong shape is left out, the others kept."""
+    dep = any_store.create_deployment(
+        environment="web", version="1.0.0", type="app", status="succeeded", deployer="dana"
+    )
+    points = (
+        TrafficPoint(at=100.0, seconds=5.0, requests=50, errors=1, p95_ms=120.0),
+        TrafficPoint(at=105.0, seconds=5.0, requests=0, errors=0, p95_ms=None),
+    )
+    any_store.update_deployment_data(
+        dep.id, verification=VerificationRecord(proven=True, series=points)
+    )
+    stored = _stored(any_store, dep.id)["verification"]["series"]
+    assert stored[0] == {"at": 100.0, "seconds": 5.0, "requests": 50, "errors": 1, "p95_ms": 120.0}
+    row = any_store.deployment(dep.id)
+    assert row is not None and row.data.verification is not None
+    assert row.data.verification.series == points
+    assert points[0].error_rate == 0.02 and points[1].error_rate is None
+    mixed = VerificationRecord.from_dict({"series": [{"at": "soon"}, stored[0]]})
+    assert mixed is not None and mixed.series == points[:1]

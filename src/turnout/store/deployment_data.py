@@ -127,6 +127,60 @@ class ProofRecord:
 
 
 @dataclass(frozen=True)
+class TrafficPoint:
+    """Production's traffic over one interval around a deployment's swap, as measured."""
+
+    at: float
+    """Start of the interval (epoch seconds)."""
+    seconds: float
+    """Width of the interval."""
+    requests: int
+    errors: int
+    """Failed requests: 5xx answers and requests that got no answer."""
+    p95_ms: float | None
+    """Estimated from the interval's latency histogram (None without requests)."""
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors over requests (None without requests)."""
+        return self.errors / self.requests if self.requests else None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrafficPoint | None:
+        """The point as stored (None when unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            p95 = data.get("p95_ms")
+            return cls(
+                at=float(data["at"]),
+                seconds=float(data.get("seconds", 1.0)),
+                requests=int(data.get("requests", 0)),
+                errors=int(data.get("errors", 0)),
+                p95_ms=None if p95 is None else float(p95),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "at": self.at,
+            "seconds": self.seconds,
+            "requests": self.requests,
+            "errors": self.errors,
+            "p95_ms": self.p95_ms,
+        }
+
+
+def _series(value: Any) -> tuple[TrafficPoint, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    points = (TrafficPoint.from_dict(item) for item in value)
+    return tuple(p for p in points if p is not None)
+
+
+@dataclass(frozen=True)
 class VerificationRecord:
     """A deployment's verification: its verdict in short, whether the release was proven
     healthy (and later, by whom it was accepted or proven), and its evidence."""
@@ -141,6 +195,9 @@ class VerificationRecord:
     accepted_by: str | None = None
     """Who kept the release live without proof."""
     proven_by: ProofRecord | None = None
+    series: tuple[TrafficPoint, ...] = ()
+    """Production's error rate and latency from before the swap to the verdict, in
+    intervals (the report's chart of each deployment)."""
 
     @classmethod
     def from_dict(cls, data: Any) -> VerificationRecord | None:
@@ -149,7 +206,7 @@ class VerificationRecord:
             return None
         analysis = data.get("analysis")
         proven = data.get("proven")
-        known = {"proven", "summary", "analysis", "accepted_by", "proven_by"}
+        known = {"proven", "summary", "analysis", "accepted_by", "proven_by", "series"}
         return cls(
             proven=None if proven is None else bool(proven),
             summary=_text(data.get("summary")),
@@ -157,6 +214,7 @@ class VerificationRecord:
             evidence={k: v for k, v in data.items() if k not in known},
             accepted_by=_text(data.get("accepted_by")),
             proven_by=ProofRecord.from_dict(data.get("proven_by")),
+            series=_series(data.get("series")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +231,8 @@ class VerificationRecord:
             document["accepted_by"] = self.accepted_by
         if self.proven_by is not None:
             document["proven_by"] = self.proven_by.to_dict()
+        if self.series:
+            document["series"] = [point.to_dict() for point in self.series]
         return document
 
 

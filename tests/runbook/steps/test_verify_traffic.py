@@ -175,6 +175,13 @@ def test_a_deploy_with_no_outside_traffic_decides_on_probes(tesoro: Tesoro) -> N
         metrics
     )
     assert "deployed to staging and verified" in tesoro.status()
+    # Production's traffic around the swap is kept with the verification, for the report.
+    verification = tesoro.deployment_data(1).verification
+    assert verification is not None and verification.series
+    swapped_at = tesoro.outputs(1, "swap")["swapped_at"]
+    series = verification.series
+    assert series[0].at < swapped_at < series[-1].at + series[-1].seconds
+    assert sum(p.requests for p in series) >= evidence["requests"]
 
 
 def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> None:

@@ -50,6 +50,7 @@ from turnout.analysis.judge import headline
 from turnout.analysis.observation import Observation
 from turnout.analysis.prometheus import PrometheusClient
 from turnout.analysis.provider import choose_provider
+from turnout.analysis.series import BEFORE_SWAP_S, traffic_series
 from turnout.analysis.watch import observation_deadline
 from turnout.childenv import child_environment
 from turnout.errors import NeedsPerson, StepError, TurnoutError
@@ -58,7 +59,7 @@ from turnout.runbook.e2e_logs import new_e2e_log
 from turnout.runbook.http_checks import CheckResult, failures, run_checks
 from turnout.runbook.outputs import SnapshotOutputs, SwapOutputs, VerifyOutputs
 from turnout.runbook.step import Step, StepContext
-from turnout.store.deployment_data import VerificationRecord
+from turnout.store.deployment_data import TrafficPoint, VerificationRecord
 from turnout.targets.protocol import PRODUCTION
 
 HEALTH_ATTEMPTS = 3
@@ -83,11 +84,12 @@ class VerifyStep(Step):
 
     def run(self, ctx: StepContext) -> VerifyOutputs:
         outputs: dict[str, Any] = {}
+        series: list[TrafficPoint] = []
         try:
             outputs["checks"] = [r.to_dict() for r in _health(ctx)]
             e2e = _E2E.start(ctx)
             try:
-                outputs["analysis"] = _analyse(ctx, e2e, outputs)
+                outputs["analysis"] = _analyse(ctx, e2e, outputs, series)
                 if e2e is not None:
                     outputs["e2e"] = e2e.finish(outputs)
             finally:
@@ -96,18 +98,21 @@ class VerifyStep(Step):
             outputs["business"] = _business(ctx, outputs)
         except TurnoutError as exc:
             # Passed, failed or held: what was measured stays with the deployment.
-            _keep(ctx, {**outputs, **(exc.details or {})}, exc.message)
+            _keep(ctx, {**outputs, **(exc.details or {})}, exc.message, series)
             raise
         outputs["proven"] = outputs["analysis"].get("status") == VerdictKind.PASS.value
         outputs["summary"] = _summary(outputs)
-        _keep(ctx, outputs, outputs["summary"])
+        _keep(ctx, outputs, outputs["summary"], series)
         ctx.store.put(_outputs_key(ctx), outputs)
         return VerifyOutputs.model_validate(outputs)
 
 
-def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
+def _keep(
+    ctx: StepContext, outputs: dict[str, Any], summary: str, series: list[TrafficPoint]
+) -> None:
     """Record the verification with the deployment: its verdict in short, whether the
-    release was proven healthy, and every piece of evidence (checks, E2E, probe batches)."""
+    release was proven healthy, every piece of evidence (checks, E2E, probe batches) and
+    production's traffic around the swap."""
     analysis = outputs.get("analysis") if isinstance(outputs.get("analysis"), dict) else {}
     assert isinstance(analysis, dict)
     ctx.store.update_deployment_data(
@@ -121,6 +126,7 @@ def _keep(ctx: StepContext, outputs: dict[str, Any], summary: str) -> None:
                 "e2e": outputs.get("e2e"),
                 "probes": analysis.get("probes", outputs.get("probes")),
             },
+            series=tuple(series),
         ),
     )
 
@@ -247,7 +253,9 @@ class _E2E:
 
 
 # -- the metric analysis --------------------------------------------------------------
-def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dict[str, Any]:
+def _analyse(
+    ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any], series: list[TrafficPoint]
+) -> dict[str, Any]:
     analysis = ctx.env.analysis
     choice = choose_provider(ctx.config, ctx.env, ctx.target)
     if choice.provider is None:
@@ -318,6 +326,14 @@ def _analyse(ctx: StepContext, e2e: _E2E | None, outputs: dict[str, Any]) -> dic
         finally:
             if observation.probe_batch is not None:
                 outputs["probes"] = [observation.probe_batch]
+            series.extend(
+                traffic_series(
+                    provider,
+                    PRODUCTION,
+                    float(swapped_at) - BEFORE_SWAP_S,
+                    ctx.clock.now().timestamp(),
+                )
+            )
     finally:
         provider.close()
     verdict = result.verdict
