@@ -176,3 +176,42 @@ def test_watch_mode_keeps_going_after_healthy() -> None:
     assert result.verdict.kind is VerdictKind.PASS
     assert result.state.healthy_at is not None
     assert clock.now().timestamp() >= swapped_at + 180
+
+
+def test_every_look_is_kept_as_a_sample_for_drawing_the_evidence(sqlite_store: Store) -> None:
+    """Each look leaves a sample (totals, live and probe requests apart, each test's statistic
+    and thresholds) in the saved state, and the last one carries the decision."""
+    clock = FrozenClock()
+    target, base = live_target(clock)
+    swapped_at = swap_in(target, clock, "failing")
+    config = AnalysisConfig()
+    key = state_key("web", 1)
+    found = watcher(target, clock, base, swapped_at, config, store=sqlite_store, key=key)
+    result = found.run(deadline=swapped_at + 600, stop_on_pass=True, poll_interval=0.25)
+    saved = sqlite_store.get(key)
+    assert saved is not None
+    samples = WatchState.from_dict(saved).samples
+    assert len(samples) == result.state.polls >= 2
+    assert [s.seconds_after_swap for s in samples] == sorted(s.seconds_after_swap for s in samples)
+    last = samples[-1]
+    assert last.kind == "fail" and last.errors > 0 and last.requests > 0
+    errors = last.tests["errors"]
+    assert errors.statistic >= errors.threshold and errors.decision == "regressed"
+    assert samples[0].tests["errors"].statistic < errors.statistic
+    assert last.live_requests == last.requests - last.probe_requests
+
+
+def test_a_long_watch_keeps_a_bounded_evenly_thinned_series() -> None:
+    """Past MAX_SAMPLES looks the older ones are thinned, keeping the first and the newest."""
+    from turnout.analysis.watch import MAX_SAMPLES
+    from turnout.store.deployment_data import AnalysisSample
+
+    state = WatchState.begin(PRODUCTION, 0.0, 0.0)
+    for second in range(MAX_SAMPLES * 3):
+        state.add_sample(
+            AnalysisSample(float(second), float(second), "watch", "pass", 1, 0, 0, 0.0, 1.0)
+        )
+    assert len(state.samples) <= MAX_SAMPLES
+    assert state.samples[0].at == 0.0 and state.samples[-1].at == MAX_SAMPLES * 3 - 1
+    gaps = {b.at - a.at for a, b in zip(state.samples, state.samples[1:], strict=False)}
+    assert len(gaps) <= 3

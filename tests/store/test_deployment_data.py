@@ -207,3 +207,22 @@ def test_the_traffic_series_round_trips_and_skips_unreadable_points(any_store: S
     assert points[0].error_rate == 0.02 and points[1].error_rate is None
     mixed = VerificationRecord.from_dict({"series": [{"at": "soon"}, stored[0]]})
     assert mixed is not None and mixed.series == points[:1]
+
+
+def test_the_analysis_series_reads_back_as_typed_samples(any_store: Store) -> None:
+    """Samples written with update_deployment_data read back equal; unreadable ones are left
+    out rather than failing the whole record."""
+    from turnout.store.deployment_data import AnalysisSample, MetricLook
+
+    row = any_store.create_deployment(
+        environment="production", version="1.0.0", type="app", status="running", deployer="sam"
+    )
+    look = MetricLook(1.5, 4.6, 0.2, 4.6, "continue")
+    sample = AnalysisSample(
+        10.0, 2.0, "after-swap", "inconclusive", 40, 30, 1, 0.025, 120.0, {"errors": look}
+    )
+    any_store.update_deployment_data(row.id, analysis_series=[sample])
+    found = any_store.deployment(row.id)
+    assert found is not None and found.data.analysis_series == (sample,)
+    stored = DeploymentData.from_document({"analysis_series": [sample.to_dict(), {"at": "x"}, 3]})
+    assert stored.analysis_series == (sample,)

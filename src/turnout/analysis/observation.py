@@ -65,8 +65,16 @@ class Observation:
                 version=version if by_version(provider) else None,
             )
         self.state = state
+        self.store = store
         self.watcher = Watcher(
-            provider, self.judge, clock, state, store=store, key=key, progress=progress
+            provider,
+            self.judge,
+            clock,
+            state,
+            store=store,
+            key=key,
+            progress=progress,
+            phase=phase,
         )
         self.probe_batch: dict[str, Any] | None = None
         """The verification traffic's record once `run` has ended (None without probes)."""
@@ -97,6 +105,15 @@ class Observation:
             )
         finally:
             self.probe_batch = stop_and_record(prober, rate)
+            self._record_series()
+
+    def _record_series(self) -> None:
+        # The looks go with the deployment, so its evidence can be drawn once the analysis
+        # record of the swap is replaced (a deployment id that is not a row's has none).
+        if isinstance(self.deployment_id, int) or str(self.deployment_id).isdigit():
+            self.store.update_deployment_data(
+                int(self.deployment_id), analysis_series=self.state.samples
+            )
 
     def _start_probes(self) -> tuple[Prober | None, ProbeRate | None]:
         # auto: probes only while the evidence for a healthy verdict is short of what the

@@ -21,6 +21,7 @@ from turnout.analysis.judge import Judge
 from turnout.analysis.provider import MetricsProvider, VersionedProvider
 from turnout.errors import IntegrationError
 from turnout.model import Verdict, VerdictKind
+from turnout.store.deployment_data import AnalysisSample, read_samples
 from turnout.traffic import SecondBucket, merge
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 REPORT_EVERY = 5.0
 SAVE_EVERY = 5.0
+MAX_SAMPLES = 600
+"""Looks kept for drawing the evidence; past this every other older one is dropped."""
 LATER_SHARE = 0.1
 """Share of alpha given to the later start points (the rest goes to the start at the swap)."""
 
@@ -81,6 +84,28 @@ class WatchState:
     version: str | None = None
     """Judge only what this version answered (providers that count by version): requests
     of the swap's own second are then attributed by who served them, not by a time cut."""
+    samples: list[AnalysisSample] = field(default_factory=list)
+    """The looks so far (totals, rates and statistics): every `sample_stride`-th look, and
+    the newest one whatever its number."""
+    sample_stride: int = 1
+    looked: int = 0
+    """How many looks `samples` has seen."""
+
+    def add_sample(self, sample: AnalysisSample) -> None:
+        """Keep one look. Past MAX_SAMPLES the stride doubles (every other kept look goes),
+        so the series stays evenly spread from the swap on and bounded in size."""
+        if self.samples and (self.looked - 1) % self.sample_stride:
+            self.samples.pop()  # the newest was kept only for being the newest
+        number = self.looked
+        self.looked += 1
+        self.samples.append(sample)
+        if len(self.samples) > MAX_SAMPLES:
+            newest_off = number % self.sample_stride != 0
+            on_stride = self.samples[:-1] if newest_off else self.samples
+            self.samples = on_stride[::2] + ([sample] if newest_off else [])
+            self.sample_stride *= 2
+            if not newest_off and number % self.sample_stride:
+                self.samples.append(sample)
 
     @classmethod
     def begin(
@@ -152,6 +177,9 @@ class WatchState:
             "marks": self.marks,
             "checkpoints": list(self.checkpoints),
             "version": self.version,
+            "samples": [sample.to_dict() for sample in self.samples],
+            "sample_stride": self.sample_stride,
+            "looked": self.looked,
         }
 
     @classmethod
@@ -173,6 +201,9 @@ class WatchState:
             marks=int(data.get("marks", 0)),
             checkpoints=list(data.get("checkpoints", [])),
             version=data.get("version"),
+            samples=list(read_samples(data.get("samples"))),
+            sample_stride=max(int(data.get("sample_stride", 1)), 1),
+            looked=int(data.get("looked", 0)),
         )
 
 
@@ -199,8 +230,10 @@ class Watcher:
         store: Store | None = None,
         key: str | None = None,
         progress: Callable[[str], None] = lambda _m: None,
+        phase: str = "",
     ) -> None:
         self.provider = provider
+        self.phase = phase
         self.judge = judge
         self.clock = clock
         self.state = state
@@ -303,6 +336,8 @@ class Watcher:
             evidence["crossed_at"] = now
             evidence["crossed_at_iso"] = evidence["at_iso"]
             evidence["crossed_after_swap_s"] = evidence["seconds_after_swap"]
+        sample = AnalysisSample.from_evidence(verdict.kind.value, evidence, self.phase)
+        self.state.add_sample(sample)
         return replace(verdict, evidence=evidence)
 
     def run(

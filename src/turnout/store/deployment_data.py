@@ -29,6 +29,7 @@ TYPED_KEYS = frozenset(
         "log_line",
         "tracking_problems",
         "announcements",
+        "analysis_series",
     }
 )
 """The stored keys `DeploymentData` reads into typed fields."""
@@ -370,6 +371,145 @@ class AnnouncementRecord:
         return {"at": self.at.isoformat(), "delivered": list(self.delivered)}
 
 
+@dataclass(frozen=True)
+class MetricLook:
+    """One metric's sequential test at one look: its statistics against their thresholds."""
+
+    statistic: float
+    """Evidence of a regression (ln of the likelihood ratio)."""
+    threshold: float
+    """The regression is declared when `statistic` reaches this."""
+    healthy_statistic: float
+    healthy_threshold: float
+    """The metric is healthy when `healthy_statistic` reaches this."""
+    decision: str
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MetricLook | None:
+        """The record as stored or as the judge's evidence has it (None when unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            return cls(
+                statistic=float(data["statistic"]),
+                threshold=float(data["threshold"]),
+                healthy_statistic=float(data["healthy_statistic"]),
+                healthy_threshold=float(data["healthy_threshold"]),
+                decision=str(data.get("decision", "")),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "statistic": self.statistic,
+            "threshold": self.threshold,
+            "healthy_statistic": self.healthy_statistic,
+            "healthy_threshold": self.healthy_threshold,
+            "decision": self.decision,
+        }
+
+
+@dataclass(frozen=True)
+class AnalysisSample:
+    """One look of the metric analysis after the swap (verify's or a watch's): the totals it
+    judged, live and probe requests apart, and each sequential test's statistic, so the
+    evidence can be drawn over time."""
+
+    at: float
+    """Epoch seconds of the look."""
+    seconds_after_swap: float
+    phase: str
+    """Who looked: "after-swap" (verify) or "watch"."""
+    kind: str
+    """The verdict at this look: pass, fail or inconclusive."""
+    requests: int
+    probe_requests: int
+    errors: int
+    error_rate: float | None
+    p95_ms: float | None
+    tests: Mapping[str, MetricLook] = field(default_factory=dict)
+    """Each metric's test ("errors", "latency")."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AnalysisSample | None:
+        """The record as stored (None when unreadable)."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            tests = _looks(data.get("tests"))
+            rate, p95 = data.get("error_rate"), data.get("p95_ms")
+            return cls(
+                at=float(data["at"]),
+                seconds_after_swap=float(data["seconds_after_swap"]),
+                phase=str(data.get("phase", "")),
+                kind=str(data.get("kind", "")),
+                requests=int(data.get("requests", 0)),
+                probe_requests=int(data.get("probe_requests", 0)),
+                errors=int(data.get("errors", 0)),
+                error_rate=None if rate is None else float(rate),
+                p95_ms=None if p95 is None else float(p95),
+                tests=tests,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @classmethod
+    def from_evidence(cls, kind: str, evidence: Mapping[str, Any], phase: str) -> AnalysisSample:
+        """The sample of one look from the judge's evidence (as the watcher stamps it)."""
+        tests = _looks(evidence.get("tests"))
+        rate, p95 = evidence.get("error_rate"), evidence.get("p95_ms")
+        return cls(
+            at=float(evidence.get("at", 0.0)),
+            seconds_after_swap=float(evidence.get("seconds_after_swap", 0.0)),
+            phase=phase,
+            kind=kind,
+            requests=int(evidence.get("requests") or 0),
+            probe_requests=int(evidence.get("probe_requests") or 0),
+            errors=int(evidence.get("errors") or 0),
+            error_rate=None if rate is None else float(rate),
+            p95_ms=None if p95 is None else float(p95),
+            tests=tests,
+        )
+
+    @property
+    def live_requests(self) -> int:
+        """Requests that were not turnout's own probes."""
+        return self.requests - self.probe_requests
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "at": self.at,
+            "seconds_after_swap": self.seconds_after_swap,
+            "phase": self.phase,
+            "kind": self.kind,
+            "requests": self.requests,
+            "probe_requests": self.probe_requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p95_ms": self.p95_ms,
+            "tests": {name: look.to_dict() for name, look in self.tests.items()},
+        }
+
+
+def _looks(value: Any) -> dict[str, MetricLook]:
+    """Each metric's test from a mapping of them (unreadable ones are left out)."""
+    if not isinstance(value, Mapping):
+        return {}
+    found = {str(name): MetricLook.from_dict(test) for name, test in value.items()}
+    return {name: look for name, look in found.items() if look is not None}
+
+
+def read_samples(value: Any) -> tuple[AnalysisSample, ...]:
+    """Samples as stored (unreadable entries are left out)."""
+    if not isinstance(value, list | tuple):
+        return ()
+    found = (AnalysisSample.from_dict(item) for item in value)
+    return tuple(sample for sample in found if sample is not None)
+
+
 def _announcements(value: Any) -> dict[str, AnnouncementRecord]:
     if not isinstance(value, Mapping):
         return {}
@@ -409,6 +549,9 @@ class DeploymentData:
     """What could not be posted to the deployment's tracking issue, in order."""
     announcements: Mapping[str, AnnouncementRecord] = field(default_factory=dict)
     """The announcements sent, by message kind (start, success, rollback …)."""
+    analysis_series: tuple[AnalysisSample, ...] = ()
+    """Every look of the metric analysis from the swap on (verify's, then a watch's), oldest
+    first and thinned evenly when long: what the evidence chart draws."""
     other: Mapping[str, Any] = field(default_factory=dict)
     """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
     stored."""
@@ -435,5 +578,6 @@ class DeploymentData:
             log_line=_text(document.get("log_line") or None),
             tracking_problems=tuple(str(p) for p in document.get("tracking_problems") or ()),
             announcements=_announcements(document.get("announcements")),
+            analysis_series=read_samples(document.get("analysis_series")),
             other={k: v for k, v in document.items() if k not in TYPED_KEYS},
         )

@@ -11,6 +11,7 @@ from turnout.store.base import StoreBase
 from turnout.store.deployment_data import (
     TYPED_KEYS,
     AcceptanceRecord,
+    AnalysisSample,
     AnnouncementRecord,
     DeploymentData,
     FailureRecord,
@@ -328,6 +329,7 @@ class DeploymentStore(StoreBase):
         log_line: str = _UNSET,
         tracking_problems: Sequence[str] = _UNSET,
         announcements: Mapping[str, AnnouncementRecord] = _UNSET,
+        analysis_series: Sequence[AnalysisSample] = _UNSET,
     ) -> None:
         """Record (or replace) what is known about a deployment, in one transaction; an
         argument not given stays as it is, `failure=None` clears the failure."""
@@ -350,6 +352,8 @@ class DeploymentStore(StoreBase):
             entries["tracking_problems"] = list(tracking_problems)
         if announcements is not _UNSET:
             entries["announcements"] = {k: a.to_dict() for k, a in announcements.items()}
+        if analysis_series is not _UNSET:
+            entries["analysis_series"] = [sample.to_dict() for sample in analysis_series]
         self._merge_data(deployment_id, entries)
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:

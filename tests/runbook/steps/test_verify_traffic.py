@@ -182,6 +182,11 @@ def test_a_deploy_with_no_outside_traffic_decides_on_probes(tesoro: Tesoro) -> N
     series = verification.series
     assert series[0].at < swapped_at < series[-1].at + series[-1].seconds
     assert sum(p.requests for p in series) >= evidence["requests"]
+    # Every look of the analysis went with the deployment, probes apart, ending on its pass.
+    looks = tesoro.deployment_data(1).analysis_series
+    assert looks and looks[-1].kind == "pass" and looks[-1].phase == "after-swap"
+    assert looks[-1].probe_requests == evidence["probe_requests"]
+    assert looks[-1].requests == evidence["requests"]
 
 
 def test_undecided_policies_accept_unproven_and_roll_back(tesoro: Tesoro) -> None:
