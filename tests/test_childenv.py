@@ -169,3 +169,16 @@ def test_state_and_host_files_are_owner_only(tmp_path: Path) -> None:
         for private in (paths.host_log, paths.pid_file, paths.log_for("1.0.0")):
             assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
     assert os.environ.get("TURNOUT_STATE_URL") is None
+
+
+def test_key_vault_setting_is_passed_under_its_reference() -> None:
+    """A keyvault:// setting is looked up by its reference; a missing one names it, no value."""
+    from turnout.childenv import referenced_secrets, resolve_settings
+
+    ref = "keyvault://tesoro-kv/db-password"
+    settings = {"DB_PASSWORD": SecretRef(ref), "PLAIN": "x", "TOKEN": SecretRef("env:TOKEN")}
+    assert referenced_secrets(settings) == {ref, "TOKEN"}
+    resolved = resolve_settings(settings, {ref: PLANTED, "TOKEN": "t"}, "target.settings")
+    assert resolved == {"DB_PASSWORD": PLANTED, "PLAIN": "x", "TOKEN": "t"}
+    with pytest.raises(Exception, match=f"target.settings.DB_PASSWORD: secret reference {ref}"):
+        resolve_settings(settings, {"TOKEN": "t"}, "target.settings")

@@ -4,8 +4,8 @@ Slot processes, the E2E command, checklist commands and the database tools get
 an allow-list of the deployer's variables (locale, paths, home), what the
 configuration passes by name, and their own values — never the deployer's
 integration tokens, `TURNOUT_STATE_URL` or anything else turnout reads for
-itself. Settings may name a secret (`env:NAME`): the process receives the value
-under the setting's own name, so an app gets exactly its own secrets.
+itself. Settings may name a secret (`env:NAME`, `keyvault://VAULT/NAME`): the process
+receives the value under the setting's own name, so an app gets exactly its own secrets.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from turnout.config.secrets import SecretRef
+from turnout.config.secrets import SecretRef, is_reference
 from turnout.errors import BadInput
 
 Setting = SecretRef | str
@@ -61,11 +61,14 @@ def child_environment(
 
 
 def secret_name(value: Setting) -> str | None:
-    """The variable a setting value refers to (`env:NAME` -> NAME), or None for a plain value."""
+    """The name a setting's secret is passed under: the variable of `env:NAME` (NAME), the
+    reference itself for a Key Vault secret, or None for a plain value."""
     if isinstance(value, SecretRef):
-        return value.env_name
+        return value.ref if value.in_keyvault else value.env_name
     match = SECRET_REFERENCE.match(value)
-    return match.group("name") if match else None
+    if match:
+        return match.group("name")
+    return value if is_reference(value) else None
 
 
 def setting_text(value: Setting) -> str:
@@ -90,6 +93,7 @@ def resolve_settings(
             continue
         secret = secrets.get(name)
         if not secret:
-            raise BadInput(f"{key}.{setting}: secret reference env:{name} is not set")
+            shown = name if is_reference(name) else f"env:{name}"
+            raise BadInput(f"{key}.{setting}: secret reference {shown} is not set")
         resolved[setting] = secret
     return resolved

@@ -28,6 +28,10 @@ clients talk to, following the documented REST contracts:
 A swap exchanges the slots' processes (the content) and their non-sticky app settings;
 sticky names (slotConfigNames) stay. Before it does, it pings the source's
 WEBSITE_SWAP_WARMUP_PING_PATH like the platform and fails with 417 when that fails.
+
+Other Azure services live in their own modules and are mounted with `mount()`: each
+answers the requests that are its own (before the routes above), and may ask the proxy
+to intercept a further domain for its data-plane hosts.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ from tests.fakes.webhook_server import FakeHttpServer, RecordedRequest, Response
 
 AZUREWEBSITES = "azurewebsites.net"
 EVERYTHING = ["*"]
+
+Route = Callable[[RecordedRequest], "Response | None"]
+"""A mounted service: its answer to a request, or None when the request is not its own."""
 
 
 @dataclass
@@ -192,6 +199,8 @@ class AzureServer(FakeHttpServer):
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         arm_cert.configure_cert(tls)
         super().__init__(tls=tls)
+        self.ca = ca
+        self.routes: list[Route] = []
         hosts = ca.issue_cert(f"*.{AZUREWEBSITES}", f"*.scm.{AZUREWEBSITES}")
         self._host_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         hosts.configure_cert(self._host_tls)
@@ -284,6 +293,20 @@ class AzureServer(FakeHttpServer):
                     },
                 }
             )
+
+    def mount(self, route: Route, *, host_suffix: str | None = None) -> None:
+        """Serve another service's routes (its own module) from this server; with
+        `host_suffix` (e.g. vault.azure.net) the proxy also intercepts `*.host_suffix`."""
+        if host_suffix is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ca.issue_cert(f"*.{host_suffix}").configure_cert(context)
+            self.proxy.contexts.add(host_suffix, context)
+        with self.lock:
+            self.routes.append(route)
+
+    def principal_of(self, request: RecordedRequest) -> Principal | None:
+        """The principal a request's bearer token stands for (None: no valid token)."""
+        return self._principal(request)
 
     def add_slot(self, name: str) -> None:
         """Create a slot as a person would in the portal (empty, no settings)."""
@@ -387,6 +410,12 @@ class AzureServer(FakeHttpServer):
 
     # -- dispatch --------------------------------------------------------------------------
     def handle(self, request: RecordedRequest) -> Response:
+        with self.lock:
+            routes = list(self.routes)
+        for route in routes:
+            answer = route(request)
+            if answer is not None:
+                return answer
         host = request.host.lower()
         if host.endswith(f".scm.{AZUREWEBSITES}"):
             return self._kudu(request, host)
@@ -1107,6 +1136,7 @@ class _FrontProxy(FakeHttpServer):
     def __init__(self, owner: AzureServer, contexts: _SuffixContexts) -> None:
         super().__init__()
         self.owner = owner
+        self.contexts = contexts
         self.intercept = contexts
 
     def handle(self, request: RecordedRequest) -> Response:
@@ -1121,14 +1151,21 @@ class _FrontProxy(FakeHttpServer):
 
 
 class _SuffixContexts(dict[str, ssl.SSLContext]):
-    """The proxy intercepts every host under one domain with one wildcard certificate."""
+    """The proxy intercepts every host under its domains, each with a wildcard certificate."""
 
     def __init__(self, suffix: str, context: ssl.SSLContext) -> None:
         super().__init__()
-        self.suffix, self.context = suffix, context
+        self.suffixes: dict[str, ssl.SSLContext] = {suffix: context}
+
+    def add(self, suffix: str, context: ssl.SSLContext) -> None:
+        """Intercept `*.suffix` too."""
+        self.suffixes[suffix] = context
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.context if key.lower().endswith("." + self.suffix) else default
+        for suffix, context in self.suffixes.items():
+            if key.lower().endswith("." + suffix):
+                return context
+        return default
 
 
 def _arm_error(status: int, code: str, message: str) -> Response:

@@ -216,6 +216,9 @@ def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
         found.append(_run("azure service health", lambda: _azure_health(config, env)))
     if integrations.vcs.tag or integrations.vcs.push_remote:
         found.append(_run("git repository", lambda: _git(config, env)))
+    from turnout.integrations.keyvault import doctor_checks
+
+    found.extend(_run(name, check) for name, check in doctor_checks(config, env))
     return found
 
 

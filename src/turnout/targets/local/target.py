@@ -127,7 +127,7 @@ class LocalTarget(BlockingCalls):
         # The host follows this configuration file, and receives the app's secrets from
         # here (over the owner-only socket; never kept on disk).
         names = referenced_secrets(self.settings.settings, *self.settings.slot_settings.values())
-        secrets = {name: os.environ[name] for name in sorted(names) if os.environ.get(name)}
+        secrets = {name: value for name in sorted(names) if (value := _secret_value(name))}
         info = self._call(
             "deploy",
             timeout=timeout,
@@ -231,3 +231,13 @@ class LocalTarget(BlockingCalls):
             detail=", ".join(parts),
             build=info.get("build"),
         )
+
+
+def _secret_value(name: str) -> str | None:
+    """The value of a secret a setting names: an environment variable, or a Key Vault
+    secret (its reference is the name), read now with the Azure credential."""
+    if name.startswith("keyvault://"):
+        from turnout.config.secrets import SecretRef
+
+        return SecretRef(name).resolve(key="target.settings")
+    return os.environ.get(name) or None
