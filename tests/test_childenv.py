@@ -176,7 +176,11 @@ def test_key_vault_setting_is_passed_under_its_reference() -> None:
     from turnout.childenv import referenced_secrets, resolve_settings
 
     ref = "keyvault://tesoro-kv/db-password"
-    settings = {"DB_PASSWORD": SecretRef(ref), "PLAIN": "x", "TOKEN": SecretRef("env:TOKEN")}
+    settings: dict[str, SecretRef | str] = {
+        "DB_PASSWORD": SecretRef(ref),
+        "PLAIN": "x",
+        "TOKEN": SecretRef("env:TOKEN"),
+    }
     assert referenced_secrets(settings) == {ref, "TOKEN"}
     resolved = resolve_settings(settings, {ref: PLANTED, "TOKEN": "t"}, "target.settings")
     assert resolved == {"DB_PASSWORD": PLANTED, "PLAIN": "x", "TOKEN": "t"}
