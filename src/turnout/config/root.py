@@ -9,6 +9,7 @@ from pydantic import Field, SerializeAsAny, field_validator
 
 from turnout.config.analysis import AnalysisConfig
 from turnout.config.base import Section
+from turnout.config.canary import CanaryConfig
 from turnout.config.checks import ChecksConfig
 from turnout.config.database import DatabaseConfig
 from turnout.config.integrations import IntegrationsConfig
@@ -57,6 +58,8 @@ class EnvironmentConfig(Section):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     integrations: IntegrationsConfig = Field(default_factory=IntegrationsConfig)
+    canary: CanaryConfig | None = None
+    """The canary phase before the swap (`[environments.NAME.canary]`); none by default."""
 
 
 class TurnoutConfig(Section):

@@ -185,6 +185,82 @@ class PlatformChecks(Protocol):
         ...
 
 
+class Stickiness(StrEnum):
+    """How a client keeps the slot a traffic share gave it."""
+
+    COOKIE = "cookie"
+    """A cookie set on the client's first answer names its slot."""
+    HEADER = "header"
+    """A header the client sends identifies it; the same value always gets the same slot."""
+
+
+@dataclass(frozen=True)
+class TrafficShare:
+    """A share of production's traffic routed to another slot (a canary)."""
+
+    slot: str | None
+    """The slot that gets the share; None when production gets everything."""
+    percent: float = 0.0
+    """Per cent of new clients sent to `slot` (0: none)."""
+    stickiness: Stickiness = Stickiness.COOKIE
+    name: str = ""
+    """The cookie's or the header's name."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any traffic goes to the other slot."""
+        return self.slot is not None and self.percent > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "slot": self.slot,
+            "percent": self.percent,
+            "stickiness": self.stickiness.value,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrafficShare:
+        """Inverse of to_dict."""
+        slot = data.get("slot")
+        return cls(
+            slot=None if slot is None else str(slot),
+            percent=float(data.get("percent") or 0.0),
+            stickiness=Stickiness(str(data.get("stickiness") or Stickiness.COOKIE.value)),
+            name=str(data.get("name") or ""),
+        )
+
+
+NO_SHARE = TrafficShare(None, 0.0)
+"""Everything to production."""
+
+
+@runtime_checkable
+class SharesTraffic(Protocol):
+    """Optional: a target that can route a share of production's traffic to another slot
+    (the canary phase). The local router and App Service's routing rules can; a target
+    without it is given no canary (the phase is skipped with a message)."""
+
+    shares_traffic: bool
+    """Capability flag: False on a target whose platform cannot route a share."""
+
+    def route_share(self, share: TrafficShare) -> TrafficShare:
+        """Route `share.percent` per cent of new clients to `share.slot`, each kept on its
+        slot by the stickiness; percent 0 (or slot None) sends everything to production at
+        once. The share in force afterwards."""
+        ...
+
+    def current_share(self) -> TrafficShare:
+        """The share in force now (NO_SHARE when production gets everything)."""
+        ...
+
+
+def can_share_traffic(target: object) -> bool:
+    """Whether the target can route a share of production's traffic to another slot."""
+    return isinstance(target, SharesTraffic) and bool(target.shares_traffic)
+
+
 @runtime_checkable
 class FollowsConfiguration(Protocol):
     """A target whose runner keeps its own copy of the settings (the local slot host)."""

@@ -47,7 +47,7 @@ from turnout.targets.local.paths import (
     safe_name,
     split_address,
 )
-from turnout.targets.local.router import Route, Router
+from turnout.targets.local.router import Route, Router, ShareRoute
 from turnout.targets.local.slots import (
     SlotProcess,
     SlotStartFailed,
@@ -58,7 +58,7 @@ from turnout.targets.local.slots import (
     slot_environment,
 )
 from turnout.targets.local.table import SlotRecord, SlotTable, load_table, save_table
-from turnout.targets.protocol import PRODUCTION
+from turnout.targets.protocol import NO_SHARE, PRODUCTION, Stickiness, TrafficShare
 from turnout.text import log_handler
 from turnout.traffic import merge, quantile_ms
 from turnout.versions import version_problem
@@ -66,6 +66,7 @@ from turnout.versions import version_problem
 log = logging.getLogger("turnout.host")
 
 _SLOT_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+_STICKY_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 RESTART_KEYS = frozenset(
     {"kind", "address", "slot_host", "metrics_address", "metrics_retention", "state_dir"}
 )
@@ -149,6 +150,9 @@ class SlotHost:
         self._secrets: dict[str, str] = dict(os.environ)
         """Where `env:NAME` settings are resolved: this host's environment, then the values
         the latest deploy brought (it runs where the secrets are)."""
+        self.share: TrafficShare = NO_SHARE
+        """The share of production's traffic another slot gets (a canary); not persisted: a
+        restarted host sends everything to production, the safe side."""
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[asyncio.Server] = []
@@ -302,6 +306,8 @@ class SlotHost:
             holder.error = f"exited with code {code}"
             if holder.name == PRODUCTION:
                 self._route_production()
+            if holder.name == self.share.slot:
+                self._clear_share(f"slot {holder.name} exited")
 
     async def _retire(self, process: SlotProcess | None) -> None:
         """Let in-flight requests finish on a replaced process, then stop it."""
@@ -367,6 +373,8 @@ class SlotHost:
             wanted = request.get("target")
             changed = self._follow(wanted, apply=False) if isinstance(wanted, dict) else []
             return {"changed": changed}
+        if op == "share":
+            return self.route_share(request)
         if op == "swap":
             return await self.swap(
                 _slot_name(request.get("slot")), _slot_name(request.get("target_slot", PRODUCTION))
@@ -456,6 +464,8 @@ class SlotHost:
             await self._save()
             if name == PRODUCTION:
                 self._route_production()
+            if name == self.share.slot:
+                self._clear_share(f"slot {name} was redeployed")
         self._spawn(self._retire(previous))
         log.info("deployed %s (build %s) to slot %s", version, record.build, name)
         await asyncio.to_thread(self._prune)
@@ -580,6 +590,9 @@ class SlotHost:
                 for old, new in ((source.process, into_dest), (dest.process, into_source))
                 if old is not None and new is not old
             ]
+            if self.share.slot in (name, target):
+                # The share named a slot's content; after the exchange it would name the other.
+                self._clear_share("a swap exchanged the slots")
             source_record, dest_record = source.record, dest.record
             source.record, dest.record = dest_record, source_record
             source.process, dest.process = into_source, into_dest
@@ -606,6 +619,50 @@ class SlotHost:
             drained = await previous.upstream.drained(self.settings.drain_timeout)
         result["drained"] = drained
         return result
+
+    def route_share(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a share of production's new clients to another running slot (percent 0:
+        everything to production again)."""
+        percent = request.get("percent")
+        if not isinstance(percent, int | float) or isinstance(percent, bool):
+            raise AdminError("bad", f"bad percent {percent!r}")
+        if not 0 <= float(percent) <= 100:
+            raise AdminError("bad", f"percent {percent} is not between 0 and 100")
+        if float(percent) == 0:
+            self._clear_share("asked")
+            return self.share.to_dict()
+        name = _slot_name(request.get("slot"))
+        try:
+            stickiness = Stickiness(str(request.get("stickiness") or "cookie"))
+        except ValueError:
+            raise AdminError("bad", f"bad stickiness {request.get('stickiness')!r}") from None
+        sticky_name = str(request.get("name") or "")
+        if not sticky_name or not set(sticky_name) <= _STICKY_NAME_CHARS:
+            raise AdminError("bad", f"bad cookie or header name {sticky_name!r}")
+        slot = self.slots.get(name)
+        if slot is None or name == PRODUCTION:
+            raise StepError(f"slot {name!r} cannot take a share of production's traffic")
+        process = slot.process
+        if process is None or not process.running or slot.record.version is None:
+            raise StepError(f"slot {name} is {slot.state}; not routing traffic to it")
+        key = sticky_name.lower() if stickiness is Stickiness.HEADER else sticky_name
+        self.router.set_share(
+            ShareRoute(
+                Route(name, slot.record.version, process.upstream),
+                float(percent),
+                stickiness,
+                key.encode(),
+            )
+        )
+        self.share = TrafficShare(name, float(percent), stickiness, sticky_name)
+        log.info("routing %g %% of new clients to slot %s (%s)", percent, name, stickiness.value)
+        return self.share.to_dict()
+
+    def _clear_share(self, why: str) -> None:
+        if self.share.active:
+            log.info("traffic share of slot %s back to zero: %s", self.share.slot, why)
+        self.router.set_share(None)
+        self.share = NO_SHARE
 
     async def _with_settings_of(self, slot: Slot, into: str) -> SlotProcess | None:
         process = slot.process
@@ -637,6 +694,7 @@ class SlotHost:
             "state_dir": str(self.paths.state_dir),
             "swaps": self.table.swaps,
             "last_swap": self.table.last_swap,
+            "share": self.share.to_dict(),
             "slots": {name: self._describe(slot) for name, slot in self.slots.items()},
         }
 

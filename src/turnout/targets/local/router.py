@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import hashlib
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +45,7 @@ from turnout.targets.local.http1 import (
     ResponseParser,
     simple_response,
 )
-from turnout.targets.protocol import PRODUCTION
+from turnout.targets.protocol import PRODUCTION, Stickiness
 from turnout.traffic import PROBE_HEADER
 
 _BUFFER_BODY = 65536
@@ -161,6 +163,68 @@ class Route:
     upstream: Upstream
 
 
+@dataclass(frozen=True)
+class ShareRoute:
+    """A share of production's traffic sent to another slot, each client kept on its slot.
+
+    Cookie stickiness: a client without the cookie is given a slot at random (the share's
+    chance of the other slot) and the answer sets the cookie to that slot's name; a client
+    whose cookie names a slot keeps it. Header stickiness: the header's value is hashed into
+    one of 10,000 buckets, and the first `percent` x 100 buckets go to the other slot, so a
+    client keeps its slot with no state and a rising share only moves clients toward it.
+    """
+
+    route: Route
+    percent: float
+    stickiness: Stickiness
+    name: bytes
+    """The cookie's name, or the header's name in lowercase."""
+
+    @property
+    def cookie_for_slot(self) -> bytes:
+        """The Set-Cookie line of a client given the share's slot."""
+        return self._cookie(self.route.slot.encode())
+
+    def _cookie(self, value: bytes) -> bytes:
+        return b"Set-Cookie: " + self.name + b"=" + value + b"; Path=/; HttpOnly; SameSite=Lax\r\n"
+
+    def pick(self, head: RequestHead, production: Route) -> tuple[Route, bytes]:
+        """The route of one request and the Set-Cookie line its answer carries (or b"")."""
+        if self.stickiness is Stickiness.HEADER:
+            value = _header_value(head, self.name)
+            if value is None:
+                return (self.route if random.random() * 100 < self.percent else production), b""
+            bucket = int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "big")
+            return (self.route if bucket % 10000 < self.percent * 100 else production), b""
+        given = _cookie_value(head, self.name)
+        if given == self.route.slot.encode():
+            return self.route, b""
+        if given == PRODUCTION.encode():
+            return production, b""
+        if random.random() * 100 < self.percent:
+            return self.route, self.cookie_for_slot
+        return production, self._cookie(PRODUCTION.encode())
+
+
+def _header_value(head: RequestHead, name: bytes) -> bytes | None:
+    for low, (_, value) in zip(head.names, head.headers, strict=True):
+        if low == name:
+            return value.strip()
+    return None
+
+
+def _cookie_value(head: RequestHead, name: bytes) -> bytes | None:
+    prefix = name + b"="
+    for low, (_, value) in zip(head.names, head.headers, strict=True):
+        if low != b"cookie":
+            continue
+        for part in value.split(b";"):
+            part = part.strip()
+            if part.startswith(prefix):
+                return part[len(prefix) :]
+    return None
+
+
 class Router:
     """Accepts client connections and relays each request to the current production route."""
 
@@ -182,6 +246,8 @@ class Router:
         self.line_limit = line_limit
         self.head_limit = head_limit
         self.production: Route | None = None
+        self.share: ShareRoute | None = None
+        """A share of production's traffic for another slot (a canary), when one is set."""
         self.unavailable = "no version is deployed to the production slot"
         self.unavailable_version = ""
         """The version of a production slot that is down ("" when none is deployed): its
@@ -203,6 +269,11 @@ class Router:
             self.unavailable = unavailable
         self.unavailable_version = version if route is None else ""
         return previous
+
+    def set_share(self, share: ShareRoute | None) -> None:
+        """Send a share of production's new clients to another slot (None: all to production).
+        Takes effect for the next request, as a swap does."""
+        self.share = share if share is not None and share.percent > 0 else None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen for clients."""
@@ -528,6 +599,7 @@ class _Exchange:
         "reused",
         "route",
         "sent",
+        "set_cookie",
         "started",
         "started_at",
         "status",
@@ -565,6 +637,8 @@ class _Exchange:
         self.client_left = False
         self.last_read = 0.0
         self.waiting_for_connection = False
+        self.set_cookie = b""
+        """A Set-Cookie line the answer carries (the slot a traffic share gave the client)."""
 
     # -- request side ------------------------------------------------------------------
     def ready(self) -> bool:
@@ -653,6 +727,9 @@ class _Exchange:
             self.finished = True
             self.client.exchange_done(self, keep)
             return
+        share = router.share
+        if share is not None:
+            route, self.set_cookie = share.pick(self.head, route)
         self.route = route
         route.upstream.begin()
         self._dispatch()
@@ -765,7 +842,11 @@ class _Exchange:
             else:
                 self.rechunk = True
         self.keep = keep
-        self.relay.append(_response_head(head, rechunk=self.rechunk, keep=keep, request=request))
+        self.relay.append(
+            _response_head(
+                head, rechunk=self.rechunk, keep=keep, request=request, extra=self.set_cookie
+            )
+        )
 
     def response_body(self, data: bytes) -> None:
         if self.rechunk:
@@ -877,7 +958,13 @@ class _Exchange:
 
 
 def _response_head(
-    head: ResponseHead, *, rechunk: bool, keep: bool, request: RequestHead, upgrade: bool = False
+    head: ResponseHead,
+    *,
+    rechunk: bool,
+    keep: bool,
+    request: RequestHead,
+    upgrade: bool = False,
+    extra: bytes = b"",
 ) -> bytes:
     drop = _HOP_BY_HOP.union(head.connection) if head.connection else _HOP_BY_HOP
     if upgrade:
@@ -886,6 +973,8 @@ def _response_head(
     for low, (name, value) in zip(head.names, head.headers, strict=True):
         if low not in drop:
             out += (name, b": ", value, b"\r\n")
+    if extra:
+        out.append(extra)
     if upgrade:
         out.append(b"Connection: upgrade\r\n")
     else:

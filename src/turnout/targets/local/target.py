@@ -25,6 +25,7 @@ from turnout.targets.protocol import (
     OperationStatus,
     SlotState,
     SlotStatus,
+    TrafficShare,
 )
 from turnout.traffic import SecondBucket
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 # Requests that only read: a host that never answers one has changed nothing.
 _READ_ONLY = frozenset({"slots", "status", "metrics", "traffic", "check_settings"})
+# Sending everything back to production is safe to ask again: nothing else is.
+_SHARE_TIMEOUT = 10.0
 
 
 class LocalTarget(BlockingCalls):
@@ -150,6 +153,26 @@ class LocalTarget(BlockingCalls):
 
     def close(self) -> None:
         return None
+
+    # -- SharesTraffic -------------------------------------------------------------------
+    shares_traffic = True
+    """The router sends a share of new clients to another slot, sticky by cookie or header."""
+
+    def route_share(self, share: TrafficShare) -> TrafficShare:
+        """Route the share through the host's router (percent 0: all to production)."""
+        answer = self._call(
+            "share",
+            timeout=_SHARE_TIMEOUT,
+            slot=share.slot,
+            percent=share.percent if share.slot is not None else 0.0,
+            stickiness=share.stickiness.value,
+            name=share.name,
+        )
+        return TrafficShare.from_dict(answer)
+
+    def current_share(self) -> TrafficShare:
+        """The share the host's router applies now."""
+        return TrafficShare.from_dict(self.status().get("share") or {})
 
     # -- TrafficSource ------------------------------------------------------------------
     def traffic(
