@@ -73,6 +73,43 @@ class SwapOutputs(StepOutputs):
     """What compensation's undo did, once it ran."""
 
 
+class ProductionHealth(BaseModel):
+    """Production's version before the deployment and its health checks' results."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: str
+    checks: list[dict[str, Any]] = []
+    """The health checks' results (`CheckResult.to_dict()`)."""
+
+
+class PreconditionsOutputs(StepOutputs):
+    """Production healthy, the platform ready and no active incident before starting."""
+
+    step = "preconditions"
+    platform: dict[str, Any] | None = None
+    """What the platform's own preconditions found, for targets that check them."""
+    production: ProductionHealth | str | None = None
+    """Production's health, or a sentence when nothing is live yet."""
+    unknown_sources: list[str] | None = None
+    """Incident sources that could not say (configured to warn), as `source: why`."""
+    incidents_overridden: str | None = None
+    """The active incidents an emergency deployment went ahead despite."""
+
+
+class ProbeOutputs(StepOutputs):
+    """Verification traffic on the staging slot before the swap."""
+
+    step = "probe"
+    slot: str | None = None
+    url: str | None = None
+    """The staging slot's own URL the probes were sent to."""
+    verdict: dict[str, Any] | None = None
+    """The judge's verdict on the probes (`Verdict.to_dict()`)."""
+    probes: list[dict[str, Any] | None] | None = None
+    """The probe batch sent (`ProbeBatch.to_dict()`)."""
+
+
 class SnapshotOutputs(StepOutputs):
     """What production looked like before the deployment."""
 

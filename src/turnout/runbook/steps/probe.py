@@ -12,15 +12,13 @@ with the deployment either way.
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.analysis.baseline import Baseline
 from turnout.analysis.judge import Judge, headline
 from turnout.analysis.probe import Prober, ProberProvider, probe_requests, stop_and_record
 from turnout.analysis.watch import Watcher, WatchState
 from turnout.errors import StepError
 from turnout.model import VerdictKind
-from turnout.runbook.outputs import SnapshotOutputs
+from turnout.runbook.outputs import ProbeOutputs, SnapshotOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 from turnout.runbook.steps.warmup import slot_url
@@ -32,7 +30,7 @@ class ProbeStep(Step):
     name = "probe"
     phase = "application"
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> ProbeOutputs:
         analysis = ctx.env.analysis
         settings = analysis.probe
         slot = staging_slot(ctx)
@@ -70,22 +68,19 @@ class ProbeStep(Step):
         finally:
             batch = stop_and_record(prober)
         verdict = result.verdict
-        outputs: dict[str, Any] = {
-            "slot": slot,
-            "url": url,
-            "verdict": verdict.to_dict(),
-            "probes": [batch],
-        }
+        outputs = ProbeOutputs(slot=slot, url=url, verdict=verdict.to_dict(), probes=[batch])
         if verdict.kind is VerdictKind.FAIL:
             raise StepError(
                 f"verification traffic on slot {slot} before the swap: {verdict.summary}",
-                details={**headline(verdict), **outputs},
+                details={**headline(verdict), **outputs.journal()},
             )
         if verdict.kind is VerdictKind.PASS:
-            outputs["summary"] = f"slot {slot} {verdict.summary}"
+            summary = f"slot {slot} {verdict.summary}"
         else:
-            outputs["summary"] = (
+            summary = (
                 f"slot {slot}: no regression in {settings.before_swap:g} s of probes"
                 f" ({verdict.summary}); production traffic decides after the swap"
             )
-        return outputs
+        return ProbeOutputs(
+            slot=slot, url=url, verdict=verdict.to_dict(), probes=[batch], summary=summary
+        )
