@@ -8,11 +8,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,azure]'
 	touch $@
 
-# Debian packages the tests drive for real: Chromium for the pages' browser tests and OpenSSH's
-# ssh-keygen for signatures. Installed once per machine (as root, or through sudo).
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen
+# Debian packages the tests drive for real: Chromium for the pages' browser tests, OpenSSH's
+# ssh-keygen for signatures, and libltdl7 that the ODBC driver inside mssql-python loads.
+# Installed once per machine (as root, or through sudo).
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen /usr/lib/x86_64-linux-gnu/libltdl.so.7
 $(SYSTEM_TOOLS):
-	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client'
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client libltdl7'
 
 .PHONY: demo test lint system-tools benchmark-tools
 system-tools: $(SYSTEM_TOOLS)

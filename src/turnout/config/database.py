@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from turnout.config.azure_sql import AzureSqlConfig
 from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.secrets import Secret
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg", "mssql")
 
 
 class DatabaseConfig(Section):
@@ -21,10 +22,14 @@ class DatabaseConfig(Section):
 
     url: str | None = None
     """URL without the password, e.g. sqlite:///data/app.db (relative to turnout.toml),
-    sqlite:////var/lib/app.db (absolute) or postgresql://app@127.0.0.1:5432/app.
+    sqlite:////var/lib/app.db (absolute), postgresql://app@127.0.0.1:5432/app or
+    mssql://tesoro-production-sql.database.windows.net/tesoro-production-db (Azure SQL).
     None means the app has no database and the plan has no database phase."""
     password: Secret | None = None
-    """Secret reference for the database password (PostgreSQL), e.g. env:APP_DB_PASSWORD."""
+    """Secret reference for the database password (PostgreSQL; Azure SQL with
+    azure_sql.auth = "sql"), e.g. env:APP_DB_PASSWORD."""
+    azure_sql: AzureSqlConfig | None = None
+    """An mssql:// database on Azure SQL: sign-in, management plane, backup mode."""
     migrations: str = "migrations"
     """Folder of versioned SQL files inside the release package."""
     history_table: str = "__MigrationHistory"
@@ -56,13 +61,15 @@ class DatabaseConfig(Section):
             )
         if parts.scheme not in SCHEMES:
             raise ValueError(
-                "expected a URL starting with sqlite:/// or postgresql:// "
+                "expected a URL starting with sqlite:///, postgresql:// or mssql:// "
                 f"(got scheme {parts.scheme or 'none'!r})"
             )
         if parts.scheme == "sqlite" and not parts.path.strip("/"):
             raise ValueError("a sqlite URL needs a file path, e.g. sqlite:///data/app.db")
         if parts.scheme != "sqlite" and not parts.path.strip("/"):
-            raise ValueError("a postgresql URL needs a database name, e.g. .../app")
+            raise ValueError(f"a {parts.scheme} URL needs a database name, e.g. .../app")
+        if parts.scheme == "mssql" and "/" in parts.path.strip("/"):
+            raise ValueError("an mssql URL names one database: mssql://SERVER/DATABASE")
         return value
 
     @field_validator("history_table", "history_schema")
@@ -77,7 +84,13 @@ class DatabaseConfig(Section):
 
     @model_validator(mode="after")
     def _schema_fits_the_engine(self) -> DatabaseConfig:
-        sqlite = self.url is not None and urlsplit(self.url).scheme == "sqlite"
+        scheme = urlsplit(self.url).scheme if self.url is not None else None
+        if self.azure_sql is not None and scheme != "mssql":
+            raise ValueError(
+                "azure_sql: these settings belong to an Azure SQL database; set"
+                " url = \"mssql://SERVER.database.windows.net/DATABASE\""
+            )
+        sqlite = scheme == "sqlite"
         if sqlite and self.history_schema not in (None, "main"):
             # An attached file would hold the history outside the backups of the database.
             raise ValueError(

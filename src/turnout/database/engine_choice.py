@@ -16,6 +16,11 @@ def open_driver(location: DatabaseLocation) -> Driver:
         from turnout.database.sqlite import SqliteDriver
 
         return SqliteDriver(location)
+    if location.engine == "mssql":
+        from turnout.database.azure_sql_place import token_source
+        from turnout.database.mssql import MssqlDriver
+
+        return MssqlDriver(location, token_source(location))
     from turnout.database.postgresql import PostgresDriver
 
     return PostgresDriver(location)

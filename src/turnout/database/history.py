@@ -23,6 +23,11 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def bracket_identifier(name: str) -> str:
+    """A [bracketed] SQL Server identifier."""
+    return "[" + name.replace("]", "]]") + "]"
+
+
 @dataclass(frozen=True)
 class AppliedMigration:
     """A row of the history table."""
@@ -63,6 +68,34 @@ class HistoryTable:
         """The table's name as people write it (`schema.name` when a schema is set)."""
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
+    def table_in(self, session: Session) -> str:
+        """The quoted table name in the session's dialect."""
+        return self.bracketed() if session.dialect == "mssql" else self.quoted
+
+    def bracketed(self) -> str:
+        """The table's name quoted the SQL Server way ([schema].[name])."""
+        name = bracket_identifier(self.name)
+        return f"{bracket_identifier(self.schema)}.{name}" if self.schema else name
+
+    def create_sql_mssql(self) -> str:
+        """DDL for SQL Server / Azure SQL: the same columns plus the runbook's `AppliedOn`
+        (the server's UTC time of the insert), so `SELECT * FROM __MigrationHistory ORDER BY
+        AppliedOn DESC` works as written. SQL Server has no CREATE TABLE IF NOT EXISTS."""
+        table = self.bracketed()
+        literal = table.replace("'", "''")
+        default = bracket_identifier(f"DF_{self.name}_AppliedOn")
+        return (
+            f"IF OBJECT_ID(N'{literal}', N'U') IS NULL CREATE TABLE {table} ("
+            "version NVARCHAR(50) NOT NULL PRIMARY KEY, "
+            "description NVARCHAR(200) NOT NULL, "
+            "checksum VARCHAR(64) NOT NULL, "
+            "applied_at VARCHAR(40) NOT NULL, "
+            "applied_by NVARCHAR(100) NOT NULL, "
+            "execution_time INT NOT NULL, "
+            "success BIT NOT NULL, "
+            f"AppliedOn DATETIME2(3) NOT NULL CONSTRAINT {default} DEFAULT SYSUTCDATETIME())"
+        )
+
     def create_sql(self) -> str:
         """DDL of the table (portable across SQLite and PostgreSQL)."""
         return (
@@ -78,6 +111,10 @@ class HistoryTable:
 
     def ensure(self, session: Session) -> None:
         """Create the table if missing (call inside the first migration's transaction)."""
+        if session.dialect == "mssql":
+            # The schema must exist already: CREATE SCHEMA has to be alone in its batch.
+            session.execute(self.create_sql_mssql())
+            return
         if self.schema is not None and session.dialect == "postgresql":
             session.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
         session.execute(self.create_sql())
@@ -88,7 +125,7 @@ class HistoryTable:
             return []
         rows = session.query(
             "SELECT version, description, checksum, applied_at, applied_by, execution_time, "
-            f"success FROM {self.quoted}"
+            f"success FROM {self.table_in(session)}"
         )
         found = [
             AppliedMigration(
@@ -109,7 +146,7 @@ class HistoryTable:
     ) -> None:
         """Insert the migration's row (inside the migration's transaction)."""
         session.execute(
-            f"INSERT INTO {self.quoted} (version, description, checksum, applied_at, "
+            f"INSERT INTO {self.table_in(session)} (version, description, checksum, applied_at, "
             "applied_by, execution_time, success) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 migration.version,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from turnout.config.azure_sql import AzureSqlConfig
 from turnout.config.secrets import SecretRef
 from turnout.errors import ConfigError
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 class DatabaseLocation:
     """An application database. `describe()` is safe to print: it never holds the password."""
 
-    engine: Literal["sqlite", "postgresql"]
+    engine: Literal["sqlite", "postgresql", "mssql"]
     path: Path | None = None
     host: str = "127.0.0.1"
     port: int = 5432
@@ -28,12 +29,24 @@ class DatabaseLocation:
     config_file: str = "turnout.toml"
     config_key: str = "database.password"
     timeout: float = 10.0
+    azure_sql: AzureSqlConfig | None = None
+    """Azure SQL settings (engine mssql)."""
+    trust_server_certificate: bool = False
+    """mssql: accept the server's certificate without checking it (a local SQL Server only;
+    `?trust_server_certificate=yes` in the URL)."""
+    target: object = None
+    """The environment's target settings (the azure target supplies the Azure SQL
+    management plane's subscription, resource group, endpoint and credential)."""
+    config_section: str = "database"
+    """Key of this database's settings in config_file, for messages."""
 
     def describe(self) -> str:
         """Human form without secrets."""
         if self.engine == "sqlite":
             return f"sqlite:{self.path}"
         user = f"{self.user}@" if self.user else ""
+        if self.engine == "mssql":
+            return f"mssql://{user}{self.host}:{self.port}/{self.dbname}"
         return f"postgresql://{user}{self.host}:{self.port}/{self.dbname}"
 
     def password(self) -> str | None:
@@ -60,6 +73,31 @@ def locate(config: LoadedConfig, env: EnvironmentConfig) -> DatabaseLocation:
             path=config.resolve_path(raw),
             config_file=file,
             timeout=db.timeout_seconds,
+        )
+    if parts.scheme == "mssql":
+        query = parse_qs(parts.query)
+        trust = query.pop("trust_server_certificate", ["no"])[-1].lower()
+        if query or trust not in ("yes", "no"):
+            raise ConfigError(
+                file,
+                f"{key}.url",
+                "an mssql URL takes one option, ?trust_server_certificate=yes (a local SQL"
+                " Server with its own certificate)",
+            )
+        return DatabaseLocation(
+            engine="mssql",
+            host=parts.hostname or "",
+            port=parts.port or 1433,
+            user=unquote(parts.username or ""),
+            dbname=unquote(parts.path.strip("/")),
+            password_ref=db.password,
+            config_file=file,
+            config_key=f"{key}.password",
+            timeout=db.timeout_seconds,
+            azure_sql=db.azure_sql or AzureSqlConfig(),
+            trust_server_certificate=trust == "yes",
+            target=env.target,
+            config_section=key,
         )
     return DatabaseLocation(
         engine="postgresql",

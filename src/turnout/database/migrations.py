@@ -133,6 +133,16 @@ def _check_statements(sql: str, location: str, dialect: Dialect, *, migration: b
     if not migration:
         return
     for statement in statements:
+        if dialect == "mssql":
+            from turnout.database.mssql_batches import problem_in_migration
+
+            problem = problem_in_migration(statement)
+            if problem is not None:
+                raise MigrationFileError(
+                    f"{location}: line {statement.line}: {problem}",
+                    details={"file": location, "line": statement.line},
+                )
+            continue
         if statement.first_word in _TRANSACTION_CONTROL:
             raise MigrationFileError(
                 f"{location}: line {statement.line}: {statement.first_word} is not allowed; "

@@ -12,7 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
-Dialect = Literal["sqlite", "postgresql"]
+Dialect = Literal["sqlite", "postgresql", "mssql"]
+"""mssql: SQL Server and Azure SQL, whose scripts are split at GO (mssql_batches.py)."""
 
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -45,6 +46,10 @@ class Statement:
 
 def split_statements(script: str, dialect: Dialect) -> list[Statement]:
     """Statements of `script` in order; empty ones (only comments) are dropped."""
+    if dialect == "mssql":
+        from turnout.database.mssql_batches import split_batches
+
+        return split_batches(script)
     return _Splitter(script, dialect).split()
 
 
