@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from turnout.database.sqlsplit import SqlSyntaxError, Statement
+from turnout.database.statements import SqlSyntaxError, Statement
 
 _GO = re.compile(r"^[ \t]*GO(?:[ \t]+(?P<count>\d+))?[ \t]*(?:--[^\n]*)?$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z_@#][A-Za-z0-9_@#$]*")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
 from typing import Literal
+
+from turnout.database.statements import SqlSyntaxError, Statement
+
+__all__ = ["Dialect", "SqlSyntaxError", "Statement", "split_statements"]
 
 Dialect = Literal["sqlite", "postgresql", "mssql"]
 """mssql: SQL Server and Azure SQL, whose scripts are split at GO (mssql_batches.py)."""
@@ -18,30 +21,6 @@ Dialect = Literal["sqlite", "postgresql", "mssql"]
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _ROUTINE = re.compile(r"CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\b", re.IGNORECASE)
-
-
-class SqlSyntaxError(ValueError):
-    """The script cannot be split: an unterminated quote or comment."""
-
-    def __init__(self, line: int, problem: str) -> None:
-        super().__init__(f"line {line}: {problem}")
-        self.line = line
-        self.problem = problem
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One statement of a script: its position (1-based) and text without the semicolon."""
-
-    index: int
-    line: int
-    text: str
-    first_word: str
-
-    def excerpt(self, limit: int = 160) -> str:
-        """The statement on one line, shortened for messages."""
-        flat = " ".join(self.text.split())
-        return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def split_statements(script: str, dialect: Dialect) -> list[Statement]:
