@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from turnout.api.report_figures import ReportResult
 from turnout.demo.story import Story
 from turnout.runbook.engine import StepEvent
 
@@ -45,7 +46,7 @@ class _Quiet(AbstractContextManager["_Quiet"]):
     def history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return None
 
-    def report(self, document: dict[str, Any]) -> None:
+    def report(self, result: ReportResult) -> None:
         return None
 
     def __exit__(

@@ -52,10 +52,10 @@ if TYPE_CHECKING:
     from turnout.api.project_setup import InitResult as InitResult
     from turnout.api.project_setup import check as check
     from turnout.api.project_setup import init as init
-    from turnout.api.report_figures import DeploymentCounts as DeploymentCounts
-    from turnout.api.report_figures import DoraFigures as DoraFigures
+    from turnout.api.report_figures import DoraMeasures as DoraMeasures
+    from turnout.api.report_figures import EnvironmentReport as EnvironmentReport
     from turnout.api.report_figures import ReportResult as ReportResult
-    from turnout.api.report_figures import RunbookFigures as RunbookFigures
+    from turnout.api.report_figures import SuccessMetrics as SuccessMetrics
     from turnout.api.report_figures import report as report
     from turnout.api.rolling_back import RollbackResult as RollbackResult
     from turnout.api.rolling_back import rollback as rollback
@@ -116,9 +116,9 @@ _EXPORTS = {
     "Probe": "doctor_probes",
     "doctor": "doctor_probes",
     "ReportResult": "report_figures",
-    "DeploymentCounts": "report_figures",
-    "RunbookFigures": "report_figures",
-    "DoraFigures": "report_figures",
+    "EnvironmentReport": "report_figures",
+    "SuccessMetrics": "report_figures",
+    "DoraMeasures": "report_figures",
     "report": "report_figures",
     "Incident": "incident_records",
     "IncidentList": "incident_records",

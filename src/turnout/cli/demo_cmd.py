@@ -13,6 +13,7 @@ from turnout.cli.common import console, say
 
 # The story imports the whole engine; only `turnout demo` pays for that.
 if TYPE_CHECKING:
+    from turnout.api.report_figures import ReportResult
     from turnout.cli.progress import Progress
 
 
@@ -35,10 +36,10 @@ class ConsoleReporter:
 
         print_history(rows)
 
-    def report(self, document: dict[str, Any]) -> None:
+    def report(self, result: ReportResult) -> None:
         from turnout.cli.report_cmd import print_report
 
-        print_report(document)
+        print_report(result)
 
 
 def demo(

@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from turnout import api
 from turnout.api import DeploymentStatus, DeployResult, StepEvent
 from turnout.config import EnvironmentConfig, LoadedConfig, load_config
 from turnout.demo.sample import copy_example
 from turnout.demo.traffic import TrafficDriver
+
+if TYPE_CHECKING:
+    from turnout.api.report_figures import ReportResult
 
 EXAMPLE_PORTS = {"staging": "127.0.0.1:8081", "production": "127.0.0.1:8080"}
 TRAFFIC_PATH = "/api/transactions/recent"
@@ -54,8 +57,8 @@ class Reporter(Protocol):
     def history(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Past deployments (documents as `turnout history --json` prints them)."""
 
-    def report(self, document: dict[str, Any]) -> None:
-        """Success metrics (as `turnout report --json` prints them)."""
+    def report(self, result: ReportResult) -> None:
+        """Success metrics and DORA's measures (as `turnout report` shows them)."""
 
 
 @dataclass
@@ -342,7 +345,7 @@ class Story:
         self.reporter.section("History")
         self.reporter.history(api.history(None, limit=20, config=config).deployments)
         self.reporter.section("Success metrics")
-        self.reporter.report(api.report(None, days=1, config=config).to_dict())
+        self.reporter.report(api.report(None, days=1, config=config))
         self.reporter.section("Timing (seconds)")
         self.reporter.line(
             f"{'deployment':<24} {'wall':>7} {'app':>7} {'verify':>7} {'target':>7} {'turnout':>8}"
