@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from turnout.api.report_figures import ReportResult as ReportResult
     from turnout.api.report_figures import SuccessMetrics as SuccessMetrics
     from turnout.api.report_figures import report as report
+    from turnout.api.report_figures import write_page as write_page
     from turnout.api.rolling_back import RollbackResult as RollbackResult
     from turnout.api.rolling_back import rollback as rollback
     from turnout.api.slot_host import HostResult as HostResult
@@ -120,6 +121,7 @@ _EXPORTS = {
     "SuccessMetrics": "report_figures",
     "DoraMeasures": "report_figures",
     "report": "report_figures",
+    "write_page": "report_figures",
     "Incident": "incident_records",
     "IncidentList": "incident_records",
     "IncidentOpened": "incident_records",

@@ -91,8 +91,13 @@ def _svg(figure: Figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    # Inline in HTML: the XML prolog and DOCTYPE are not allowed there.
-    return text[text.index("<svg") :]
+    # Inline in HTML: the XML prolog and DOCTYPE are not allowed there, and the RDF
+    # metadata block (creator, format) says nothing to a reader.
+    text = text[text.index("<svg") :]
+    start, end = text.find("<metadata>"), text.find("</metadata>")
+    if start != -1 and end != -1:
+        text = text[:start] + text[end + len("</metadata>") :]
+    return text
 
 
 def _weeks(lines: Sequence[DeploymentLine], zone: ZoneInfo) -> list[datetime]:
@@ -250,12 +255,19 @@ def recovery_chart(report: EnvironmentReport) -> str:
         )
     axes.tick_params(axis="x", labelsize="x-small")
     axes.set_ylabel("minutes to a verified version")
-    axes.set_ylim(bottom=0)
+    shown = [m for m in minutes if m]
+    if shown and max(shown) / min(shown) > 50:
+        # From minutes (a swap back) to days (a rollback by hand): only a log scale shows both.
+        axes.set_yscale("log")
+    else:
+        axes.set_ylim(bottom=0)
     return _svg(figure)
 
 
 def deployment_chart(line: DeploymentLine, max_error_rate: float, max_p95_ms: float) -> str:
     """Error rate and p95 around one deployment's swap, limits, swap and rollback marked."""
+    from turnout.text import duration
+
     figure = _figure(7.5, 3.6)
     error_axes, latency_axes = figure.subplots(2, 1, sharex=True)
     figure.suptitle(f"#{line.id} {line.version}: {line.outcome}", fontsize="medium")
@@ -287,7 +299,20 @@ def deployment_chart(line: DeploymentLine, max_error_rate: float, max_p95_ms: fl
         axes.axvline(0, color="#000", linewidth=1.2, label="swap")
         if line.rolled_back_at is not None:
             back = (line.rolled_back_at - origin).total_seconds()
-            axes.axvline(back, color="#ef6c00", linewidth=1.5, linestyle="-.", label="rollback")
+            last = max(xs, default=0.0)
+            if back <= max(2 * last, 600):
+                axes.axvline(back, color="#ef6c00", linewidth=1.5, linestyle="-.", label="rollback")
+            else:
+                # Rolled back long after the verdict: drawn to scale it would squash the
+                # series into a line, so the rollback is named at the right edge instead.
+                axes.annotate(
+                    f"rolled back {duration(back)} after the swap \u2192",
+                    (1, 0.5),
+                    xycoords="axes fraction",
+                    ha="right",
+                    fontsize="x-small",
+                    color="#ef6c00",
+                )
         axes.set_ylim(bottom=0)
         axes.legend(fontsize="x-small", loc="upper left", frameon=False)
     return _svg(figure)
@@ -365,11 +390,33 @@ def _figures_table(period: PeriodFigures) -> str:
     )
 
 
+def _kpi_text(name: str, value: float | None) -> str:
+    """A KPI of the trend in its unit: a duration, milliseconds, a count or a percentage."""
+    from turnout.text import duration
+
+    if value is None:
+        return "n/a"
+    if name.endswith("_s"):
+        return duration(value)
+    if name == "p95_ms":
+        return f"{value:.0f} ms"
+    if name == "deployments":
+        return f"{value:g}"
+    return f"{value * 100:.3g} %"
+
+
+_KPI_NAMES = {
+    "change_lead_time_median_s": "lead time (median)",
+    "recovery_time_median_s": "recovery (median)",
+    "p95_ms": "p95 (worst)",
+}
+
+
 def _trend_table(report: EnvironmentReport) -> str:
     if not report.trend:
         return ""
     names = list(report.trend[0].period.kpis())
-    head = "".join(f"<th>{html.escape(n.replace('_', ' '))}</th>" for n in names)
+    head = "".join(f"<th>{html.escape(_KPI_NAMES.get(n, n.replace('_', ' ')))}</th>" for n in names)
     rows = []
     for row in report.trend:
         kpis = row.period.kpis()
@@ -377,9 +424,10 @@ def _trend_table(report: EnvironmentReport) -> str:
         for name in names:
             value = kpis[name]
             delta = None if row.deltas is None else row.deltas[name]
-            text = "n/a" if value is None else f"{value:.4g}"
+            text = _kpi_text(name, value)
             if delta:
-                text += f" <small>({delta:+.3g})</small>"
+                sign = "+" if delta > 0 else "-"
+                text += f" <small>({sign}{_kpi_text(name, abs(delta))})</small>"
             cells.append(f"<td>{text}</td>")
         rows.append(f"<tr><td>{html.escape(row.period.label)}</td>{''.join(cells)}</tr>")
     return f"<h3>Trend</h3><table><tr><th>period</th>{head}</tr>{''.join(rows)}</table>"
