@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from turnout import api
 from turnout.config import load_config
 from turnout.store import Store
 from turnout.targets.local import host_status
@@ -76,6 +79,48 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "tesoro-v1.2.0" not in tags.stdout.split()
     log = (workdir / "deployments.log").read_text()
     assert "tesoro-v1.1.0 deployed to staging" in log and "1.2.0" not in log
+    _report_matches_the_journal(workdir)
+
+
+def _report_matches_the_journal(workdir: Path) -> None:
+    """The report of the demo's real history: three deployments on staging's production
+    slot, 1.2.0 rolled back on live traffic; figures worked out from the journal and git."""
+    config = load_config(workdir / "turnout.toml")
+    result = api.report("staging", days=1, config=config)
+    staging = result.environment("staging").totals
+    dora, success = staging.dora, staging.success
+    store = Store.open(config.state_dir)
+    try:
+        first, _second, third = sorted(store.deployments("staging"), key=lambda d: d.id)
+        verified = next(s for s in store.steps(first.id) if s.name == "verify").finished_at
+        swap = next(s for s in store.steps(third.id) if s.name == "swap")
+        swapped_at = float(swap.outputs["swapped_at"])
+        assert verified is not None and third.finished_at is not None
+    finally:
+        store.close()
+    # Three swaps reached production; one of them (1.2.0) was rolled back: 1/3 failed,
+    # 1/3 rolled back, nothing unplanned came after it.
+    assert dora.deployment_frequency.deployments == 3
+    assert (dora.change_fail_rate.count, dora.change_fail_rate.sample) == (1, 3)
+    assert success.rollback_rate.value == pytest.approx(1 / 3)
+    assert (dora.rework_rate.count, dora.rework_rate.sample) == (0, 3)
+    # Recovery: from 1.2.0's swap to the end of its swap back (the deployment's end).
+    assert dora.recovery_time.sample == 1
+    assert dora.recovery_time.median_s == pytest.approx(
+        third.finished_at.timestamp() - swapped_at, abs=0.01
+    )
+    # The sample app is one commit: 1.0.0 brought it (commit time to its verification),
+    # 1.1.0 brought nothing new.
+    committed = subprocess.run(
+        ["git", "log", "-1", "--format=%ct"], cwd=workdir, capture_output=True, text=True
+    ).stdout.strip()
+    lead = dora.change_lead_time
+    assert (lead.sample, lead.no_new_commits, lead.unmeasured) == (1, 1, 0)
+    assert lead.median_s == pytest.approx(verified.timestamp() - int(committed))
+    # Every verification judged real traffic, 1.2.0's failing requests included.
+    assert success.error_rate.sample > 0 and success.error_rate.value is not None
+    assert success.error_rate.value > 0
+    assert staging.counts.rolled_back == 1
 
 
 def test_demo_promotes_to_production_when_its_window_is_open(tmp_path: Path) -> None:
