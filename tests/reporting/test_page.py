@@ -3,6 +3,7 @@ request to another host blocked."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,12 @@ ARGS = [
 ]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="make system-tools installs chromium")
 def test_the_page_shows_its_charts_offline(tmp_path: Path) -> None:
     """Every chart is an inline SVG drawn in the page; nothing is asked of any other host."""
@@ -34,6 +41,7 @@ def test_the_page_shows_its_charts_offline(tmp_path: Path) -> None:
     page_file = tmp_path / "report.html"
     api.write_page(result, page_file)
     text = page_file.read_text(encoding="utf-8")
+    assert page_file.stat().st_mode & 0o444 == 0o444 & ~_umask()  # shareable, as new files are
     # No reference that would be fetched: only the SVG namespaces name a URL.
     for fetched in ('src="', "url(http", '<link', "<script", 'href="http'):
         assert fetched not in text, fetched

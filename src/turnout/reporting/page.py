@@ -72,6 +72,10 @@ def write_page(result: ReportResult, path: Path) -> None:
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(page)
+        # A page to share: readable as any new file would be (mkstemp made it owner-only).
+        mask = os.umask(0)
+        os.umask(mask)
+        Path(temporary).chmod(0o666 & ~mask)
         Path(temporary).replace(target)
     except OSError as exc:
         raise TurnoutError(f"cannot write {target}: {exc.strerror or exc}") from exc
