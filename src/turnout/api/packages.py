@@ -23,8 +23,13 @@ def resolve_package(
         package = config.release_package(version)
     elif not package.exists():
         raise PackageError(f"{package}: release package for {version} not found")
-    if env.database.url is not None:
+    if env.database.url is not None and env.database.migration_command is not None:
+        from turnout.database import locate
+        from turnout.database.commands.migrator import command_migrator
+
+        command_migrator(config, env, locate(config, env), package)  # its project file is there
+    elif env.database.url is not None:
         from turnout.database import load_from_package, locate
 
-        load_from_package(package, env.database.migrations, locate(config, env).engine)
+        load_from_package(package, env.database.migration_folder, locate(config, env).engine)
     return package.resolve()

@@ -9,6 +9,7 @@ from typing import Any
 
 from turnout.analysis.budget import EvidenceBudget, evidence_budget
 from turnout.api.context import ConfigSource, acting_user, load, open_store
+from turnout.api.database_plan import PlannedDatabase
 from turnout.api.packages import resolve_package
 from turnout.errors import Refused
 from turnout.model import DeploymentType, PlannedDeployment
@@ -44,6 +45,8 @@ class PlanResult:
     gates: tuple[GateResult, ...]
     window_enforced: bool
     evidence_budget: EvidenceBudget | None
+    database: PlannedDatabase | None = None
+    """What the database phase would migrate (None: no database phase in the plan)."""
 
     @property
     def blocking(self) -> tuple[GateResult, ...]:
@@ -71,6 +74,7 @@ class PlanResult:
             "would_proceed": self.would_proceed,
             "window_enforced": self.window_enforced,
             "evidence_budget": self.evidence_budget.to_dict() if self.evidence_budget else None,
+            "database": self.database.to_dict() if self.database else None,
         }
 
 
@@ -116,6 +120,11 @@ def plan(
             fixes_incidents=tuple(str(i) for i in fixes_incidents),
         )
         gates = evaluate_gates(loaded, environment, store, planned, flags=flags)
+        database = None
+        if "migrate" in names:
+            from turnout.api.database_plan import planned_database
+
+            database = planned_database(loaded, environment, store, release_package)
         if "stage" in names:  # what the deployment's first step, preflight, would say
             from turnout.runbook.steps.preflight import preflight_gate
 
@@ -128,4 +137,5 @@ def plan(
         gates=tuple(gates),
         window_enforced=environment.policy.enforce_window,
         evidence_budget=evidence_budget(loaded, environment),
+        database=database,
     )

@@ -58,10 +58,17 @@ def status(
     if as_json:
         emit_json(doc)
         return
-    say(f"[bold]{doc['database']}[/] ({env}), history table {doc['history_table']}")
-    say(f"  applied: {', '.join(doc['applied']) or 'none'}")
+    if doc.get("tool"):
+        say(f"[bold]{doc['database']}[/] ({env}), migrated by {doc['tool']}")
+    else:
+        say(f"[bold]{doc['database']}[/] ({env}), history table {doc['history_table']}")
+    if doc.get("applied") is not None:
+        say(f"  applied: {', '.join(doc['applied']) or 'none'}")
+    if doc.get("note"):
+        say(f"  {doc['note']}")
     if "pending" in doc:
-        say(f"  pending in {doc['package']}: {', '.join(doc['pending']) or 'none'}")
+        shown = doc.get("pending_descriptions") or doc["pending"]
+        say(f"  pending in {doc['package']}: {', '.join(shown) or 'none'}")
     for b in doc["backups"]:
         say(
             f"  backup {b['id']}: {b['created_at']} {b['status']} {b['size']} bytes {b['location']}"
@@ -115,12 +122,18 @@ def migrate(
 ) -> None:
     """Back up, apply the release's pending migrations, verify; restore on failure."""
     with _operations(config, env, current_user(actor)) as ops:
-        result = ops.migrate(ops.migrations(package, version))
+        result = ops.migrate_release(package, version)
     if as_json:
         emit_json(result.to_dict())
         return
-    if not result.applied or result.verify is None:
+    if not result.versions or result.verify is None:
         say("nothing to migrate: every migration of the release is applied")
+        return
+    if result.tool is not None:
+        say(
+            f"[green]✓[/] {result.tool} applied {', '.join(result.versions)} after backup"
+            f" {result.backup_id}; verified"
+        )
         return
     say(
         f"[green]✓[/] applied {', '.join(result.versions)} after backup {result.backup_id};"

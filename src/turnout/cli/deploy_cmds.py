@@ -210,6 +210,10 @@ def plan(
             f"  the window verdict is shown, not enforced, on {env}"
             " (policy.enforce_window = false); active incidents still freeze"
         )
+    if result.database is not None:
+        say("database:")
+        for line in result.database.lines():
+            say(f"  {escape(line)}")
     if result.evidence_budget is not None:
         say("evidence budget:")
         for line in result.evidence_budget.lines():

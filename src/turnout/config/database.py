@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from turnout.config.azure_sql import AzureSqlConfig
 from turnout.config.base import MAX_SECONDS, Section
+from turnout.config.migration_commands import MigrationCommands
 from turnout.config.secrets import Secret
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg", "mssql")
+
+# The loader leaves union branch tags written in angle brackets out of the keys it names,
+# so a problem reads `database.migrations.tool`, as the user wrote it.
+_FOLDER, _COMMAND = "<sql files>", "<command>"
+
+
+def _migrations_kind(value: Any) -> str:
+    return _COMMAND if isinstance(value, dict | MigrationCommands) else _FOLDER
+
+
+Migrations = Annotated[
+    Annotated[str, Tag(_FOLDER)] | Annotated[MigrationCommands, Tag(_COMMAND)],
+    Discriminator(_migrations_kind),
+]
+"""A folder of versioned SQL files in the package, or the app's own migration command."""
 
 
 class DatabaseConfig(Section):
@@ -30,8 +46,9 @@ class DatabaseConfig(Section):
     azure_sql.auth = "sql"), e.g. env:APP_DB_PASSWORD."""
     azure_sql: AzureSqlConfig | None = None
     """An mssql:// database on Azure SQL: sign-in, management plane, backup mode."""
-    migrations: str = "migrations"
-    """Folder of versioned SQL files inside the release package."""
+    migrations: Migrations = "migrations"
+    """Folder of versioned SQL files inside the release package, or a table naming the
+    app's own migration tool (`{ tool = "django" }`, see MigrationCommands)."""
     history_table: str = "__MigrationHistory"
     """Table in the application database recording applied migrations."""
     history_schema: str | None = None
@@ -101,8 +118,19 @@ class DatabaseConfig(Section):
 
     @field_validator("migrations")
     @classmethod
-    def _relative_folder(cls, value: str) -> str:
-        path = Path(value)
-        if path.is_absolute() or ".." in path.parts:
-            raise ValueError("expected a folder inside the release package, e.g. migrations")
+    def _relative_folder(cls, value: str | MigrationCommands) -> str | MigrationCommands:
+        if isinstance(value, str):
+            path = Path(value)
+            if path.is_absolute() or ".." in path.parts:
+                raise ValueError("expected a folder inside the release package, e.g. migrations")
         return value
+
+    @property
+    def migration_folder(self) -> str:
+        """The folder of versioned SQL files (its default when a command migrates)."""
+        return self.migrations if isinstance(self.migrations, str) else "migrations"
+
+    @property
+    def migration_command(self) -> MigrationCommands | None:
+        """The app's own migration tool, when one is configured instead of SQL files."""
+        return self.migrations if isinstance(self.migrations, MigrationCommands) else None

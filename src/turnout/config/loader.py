@@ -261,6 +261,8 @@ def _key(prefix: str, loc: tuple[Any, ...]) -> str:
     """A dotted key path; list indexes as [i]."""
     key = prefix
     for part in loc:
+        if isinstance(part, str) and part.startswith("<"):
+            continue  # a tagged union's branch (DatabaseConfig.migrations), not a key
         if isinstance(part, int):
             key += f"[{part}]"
         else:

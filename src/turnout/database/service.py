@@ -90,7 +90,7 @@ class DatabaseService:
         """The release package's migrations (MigrationFileError, exit 2, when they are bad)."""
         if not package.exists():
             raise PackageError(f"{package}: release package not found")
-        return load_from_package(package, self.env.database.migrations, self.driver.dialect)
+        return load_from_package(package, self.env.database.migration_folder, self.driver.dialect)
 
     def applied(self) -> list[AppliedMigration]:
         """The history table's rows (none when the database or the table does not exist yet)."""
@@ -145,15 +145,23 @@ class DatabaseService:
             return self.config.state_dir / "backups" / self.env.name
         return self.config.resolve_path(configured)
 
-    def backup(self, deployment_id: int | None = None, *, reason: str = "") -> BackupRecord:
-        """Write, verify and record a backup; then enforce retention."""
+    def backup(
+        self,
+        deployment_id: int | None = None,
+        *,
+        reason: str = "",
+        applied: list[str] | None = None,
+    ) -> BackupRecord:
+        """Write, verify and record a backup; then enforce retention. `applied`: what the
+        app's migration tool reports applied (default: turnout's history table)."""
         folder = self.backup_dir()
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)  # backups hold the application's data
         if self.location.engine == "sqlite" and not self.driver.exists():
             # A first release may create the database: back up the empty file it starts from.
             self.driver.connect(create=True).close()
-        applied = [a.version for a in self.applied()]
+        if applied is None:
+            applied = [a.version for a in self.applied()]
         dest = folder / backup_file_name(
             self.env.name, self.clock.now(), deployment_id, self.driver.suffix
         )

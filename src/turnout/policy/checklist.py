@@ -444,7 +444,7 @@ def _migrations_tested(
     from turnout.database.location import locate
 
     migrations = release_migrations(
-        package, inp.env.database.migrations, locate(inp.config, inp.env).engine
+        package, inp.env.database.migration_folder, locate(inp.config, inp.env).engine
     )
     if not migrations:
         return NA, "the release has no migrations", {}

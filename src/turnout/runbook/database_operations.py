@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from turnout.command_record import CommandRun
 from turnout.database.driver import DatabaseError
 from turnout.errors import BadInput, NeedsPerson, PackageError, RolledBack
 from turnout.runbook.lease import Lease
@@ -21,6 +22,7 @@ from turnout.store.records import AuditAction
 if TYPE_CHECKING:
     from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
+    from turnout.database.commands.migrator import CommandMigrator
     from turnout.database.dump import LogicalDump
     from turnout.database.history import AppliedMigration
     from turnout.database.migrations import MigrationSet
@@ -39,11 +41,16 @@ class MigrateResult:
     applied: tuple[AppliedRun, ...] = ()
     backup_id: int | None = None
     verify: VerifyReport | None = None
+    tool: str | None = None
+    """The app's migration tool, when it migrated instead of SQL files."""
+    tool_applied: tuple[str, ...] = ()
+    """What the tool applied, by its own names."""
+    command: CommandRun | None = None
 
     @property
     def versions(self) -> list[str]:
-        """The applied migrations' versions, in order."""
-        return [run.version for run in self.applied]
+        """The applied migrations' versions (SQL files) or names (a tool's), in order."""
+        return list(self.tool_applied) if self.tool else [run.version for run in self.applied]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the `db migrate --json` document)."""
@@ -52,8 +59,13 @@ class MigrateResult:
             "applied": self.versions,
             "backup_id": self.backup_id,
         }
+        if self.tool is not None:
+            doc["tool"] = self.tool
+            if self.command is not None:
+                doc["command"] = self.command.model_dump(mode="json")
         if self.verify is not None:
-            doc["files"] = [run.to_dict() for run in self.applied]
+            if self.tool is None:
+                doc["files"] = [run.to_dict() for run in self.applied]
             doc["verify"] = self.verify.to_dict()
         return doc
 
@@ -128,13 +140,66 @@ class DatabaseOperations:
             raise PackageError(f"{package}: release package not found")
         return self.service.load_migrations(package.resolve())
 
+    def release_package(self, package: Path | None, version: str | None) -> Path:
+        """The release package given, or the one a version deploys from."""
+        if package is None and version is None:
+            raise BadInput("give --package P or --version V to find the release's migrations")
+        if package is None:
+            assert version is not None  # one of the two is given (checked above)
+            package = self.service.config.release_package(version)
+        elif not package.exists():
+            raise PackageError(f"{package}: release package not found")
+        return package.resolve()
+
+    def tool(self, package: Path) -> CommandMigrator | None:
+        """The app's own migration tool for a release, or None when SQL files migrate."""
+        from turnout.runbook.tool_migrations import migrator_for
+
+        svc = self.service
+        return migrator_for(svc.config, svc.env, svc, package)
+
     def status(self, package: Path | None = None, version: str | None = None) -> dict[str, Any]:
         """What is applied, what a release would apply (given one), the latest backups."""
+        if self.service.env.database.migration_command is not None:
+            return self._tool_status(package, version)
         migrations = None
         if package is not None or version is not None:
             migrations = self.migrations(package, version)
         with database_errors():
             return self.service.status(migrations)
+
+    def _tool_status(self, package: Path | None, version: str | None) -> dict[str, Any]:
+        settings = self.service.env.database.migration_command
+        assert settings is not None  # only called for an app's own tool
+        svc = self.service
+        doc: dict[str, Any] = {
+            "environment": self.environment,
+            "database": svc.location.describe(),
+            "engine": svc.location.engine,
+            "tool": settings.tool,
+            "history_table": None,
+            "run": svc.env.database.run,
+        }
+        if package is not None or version is not None:
+            release = self.release_package(package, version)
+            tool = self.tool(release)
+            assert tool is not None  # a tool is configured (checked above)
+            with database_errors():
+                found = tool.status()
+            doc.update(
+                package=str(release),
+                reachable=True,
+                applied=list(found.applied) if found.applied is not None else None,
+                pending=found.pending_names,
+                pending_descriptions=[m.label() for m in found.pending],
+                failed=list(found.failed),
+            )
+        else:
+            # The tool's project is in the release: without one, nothing can ask it.
+            doc["applied"] = None
+            doc["note"] = f"give --package or --version to ask {settings.tool} what is applied"
+        doc["backups"] = [b.to_dict() for b in svc.backups()[:5]]
+        return doc
 
     def applied(self) -> list[AppliedMigration]:
         """The migration history table's rows."""
@@ -185,6 +250,56 @@ class DatabaseOperations:
             AuditAction.DB_MIGRATE,
             environment=self.environment,
             versions=result.versions,
+            backup_id=record.id,
+        )
+        return result
+
+    def migrate_release(self, package: Path | None, version: str | None) -> MigrateResult:
+        """`db migrate` of a release: its SQL files, or its app's own tool."""
+        release = self.release_package(package, version)
+        tool = self.tool(release)
+        if tool is None:
+            return self.migrate(self.migrations(release, None))
+        return self.migrate_with_tool(tool)
+
+    def migrate_with_tool(self, tool: CommandMigrator) -> MigrateResult:
+        """Back up, run the tool's command, verify; restore the backup on failure (exit 4)."""
+        from turnout.runbook.tool_migrations import newly_applied, record_verified, verify
+
+        svc = self.service
+        with self.lease.held():
+            with database_errors():
+                status = tool.status()
+                if not status.pending:
+                    return MigrateResult(self.environment, tool=tool.tool)
+                before = list(status.applied or [])
+                record = svc.backup(None, reason=f"before {tool.tool} migrates", applied=before)
+                expected = svc.remember_pre_migration_state(svc.find_backup(record.id))
+            self.lease.keep(f"db migrate of {self.environment}")
+            try:
+                run = tool.apply()
+                report, after, _ = verify(svc, tool)
+            except DatabaseError as exc:  # the command, or asking the tool, failed
+                self._restore_after_failure(record.id, expected, exc.message, exc)
+            if not report.ok:
+                self._restore_after_failure(
+                    record.id, expected, "verification failed: " + "; ".join(report.failures)
+                )
+            record_verified(svc.store, self.environment, tool.tool, after, svc.clock)
+        mine = newly_applied(before, after, status.pending_names)
+        result = MigrateResult(
+            self.environment,
+            backup_id=record.id,
+            verify=report,
+            tool=tool.tool,
+            tool_applied=tuple(mine),
+            command=run,
+        )
+        svc.store.audit(
+            self.actor,
+            AuditAction.DB_MIGRATE,
+            environment=self.environment,
+            versions=mine,
             backup_id=record.id,
         )
         return result

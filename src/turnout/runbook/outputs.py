@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from turnout.command_record import CommandRun
 from turnout.policy.rules import WindowKind
 
 
@@ -179,6 +180,70 @@ class BackupOutputs(StepOutputs):
     """The file names of those migrations."""
 
 
+class ResumedCommand(BaseModel):
+    """What a migration tool reported when a run cut off during its command was resumed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    applied: list[str] | None
+    """What the tool says is applied now (None: the tool has no `applied` listing)."""
+    pending: list[str]
+    """What it says is still pending."""
+    action: str
+    """What the resumed run did about it: `continued` (ran the command again), `done`
+    (nothing was left), or `restored` (compensation restored the backup)."""
+
+
+class MigrateOutputs(StepOutputs):
+    """The migrations the database phase applied."""
+
+    step = "migrate"
+    applied: list[str] | None = None
+    """What this deployment applied: SQL files' versions, or the tool's own names."""
+    files: list[dict[str, Any]] | None = None
+    """SQL files: each applied file (`AppliedRun.to_dict()`)."""
+    backup_id: int | None = None
+    tool: str | None = None
+    """The migration tool (django, alembic, flyway, command) when one migrated."""
+    command: CommandRun | None = None
+    """The tool's apply command as it ran: arguments, exit, seconds, last lines."""
+    resumed: ResumedCommand | None = None
+    """When an earlier run was cut off during this step: what the tool said then."""
+    undo: MigrateUndoOutputs | None = None
+    """Compensation's record, once the step was undone."""
+
+
+class MigrateUndoOutputs(StepOutputs):
+    """What undoing the migrations did (journaled under the migrate step's `undo`)."""
+
+    step = "migrate"
+    restored: bool = False
+    backup_id: int | None = None
+    location: str | None = None
+    row_counts: dict[str, int] | None = None
+    equal_to_pre_migration: bool | None = None
+    differences: list[str] | None = None
+    resumed: ResumedCommand | None = None
+
+
+class VerifyDatabaseOutputs(StepOutputs):
+    """What verify-db checked after migrating."""
+
+    step = "verify-db"
+    versions: list[str] | None = None
+    """SQL files: the versions the history shows; a tool: what it reports applied."""
+    queries: int | None = None
+    """verify.sql queries that ran."""
+    failures: list[str] | None = None
+    evidence: list[dict[str, Any]] | None = None
+    ok: bool | None = None
+    checksums: dict[str, str] | None = None
+    """SQL files: version -> sha256 of the release's migrations."""
+    tool: str | None = None
+    command: CommandRun | None = None
+    """The verify command, when one is configured."""
+
+
 class VerifyOutputs(StepOutputs):
     """Verification on live traffic after the swap."""
 
@@ -223,3 +288,6 @@ class ChecklistOutputs(StepOutputs):
     def journaled(self) -> dict[str, Any]:
         """Every key the checklist step journaled."""
         return self.model_dump(exclude_none=True)
+
+
+MigrateOutputs.model_rebuild()

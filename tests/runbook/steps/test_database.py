@@ -367,9 +367,9 @@ def test_migrate_continues_after_a_crash_between_migrations(sqlite_db: AppDb) ->
         svc.migrate(svc.pending(migrations)[:1])  # the process "died" after V001 committed
         assert MigrateStep().observe(ctx) is None
         resumed = MigrateStep().run(ctx)
-        assert resumed["applied"] == ["2"]
+        assert resumed.applied == ["2"]
         observed = MigrateStep().observe(ctx)
-        assert observed is not None and observed["applied"] == ["1", "2"]
+        assert observed is not None and observed.applied == ["1", "2"]
         assert _run(ctx, VerifyDatabaseStep())["versions"] == ["1", "2"]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NoReturn
 
+from turnout.database.commands.listing import ToolStatus
+from turnout.database.commands.migrator import CommandMigrationFailed, CommandMigrator
 from turnout.database.driver import DatabaseError
 from turnout.database.dump import LogicalDump
 from turnout.database.history import pending_migrations
@@ -24,7 +26,15 @@ from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, StepError
 from turnout.model import StepStatus
-from turnout.runbook.outputs import BackupOutputs, SwapOutputs
+from turnout.runbook import tool_migrations
+from turnout.runbook.outputs import (
+    BackupOutputs,
+    MigrateOutputs,
+    MigrateUndoOutputs,
+    ResumedCommand,
+    SwapOutputs,
+    VerifyDatabaseOutputs,
+)
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.runbook.traffic import swap_moved_traffic
 from turnout.store.records import BackupRecord
@@ -55,6 +65,11 @@ def release_package(ctx: ReleaseContext) -> Path:
 def release_migrations(ctx: StepContext, svc: DatabaseService) -> MigrationSet:
     """The release's migration files, validated (bad ones are a MigrationFileError, exit 2)."""
     return svc.load_migrations(release_package(ctx))
+
+
+def release_tool(ctx: StepContext, svc: DatabaseService) -> CommandMigrator | None:
+    """The app's own migration tool for this release, or None when SQL files migrate."""
+    return tool_migrations.migrator_for(ctx.config, ctx.env, svc, release_package(ctx))
 
 
 def traffic_moved(ctx: StepContext) -> bool:
@@ -89,7 +104,22 @@ def _manual_restore_hint(ctx: StepContext, backup_id: Any) -> str:
     return f"`turnout db restore {backup_id} --env {ctx.env.name}` is the manual path"
 
 
-class BackupStep(Step):
+class _AsksTheTool:
+    """Keeps what the tool said in `observe` for `run`, which follows at once with nothing
+    run in between: each answer costs the tool's start-up (about a second for Alembic)."""
+
+    _observed: ToolStatus | None = None
+
+    def _ask(self, tool: CommandMigrator) -> ToolStatus:
+        self._observed = tool.status()
+        return self._observed
+
+    def _asked(self, tool: CommandMigrator) -> ToolStatus:
+        status, self._observed = self._observed, None
+        return status if status is not None else tool.status()
+
+
+class BackupStep(_AsksTheTool, Step):
     """Back up the database before the first pending migration, verify and record it."""
 
     name = "backup"
@@ -100,6 +130,15 @@ class BackupStep(Step):
         existing = svc.deployment_backup(_dep_id(ctx))
         if existing is not None:
             return _backup_outputs(existing, summary=f"backup {existing.id} exists")
+        tool = release_tool(ctx, svc)
+        if tool is not None:
+            if self._ask(tool).pending:
+                return None
+            return BackupOutputs(
+                pending=[],
+                backup_id=None,
+                summary=f"{tool.tool} reports nothing pending; no backup needed",
+            )
         migrations = release_migrations(ctx, svc)
         try:
             pending = svc.pending(migrations)
@@ -115,6 +154,23 @@ class BackupStep(Step):
 
     def run(self, ctx: StepContext) -> BackupOutputs:
         svc = service(ctx)
+        tool = release_tool(ctx, svc)
+        if tool is not None:
+            status = self._asked(tool)
+            record = svc.backup(
+                _dep_id(ctx),
+                reason=f"before migrating to {ctx.deployment.version}",
+                applied=list(status.applied or []),
+            )
+            return _backup_outputs(
+                record,
+                pending=status.pending_names,
+                pending_files=[m.label() for m in status.pending],
+                summary=(
+                    f"backup {record.id} verified ({record.size} bytes) before {tool.tool}"
+                    f" applies {', '.join(status.pending_names)}"
+                ),
+            )
         migrations = release_migrations(ctx, svc)
         pending = svc.pending(migrations)
         record = svc.backup(_dep_id(ctx), reason=f"before migrating to {ctx.deployment.version}")
@@ -151,60 +207,133 @@ def _backup_outputs(
     return BackupOutputs.model_validate(fields)
 
 
-class MigrateStep(Step):
-    """Apply the release's pending migrations, each in a transaction with its history row."""
+class MigrateStep(_AsksTheTool, Step):
+    """Apply the release's pending migrations: each SQL file in a transaction with its
+    history row, or the app's own tool's command."""
 
     name = "migrate"
     phase = "database"
     undoable = True
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> MigrateOutputs | None:
         svc = service(ctx)
+        tool = release_tool(ctx, svc)
+        before = list(_backup_details(ctx, svc).get("applied_versions", []))
+        if tool is not None:
+            return self._observe_tool(ctx, tool, before)
         migrations = release_migrations(ctx, svc)
         applied = svc.applied()
         if pending_migrations(migrations, applied):
             return None  # not started, or a crash between two migrations: run continues
-        before = set(_backup_details(ctx, svc).get("applied_versions", []))
-        mine = [a.version for a in applied if a.version not in before]
+        known = set(before)
+        mine = [a.version for a in applied if a.version not in known]
         summary = f"migrations {', '.join(mine)} applied" if mine else "no pending migrations"
-        return {
-            "applied": mine,
-            "backup_id": _backup_id(ctx),
-            "summary": summary,
-        }
+        return MigrateOutputs(applied=mine, backup_id=_backup_id(ctx), summary=summary)
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def _observe_tool(
+        self, ctx: StepContext, tool: CommandMigrator, before: list[str]
+    ) -> MigrateOutputs | None:
+        status = self._ask(tool)
+        if status.pending:
+            return None  # not started, or cut off mid-way: run continues
+        backup = ctx.output(BackupOutputs)
+        mine = tool_migrations.newly_applied(
+            before, status, list(backup.pending or []) if backup else []
+        )
+        resumed = None
+        if self.name in ctx.cut_off:
+            resumed = tool_migrations.resumed_record(status, "done")
+            ctx.progress(f"{tool.tool} reports everything applied by the run that was cut off")
+        return MigrateOutputs(
+            applied=mine,
+            backup_id=_backup_id(ctx),
+            tool=tool.tool,
+            resumed=resumed,
+            summary=(f"{tool.tool} applied {', '.join(mine)}" if mine else "no pending migrations"),
+        )
+
+    def run(self, ctx: StepContext) -> MigrateOutputs:
         svc = service(ctx)
+        tool = release_tool(ctx, svc)
+        if tool is not None:
+            return self._run_tool(ctx, svc, tool)
         migrations = release_migrations(ctx, svc)
         pending = svc.pending(migrations)
         if not pending:
-            return {"applied": [], "summary": "no pending migrations"}
+            return MigrateOutputs(applied=[], summary="no pending migrations")
+        backup = self._backup(ctx, svc)
+        expected = svc.remember_pre_migration_state(backup)
+        try:
+            done = svc.migrate(pending)
+        except MigrationFailed as failure:
+            self._after_failure(
+                ctx,
+                svc,
+                backup.id,
+                failure,
+                expected,
+                f"migration failed: {failure.migration.filename}",
+            )
+        return MigrateOutputs(
+            applied=[r.version for r in done],
+            files=[r.to_dict() for r in done],
+            backup_id=backup.id,
+            summary=f"applied {', '.join(r.filename for r in done)}",
+        )
+
+    def _backup(self, ctx: StepContext, svc: DatabaseService) -> BackupRecord:
         backup = svc.deployment_backup(_dep_id(ctx))
         if backup is None:
             raise StepError(
                 "no verified backup of this deployment is on disk; refusing to migrate "
                 "(the backup step must run first)"
             )
+        return backup
+
+    def _run_tool(
+        self, ctx: StepContext, svc: DatabaseService, tool: CommandMigrator
+    ) -> MigrateOutputs:
+        status = self._asked(tool)
+        if not status.pending:
+            return MigrateOutputs(applied=[], tool=tool.tool, summary="no pending migrations")
+        backup = self._backup(ctx, svc)
         expected = svc.remember_pre_migration_state(backup)
+        resumed: ResumedCommand | None = None
+        if self.name in ctx.cut_off:
+            # Killed during the command: the tool knows what it applied before it stopped.
+            resumed = tool_migrations.resumed_record(status, "continued")
+            ctx.progress(
+                f"resuming: {tool.tool} reports {', '.join(status.applied or []) or 'nothing'}"
+                f" applied, {', '.join(status.pending_names)} pending; running it again"
+            )
         try:
-            done = svc.migrate(pending)
-        except MigrationFailed as failure:
-            self._after_failure(ctx, svc, backup.id, failure, expected)
-        versions = [r.version for r in done]
-        return {
-            "applied": versions,
-            "files": [r.to_dict() for r in done],
-            "backup_id": backup.id,
-            "summary": f"applied {', '.join(r.filename for r in done)}",
-        }
+            run = tool.apply()
+        except CommandMigrationFailed as failure:
+            self._after_failure(
+                ctx, svc, backup.id, failure, expected, f"migration command failed: {tool.tool}"
+            )
+        after = tool.status()
+        before = list(backup.details.get("applied_versions", []))
+        taken = ctx.output(BackupOutputs)
+        pending_before = list(taken.pending or []) if taken else status.pending_names
+        mine = tool_migrations.newly_applied(before, after, pending_before)
+        return MigrateOutputs(
+            applied=mine,
+            backup_id=backup.id,
+            tool=tool.tool,
+            command=run,
+            resumed=resumed,
+            summary=f"{tool.tool} applied {', '.join(mine) or 'nothing'} in {run.seconds:.1f} s",
+        )
 
     def _after_failure(
         self,
         ctx: StepContext,
         svc: DatabaseService,
         backup_id: int,
-        failure: MigrationFailed,
+        failure: DatabaseError,
         expected: LogicalDump,
+        reason: str,
     ) -> NoReturn:
         evidence = {**failure.details, "backup_id": backup_id}
         if traffic_moved(ctx):
@@ -217,10 +346,7 @@ class MigrateStep(Step):
         ctx.progress(f"migration failed; restoring backup {backup_id}")
         try:
             result = svc.restore(
-                backup_id,
-                reason=f"migration failed: {failure.migration.filename}",
-                expected=expected,
-                deployment_id=_dep_id(ctx),
+                backup_id, reason=reason, expected=expected, deployment_id=_dep_id(ctx)
             )
         except Exception as exc:
             raise NeedsPerson(
@@ -238,17 +364,28 @@ class MigrateStep(Step):
         svc = service(ctx)
         backup_id = _backup_id(ctx)
         details = _backup_details(ctx, svc)
-        applied = [a.version for a in svc.applied()]
+        tool = release_tool(ctx, svc)
+        resumed: ResumedCommand | None = None
+        if tool is not None:
+            status = tool.status()
+            # Without an `applied` listing, unknown counts as changed: restoring is safe.
+            applied: list[str] | None = list(status.applied) if status.applied is not None else None
+            if self.name in ctx.cut_off:
+                resumed = tool_migrations.resumed_record(status, "restored")
+        else:
+            applied = [a.version for a in svc.applied()]
         if backup_id is None or applied == list(details.get("applied_versions", [])):
-            return {"restored": False, "summary": "no migration was applied; nothing to restore"}
+            return MigrateUndoOutputs(
+                restored=False, summary="no migration was applied; nothing to restore"
+            ).journal()
         if traffic_moved(ctx):
-            return {
-                "restored": False,
-                "summary": (
+            return MigrateUndoOutputs(
+                restored=False,
+                summary=(
                     "the database stays migrated: traffic moved to the new version, and"
                     f" restoring would lose its writes; {_manual_restore_hint(ctx, backup_id)}"
                 ),
-            }
+            ).journal()
         backup = svc.find_backup(int(backup_id))
         expected = backup.details.get(PRE_MIGRATION_KEY)
         result = svc.restore(
@@ -258,11 +395,14 @@ class MigrateStep(Step):
             expected=LogicalDump.from_dict(expected) if isinstance(expected, dict) else None,
             deployment_id=_dep_id(ctx),
         )
-        return {
-            "restored": True,
+        fields: dict[str, Any] = {
             **result.to_dict(),
+            "restored": True,
             "summary": f"database restored from backup {backup.id}",
         }
+        if resumed is not None:
+            fields["resumed"] = resumed
+        return MigrateUndoOutputs.model_validate(fields).journal()
 
 
 def _backup_details(ctx: StepContext, svc: DatabaseService) -> dict[str, Any]:
@@ -271,27 +411,60 @@ def _backup_details(ctx: StepContext, svc: DatabaseService) -> dict[str, Any]:
 
 
 class VerifyDatabaseStep(Step):
-    """The history shows the new versions; every verify.sql query passes."""
+    """The migrations are in place (history or tool), every verify.sql query passes."""
 
     name = "verify-db"
     phase = "database"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> VerifyDatabaseOutputs | None:
         backup = ctx.output(BackupOutputs)
         if backup is not None and backup.backup_id is None and not backup.pending:
-            return {"summary": "no migrations in this release; nothing to verify"}
+            return VerifyDatabaseOutputs(summary="no migrations in this release; nothing to verify")
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> VerifyDatabaseOutputs:
         svc = service(ctx)
+        tool = release_tool(ctx, svc)
+        if tool is not None:
+            return self._run_tool(ctx, svc, tool)
         migrations = release_migrations(ctx, svc)
         report = svc.verify(migrations)
         raise_if_failed(report)
-        return {
-            **report.to_dict(),
-            "checksums": migrations.checksums(),
-            "summary": (
-                f"history shows {len(report.versions)} version(s); "
-                f"{report.queries} verify.sql quer{'y' if report.queries == 1 else 'ies'} passed"
-            ),
-        }
+        return VerifyDatabaseOutputs.model_validate(
+            {
+                **report.to_dict(),
+                "checksums": migrations.checksums(),
+                "summary": (
+                    f"history shows {len(report.versions)} version(s); {report.queries}"
+                    f" verify.sql quer{'y' if report.queries == 1 else 'ies'} passed"
+                ),
+            }
+        )
+
+    def _run_tool(
+        self, ctx: StepContext, svc: DatabaseService, tool: CommandMigrator
+    ) -> VerifyDatabaseOutputs:
+        try:
+            report, status, run = tool_migrations.verify(svc, tool)
+        except CommandMigrationFailed as failure:
+            raise StepError(
+                f"database verification failed: {failure.message}", details=failure.details
+            ) from failure
+        raise_if_failed(report)
+        applied = tool_migrations.record_verified(
+            ctx.store, ctx.env.name, tool.tool, status, ctx.clock
+        )
+        checks = f"; {report.queries} verify.sql quer{'y' if report.queries == 1 else 'ies'} passed"
+        return VerifyDatabaseOutputs.model_validate(
+            {
+                **report.to_dict(),
+                "versions": applied,
+                "tool": tool.tool,
+                "command": run,
+                "summary": (
+                    f"{tool.tool} reports nothing pending ({len(applied)} applied)"
+                    + (checks if report.queries else "")
+                    + ("; the verify command passed" if run is not None else "")
+                ),
+            }
+        )

@@ -63,9 +63,7 @@ class SwapStep(Step):
     ) -> SwapOutputs:
         slot = operation.slot
         if result.running:
-            raise StepError(
-                f"the swap of {slot} into production has not ended: {result.message}"
-            )
+            raise StepError(f"the swap of {slot} into production has not ended: {result.message}")
         if result.status is OperationStatus.FAILED:
             raise StepError(
                 f"the swap of {slot} into production failed after it started: {result.message}"

@@ -206,9 +206,7 @@ class AzureTarget(BlockingCalls):
         current = self._state(slot, site)
         detail: dict[str, Any] = {"version": release.version}
         if current.version == release.version and current.state is SlotStatus.RUNNING:
-            return Operation(
-                OperationKind.DEPLOY, self.name, slot, time.time(), "", detail=detail
-            )
+            return Operation(OperationKind.DEPLOY, self.name, slot, time.time(), "", detail=detail)
         if release.package is None or not release.package.exists():
             raise StepError(f"release {release.version}: no package to deploy")
         kudu = KuduClient(self.scm_host(slot), self.session.token)

@@ -1,0 +1,226 @@
+"""Small Django and Alembic projects written into a release package, for the real tools.
+
+Each reads the database's location from DATABASE_URL, as turnout passes it, and has two
+migrations: the first creates `rewards` and fills it from the app's existing `users`
+table, the second adds a `tier` column. Variants: a second migration that fails after
+its first operation, and one that waits (writing a marker file first) while a hold file
+exists, for kill tests. Every migration run appends its process's arguments to the file
+named by ARGV_LOG, so tests can check that no password was on its command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DJANGO_MANAGE = """\
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(sys.argv)
+"""
+
+DJANGO_SETTINGS = """\
+import os
+from urllib.parse import unquote, urlsplit
+
+_url = urlsplit(os.environ["DATABASE_URL"])
+if _url.scheme == "sqlite":
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(_url.path)}}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(_url.path.lstrip("/")),
+            "USER": unquote(_url.username or ""),
+            "PASSWORD": unquote(_url.password or ""),
+            "HOST": _url.hostname,
+            "PORT": _url.port or 5432,
+        }
+    }
+INSTALLED_APPS = ["shop"]
+SECRET_KEY = "tests-only"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+"""
+
+_LOG_ARGV = """\
+def log_argv(apps, schema_editor):
+    import os, sys
+    if os.environ.get("ARGV_LOG"):
+        with open(os.environ["ARGV_LOG"], "a") as log:
+            log.write(open("/proc/self/cmdline").read().replace("\\0", " ") + "\\n")
+"""
+
+DJANGO_0001 = (
+    """\
+from django.db import migrations, models
+
+"""
+    + _LOG_ARGV
+    + """
+
+class Migration(migrations.Migration):
+    initial = True
+    operations = [
+        migrations.CreateModel(
+            "Reward",
+            [("id", models.AutoField(primary_key=True)), ("points", models.IntegerField())],
+        ),
+        migrations.RunSQL("INSERT INTO shop_reward (id, points) SELECT id, 10 FROM users"),
+        migrations.RunPython(log_argv),
+    ]
+"""
+)
+
+DJANGO_0002 = """\
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_rewards")]
+    operations = [
+        migrations.AddField("Reward", "tier", models.CharField(max_length=20, default="basic")),
+    ]
+"""
+
+DJANGO_0002_BROKEN = """\
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_rewards")]
+    operations = [
+        migrations.AddField("Reward", "tier", models.CharField(max_length=20, default="basic")),
+        migrations.RunSQL("UPDATE shop_reward SET tier = 'gold' WHER id = 1"),
+    ]
+"""
+
+DJANGO_0002_WAITS = """\
+import os
+import time
+from pathlib import Path
+
+from django.db import migrations, models
+
+
+def wait(apps, schema_editor):
+    Path(os.environ["STARTED_FILE"]).write_text("started")
+    while Path(os.environ["HOLD_FILE"]).exists():
+        time.sleep(0.05)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_rewards")]
+    operations = [
+        migrations.AddField("Reward", "tier", models.CharField(max_length=20, default="basic")),
+        migrations.RunPython(wait),
+    ]
+"""
+
+ALEMBIC_INI = """\
+[alembic]
+script_location = migrations
+"""
+
+ALEMBIC_ENV = """\
+import os
+
+from alembic import context
+from sqlalchemy import create_engine
+
+engine = create_engine(os.environ["DATABASE_URL"])
+with engine.connect() as connection:
+    context.configure(connection=connection, transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+
+ALEMBIC_SCRIPT = '''\
+"""${message}"""
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+
+
+def upgrade():
+    ${upgrades if upgrades else "pass"}
+'''
+
+ALEMBIC_REWARDS = (
+    '''\
+"""add rewards"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "1a2b3c4d5e6f"
+down_revision = None
+
+'''
+    + _LOG_ARGV
+    + """
+
+def upgrade():
+    op.create_table("rewards", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("points", sa.Integer, nullable=False))
+    op.execute("INSERT INTO rewards (id, points) SELECT id, 10 FROM users")
+    log_argv(None, None)
+"""
+)
+
+ALEMBIC_TIERS = '''\
+"""add tiers"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "2b3c4d5e6f7a"
+down_revision = "1a2b3c4d5e6f"
+
+
+def upgrade():
+    op.add_column("rewards", sa.Column("tier", sa.String(20), server_default="basic"))
+'''
+
+ALEMBIC_TIERS_BROKEN = ALEMBIC_TIERS.replace(
+    '    op.add_column("rewards", sa.Column("tier", sa.String(20), server_default="basic"))\n',
+    '    op.add_column("rewards", sa.Column("tier", sa.String(20), server_default="basic"))\n'
+    "    op.execute(\"UPDATE rewards SET tier = 'gold' WHER id = 1\")\n",
+)
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Write each relative path's text under root."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def django_app(package: Path, second: str = DJANGO_0002) -> None:
+    """A Django project (manage.py at the package's root) with the `shop` app."""
+    write_files(
+        package,
+        {
+            "manage.py": DJANGO_MANAGE,
+            "settings.py": DJANGO_SETTINGS,
+            "shop/__init__.py": "",
+            "shop/migrations/__init__.py": "",
+            "shop/migrations/0001_rewards.py": DJANGO_0001,
+            "shop/migrations/0002_tiers.py": second,
+        },
+    )
+
+
+def alembic_app(package: Path, second: str = ALEMBIC_TIERS) -> None:
+    """An Alembic project (alembic.ini at the package's root, scripts in migrations/)."""
+    write_files(
+        package,
+        {
+            "alembic.ini": ALEMBIC_INI,
+            "migrations/env.py": ALEMBIC_ENV,
+            "migrations/script.py.mako": ALEMBIC_SCRIPT,
+            "migrations/versions/1a2b_add_rewards.py": ALEMBIC_REWARDS,
+            "migrations/versions/2b3c_add_tiers.py": second,
+        },
+    )
