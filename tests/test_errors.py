@@ -79,9 +79,7 @@ def test_unreachable_tracker_refuses_the_deployment_with_exit_3(tmp_path: Path) 
 )
 def test_unreachable_application_database_is_exit_5(tmp_path: Path, args: list[str]) -> None:
     """An application database nobody listens for: exit 5 naming it, no traceback."""
-    extra = (
-        f'\n[environments.web.database]\nurl = "postgresql://app@127.0.0.1:{free_port()}/app"\n'
-    )
+    extra = f'\n[environments.web.database]\nurl = "postgresql://app@127.0.0.1:{free_port()}/app"\n'
     project = fake_project(tmp_path, extra=extra)
     project.add_package("1.1.0")
     done = project.turnout(*args, "--env", "web")

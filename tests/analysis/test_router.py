@@ -40,7 +40,5 @@ def test_the_new_versions_requests_of_the_swap_second_are_judged_and_the_old_one
 
     # The same traffic read by slot with a time cut at the swap loses the whole second.
     by_time = WatchState.begin(PRODUCTION, SWAP, 0.0)
-    cut = Watcher(RouterProvider(counters), judge, clock, by_time).observed(
-        clock.now().timestamp()
-    )
+    cut = Watcher(RouterProvider(counters), judge, clock, by_time).observed(clock.now().timestamp())
     assert cut.count == 0

@@ -43,7 +43,7 @@ def test_the_page_shows_its_charts_offline(tmp_path: Path) -> None:
     text = page_file.read_text(encoding="utf-8")
     assert page_file.stat().st_mode & 0o444 == 0o444 & ~_umask()  # shareable, as new files are
     # No reference that would be fetched: only the SVG namespaces name a URL.
-    for fetched in ('src="', "url(http", '<link', "<script", 'href="http'):
+    for fetched in ('src="', "url(http", "<link", "<script", 'href="http'):
         assert fetched not in text, fetched
     asked: list[str] = []
 

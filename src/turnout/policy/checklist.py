@@ -443,6 +443,8 @@ def _migrations_tested(
         return NA, "no release package to read migrations from", {}
     from turnout.database.location import locate
 
+    if inp.env.database.migration_command is not None:
+        return _tool_migrations_tested(inp, package)
     migrations = release_migrations(
         package, inp.env.database.migration_folder, locate(inp.config, inp.env).engine
     )
@@ -471,6 +473,39 @@ def _migrations_tested(
             evidence,
         )
     return PASS, f"{len(pending)} pending migration(s) applied and verified on {staging}", evidence
+
+
+def _tool_migrations_tested(
+    inp: CheckInput, package: Path
+) -> tuple[VerdictKind, str, dict[str, Any]]:
+    """The app's own tool: what it says production would apply, against what it reported
+    applied on staging when staging was last verified."""
+    from turnout.database.service import DatabaseService
+    from turnout.runbook.tool_migrations import migrator_for, tool_applied_on
+
+    svc = DatabaseService(inp.config, inp.env, inp.store)
+    tool = migrator_for(inp.config, inp.env, svc, package)
+    assert tool is not None  # only called when a tool is configured
+    pending = tool.status().pending_names
+    if not pending:
+        return NA, f"{tool.tool} reports nothing pending here", {}
+    staging = inp.env.staging_environment
+    if not staging:
+        return NA, "no staging_environment configured: this environment is the first stage", {}
+    tested = tool_applied_on(inp.store, staging)
+    untested = [name for name in pending if name not in set(tested or [])]
+    evidence = {"environment": staging, "pending": pending, "untested": untested}
+    if untested:
+        return (
+            FAIL,
+            f"not reported applied by {tool.tool} on {staging}: {', '.join(untested)}",
+            evidence,
+        )
+    return (
+        PASS,
+        f"{len(pending)} pending migration(s) applied by {tool.tool} and verified on {staging}",
+        evidence,
+    )
 
 
 # -- computed: rollback plan, notification, window, on-call -----------------------------

@@ -318,3 +318,34 @@ def test_plan_and_db_status_list_what_the_tool_says_is_pending(tmp_path: Path) -
     assert not (tmp_path / "app.db").exists() or app.query(
         "SELECT count(*) FROM sqlite_master WHERE name = 'shop_reward'"
     ) == [(0,)]
+
+
+def test_checklist_compares_pending_with_what_staging_reported(tmp_path: Path) -> None:
+    """Production's "migrations tested" item passes once the tool reported the same names
+    applied on staging (the record verify-db keeps), and fails before."""
+    from turnout.runbook.tool_migrations import APPLIED_KEY
+
+    app = make_tool_app(tmp_path, "sqlite", None, "django", django_app)
+    config = app.project.config
+    config.write_text(
+        config.read_text().replace(
+            'target = { kind = "fake"', 'staging_environment = "staging"\ntarget = { kind = "fake"'
+        )
+        + '\n[environments.staging]\ntarget = { kind = "fake", state_file = "staging.json" }\n'
+    )
+
+    def verdict() -> dict[str, object]:
+        planned = app.turnout("plan", "--env", app.project.env, "--version", "1.1.0", "--json")
+        gates = json.loads(planned.stdout)["gates"]
+        return next(g for g in gates if g.get("item") == "migrations_tested")
+
+    assert verdict()["verdict"] == "fail"
+    store = Store.open(app.project.root / ".turnout")
+    try:
+        store.put(
+            APPLIED_KEY.format(environment="staging"),
+            {"tool": "django", "applied": ["shop.0001_rewards", "shop.0002_tiers"]},
+        )
+    finally:
+        store.close()
+    assert verdict()["verdict"] == "pass"
