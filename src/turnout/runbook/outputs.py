@@ -21,7 +21,9 @@ from turnout.policy.rules import WindowKind
 class StepOutputs(BaseModel):
     """Base of every step's outputs record: which step journals it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Validators are built when a record is first read or written, not when a command that
+    # never does imports this module.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     step: ClassVar[str]
     summary: str | None = None
@@ -77,7 +79,7 @@ class SwapOutputs(StepOutputs):
 class ProductionHealth(BaseModel):
     """Production's version before the deployment and its health checks' results."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     version: str
     checks: list[dict[str, Any]] = []
@@ -283,7 +285,7 @@ class ChecklistOutputs(StepOutputs):
     """The release checklist's verdict (the tracking issue lists it)."""
 
     step = "checklist"
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
     def journaled(self) -> dict[str, Any]:
         """Every key the checklist step journaled."""
