@@ -17,13 +17,22 @@ ConfigSource: TypeAlias = "LoadedConfig | Path | str | None"
 """A loaded configuration, a path to turnout.toml, or None for the nearest one upwards."""
 
 
-def load(source: ConfigSource = None) -> LoadedConfig:
-    """The validated configuration (a ConfigError, exit 2, names the file and key)."""
+def load(source: ConfigSource = None, *, remembered: bool = False) -> LoadedConfig:
+    """The validated configuration (a ConfigError, exit 2, names the file and key).
+
+    `remembered`: for calls that only read, the validated configuration the user's cache
+    remembers for this exact file and installation, when it does (turnout.config.remembered).
+    """
     from turnout.config import LoadedConfig, load_config
 
     if isinstance(source, LoadedConfig):
         return source
-    return load_config(Path(source) if source is not None else None)
+    path = Path(source) if source is not None else None
+    if remembered:
+        from turnout.config.remembered import remembered_config
+
+        return remembered_config(path)
+    return load_config(path)
 
 
 def environment(config: LoadedConfig, name: str) -> EnvironmentConfig:

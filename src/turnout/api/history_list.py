@@ -26,7 +26,7 @@ def history(
     env: str | None = None, *, limit: int = 20, config: ConfigSource = None
 ) -> HistoryResult:
     """The latest `limit` deployments of `env` (None: every environment); changes nothing."""
-    loaded = load(config)
+    loaded = load(config, remembered=True)
     if env is not None:
         loaded.env(env)  # an unknown environment is bad input
     with open_store(loaded, read_only=True) as store:

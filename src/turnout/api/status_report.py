@@ -170,7 +170,7 @@ def next_step(environment: str, status: str, deployment_id: int, failed_step: An
 
 def status(env: str, *, config: ConfigSource = None) -> StatusResult:
     """Live slots, the lock, the latest deployment and what to do next; changes nothing."""
-    loaded = load(config)
+    loaded = load(config, remembered=True)
     environment = loaded.env(env)
     slots: tuple[SlotView, ...] | None
     target_error = None

@@ -54,7 +54,7 @@ def window(
     env: str, *, at: datetime | str | None = None, config: ConfigSource = None
 ) -> WindowResult:
     """The window verdict for `at` (default now; naive means the environment's local time)."""
-    loaded = load(config)
+    loaded = load(config, remembered=True)
     environment = loaded.env(env)
     when = parse_at(at) if isinstance(at, str) else _in_range(at) if at is not None else None
     with open_store(loaded, read_only=True) as store:
