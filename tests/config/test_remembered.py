@@ -84,7 +84,7 @@ def test_a_configuration_with_problems_is_never_remembered(config: Path) -> None
     """Errors come from the validator each time, naming the key, and nothing is kept."""
     config.write_text(VALID + "\n[analysis]\nalpah = 0.05\n", encoding="utf-8")
     for _ in range(2):
-        with pytest.raises(ConfigProblems, match="analysis.alpah"):
+        with pytest.raises(ConfigProblems, match=r"analysis\.alpah"):
             remembered_config(config, environ={})
     assert not list(snapshot_folder().glob("*.pickle"))
 
