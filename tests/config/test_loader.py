@@ -37,6 +37,17 @@ CASES = {
         VALID.replace('target = { kind = "fake" }', 'staging_environment = "production"'),
         "environments.production.target: required key is missing",
     ),
+    "environment's own table without a required key": (
+        VALID + "\n[environments.production.integrations.change_events.pagerduty]\n"
+        'base_url = "https://events.example"\n',
+        "environments.production.integrations.change_events.pagerduty.routing_key:"
+        " required key is missing",
+    ),
+    "environment's own migration tool without its tool": (
+        VALID + "\n[environments.production.database]\n"
+        'url = "sqlite:///app.db"\nmigrations = { program = "python3" }\n',
+        "environments.production.database.migrations.tool: required key is missing",
+    ),
     "target without a kind": (
         VALID.replace('{ kind = "fake" }', '{ staging_slot = "green" }'),
         "environments.production.target.kind: required key is missing (installed:",
@@ -122,3 +133,22 @@ def test_unknown_environment_is_bad_input(tmp_path: Path) -> None:
         ConfigError, match=r"environments\.prod: no such environment \(known: production\)"
     ):
         load_config(path).env("prod")
+
+
+def test_inherited_problem_is_named_once_and_own_ones_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A top-level table's missing key is named once, not per environment, and an
+    environment's own missing key is still named beside it."""
+    path = tmp_path / "turnout.toml"
+    path.write_text(
+        VALID + '[environments.staging]\ntarget = { kind = "fake" }\n'
+        '[environments.staging.database]\nurl = "sqlite:///app.db"\n'
+        'migrations = { program = "python3" }\n'
+        '[integrations.change_events.pagerduty]\nbase_url = "https://events.example"\n'
+    )
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert err.count("pagerduty.routing_key: required key is missing") == 1
+    assert "environments.production.integrations" not in err
+    assert "environments.staging.database.migrations.tool: required key is missing" in err

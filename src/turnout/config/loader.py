@@ -136,7 +136,14 @@ def load_config(
         # The rest of the environment is validated whatever the target's problems, so one
         # run names them all.
         merged["target"] = target or TargetSettings.model_construct(kind="?")
-        env = _validate(EnvironmentConfig, merged, prefix=prefix, problems=found, given=raw)
+        inherited: list[Problem] = []
+        env = _validate(
+            EnvironmentConfig, merged, prefix=prefix, problems=found, given=raw, left=inherited
+        )
+        if env is None and not found and root is not None:
+            # The top level validated, so what was left out as inherited is the merge's
+            # own doing: name it rather than let the environment vanish unexplained.
+            found.extend(inherited)
         problems.extend(found)
         if env is not None and target is not None:
             environments[name] = env
@@ -228,26 +235,37 @@ def _validate(
     prefix: str,
     problems: list[Problem],
     given: dict[str, Any] | None = None,
+    left: list[Problem] | None = None,
 ) -> M | None:
     """The model, or None with every validation error appended to `problems`.
 
     With `given` (an environment's own table), errors in values the environment inherited
-    from the top-level sections are left out: the top level's validation names them once.
+    from the top-level sections are left out (into `left`): the top level's validation
+    names them once.
     """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             loc = tuple(error["loc"])
-            if given is not None and loc and loc[0] in MERGED_SECTIONS and not _has(given, loc):
-                continue
-            problems.append(Problem(_key(prefix, loc) or None, _describe(error)))
+            problem = Problem(_key(prefix, loc) or None, _describe(error))
+            if given is not None and loc and loc[0] in MERGED_SECTIONS:
+                # A missing key is never in the table: whose error it is depends on who
+                # wrote the table that lacks it.
+                owner = loc[:-1] if error.get("type") == "missing" else loc
+                if not _has(given, owner):
+                    if left is not None:
+                        left.append(problem)
+                    continue
+            problems.append(problem)
         return None
 
 
 def _has(table: Any, loc: tuple[Any, ...]) -> bool:
     """Whether the key path `loc` (or a table or list on its way) is set in `table` itself."""
     for part in loc:
+        if isinstance(part, str) and part.startswith("<"):
+            continue  # a tagged union's branch, not a key (see _key)
         if isinstance(table, list) and isinstance(part, int):
             # A list replaces the inherited one whole: its items are the environment's own.
             return True
