@@ -131,14 +131,7 @@ class DatabaseOperations:
     # -- reading --------------------------------------------------------------------------
     def migrations(self, package: Path | None, version: str | None) -> MigrationSet:
         """The migrations of a release package (given, or found by version)."""
-        if package is None and version is None:
-            raise BadInput("give --package P or --version V to find the release's migrations")
-        if package is None:
-            assert version is not None  # one of the two is given (checked above)
-            package = self.service.config.release_package(version)
-        elif not package.exists():
-            raise PackageError(f"{package}: release package not found")
-        return self.service.load_migrations(package.resolve())
+        return self.service.load_migrations(self.release_package(package, version))
 
     def release_package(self, package: Path | None, version: str | None) -> Path:
         """The release package given, or the one a version deploys from."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.support.database_dump import full_dump
 from tests.support.postgres_server import PostgresServer
 from turnout.cli.main import main
 from turnout.clock import SystemClock
@@ -126,33 +127,7 @@ class AppDb:
 
     def full_dump(self) -> list[str]:
         """An independent full logical dump: sqlite3 iterdump, or pg_dump's plain SQL."""
-        if self.postgres is None:
-            conn = sqlite3.connect(self.root / "app.db")
-            try:
-                return list(conn.iterdump())
-            finally:
-                conn.close()
-        out = subprocess.run(
-            [
-                "pg_dump",
-                "--no-password",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.postgres.port),
-                "-U",
-                "postgres",
-                self.dbname,
-            ],
-            env={**os.environ, "PGPASSWORD": self.postgres.password},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        # \restrict lines carry a random key per run; everything else must be identical.
-        return [
-            line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
-        ]
+        return full_dump(self.root / "app.db", self.postgres, self.dbname)
 
     def turnout(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The command line's entry point, in this process (a subprocess costs a second each)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.support.database_dump import sqlite_dump
 from tests.support.postgres_server import PostgresServer, query_running
 from tests.support.project import Project, fake_project
 from tests.support.waiting import wait_until
@@ -42,11 +43,7 @@ def _migrations(project: Project, files: dict[str, str]) -> None:
 
 
 def _dump(project: Project) -> list[str]:
-    conn = sqlite3.connect(project.root / "app.db")
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+    return sqlite_dump(project.root / "app.db")
 
 
 def _journal(project: Project) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.support.database_dump import full_dump
 from tests.support.in_process import turnout_in_process
 from tests.support.migration_apps import (
     ALEMBIC_TIERS_BROKEN,
@@ -78,30 +78,7 @@ class ToolApp:
 
     def dump(self) -> list[str]:
         """An independent full dump: sqlite3's iterdump, or pg_dump's plain SQL."""
-        if self.postgres is None:
-            conn = sqlite3.connect(self.project.root / "app.db")
-            try:
-                return list(conn.iterdump())
-            finally:
-                conn.close()
-        out = subprocess.run(
-            [
-                "pg_dump",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.postgres.port),
-                "-U",
-                "postgres",
-                *[self.dbname],
-            ],
-            env={**os.environ, "PGPASSWORD": self.postgres.password},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        # \restrict lines carry a random key per run; everything else must be identical.
-        return [line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unr"))]
+        return full_dump(self.project.root / "app.db", self.postgres, self.dbname)
 
     def journal(self) -> dict[str, tuple[str, dict[str, object]]]:
         """The latest deployment's steps: status and outputs."""
