@@ -14,7 +14,11 @@ from turnout.errors import BadInput, NeedsPerson
 from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine, Result, StepEvent
-from turnout.runbook.traffic import SWAP_STEP, journaled_swap_moved_traffic
+from turnout.runbook.traffic import (
+    SWAP_STEP,
+    journaled_canary_exposure,
+    journaled_swap_moved_traffic,
+)
 from turnout.store import Store
 from turnout.versions import check_version
 
@@ -59,6 +63,13 @@ class DeployResult:
             if self.failed_step == SWAP_STEP:
                 # It started, so "before any traffic moved" would hide that it was tried.
                 return "swap failed, production never changed"
+            canary = journaled_canary_exposure(self.deployment.get("steps"))
+            if canary is not None:
+                # Never swapped, but the canary's users met the new version.
+                return (
+                    f"canary rolled back after the new version served {canary.served} user"
+                    f" requests ({canary.failed} failed); production was never swapped"
+                )
             return "failed before any traffic moved, production untouched"
         return self.status.value
 

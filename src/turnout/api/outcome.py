@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnout.runbook.traffic import SWAP_STEP, journaled_swap_moved_traffic
+from turnout.runbook.traffic import (
+    SWAP_STEP,
+    journaled_canary_exposure,
+    journaled_swap_moved_traffic,
+)
 
 FIGURES = (
     ("requests", "requests judged"),
@@ -75,6 +79,14 @@ def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None
             return (
                 f"the swap to {version} failed at {_at(latest.get('finished_at'))};"
                 f" production never changed: {environment} stays on {previous}"
+            )
+        canary = journaled_canary_exposure(latest.get("steps"))
+        if canary is not None:
+            return (
+                f"{version} was rolled back during its canary at"
+                f" {_at(latest.get('finished_at'))}: it served {canary.served} user requests"
+                f" ({canary.failed} failed) before the share went back to zero; the swap never"
+                f" ran, {environment} stays on {previous}"
             )
         return (
             f"{version} stopped at {failure.get('step', '?')} before any traffic moved;"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from turnout.analysis.budget import EvidenceBudget, evidence_budget
+from turnout.api.canary_plan import PlannedCanary
 from turnout.api.context import ConfigSource, acting_user, load, open_store
 from turnout.api.database_plan import PlannedDatabase
 from turnout.api.packages import resolve_package
@@ -47,6 +48,8 @@ class PlanResult:
     evidence_budget: EvidenceBudget | None
     database: PlannedDatabase | None = None
     """What the database phase would migrate (None: no database phase in the plan)."""
+    canary: PlannedCanary | None = None
+    """The canary phase's shares and whether it would be skipped (None: no canary)."""
 
     @property
     def blocking(self) -> tuple[GateResult, ...]:
@@ -75,6 +78,7 @@ class PlanResult:
             "window_enforced": self.window_enforced,
             "evidence_budget": self.evidence_budget.to_dict() if self.evidence_budget else None,
             "database": self.database.to_dict() if self.database else None,
+            "canary": self.canary.to_dict() if self.canary else None,
         }
 
 
@@ -125,6 +129,11 @@ def plan(
             from turnout.api.database_plan import planned_database
 
             database = planned_database(loaded, environment, store, release_package)
+        canary = None
+        if "canary" in names:
+            from turnout.api.canary_plan import planned_canary
+
+            canary = planned_canary(loaded, environment, store, release_package, names)
         if "stage" in names:  # what the deployment's first step, preflight, would say
             from turnout.runbook.steps.preflight import preflight_gate
 
@@ -138,4 +147,5 @@ def plan(
         window_enforced=environment.policy.enforce_window,
         evidence_budget=evidence_budget(loaded, environment),
         database=database,
+        canary=canary,
     )

@@ -13,8 +13,10 @@ from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus
 
 if TYPE_CHECKING:
+    from turnout.runbook.outputs import CanaryOutputs
     from turnout.store import Store
     from turnout.store.records import DeploymentRecord
+    from turnout.targets.protocol import TrafficShare
 
 DeploymentDocument = Mapping[str, Any]
 """A deployment as `turnout history --json` prints it (with its journal in `status`)."""
@@ -123,6 +125,45 @@ class PendingOperation:
 
 
 @dataclass(frozen=True)
+class CanaryView:
+    """The latest deployment's canary: the share in force and its evidence so far."""
+
+    record: CanaryOutputs
+    """What the canary step last recorded (journaled before every change of share)."""
+    routed: TrafficShare | None
+    """The share the target routes now, as it says (None when it could not be asked)."""
+
+    @property
+    def share(self) -> float:
+        """Per cent of new clients on the new version now (the target's word first)."""
+        if self.routed is not None:
+            return self.routed.percent if self.routed.active else 0.0
+        return self.record.share or 0.0
+
+    def line(self) -> str:
+        """One line for people."""
+        record = self.record
+        if record.skipped:
+            return f"canary skipped: {record.skipped}"
+        where = f" to slot {record.slot}" if record.slot else ""
+        verdict = record.verdict or {}
+        said = f"; {verdict.get('summary')}" if verdict.get("summary") else ""
+        return (
+            f"canary {record.outcome or 'running'}: share in force {self.share:g} %{where};"
+            f" the new version served {record.served or 0} user requests,"
+            f" {record.failed or 0} failed{said}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (`status --json`'s `canary`)."""
+        return {
+            "share": self.share,
+            "routed": self.routed.to_dict() if self.routed is not None else None,
+            **self.record.journal(),
+        }
+
+
+@dataclass(frozen=True)
 class StatusResult:
     """An environment's state: slots (None when the target cannot say), lock, latest
     deployment with its journal, what happened in words, and what to do next."""
@@ -137,6 +178,8 @@ class StatusResult:
     postmortems_open: tuple[OpenPostmortem, ...]
     pending: tuple[PendingOperation, ...] = ()
     """What the latest deployment, cut off mid-way, left running on the target."""
+    canary: CanaryView | None = None
+    """The latest deployment's canary, when it has one."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout status --json` prints)."""
@@ -154,6 +197,7 @@ class StatusResult:
                 "happened": self.happened,
                 "postmortems_open": [p.to_dict() for p in self.postmortems_open],
                 "pending": [p.to_dict() for p in self.pending],
+                "canary": self.canary.to_dict() if self.canary is not None else None,
             }
         )
         return document
@@ -174,7 +218,9 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
     environment = loaded.env(env)
     slots: tuple[SlotView, ...] | None
     target_error = None
+    routed: TrafficShare | None = None
     try:
+        from turnout.targets.protocol import SharesTraffic, can_share_traffic
         from turnout.targets.registry import create_target
 
         target = create_target(loaded, environment)
@@ -183,6 +229,9 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
                 SlotView(str(name), s.version, str(s.state), s.url, s.detail)
                 for name, s in target.slots().items()
             )
+            if can_share_traffic(target) and environment.canary is not None:
+                assert isinstance(target, SharesTraffic)
+                routed = target.current_share()
         finally:
             target.close()
     except TurnoutError as exc:
@@ -208,6 +257,7 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
             step = None if failure is None else failure.step
             hint = next_step(environment.name, rows[0].status, rows[0].id, step)
         pending = _pending(store, rows[0]) if rows else ()
+        canary = _canary(store, rows[0], routed) if rows else None
         postmortems = tuple(
             OpenPostmortem(p.id, p.deployment_id, p.reason)
             for p in store.postmortems(environment.name, open_only=True)
@@ -222,7 +272,15 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         happened=what_happened(environment.name, latest),
         postmortems_open=postmortems,
         pending=pending,
+        canary=canary,
     )
+
+
+def _canary(store: Store, row: DeploymentRecord, routed: TrafficShare | None) -> CanaryView | None:
+    from turnout.runbook.canary_record import stored_record
+
+    record = stored_record(store, row.environment, row.id)
+    return None if record is None else CanaryView(record, routed)
 
 
 def _pending(store: Store, row: DeploymentRecord) -> tuple[PendingOperation, ...]:

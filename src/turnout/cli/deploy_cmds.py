@@ -214,6 +214,10 @@ def plan(
         say("database:")
         for line in result.database.lines():
             say(f"  {escape(line)}")
+    if result.canary is not None:
+        say("canary:")
+        for line in result.canary.lines():
+            say(f"  {escape(line)}")
     if result.evidence_budget is not None:
         say("evidence budget:")
         for line in result.evidence_budget.lines():

@@ -57,6 +57,8 @@ def print_status(result: StatusResult) -> None:
             console.print("  evidence:", markup=False)
             for line in lines:
                 console.print(f"    {line}", markup=False)
+    if result.canary is not None:
+        console.print(f"  {result.canary.line()}", markup=False)
     for operation in result.pending:
         console.print(f"  {operation.line}", markup=False)
     for pm in document.get("postmortems_open", []):

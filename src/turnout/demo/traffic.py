@@ -29,10 +29,15 @@ class TrafficCounts:
 class TrafficDriver:
     """Sends GET requests to a URL from a few keep-alive clients at `rate` requests/s total."""
 
-    def __init__(self, url: str, rate: float = 100.0, clients: int = 4) -> None:
+    def __init__(
+        self, url: str, rate: float = 100.0, clients: int = 4, *, new_clients: bool = False
+    ) -> None:
         self.url = url
         self.rate = rate
         self.clients = clients
+        self.new_clients = new_clients
+        """Each request as a new client: no cookie kept (a canary's share then applies to
+        requests, as it does to many users each sending a few)."""
         self.counts = TrafficCounts()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -96,6 +101,8 @@ class TrafficDriver:
                     return
                 next_at = max(next_at + interval, time.monotonic() - interval)
                 by_router = False
+                if self.new_clients:
+                    client.cookies.clear()
                 try:
                     response = client.get(self.url)
                     status: int | None = response.status_code

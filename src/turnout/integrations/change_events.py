@@ -75,6 +75,11 @@ def change_event(message: Message, *, app: str, at: datetime) -> ChangeEvent | N
     elif message.kind is MessageKind.ROLLBACK:
         if c.get("traffic_moved") is False and c.get("failed_step") == "swap":
             summary = f"{app} {version}'s swap failed on {environment}, production never changed"
+        elif c.get("traffic_moved") is False and c.get("canary_served"):
+            summary = (
+                f"{app} {version}'s canary rolled back on {environment} after serving"
+                f" {c['canary_served']} user requests ({c.get('canary_failed') or 0} failed)"
+            )
         elif c.get("traffic_moved") is False:
             summary = f"{app} {version} failed on {environment} before any traffic moved"
         else:

@@ -173,6 +173,7 @@ def _success(c: Mapping[str, Any]) -> Message:
             ("Duration", _duration(c.get("duration_seconds"))),
             ("Deployed", deployed),
             ("Changes", c.get("changes")),
+            ("Canary", c.get("canary_summary")),
         ),
         "",
         f"**Health checks:** {_check_mark(health_ok)} {health_text}",
@@ -307,6 +308,8 @@ def _short(text: str) -> str:
 
 
 def _rollback(c: Mapping[str, Any]) -> Message:
+    if c.get("traffic_moved") is False and c.get("canary_served"):
+        return _canary_rolled_back(c)
     if c.get("traffic_moved") is False:
         return _stopped(c)
     title = f"🔙 {_env_title(c)} Deployment Rolled Back"
@@ -322,6 +325,37 @@ def _rollback(c: Mapping[str, Any]) -> Message:
         _footer(c),
     ]
     return Message(MessageKind.ROLLBACK, title, "\n".join(body), "warning")
+
+
+def _canary_rolled_back(c: Mapping[str, Any]) -> Message:
+    """A canary that regressed: the swap never ran, but the new version served users during
+    the canary, and the message says how many."""
+    live = c.get("live_version") or c.get("previous_version")
+    served, failed = int(c.get("canary_served") or 0), int(c.get("canary_failed") or 0)
+    title = (
+        f"🔙 {_env_title(c)} Canary Rolled Back: {served} User Requests Served by the New Version"
+    )
+    body = [
+        *_lines(
+            ("Version", c.get("version")),
+            ("Production", f"still on {live}: the swap never ran" if live else "never swapped"),
+            (
+                "Canary",
+                f"{_share_text(c.get('canary_share'))} of new clients; {served} user requests"
+                f" served by the new version, {failed} failed, before the share went back to"
+                " zero",
+            ),
+        ),
+        *_failure_lines(c),
+        *_lines(("Deployer", _person(c.get("deployer"))), ("Tracking", c.get("tracking_url"))),
+        "",
+        _footer(c),
+    ]
+    return Message(MessageKind.ROLLBACK, title, "\n".join(body), "warning")
+
+
+def _share_text(share: Any) -> str:
+    return f"up to {float(share):g} %" if isinstance(share, int | float) else "a share"
 
 
 def _stopped(c: Mapping[str, Any]) -> Message:

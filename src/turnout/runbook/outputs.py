@@ -281,6 +281,65 @@ class VerifyOutputs(StepOutputs):
         return None
 
 
+class CanaryStepRecord(BaseModel):
+    """One step of the canary as it went: its share, when, what it needed and saw."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    share: float
+    """Per cent of new clients routed to the new version in this step."""
+    started_at: float
+    """When the share was applied (epoch seconds)."""
+    ended_at: float | None = None
+    """When the step ended (None: in force, or cut off by a crash)."""
+    needed_seconds: float = 0.0
+    needed_requests: int = 0
+    requests: int = 0
+    """User requests the new version served during this step."""
+    failed: int = 0
+    """Of those, the ones that failed (server errors)."""
+    outcome: str = "running"
+    """running, passed (its seconds and requests met), short (max_seconds passed first),
+    regressed, or cut-off (the process died while it was in force)."""
+
+
+class CanaryOutputs(StepOutputs):
+    """The canary phase: a share of production's traffic on the new version before the swap."""
+
+    step = "canary"
+    skipped: str | None = None
+    """Why no traffic was shared (the target cannot, incompatible migrations, ...)."""
+    slot: str | None = None
+    """The slot the share went to (the staging slot holding the new version)."""
+    shares: list[float] | None = None
+    """The configured shares, in order (per cent)."""
+    share: float | None = None
+    """The share in force when this record was written: journaled before it is applied,
+    so after a crash it says what may still be routed."""
+    stickiness: str | None = None
+    steps: list[CanaryStepRecord] | None = None
+    """Each step begun, with its evidence."""
+    verdict: dict[str, Any] | None = None
+    """The side-by-side judge's latest verdict (`Verdict.to_dict()`)."""
+    state: dict[str, Any] | None = None
+    """The analysis state (`CanaryState.to_dict()`): a resumed canary carries on with it."""
+    served: int | None = None
+    """Blast radius: user requests the new version served during the canary (probes apart)."""
+    failed: int | None = None
+    """Blast radius: of those, the ones that failed."""
+    outcome: str | None = None
+    """passed, short (a step lacked traffic; the swap decides), regressed, skipped, running."""
+    resumed: int | None = None
+    """How many times a cut-off canary was resumed (its share set to zero first)."""
+    undo: dict[str, Any] | None = None
+    """Compensation's record (the share set to zero), once the step was undone."""
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the new version served any user request during the canary."""
+        return bool(self.served)
+
+
 class ChecklistOutputs(StepOutputs):
     """The release checklist's verdict (the tracking issue lists it)."""
 

@@ -25,7 +25,10 @@ def app_steps(env: EnvironmentConfig) -> list[str]:
         if probe.mode != "off" and probe.before_swap > 0 and env.analysis.provider != "none"
         else []
     )
-    return ["stage", "warmup", "smoke", *before, *probing, "swap", *after, "verify"]
+    # A share of live traffic on the new version, after its migrations (expand first) and
+    # its probes, before all of it moves.
+    canary = ["canary"] if env.canary is not None else []
+    return ["stage", "warmup", "smoke", *before, *probing, *canary, "swap", *after, "verify"]
 
 
 def plan_steps(env: EnvironmentConfig, kind: DeploymentType) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from turnout.model import StepStatus
-from turnout.runbook.outputs import SwapOutputs
+from turnout.runbook.outputs import CanaryOutputs, SwapOutputs
 
 SWAP_STEP = SwapOutputs.step
 NEVER_RAN = frozenset({StepStatus.PENDING, StepStatus.SKIPPED})
@@ -37,3 +37,28 @@ def journaled_swap_moved_traffic(
 ) -> bool:
     """The same rule, for a swap's outputs as the journal keeps them (a JSON object)."""
     return swap_moved_traffic(status, SwapOutputs.from_journal(outputs or {}))
+
+
+CANARY_STEP = CanaryOutputs.step
+
+
+def canary_exposure(outputs: Mapping[str, Any] | None) -> CanaryOutputs | None:
+    """The canary's record in its journaled outputs (as run, failed with its evidence, or
+    undone), when the new version served any user request during it; else None."""
+    if not outputs:
+        return None
+    for candidate in (outputs, outputs.get("evidence"), outputs.get("undo")):
+        if isinstance(candidate, Mapping):
+            record = CanaryOutputs.from_journal(candidate)
+            if record is not None and record.exposed:
+                return record
+    return None
+
+
+def journaled_canary_exposure(steps: Any) -> CanaryOutputs | None:
+    """The same, from a deployment document's journal (its list of steps)."""
+    for step in steps or []:
+        if isinstance(step, Mapping) and step.get("step") == CANARY_STEP:
+            outputs = step.get("outputs")
+            return canary_exposure(outputs if isinstance(outputs, Mapping) else None)
+    return None

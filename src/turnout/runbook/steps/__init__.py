@@ -25,6 +25,7 @@ STEPS: dict[str, str] = {
     "migrate": "turnout.runbook.steps.database:MigrateStep",
     "verify-db": "turnout.runbook.steps.database:VerifyDatabaseStep",
     "probe": "turnout.runbook.steps.probe:ProbeStep",
+    "canary": "turnout.runbook.steps.canary:CanaryPhaseStep",
     "swap": "turnout.runbook.steps.swap:SwapStep",
     "verify": "turnout.runbook.steps.verify:VerifyStep",
     "announce-success": "turnout.runbook.steps.announce:AnnounceSuccessStep",

@@ -132,6 +132,7 @@ def success_context(ctx: StepContext) -> dict[str, Any]:
         # Kept without proof (accepted unproven, or not measured): the message says so.
         "proven": verify.proven is not False,
         "verification": verify.summary,
+        **canary_context(ctx),
     }
 
 
@@ -173,6 +174,26 @@ def failure_context(ctx: StepContext) -> dict[str, Any]:
         "evidence": evidence if evidence is not None else details or None,
         "oncall": oncall_backup(ctx),
         "traffic_moved": traffic_moved(ctx),
+        **canary_context(ctx),
+    }
+
+
+def canary_context(ctx: StepContext) -> dict[str, Any]:
+    """What the canary did, for the announcements: its summary and its blast radius (user
+    requests the new version served and failed), when it ran in this deployment."""
+    if "canary" not in ctx.statuses:
+        return {}
+    from turnout.runbook.canary_record import stored_record
+
+    record = stored_record(ctx.store, ctx.env.name, ctx.deployment.id)
+    if record is None:
+        return {}
+    shares = [s.share for s in record.steps or []]
+    return {
+        "canary_summary": record.summary,
+        "canary_served": record.served or 0,
+        "canary_failed": record.failed or 0,
+        "canary_share": max(shares) if shares else None,
     }
 
 

@@ -73,7 +73,10 @@ def release_tool(ctx: StepContext, svc: DatabaseService) -> CommandMigrator | No
 
 
 def traffic_moved(ctx: StepContext) -> bool:
-    """Whether production may have served the new version (then no automatic DB restore)."""
+    """Whether production may have served the new version (then no automatic DB restore):
+    its swap moved traffic, or its canary served users (their writes would be lost)."""
+    if canary_served(ctx):
+        return True
     status = ctx.statuses.get("swap")
     if status in NOT_MOVED:
         return False
@@ -89,6 +92,16 @@ def traffic_moved(ctx: StepContext) -> bool:
         # swap that failed after it started moved nothing, so the backup may come back).
         return swap_moved_traffic(status, ctx.output(SwapOutputs))
     return True
+
+
+def canary_served(ctx: StepContext) -> bool:
+    """Whether this deployment's canary sent any user request to the new version."""
+    if ctx.statuses.get("canary") in {None, StepStatus.PENDING}:
+        return False
+    from turnout.runbook.canary_record import stored_record
+
+    record = stored_record(ctx.store, ctx.env.name, ctx.deployment.id)
+    return record is not None and record.exposed
 
 
 def _backup_id(ctx: StepContext) -> int | None:
