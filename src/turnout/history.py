@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from turnout.errors import TurnoutError
 from turnout.store import Store
 from turnout.store.deployment_data import DeploymentData
+
+DeploymentDocument = Mapping[str, Any]
+"""A deployment as `turnout history --json` prints it (with its journal in `status`)."""
 
 
 def _proven(data: DeploymentData) -> bool | None:

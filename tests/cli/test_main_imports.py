@@ -140,3 +140,18 @@ def test_reading_a_project_without_a_store_builds_the_empty_schema_once(tmp_path
         loaded = _loaded(tmp_path, project.root, *command, *config, env=cache)
         assert not loaded & {"sqlalchemy", "alembic"}, (command, sorted(loaded))
     assert not schema.state_exists(project.root / ".turnout")
+
+
+def test_reading_a_deployment_that_succeeded_loads_no_step_outputs_records(tmp_path: Path) -> None:
+    """`status` and `history` of a deployment that succeeded import neither the step outputs
+    records (only a rollback's journal is read for its swap) nor, without a terminal, Rich's
+    table; `history` imports no `status` report either."""
+    project = fake_project(tmp_path / "project")
+    done = project.turnout("deploy", "--env", "web", "--version", "1.0.0", "--yes")
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = ["--config", str(project.config)]
+    records = {"turnout.runbook.outputs", "turnout.command_record", "rich.table"}
+    for command in (["status", "--env", "web"], ["history"]):
+        loaded = _loaded(tmp_path, project.root, *command, *config)
+        assert not loaded & records, (command, sorted(loaded & records))
+    assert "turnout.api.status_report" not in loaded

@@ -9,9 +9,8 @@ from typing import Any
 
 from turnout.api.context import ConfigSource, acting_user, load, open_store
 from turnout.api.packages import resolve_package
-from turnout.api.status_report import DeploymentDocument
 from turnout.errors import BadInput, NeedsPerson
-from turnout.history import deployment_summary
+from turnout.history import DeploymentDocument, deployment_summary
 from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine, Result, StepEvent
 from turnout.runbook.traffic import (

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from turnout.api.context import ConfigSource, load, open_store
-from turnout.api.status_report import DeploymentDocument
-from turnout.history import deployment_summary
+from turnout.history import DeploymentDocument, deployment_summary
 
 
 @dataclass(frozen=True)

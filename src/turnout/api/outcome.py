@@ -12,12 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnout.runbook.traffic import (
-    SWAP_STEP,
-    journaled_canary_exposure,
-    journaled_swap_moved_traffic,
-)
-
 FIGURES = (
     ("requests", "requests judged"),
     ("probe_requests", "of them probes"),
@@ -41,6 +35,8 @@ def _at(text: Any) -> str:
 
 
 def _traffic_moved(latest: dict[str, Any]) -> bool:
+    from turnout.runbook.traffic import SWAP_STEP, journaled_swap_moved_traffic
+
     swap = next((s for s in latest.get("steps", []) if s["step"] == SWAP_STEP), None)
     return swap is not None and journaled_swap_moved_traffic(swap["status"], swap.get("outputs"))
 
@@ -69,6 +65,10 @@ def what_happened(environment: str, latest: dict[str, Any] | None) -> str | None
     status = latest["status"]
     failure = latest.get("failure") or {}
     if status == "rolled-back":
+        # Only a rolled-back deployment's journal is read for its swap: the step outputs
+        # records (and their validators) are imported for it alone, not on every `status`.
+        from turnout.runbook.traffic import SWAP_STEP, journaled_canary_exposure
+
         previous = _replaced(latest)
         if _traffic_moved(latest):
             return (

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from turnout.api.context import ConfigSource, load, open_store
 from turnout.api.outcome import what_happened
 from turnout.errors import TurnoutError
-from turnout.history import deployment_summary
+from turnout.history import DeploymentDocument, deployment_summary
 from turnout.model import DeploymentStatus
 
 if TYPE_CHECKING:
@@ -17,9 +16,6 @@ if TYPE_CHECKING:
     from turnout.store import Store
     from turnout.store.records import DeploymentRecord
     from turnout.targets.protocol import TrafficShare
-
-DeploymentDocument = Mapping[str, Any]
-"""A deployment as `turnout history --json` prints it (with its journal in `status`)."""
 
 NEXT_STEPS = {
     DeploymentStatus.RUNNING.value: "a deployment is running (or was interrupted): "

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from turnout.api import DeploymentStatus
 from turnout.api.outcome import evidence_lines, where_it_failed
 from turnout.cli.common import console
@@ -86,6 +84,8 @@ def print_history(rows: Sequence[Mapping[str, Any]]) -> None:
                 markup=False,
             )
         return
+    from rich.table import Table  # only a terminal gets the table
+
     table = Table(title="deployments")
     for column in ("id", "env", "version", "type", "status", "deployer", "started", "duration"):
         # A narrow terminal shortens cells (with an ellipsis) rather than wrapping a row.

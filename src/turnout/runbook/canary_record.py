@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from turnout.runbook.outputs import CanaryOutputs
-
+# The step outputs records are imported when there is a record to read: `status` of a
+# deployment without a canary asks the store and stops there.
 if TYPE_CHECKING:
+    from turnout.runbook.outputs import CanaryOutputs
     from turnout.store import Store
 
 
@@ -20,7 +21,11 @@ def record_key(environment: str, deployment_id: int | str) -> str:
 def stored_record(store: Store, environment: str, deployment_id: int | str) -> CanaryOutputs | None:
     """The canary's latest record for a deployment (None when it never started)."""
     raw = store.get(record_key(environment, deployment_id))
-    return None if raw is None else CanaryOutputs.from_journal(raw)
+    if raw is None:
+        return None
+    from turnout.runbook.outputs import CanaryOutputs
+
+    return CanaryOutputs.from_journal(raw)
 
 
 def keep_record(
