@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.project import fake_project
 from turnout.config import load_config
 from turnout.errors import IntegrationError, LockHeld, LockLost
-from turnout.model import DeploymentStatus, DeploymentType, Release
+from turnout.model import DeploymentStatus, DeploymentType, Release, StepStatus
+from turnout.runbook.checkpoint import Point
 from turnout.runbook.engine import Engine
 from turnout.store import Store
 from turnout.targets.fake import FakeTarget
@@ -246,3 +248,44 @@ def test_a_slot_running_the_same_version_from_before_is_deployed_again(
     result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
     assert result.status is DeploymentStatus.SUCCEEDED
     assert [r.package for r in target.deployed if r.version == "1.1.0"] == [None, package]
+
+
+def test_a_deployment_journaled_in_the_old_shape_resumes(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    """Gates journaled as the dicts steps once returned resume: the issue lists their items."""
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+
+    def cut_off(point: Point) -> None:
+        if str(point) == "after:checklist":
+            raise Interrupted
+
+    engine.checkpoint = cut_off
+    with pytest.raises(Interrupted):
+        engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    [cut] = sqlite_store.deployments(engine.env.name)
+    old: dict[str, dict[str, Any]] = {
+        "preflight": {
+            "package": str(package),
+            "live_version": "1.0.0",
+            "pending_migrations": [],
+            "summary": "package safe to unpack, target answers (1.0.0 live), no migration pending",
+        },
+        "checklist": {
+            "ok": True,
+            "items": [{"item": "ci_passing", "title": "CI kept green", "result": "attested"}],
+        },
+    }
+    for name, outputs in old.items():
+        sqlite_store.record_step(cut.id, name, StepStatus.SUCCEEDED, outputs=outputs)
+    engine.checkpoint = lambda _point: None
+    # The cut-off run was this process, whose lock therefore looks alive: taken by force.
+    result = engine.resume("alice", force_unlock=True)
+    assert result is not None and result.status is DeploymentStatus.SUCCEEDED
+    assert target.slots()[PRODUCTION].version == "1.1.0"
+    row = sqlite_store.deployment(cut.id)
+    assert row is not None
+    assert "- [x] CI kept green — attested" in row.data.other["tracking"]["body"]
+    journal = {step.name: step.outputs for step in sqlite_store.steps(cut.id)}
+    assert journal["preflight"] == old["preflight"]

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from turnout.runbook.outputs import BackupOutputs, SwapOutputs, VerifyOutputs
+from typing import Any
+
+import pytest
+
+from turnout.runbook.outputs import (
+    BackupOutputs,
+    ChecklistOutputs,
+    CloseOutputs,
+    LogOutputs,
+    PreflightOutputs,
+    StageOutputs,
+    StepOutputs,
+    SwapOutputs,
+    TagOutputs,
+    VerifyOutputs,
+    WarmupOutputs,
+)
 
 
 def test_journaled_outputs_read_as_typed_fields() -> None:
@@ -32,3 +48,120 @@ def test_backup_outputs_without_a_backup() -> None:
     """A release without migrations journals no backup id and nothing pending."""
     backup = BackupOutputs.from_journal({"pending": [], "backup_id": None})
     assert backup is not None and backup.backup_id is None and backup.pending == []
+
+
+# Outputs objects exactly as the steps journaled them when they still returned dicts.
+OLD_JOURNALS: list[tuple[type[StepOutputs], dict[str, Any]]] = [
+    (
+        PreflightOutputs,
+        {
+            "package": "/srv/shop/packages/1.1.0",
+            "live_version": None,
+            "pending_migrations": ["V2__rewards.sql"],
+            "summary": "package safe to unpack, target answers (nothing live yet), 1 migration(s)"
+            " pending",
+        },
+    ),
+    (PreflightOutputs, {"summary": "no application release in this plan; nothing to check"}),
+    (
+        ChecklistOutputs,
+        {
+            "ok": False,
+            "items": [
+                {
+                    "item": "ci_passing",
+                    "title": "CI passing",
+                    "result": "fail",
+                    "required": True,
+                    "source": "github",
+                    "summary": "1 failing check",
+                    "evidence": {"failing": ["lint"]},
+                }
+            ],
+        },
+    ),
+    (
+        StageOutputs,
+        {
+            "slot": "blue",
+            "url": "http://127.0.0.1:8001",
+            "build": None,
+            "package": "/srv/shop/packages/1.1.0",
+            "operation": {"kind": "deploy", "slot": "blue", "id": "op-1"},
+            "summary": "1.1.0 running in slot blue",
+        },
+    ),
+    (StageOutputs, {"slot": "blue", "url": None, "summary": "blue already runs it"}),
+    (
+        WarmupOutputs,
+        {"url": "http://127.0.0.1:8001/health", "requests": 4, "ok": 3, "summary": "3/4 warm-up"},
+    ),
+    (
+        TagOutputs,
+        {
+            "summary": "tag v1.1.0 created on 0123456789ab, pushed to origin",
+            "tag": "v1.1.0",
+            "commit": "0123456789abcdef",
+            "created": True,
+            "pushed_to": "origin",
+        },
+    ),
+    (
+        TagOutputs,
+        {"summary": "tag v1.1.0 NOT created: no repository", "tag": "v1.1.0", "error": "x"},
+    ),
+    (
+        TagOutputs,
+        {
+            "summary": "tag v1.1.0 already in place",
+            "tag": "v1.1.0",
+            "commit": "0a",
+            "pushed_to": None,
+        },
+    ),
+    (
+        LogOutputs,
+        {
+            "summary": "line appended to deployments.log: l",
+            "file": "/a/deployments.log",
+            "line": "l",
+        },
+    ),
+    (LogOutputs, {"summary": "deployments.log NOT written: denied", "file": "/a/d", "error": "e"}),
+    (CloseOutputs, {"summary": "no tracking issue to close"}),
+    (
+        CloseOutputs,
+        {
+            "summary": "tracking issue NOT closed: tracker down",
+            "issue": {"kind": "github", "ref": "7", "title": "Production Deployment"},
+            "closed": False,
+            "error": "tracker down",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "old"), OLD_JOURNALS, ids=[f"{k.step}-{i}" for i, (k, _) in enumerate(OLD_JOURNALS)]
+)
+def test_an_old_journal_reads_back_and_is_journaled_unchanged(
+    kind: type[StepOutputs], old: dict[str, Any]
+) -> None:
+    """Outputs journaled before the step returned a record read as it and journal the same JSON."""
+    record = kind.from_journal(old)
+    assert record is not None
+    assert record.summary == old.get("summary")
+    assert record.journal() == old
+
+
+def test_old_journals_read_as_typed_fields() -> None:
+    """Fields of the records read from old journals have the types their readers expect."""
+    checklist = ChecklistOutputs.from_journal(OLD_JOURNALS[2][1])
+    warmup = WarmupOutputs.from_journal(OLD_JOURNALS[5][1])
+    tag = TagOutputs.from_journal(OLD_JOURNALS[6][1])
+    close = CloseOutputs.from_journal(OLD_JOURNALS[-1][1])
+    assert checklist is not None and checklist.ok is False and checklist.items
+    assert checklist.items[0]["title"] == "CI passing"
+    assert warmup is not None and (warmup.ok, warmup.requests) == (3, 4)
+    assert tag is not None and tag.commit == "0123456789abcdef" and tag.created is True
+    assert close is not None and close.closed is False and close.error == "tracker down"

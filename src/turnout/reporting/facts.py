@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from turnout.model import DeploymentStatus, StepStatus
-from turnout.runbook.outputs import SwapOutputs, VerifyOutputs
+from turnout.runbook.outputs import (
+    SnapshotOutputs,
+    StageOutputs,
+    SwapOutputs,
+    TagOutputs,
+    VerifyOutputs,
+)
 from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.store import Store
 from turnout.store.deployment_data import TrafficPoint
@@ -138,11 +144,16 @@ def _verified_at(row: DeploymentRecord, steps: Sequence[StepRecord]) -> datetime
 
 
 def _commit(steps: Sequence[StepRecord]) -> str | None:
-    for name in ("tag", "stage", "snapshot"):
-        step = _step(steps, name)
-        commit = (step.outputs or {}).get("commit") if step is not None else None
-        if isinstance(commit, str) and commit:
-            return commit
+    kinds: tuple[type[TagOutputs] | type[StageOutputs] | type[SnapshotOutputs], ...] = (
+        TagOutputs,
+        StageOutputs,
+        SnapshotOutputs,
+    )
+    for kind in kinds:
+        step = _step(steps, kind.step)
+        recorded = kind.from_journal(step.outputs or {}) if step is not None else None
+        if recorded is not None and recorded.commit:
+            return recorded.commit
     return None
 
 

@@ -129,11 +129,43 @@ class SnapshotOutputs(StepOutputs):
     commit: str | None = None
 
 
+class PreflightOutputs(StepOutputs):
+    """What the checks before anything is announced found about the release."""
+
+    step = "preflight"
+    package: str | None = None
+    """The release package checked (a path)."""
+    live_version: str | None = None
+    """The version production ran (None: nothing live yet)."""
+    pending_migrations: list[str] | None = None
+    """The file names of the release's migrations the database has not applied."""
+
+
 class StageOutputs(StepOutputs):
     """The new version staged in its slot."""
 
     step = "stage"
+    slot: str | None = None
+    url: str | None = None
+    """The slot's own URL once the version runs in it."""
+    build: str | None = None
+    """Which build of the version the target runs (a version label can name several)."""
+    package: str | None = None
+    """The release package deployed (a path)."""
+    operation: dict[str, Any] | None = None
+    """`Operation.to_dict()` of the deploy the target ran (resume follows it)."""
     commit: str | None = None
+
+
+class WarmupOutputs(StepOutputs):
+    """The warm-up requests sent to the staging slot."""
+
+    step = "warmup"
+    url: str | None = None
+    requests: int | None = None
+    """Requests sent."""
+    ok: int | None = None
+    """Requests that were answered as healthy."""
 
 
 class TrackOutputs(StepOutputs):
@@ -142,6 +174,43 @@ class TrackOutputs(StepOutputs):
     step = "track"
     issue: dict[str, Any] | None = None
     """`TrackingIssue.to_dict()` of the opened issue."""
+
+
+class CloseOutputs(StepOutputs):
+    """Closing the tracking issue once the deployment completed."""
+
+    step = "close"
+    issue: dict[str, Any] | None = None
+    """`TrackingIssue.to_dict()` of the issue (absent when there is none)."""
+    closed: bool | None = None
+    """Whether this run closed it (False: the tracker failed, `error` says why)."""
+    error: str | None = None
+
+
+class TagOutputs(StepOutputs):
+    """The release's annotated git tag."""
+
+    step = "tag"
+    tag: str | None = None
+    commit: str | None = None
+    """The commit the tag points at."""
+    created: bool | None = None
+    """Whether this run created it (False: it was already there)."""
+    pushed_to: str | None = None
+    """The remote it was pushed to, when one is configured."""
+    error: str | None = None
+    """Why it was not created (a tag problem never fails a verified release)."""
+
+
+class LogOutputs(StepOutputs):
+    """The deployment log's line."""
+
+    step = "log"
+    file: str | None = None
+    """The deployment log (a path)."""
+    line: str | None = None
+    error: str | None = None
+    """Why the line was not written."""
 
 
 class WindowOutputs(StepOutputs):
@@ -344,11 +413,10 @@ class ChecklistOutputs(StepOutputs):
     """The release checklist's verdict (the tracking issue lists it)."""
 
     step = "checklist"
-    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
-
-    def journaled(self) -> dict[str, Any]:
-        """Every key the checklist step journaled."""
-        return self.model_dump(exclude_none=True)
+    ok: bool | None = None
+    """Whether no required item fails."""
+    items: list[dict[str, Any]] | None = None
+    """Each item's result (`ItemResult.to_dict()`: item, title, result, summary, ...)."""
 
 
 MigrateOutputs.model_rebuild()

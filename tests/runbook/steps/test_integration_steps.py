@@ -269,7 +269,7 @@ def test_tracking_issue_is_opened_once_and_closed_on_success(world: World) -> No
     close = CloseStep()
     assert close.observe(ctx) is None
     closed = close.run(ctx)
-    assert closed["closed"] is True
+    assert closed.closed is True
     issue = _issue(world)
     assert issue["state"] == "closed" and issue["state_reason"] == "completed"
     assert close.observe(ctx) is not None
@@ -316,7 +316,7 @@ def test_tag_and_log_are_written_once(world: World) -> None:
     assert tag.observe(ctx) is None and log.observe(ctx) is None
     tagged = tag.run(ctx)
     logged = log.run(ctx)
-    assert tagged["tag"] == "v1.4.0" and tagged["created"] is True
+    assert tagged.tag == "v1.4.0" and tagged.created is True
     assert tag.observe(ctx) is not None and log.observe(ctx) is not None
     app = world.root / "app"
     message = _git("tag", "-l", "--format=%(contents:subject)|%(taggeremail)", "v1.4.0", cwd=app)
@@ -325,7 +325,7 @@ def test_tag_and_log_are_written_once(world: World) -> None:
     again = log.run(ctx)  # a resumed step writes the same line, not a second one
     lines = (app / "deployments.log").read_text().splitlines()
     assert lines == ["2026-11-17 18:00:00 - v1.4.0 deployed to production"]
-    assert logged["line"] == again["line"] == lines[0]
+    assert logged.line == again.line == lines[0]
 
 
 def test_tag_problem_never_fails_a_verified_release(world: World) -> None:
@@ -335,7 +335,7 @@ def test_tag_problem_never_fails_a_verified_release(world: World) -> None:
         world.root / "turnout.toml", environ={"TURNOUT__INTEGRATIONS__VCS__PUSH_REMOTE": "origin"}
     )
     outputs = TagStep().run(world.context())
-    assert "error" in outputs and "NOT created" in outputs["summary"]
+    assert outputs.error is not None and "NOT created" in str(outputs.summary)
 
 
 def test_infra_dispatches_the_workflow_and_follows_it(world: World) -> None:

@@ -111,7 +111,7 @@ def test_listed_client_error_counts_as_answered(
     slot.status = 401
     ctx = _context(tmp_path, sqlite_store, slot, "accept_status = [401]\n")
     outputs = WarmupStep().run(ctx)
-    assert outputs["ok"] == outputs["requests"] == 1
+    assert outputs.ok == outputs.requests == 1
     assert len(slot.requests) == 1
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.errors import GateFailed
 from turnout.policy.checklist import evaluate_checklist
 from turnout.policy.flags import read_flags
 from turnout.policy.windows import decide_window, evaluate_window
+from turnout.runbook.outputs import ChecklistOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.store.records import AuditAction
 
@@ -19,7 +18,7 @@ class ChecklistStep(Step):
     phase = "pre-deployment"
     gate = True
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> ChecklistOutputs:
         now = ctx.clock.now()
         flags = read_flags(ctx.store, ctx.deployment)
         decision = decide_window(
@@ -28,7 +27,7 @@ class ChecklistStep(Step):
         report = evaluate_checklist(
             ctx.config, ctx.env, ctx.store, ctx.deployment, flags, now, decision
         )
-        outputs = report.to_dict()
+        outputs = ChecklistOutputs.model_validate(report.to_dict())
         results = {i.key: i.kind.value for i in report.items}
         if not report.ok:
             ctx.store.audit(
@@ -39,7 +38,7 @@ class ChecklistStep(Step):
                 results=results,
                 failed={i.key: i.summary for i in report.failed},
             )
-            raise GateFailed(report.refusal(), details=outputs)
+            raise GateFailed(report.refusal(), details=outputs.journal())
         ctx.store.audit(
             flags.deployer,
             AuditAction.CHECKLIST_VERDICT,

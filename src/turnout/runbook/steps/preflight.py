@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
+from turnout.runbook.outputs import PreflightOutputs
 from turnout.runbook.step import ReleaseContext, Step, StepContext
 from turnout.runbook.steps.database import release_package, service
 from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState, Target
@@ -37,20 +38,20 @@ class PreflightReport:
     live_version: str | None
     pending_migrations: list[str] = field(default_factory=list)
 
-    def to_outputs(self) -> dict[str, Any]:
-        """JSON-ready outputs with a one-line summary."""
+    def to_outputs(self) -> PreflightOutputs:
+        """The step's outputs record, with a one-line summary."""
         live = f"{self.live_version} live" if self.live_version else "nothing live yet"
         pending = (
             f"{len(self.pending_migrations)} migration(s) pending"
             if self.pending_migrations
             else "no migration pending"
         )
-        return {
-            "package": self.package,
-            "live_version": self.live_version,
-            "pending_migrations": self.pending_migrations,
-            "summary": f"package safe to unpack, target answers ({live}), {pending}",
-        }
+        return PreflightOutputs(
+            package=self.package,
+            live_version=self.live_version,
+            pending_migrations=self.pending_migrations,
+            summary=f"package safe to unpack, target answers ({live}), {pending}",
+        )
 
 
 def check_release(ctx: ReleaseContext) -> PreflightReport:
@@ -108,10 +109,10 @@ class PreflightStep(Step):
     phase = "pre-deployment"
     gate = True
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> PreflightOutputs:
         if "stage" not in ctx.statuses:
             # An infrastructure-only deployment has no package or slot to check.
-            return {"summary": "no application release in this plan; nothing to check"}
+            return PreflightOutputs(summary="no application release in this plan; nothing to check")
         return check_release(ctx).to_outputs()
 
 
@@ -149,7 +150,9 @@ def preflight_gate(
         verdict = "bad-input" if isinstance(exc, BadInput) else "refused"
         return GateResult("preflight", "preflight", title, verdict, False, True, exc.message)
     outputs = report.to_outputs()
+    evidence = outputs.journal()
+    del evidence["summary"]  # the gate's line says it
     return GateResult(
-        "preflight", "preflight", title, "pass", True, True, str(outputs.pop("summary")),
-        evidence=outputs,
+        "preflight", "preflight", title, "pass", True, True, str(outputs.summary),
+        evidence=evidence,
     )  # fmt: skip

@@ -8,7 +8,6 @@ idempotent: an existing tag or log line is found by `observe` and left alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from turnout.errors import TurnoutError
@@ -22,6 +21,7 @@ from turnout.integrations.vcs import (
     remote_has_tag,
     tag_commit,
 )
+from turnout.runbook.outputs import LogOutputs, TagOutputs
 from turnout.runbook.step import Step, StepContext
 
 
@@ -65,10 +65,10 @@ class TagStep(Step):
     name = "tag"
     phase = "communication"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> TagOutputs | None:
         settings = ctx.env.integrations.vcs
         if not settings.tag:
-            return {"summary": "release tags are off (integrations.vcs.tag = false)"}
+            return TagOutputs(summary="release tags are off (integrations.vcs.tag = false)")
         repo = repository(ctx)
         tag = tag_name(ctx)
         try:
@@ -84,14 +84,14 @@ class TagStep(Step):
                 return None
         except TurnoutError:
             return None
-        return {
-            "summary": f"tag {tag} already in place",
-            "tag": tag,
-            "commit": commit,
-            "pushed_to": settings.push_remote,
-        }
+        return TagOutputs(
+            summary=f"tag {tag} already in place",
+            tag=tag,
+            commit=commit,
+            pushed_to=settings.push_remote,
+        )
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> TagOutputs:
         settings = ctx.env.integrations.vcs
         repo = repository(ctx)
         tag = tag_name(ctx)
@@ -106,20 +106,18 @@ class TagStep(Step):
             )
         except TurnoutError as exc:
             ctx.progress(f"release tag {tag} not recorded: {exc.message}")
-            return {
-                "summary": f"tag {tag} NOT created: {exc.message}",
-                "tag": tag,
-                "error": exc.message,
-            }
+            return TagOutputs(
+                summary=f"tag {tag} NOT created: {exc.message}", tag=tag, error=exc.message
+            )
         pushed = f", pushed to {result.pushed_to}" if result.pushed_to else ""
         verb = "created" if result.created else "already there"
-        return {
-            "summary": f"tag {tag} {verb} on {result.commit[:12]}{pushed}",
-            "tag": tag,
-            "commit": result.commit,
-            "created": result.created,
-            "pushed_to": result.pushed_to,
-        }
+        return TagOutputs(
+            summary=f"tag {tag} {verb} on {result.commit[:12]}{pushed}",
+            tag=tag,
+            commit=result.commit,
+            created=result.created,
+            pushed_to=result.pushed_to,
+        )
 
 
 def log_path(ctx: StepContext) -> Path:
@@ -153,28 +151,26 @@ class LogStep(Step):
     name = "log"
     phase = "communication"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> LogOutputs | None:
         recorded = ctx.recorded_data().log_line
         path = log_path(ctx)
         if recorded is not None and log_has_line(path, recorded):
-            return {
-                "summary": f"{path.name} already has the line",
-                "file": str(path),
-                "line": recorded,
-            }
+            return LogOutputs(
+                summary=f"{path.name} already has the line", file=str(path), line=recorded
+            )
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> LogOutputs:
         path = log_path(ctx)
         line = log_line(ctx)
         try:
             appended = append_log_line(path, line)
         except OSError as exc:
             ctx.progress(f"{path}: deployment log not written: {exc.strerror or exc}")
-            return {
-                "summary": f"{path.name} NOT written: {exc.strerror or exc}",
-                "file": str(path),
-                "error": str(exc),
-            }
+            return LogOutputs(
+                summary=f"{path.name} NOT written: {exc.strerror or exc}",
+                file=str(path),
+                error=str(exc),
+            )
         verb = "appended to" if appended else "already in"
-        return {"summary": f"line {verb} {path.name}: {line}", "file": str(path), "line": line}
+        return LogOutputs(summary=f"line {verb} {path.name}: {line}", file=str(path), line=line)

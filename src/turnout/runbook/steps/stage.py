@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.errors import GateFailed, PackageError, StepError
 from turnout.model import Release
+from turnout.runbook.outputs import StageOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.targets.protocol import (
     DEFAULT_WAIT,
@@ -29,7 +28,7 @@ class StageStep(Step):
     name = "stage"
     phase = "application"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> StageOutputs | None:
         pending = ctx.operations.get(self.name)
         if pending is not None:
             # An earlier run began this deploy (the target may still be at it): follow that
@@ -46,10 +45,12 @@ class StageStep(Step):
         slot = ctx.target.slots().get(staging_slot(ctx))
         running = slot is not None and slot.state is SlotStatus.RUNNING
         if slot is not None and running and slot.version == ctx.deployment.version:
-            return {"slot": slot.name, "url": slot.url, "summary": f"{slot.name} already runs it"}
+            return StageOutputs(
+                slot=slot.name, url=slot.url, summary=f"{slot.name} already runs it"
+            )
         return None
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> StageOutputs:
         package = ctx.deployment.package
         if package is None or not package.exists():
             raise PackageError(f"{package}: release package not found")
@@ -72,7 +73,7 @@ class StageStep(Step):
 
     def _outputs(
         self, ctx: StepContext, operation: Operation, state: SlotState | None, message: str
-    ) -> dict[str, Any]:
+    ) -> StageOutputs:
         slot_name = operation.slot
         if state is None:
             # Still running at the deadline: a later `resume` follows the same handle.
@@ -81,11 +82,11 @@ class StageStep(Step):
             raise StepError(f"slot {slot_name} is {state.state} after deploying: {state.detail}")
         # Which build went where: a version label can name more than one package.
         build = f" (build {state.build})" if state.build else ""
-        return {
-            "slot": slot_name,
-            "url": state.url,
-            "build": state.build,
-            "package": str(ctx.deployment.package),
-            "operation": operation.to_dict(),
-            "summary": f"{ctx.deployment.version}{build} running in slot {slot_name}",
-        }
+        return StageOutputs(
+            slot=slot_name,
+            url=state.url,
+            build=state.build,
+            package=str(ctx.deployment.package),
+            operation=operation.to_dict(),
+            summary=f"{ctx.deployment.version}{build} running in slot {slot_name}",
+        )

@@ -21,7 +21,7 @@ from turnout.integrations.tracker import (
     tracker_for,
 )
 from turnout.model import StepStatus
-from turnout.runbook.outputs import ChecklistOutputs, TrackOutputs
+from turnout.runbook.outputs import ChecklistOutputs, CloseOutputs, TrackOutputs
 from turnout.runbook.step import Outcome, Step, StepContext
 
 _OUTCOME_TEXT = {
@@ -111,7 +111,7 @@ class TrackStep(Step):
         title = issue_title(ctx.env, ctx.deployment, ctx.deployment.created_at)
         plan = list(ctx.statuses)
         checklist = ctx.output(ChecklistOutputs)
-        body = issue_body(ctx.deployment, plan, checklist.journaled() if checklist else None)
+        body = issue_body(ctx.deployment, plan, checklist.journal() if checklist else None)
         try:
             tracker = tracker_for(ctx.config, ctx.env, ctx.store)
             issue, opened = ensure_issue(tracker, ctx.deployment, title, body)
@@ -162,25 +162,24 @@ class CloseStep(Step):
     name = "close"
     phase = "communication"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
+    def observe(self, ctx: StepContext) -> CloseOutputs | None:
         issue = recorded_issue(ctx)
         if issue is None:
-            return {"summary": "no tracking issue to close"}
+            return CloseOutputs(summary="no tracking issue to close")
         try:
             closed = tracker_for(ctx.config, ctx.env, ctx.store).is_closed(issue)
         except TurnoutError:
             return None
         if not closed:
             return None
-        return {
-            "summary": f"tracking issue already closed: {issue.title}",
-            "issue": issue.to_dict(),
-        }
+        return CloseOutputs(
+            summary=f"tracking issue already closed: {issue.title}", issue=issue.to_dict()
+        )
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> CloseOutputs:
         issue = recorded_issue(ctx)
         if issue is None:
-            return {"summary": "no tracking issue to close"}
+            return CloseOutputs(summary="no tracking issue to close")
         text = "\n".join(
             [
                 "Deployment completed successfully. All health checks passing.",
@@ -194,14 +193,12 @@ class CloseStep(Step):
         except TurnoutError as exc:
             # The release is verified: a tracker outage must not roll it back.
             record_problem(ctx, issue, "closing comment and close", exc.message)
-            return {
-                "summary": f"tracking issue NOT closed: {exc.message}",
-                "issue": issue.to_dict(),
-                "closed": False,
-                "error": exc.message,
-            }
-        return {
-            "summary": f"tracking issue closed: {issue.title}",
-            "issue": issue.to_dict(),
-            "closed": True,
-        }
+            return CloseOutputs(
+                summary=f"tracking issue NOT closed: {exc.message}",
+                issue=issue.to_dict(),
+                closed=False,
+                error=exc.message,
+            )
+        return CloseOutputs(
+            summary=f"tracking issue closed: {issue.title}", issue=issue.to_dict(), closed=True
+        )

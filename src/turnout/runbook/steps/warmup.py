@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from turnout.errors import StepError
 from turnout.runbook.http_checks import fill_version
+from turnout.runbook.outputs import WarmupOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 
@@ -26,7 +25,7 @@ class WarmupStep(Step):
     name = "warmup"
     phase = "application"
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> WarmupOutputs:
         settings = ctx.env.checks.warmup
         path = fill_version(settings.path, ctx.deployment.version)
         url = slot_url(ctx, staging_slot(ctx)) + path
@@ -62,9 +61,6 @@ class WarmupStep(Step):
                     )
                 ctx.clock.sleep(settings.interval)
         ctx.progress(f"warm-up: {ok} requests answered")
-        return {
-            "url": url,
-            "requests": sent,
-            "ok": ok,
-            "summary": f"{ok}/{sent} warm-up requests answered",
-        }
+        return WarmupOutputs(
+            url=url, requests=sent, ok=ok, summary=f"{ok}/{sent} warm-up requests answered"
+        )
