@@ -15,8 +15,19 @@ SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen /usr/lib/x86_64-linux-gnu/
 $(SYSTEM_TOOLS):
 	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client libltdl7'
 
+# npm (Debian's nodejs) installs the storage emulator the bacpac tests write blobs to.
+/usr/bin/npm:
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm'
+
+# Azurite, pinned by tests/azurite/package-lock.json: the Azure Storage emulator of the
+# bacpac export tests, installed exactly as locked.
+AZURITE := tests/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): tests/azurite/package-lock.json /usr/bin/npm
+	cd tests/azurite && npm ci --no-audit --no-fund --silent
+	touch $@
+
 .PHONY: demo test lint system-tools benchmark-tools
-system-tools: $(SYSTEM_TOOLS)
+system-tools: $(SYSTEM_TOOLS) $(AZURITE)
 
 demo: $(BIN)/.installed
 	$(BIN)/turnout demo

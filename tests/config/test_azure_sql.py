@@ -62,6 +62,21 @@ def _write(tmp_path: Path, text: str) -> Path:
             "database",
             "mssql://",
         ),
+        (
+            URL + '[environments.production.database.azure_sql]\nbackup = "bacpac"\n'
+            'storage_account_url = "https://st.blob.core.windows.net"\n'
+            'storage_key = "env:ST_KEY"\n',
+            "database",
+            "azure_sql.export_login",
+        ),
+        (
+            URL.replace("mssql://", "mssql://sqladmin@")
+            + '[environments.production.database.azure_sql]\nbackup = "bacpac"\n'
+            'storage_account_url = "https://st.blob.core.windows.net"\n'
+            'storage_key = "env:ST_KEY"\n',
+            "database",
+            "azure_sql.export_password",
+        ),
         ('url = "mssql://server.database.windows.net/a/b"\n', "database.url", "one database"),
         ('url = "mssql://server.database.windows.net/"\n', "database.url", "database name"),
     ],

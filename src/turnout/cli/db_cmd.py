@@ -109,7 +109,9 @@ def backup(
     if as_json:
         emit_json(record.to_dict())
         return
-    say(f"[green]✓[/] backup {record.id} verified: {record.location} ({record.size} bytes)")
+    from turnout.database.backups import backup_summary
+
+    say(f"[green]✓[/] {backup_summary(record)}: {record.location}")
 
 
 def migrate(

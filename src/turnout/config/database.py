@@ -107,6 +107,8 @@ class DatabaseConfig(Section):
                 "azure_sql: these settings belong to an Azure SQL database; set"
                 " url = \"mssql://SERVER.database.windows.net/DATABASE\""
             )
+        if self.azure_sql is not None:
+            self._bacpac_can_sign_in(self.azure_sql)
         sqlite = scheme == "sqlite"
         if sqlite and self.history_schema not in (None, "main"):
             # An attached file would hold the history outside the backups of the database.
@@ -115,6 +117,23 @@ class DatabaseConfig(Section):
                 " stays in the database file so that its backups include it"
             )
         return self
+
+    def _bacpac_can_sign_in(self, settings: AzureSqlConfig) -> None:
+        # The export signs in to the database itself: without an identity it needs a SQL
+        # login and its password, known before the first backup changes anything.
+        if settings.backup != "bacpac" or settings.export_identity is not None:
+            return
+        user = urlsplit(self.url).username if self.url is not None else None
+        if settings.export_login is None and not user:
+            raise ValueError(
+                'azure_sql.export_login: backup = "bacpac" signs the export in with a SQL'
+                " login: set export_login (or the URL's user), or export_identity"
+            )
+        if settings.export_password is None and self.password is None:
+            raise ValueError(
+                'azure_sql.export_password: backup = "bacpac" signs the export in with a'
+                " password: set export_password (or database.password), or export_identity"
+            )
 
     @field_validator("migrations")
     @classmethod

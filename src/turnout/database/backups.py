@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from turnout.azure_sql_record import AzureSqlBackup
 from turnout.database.checksums import file_sha256
 from turnout.database.driver import BackupFile, DatabaseError, Driver
 from turnout.database.leftovers import partial_path, remove_side_files
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     from turnout.store import Store
 
 LIVE_STATUSES = frozenset({BackupStatus.VERIFIED, BackupStatus.RESTORED})
+AZURE_SQL_KEY = "azure_sql"
+"""Details key of an Azure SQL backup's record (`AzureSqlBackup`): the platform keeps it,
+not a file."""
+
+
+def backup_in_place(row: BackupRecord) -> bool:
+    """Whether what the record names is there: the file, or an Azure SQL backup's record."""
+    if row.engine == "mssql":
+        return isinstance(row.details.get(AZURE_SQL_KEY), dict)
+    return Path(row.location).is_file()
 
 
 def backup_file_name(
@@ -85,8 +96,14 @@ def _diff(expected: dict[str, int], found: dict[str, int]) -> str:
 
 
 def enforce_retention(store: Store, environment: str, keep: int) -> list[int]:
-    """Delete the files of verified backups beyond the newest `keep`; returns their ids."""
-    live = [row for row in store.backups(environment) if row.status in LIVE_STATUSES]
+    """Delete the files of verified backups beyond the newest `keep`; returns their ids.
+    Azure SQL backups are the platform's (restore points age out by its retention policy;
+    copies and bacpac blobs are kept for their owner to delete)."""
+    live = [
+        row
+        for row in store.backups(environment)
+        if row.status in LIVE_STATUSES and row.engine != "mssql"
+    ]
     live.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     removed: list[int] = []
     for row in live[keep:]:
@@ -105,3 +122,23 @@ def usable_backup_file(row: BackupRecord) -> Path:
     if not path.is_file():
         raise Refused(f"backup {row.id}: file {path} is missing")
     return path
+
+
+def backup_summary(record: BackupRecord) -> str:
+    """What the backup is, in one phrase: the file, or Azure SQL's restore point and extras."""
+    azure = record.details.get(AZURE_SQL_KEY)
+    if not isinstance(azure, dict):
+        return (
+            f"backup {record.id} verified ({record.size} bytes,"
+            f" {len(record.details.get('row_counts', {}))} tables)"
+        )
+    taken = AzureSqlBackup.model_validate(azure)
+    text = (
+        f"backup {record.id}: restore point {taken.point.at.isoformat(timespec='seconds')}"
+        f" within point-in-time restore ({taken.point.retention_days} days)"
+    )
+    if taken.database_copy is not None:
+        text += f", copy {taken.database_copy.name} Online"
+    if taken.bacpac is not None:
+        text += f", bacpac {taken.bacpac.blob_url} ({taken.bacpac.size} bytes)"
+    return text

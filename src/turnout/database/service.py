@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from turnout.clock import Clock, SystemClock
 from turnout.database.backups import (
+    AZURE_SQL_KEY,
     LIVE_STATUSES,
     backup_file_name,
+    backup_in_place,
     enforce_retention,
     usable_backup_file,
     write_verified_backup,
@@ -154,6 +156,8 @@ class DatabaseService:
     ) -> BackupRecord:
         """Write, verify and record a backup; then enforce retention. `applied`: what the
         app's migration tool reports applied (default: turnout's history table)."""
+        if self.location.engine == "mssql":
+            return self._azure_backup(deployment_id, reason=reason, applied=applied)
         folder = self.backup_dir()
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)  # backups hold the application's data
@@ -195,6 +199,42 @@ class DatabaseService:
         assert found is not None
         return found
 
+    def _azure_backup(
+        self, deployment_id: int | None, *, reason: str, applied: list[str] | None
+    ) -> BackupRecord:
+        """Azure SQL: the restore point (checked), and the copy or bacpac if configured."""
+        from turnout.database.azure_sql_backup import AzureSqlBackups
+
+        taken = AzureSqlBackups(self.location, clock=self.clock, progress=self.progress).take(
+            deployment_id
+        )
+        if applied is None:
+            applied = [a.version for a in self.applied()]
+        now = self.clock.now()
+        archive = taken.bacpac
+        row = self.store.add_backup(
+            environment=self.env.name,
+            deployment_id=deployment_id,
+            engine=self.location.engine,
+            location=taken.location,
+            size=archive.size if archive is not None else 0,
+            checksum=(archive.content_md5 or archive.etag) if archive is not None else "",
+            status="verified",
+            created_at=now,
+            verified_at=now,
+            details={
+                "database": self.location.describe(),
+                "row_counts": {},
+                "applied_versions": applied,
+                AZURE_SQL_KEY: taken.model_dump(mode="json"),
+                "reason": reason,
+                "by": self.actor,
+            },
+        )
+        found = self.store.backup(row.id)
+        assert found is not None
+        return found
+
     def backups(self) -> list[BackupRecord]:
         """Recorded backups of this environment, newest first."""
         return list(self.store.backups(self.env.name))
@@ -217,7 +257,7 @@ class DatabaseService:
             if (
                 row.deployment_id == deployment_id
                 and row.status in LIVE_STATUSES
-                and Path(row.location).is_file()
+                and backup_in_place(row)
             ):
                 return row
         return None

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from turnout.azure_sql_record import AzureSqlBackup
 from turnout.command_record import CommandRun
 from turnout.policy.rules import WindowKind
 
@@ -249,6 +250,8 @@ class BackupOutputs(StepOutputs):
     """Versions of the migrations that were pending when the backup was taken."""
     pending_files: list[str] | None = None
     """The file names of those migrations."""
+    azure_sql: AzureSqlBackup | None = None
+    """An Azure SQL backup: the restore point and its window, the copy, the bacpac."""
 
 
 class ResumedCommand(BaseModel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NoReturn
 
+from turnout.database.backups import AZURE_SQL_KEY, backup_summary
 from turnout.database.commands.listing import ToolStatus
 from turnout.database.commands.migrator import CommandMigrationFailed, CommandMigrator
 from turnout.database.driver import DatabaseError
@@ -191,11 +192,7 @@ class BackupStep(_AsksTheTool, Step):
             record,
             pending=[m.version for m in pending],
             pending_files=[m.filename for m in pending],
-            summary=(
-                f"backup {record.id} verified ({record.size} bytes,"
-                f" {len(record.details.get('row_counts', {}))} tables) before"
-                f" {len(pending)} migration(s)"
-            ),
+            summary=f"{backup_summary(record)} before {len(pending)} migration(s)",
         )
 
 
@@ -215,6 +212,9 @@ def _backup_outputs(
         "row_counts": record.details.get("row_counts", {}),
         "summary": summary,
     }
+    azure = record.details.get(AZURE_SQL_KEY)
+    if isinstance(azure, dict):
+        fields["azure_sql"] = azure
     if pending is not None:
         fields.update(pending=pending, pending_files=pending_files)
     return BackupOutputs.model_validate(fields)
