@@ -13,6 +13,9 @@ from turnout.policy.approvals import approval_status, requirements
 from turnout.policy.flags import DeploymentFlags
 from turnout.store.records import ApprovalRecord
 
+UNSIGNED = {"signed": False}
+"""Role matching without signatures (signed approvals: test_signed_approvals.py)."""
+
 PEOPLE = [
     {"name": "dana", "roles": ["engineer"], "email": "dana@example.com"},
     {"name": "sam", "roles": ["senior-engineer"], "github": "sam-gh"},
@@ -83,7 +86,7 @@ def test_people_answer_to_their_identities() -> None:
 
 def test_self_approval_never_counts() -> None:
     """An approval by the deployer (under any identity) is ignored with its reason."""
-    env = _env()
+    env = _env(approvals=UNSIGNED)
     config = _config(env)
     flags = DeploymentFlags(deployer="sam-gh")
     status = approval_status(
@@ -105,7 +108,7 @@ def test_self_approval_never_counts() -> None:
 
 def test_emergency_needs_an_emergency_role() -> None:
     """A senior engineer's approval does not carry an emergency; a director's does."""
-    env = _env()
+    env = _env(approvals=UNSIGNED)
     config = _config(env)
     flags = DeploymentFlags(deployer="dana", emergency=True, reason="outage")
     senior = approval_status(

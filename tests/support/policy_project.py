@@ -58,6 +58,10 @@ enforce_window = false
 target = { kind = "fake", state_file = "production.json" }
 staging_environment = "staging"
 
+[environments.production.policy.approvals]
+# Roles, windows and freezes are tested here; signatures in tests/policy/test_signed_approvals.py.
+signed = false
+
 [environments.production.policy.checklist]
 ci_passing = { command = "test -f ci-green" }
 security_scan = { sarif = "reports/{version}.sarif" }

@@ -4,6 +4,7 @@ checklist item. Each is audited."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from turnout.api.context import ConfigSource, acting_user, load, open_store
@@ -44,6 +45,8 @@ class ApprovalResult:
     role: str | None
     comment: str | None
     at: str
+    signed: bool = False
+    """Whether the approval is a statement signed with the approver's key."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout approve --json` prints)."""
@@ -53,6 +56,7 @@ class ApprovalResult:
             "role": self.role,
             "comment": self.comment,
             "at": self.at,
+            "signed": self.signed,
         }
 
 
@@ -105,20 +109,25 @@ def approve(
     *,
     comment: str | None = None,
     actor: str | None = None,
+    signing_key: Path | None = None,
     config: ConfigSource = None,
 ) -> ApprovalResult:
-    """Record the actor's approval of a deployment (nobody approves their own)."""
+    """Record the actor's approval of a deployment (nobody approves their own), signed
+    with `signing_key` when given (required where only signed approvals count)."""
     from turnout.policy.approvals import record_approval
 
     loaded = load(config)
     with open_store(loaded) as store:
-        row = record_approval(loaded, store, deployment_id, acting_user(actor), comment)
+        row = record_approval(
+            loaded, store, deployment_id, acting_user(actor), comment, signing_key=signing_key
+        )
     return ApprovalResult(
         deployment=deployment_id,
         approver=row.approver,
         role=row.role,
         comment=row.comment,
         at=row.created_at.isoformat(),
+        signed=row.signature is not None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -73,19 +74,32 @@ def approve(
     deployment_id: Annotated[int, typer.Argument(help="Deployment id (turnout status/history).")],
     as_: AsOption = None,
     comment: Annotated[str | None, typer.Option("--comment", help="Why you approve.")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            envvar="TURNOUT_SIGNING_KEY",
+            help="Your SSH key to sign the approval with: a private key file, or the .pub"
+            " of a key in ssh-agent (required where only signed approvals count).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     config_path: ConfigOption = None,
 ) -> None:
-    """Record an approval of a deployment (nobody approves their own)."""
+    """Record an approval of a deployment (nobody approves their own); --as names whose
+    key signs it, the signature proves it."""
     from turnout.api import approve as record_approval
 
-    approval = record_approval(deployment_id, comment=comment, actor=as_, config=config_path)
+    approval = record_approval(
+        deployment_id, comment=comment, actor=as_, signing_key=key, config=config_path
+    )
     if json_output:
         emit_json(approval.to_dict())
     else:
+        kind = "signed" if approval.signed else "unsigned"
         say(
             f"approved deployment {deployment_id} as {approval.approver}"
-            f" ({approval.role or 'no role'}); `turnout resume` continues it"
+            f" ({approval.role or 'no role'}, {kind}); `turnout resume` continues it"
         )
 
 

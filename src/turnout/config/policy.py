@@ -317,6 +317,10 @@ class ApprovalsConfig(Section):
     outside_window_roles: list[str] | None = None
     """A deployment in an avoid window (--outside-window) needs one approval from these.
     Default: `required_roles`, or ["senior-engineer"] when those are empty."""
+    signed: bool | None = None
+    """Whether an approval counts only when signed with the approver's key (`ssh_keys` of
+    `people`). Default: true in production, false elsewhere. A signature that does not
+    verify never counts, wherever it is."""
 
 
 MOVED_KEYS = {

@@ -40,6 +40,8 @@ TARGET_CHECK_STEPS = frozenset({"preflight"})
 """Asking the target before anything is announced: is the package safe, what is live, can
 the host follow the configuration."""
 DEMO_DEPLOYER = "demo"
+APPROVER = "devops-lead"
+"""The senior engineer who approves production, with a signing key made for the demo."""
 
 
 class Reporter(Protocol):
@@ -252,6 +254,9 @@ class Story:
 
     def _promote(self, config: LoadedConfig, env: EnvironmentConfig, version: str) -> None:
         self.reporter.section(f"production: promoting {version}")
+        config, signing_key = self._signing_key(config, APPROVER)
+        self.config = config
+        env = config.env(env.name)
         self._host_up(config, env)
         # A healthy release at the runbook's 0.1 % limit is proven by ~10,000 requests.
         self._traffic(env, max(self.rate, 300.0))
@@ -277,12 +282,13 @@ class Story:
         api.approve(
             first.result.deployment_id,
             comment="approved by the demo's senior engineer",
-            actor="devops-lead",
+            actor=APPROVER,
+            signing_key=signing_key,
             config=config,
         )
         self.reporter.line(
-            f"devops-lead approves deployment {first.result.deployment_id};"
-            " turnout resume continues it"
+            f"{APPROVER} approves deployment {first.result.deployment_id}, signed with their"
+            " SSH key; turnout resume continues it"
         )
         first_result = first.result
 
@@ -291,6 +297,34 @@ class Story:
             return resumed.resumed or first_result
 
         self._run(env, version, DeploymentStatus.SUCCEEDED, "resumed after approval", resume)
+
+    def _signing_key(self, config: LoadedConfig, who: str) -> tuple[LoadedConfig, Path]:
+        """A key made for `who` now, declared in the configuration and committed, as a team
+        would review it: production counts only signed approvals."""
+        folder = config.state_dir / "demo-keys"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = folder / who
+        if not key.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{who} (demo)", "-f", key],
+                check=True,
+                capture_output=True,
+            )
+        public = key.with_name(f"{who}.pub").read_text(encoding="utf-8").strip()
+        text = config.path.read_text(encoding="utf-8")
+        entry = f'name = "{who}"\n'
+        if public not in text:
+            text = text.replace(entry, f'{entry}ssh_keys = ["{public}"]\n', 1)
+            config.path.write_text(text, encoding="utf-8")
+            git = ["git", "-c", "user.name=turnout demo", "-c", "user.email=demo@turnout.invalid"]
+            subprocess.run(
+                [*git, "commit", "-q", "-am", f"{who}'s approval key"],
+                cwd=config.path.parent,
+                check=True,
+                capture_output=True,
+            )
+        self.reporter.line(f"{who}'s SSH key is declared in turnout.toml (ssh_keys)")
+        return load_config(config.path), key
 
     # -- one deployment ----------------------------------------------------------------
     def _deploy(

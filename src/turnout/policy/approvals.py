@@ -7,7 +7,10 @@ Rules (runbook "Required Access" and "Emergency Deployment"):
   roles are the same, one approval covers both;
 - an emergency needs one from `emergency_roles` (vp-engineering or director) instead;
 - nobody approves their own deployment; an approval counts only while its approver
-  is still in the configuration with a role that the requirement accepts.
+  is still in the configuration with a role that the requirement accepts;
+- where `policy.approvals.signed` (production by default), an approval counts only when
+  signed with the approver's configured key over this deployment's release; anywhere, a
+  signature that does not verify makes its approval count for nothing.
 """
 
 from __future__ import annotations
@@ -18,9 +21,19 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from turnout.config.people import Person, find_person
 from turnout.errors import BadInput, Refused
 from turnout.policy.flags import DeploymentFlags, is_production
+from turnout.policy.signed_approvals import (
+    ApprovalProof,
+    prove,
+    prove_approval,
+    release_subject,
+    signatures_required,
+)
+from turnout.signatures.statement import ReleaseSubject, Statement
 from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.store import Store
     from turnout.store.records import ApprovalRecord, DeploymentRecord
@@ -108,6 +121,8 @@ class ApprovalStatus:
     may_approve: dict[str, list[str]] = field(default_factory=dict)
     deployer_only: set[str] = field(default_factory=set)
     """Requirements whose role only the deployer holds."""
+    signed_required: bool = False
+    """Whether only signed approvals count here (`policy.approvals.signed`)."""
 
     @property
     def ok(self) -> bool:
@@ -128,9 +143,15 @@ class ApprovalStatus:
                 who = f"nobody in `people` has role {roles}: add one to turnout.toml"
             parts.append(f"{req.describe()}; {who}")
         ref = self.deployment_id if self.deployment_id is not None else "ID"
+        how = f"turnout approve {ref} --as NAME"
+        if self.signed_required:
+            how += " --key YOUR_SSH_KEY (signed approvals only)"
+        ignored = "".join(
+            f"; not counted: {i['approver']}'s approval ({i['why']})" for i in self.ignored
+        )
         return (
             f"deployment {ref} to {environment} waits for approval: {'; '.join(parts)}"
-            f" (turnout approve {ref} --as NAME, then turnout resume)"
+            f"{ignored} ({how}, then turnout resume)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +164,7 @@ class ApprovalStatus:
             "ignored": self.ignored,
             "may_approve": self.may_approve,
             "deployer_only": sorted(self.deployer_only),
+            "signed_required": self.signed_required,
         }
 
 
@@ -154,41 +176,62 @@ def approval_status(
     *,
     deployment_id: int | None,
     outside_window: bool,
+    subject: ReleaseSubject | None = None,
 ) -> ApprovalStatus:
-    """Match recorded approvals against the requirements, re-checking every approver."""
+    """Match recorded approvals against the requirements, re-checking every approver and
+    every signature (against `subject`, the deployment's release as it is now)."""
     needed = requirements(env, emergency=flags.emergency, outside_window=outside_window)
-    status = ApprovalStatus(deployment_id=deployment_id, requirements=needed)
-    valid: list[tuple[ApprovalRecord, Person]] = []
+    signed_only = signatures_required(env)
+    status = ApprovalStatus(
+        deployment_id=deployment_id, requirements=needed, signed_required=signed_only
+    )
+    valid: list[tuple[ApprovalRecord, Person, ApprovalProof]] = []
     for row in approvals:
         person = find_person(config.root.people, row.approver)
         if person is None:
             status.ignored.append(_ignored(row, "approver is no longer in `people`"))
-        elif is_deployer(person, row.approver, flags.deployer):
+            continue
+        if is_deployer(person, row.approver, flags.deployer):
             status.ignored.append(_ignored(row, "nobody approves their own deployment"))
+            continue
+        proof = prove_approval(row, person, config.root.people, subject)
+        if proof.signed and not proof.valid:
+            status.ignored.append(_ignored(row, f"bad signature: {proof.problem}", proof))
+        elif signed_only and not proof.signed:
+            status.ignored.append(
+                _ignored(
+                    row,
+                    f"unsigned, and {env.name} counts only signed approvals"
+                    " (policy.approvals.signed)",
+                    proof,
+                )
+            )
         else:
-            valid.append((row, person))
+            valid.append((row, person, proof))
     for req in needed:
         status.may_approve[req.why] = eligible(config, req.roles, flags.deployer)
         if not status.may_approve[req.why] and any(
             set(p.roles) & set(req.roles) for p in config.root.people
         ):
             status.deployer_only.add(req.why)
-        match = next(((r, p) for r, p in valid if set(p.roles) & set(req.roles)), None)
+        match = next(((r, p, f) for r, p, f in valid if set(p.roles) & set(req.roles)), None)
         if match is None:
             status.missing.append(req)
         else:
-            row, person = match
+            row, person, proof = match
             status.met[req.why] = {
                 "approver": person.name,
                 "role": sorted(set(person.roles) & set(req.roles))[0],
                 "at": row.created_at.isoformat(),
                 "comment": row.comment,
+                **proof.to_dict(),
             }
     return status
 
 
-def _ignored(row: ApprovalRecord, why: str) -> dict[str, Any]:
-    return {"approver": row.approver, "at": row.created_at.isoformat(), "why": why}
+def _ignored(row: ApprovalRecord, why: str, proof: ApprovalProof | None = None) -> dict[str, Any]:
+    found = {"approver": row.approver, "at": row.created_at.isoformat(), "why": why}
+    return found | (proof.to_dict() if proof is not None else {})
 
 
 def record_approval(
@@ -197,11 +240,18 @@ def record_approval(
     deployment_id: int,
     who: str,
     comment: str | None = None,
+    *,
+    signing_key: Path | None = None,
 ) -> ApprovalRecord:
     """Record `who`'s approval of a deployment, or refuse (audited either way).
 
-    Unknown deployment or person: BadInput (exit 2). Finished deployment, own
-    deployment, or no role the deployment needs: Refused (exit 3).
+    With `signing_key` (required where only signed approvals count) the approval is a
+    statement signed with that key, checked against `who`'s configured keys before it is
+    recorded: `who` only says whose key it must be.
+
+    Unknown deployment or person, no key where one is needed, a key that cannot sign:
+    BadInput (exit 2). Finished deployment, own deployment, no role the deployment needs,
+    or a signature that is not `who`'s: Refused (exit 3).
     """
     row = store.deployment(deployment_id)
     if row is None:
@@ -245,11 +295,49 @@ def record_approval(
             f"{person.name} (roles: {', '.join(person.roles) or 'none'}) cannot approve"
             f" deployment {deployment_id}: it needs {wanted}",
         )
+    signed_only = signatures_required(env)
+    if signed_only and signing_key is None:
+        refuse(
+            BadInput,
+            f"{row.environment} counts only signed approvals (policy.approvals.signed):"
+            f" give --key with {person.name}'s SSH key (a private key file, or the public"
+            " one of a key in ssh-agent), or set TURNOUT_SIGNING_KEY",
+        )
+    if signed_only and not person.ssh_keys:
+        refuse(
+            Refused,
+            f"{person.name} has no `ssh_keys` in `people` of {config.path}: a signed approval"
+            " needs the approver's public key in the configuration",
+        )
     for existing in store.approvals(deployment_id):
-        if find_person(config.root.people, existing.approver) == person:
+        if find_person(config.root.people, existing.approver) == person and (
+            signing_key is None or existing.signature
+        ):
             return existing
     role = roles[0] if roles else (person.roles[0] if person.roles else None)
-    approval = store.add_approval(deployment_id, person.name, role, comment)
+    statement_text: str | None = None
+    signature: str | None = None
+    if signing_key is not None:
+        from turnout.signatures.sshsig import sign
+
+        subject = release_subject(config, row)
+        statement = Statement.approval(subject, person.name, tuple(roles), store.now(), comment)
+        statement_text = statement.canonical().decode("ascii")
+        try:
+            signature = sign(statement.canonical(), signing_key)
+        except BadInput as exc:
+            refuse(BadInput, exc.message)
+        proof = prove(statement_text, signature, person, config.root.people, subject)
+        if not proof.valid:
+            refuse(Refused, f"approval of deployment {deployment_id} not recorded: {proof.problem}")
+    approval = store.add_approval(
+        deployment_id,
+        person.name,
+        role,
+        comment,
+        statement=statement_text,
+        signature=signature,
+    )
     store.audit(
         person.name,
         AuditAction.APPROVAL_RECORDED,
@@ -260,6 +348,8 @@ def record_approval(
         emergency=bool(row.emergency),
         outside_window=row.data.outside_window,
         requirements=[r.to_dict() for r in needed],
+        statement=statement_text,
+        signature=signature,
     )
     return approval
 

@@ -10,6 +10,7 @@ from turnout.policy.approvals import approval_status
 from turnout.policy.checklist import evaluate_checklist
 from turnout.policy.flags import DeploymentFlags, read_flags, recorded_id
 from turnout.policy.rules import WindowOverride
+from turnout.policy.signed_approvals import release_subject
 from turnout.policy.windows import decide_window, evaluate_window
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def evaluate_gates(
     )
     dep_id = recorded_id(deployment_info)
     approvals = store.approvals(dep_id) if dep_id is not None else []
+    row = store.deployment(dep_id) if approvals and dep_id is not None else None
     status = approval_status(
         config,
         env,
@@ -111,11 +113,14 @@ def evaluate_gates(
         flags,
         deployment_id=dep_id,
         outside_window=WindowOverride.OUTSIDE_WINDOW in decision.overrides,
+        subject=release_subject(config, row) if row is not None else None,
     )
     if not status.requirements:
         summary = "no approval needed"
     elif status.ok:
-        summary = "approved by " + ", ".join(m["approver"] for m in status.met.values())
+        summary = "approved by " + ", ".join(
+            f"{m['approver']} ({m['signature']})" for m in status.met.values()
+        )
     else:
         summary = status.waiting_message(env.name)
     results.append(

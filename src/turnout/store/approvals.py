@@ -15,6 +15,8 @@ def _approval(row: Row) -> ApprovalRecord:
         role=row["role"],
         comment=row["comment"],
         created_at=when(row["created_at"]),
+        statement=row["statement"],
+        signature=row["signature"],
     )
 
 
@@ -22,19 +24,29 @@ class ApprovalStore(StoreBase):
     """Record and list approvals."""
 
     def add_approval(
-        self, deployment_id: int, approver: str, role: str | None, comment: str | None = None
+        self,
+        deployment_id: int,
+        approver: str,
+        role: str | None,
+        comment: str | None = None,
+        *,
+        statement: str | None = None,
+        signature: str | None = None,
     ) -> ApprovalRecord:
-        """Record an approval."""
+        """Record an approval (signed: with the statement and the signature over it)."""
         with self.db.transaction() as tx:
             new_id = tx.insert(
-                "INSERT INTO approvals (deployment_id, approver, role, comment, created_at)"
-                " VALUES (:deployment_id, :approver, :role, :comment, :at) RETURNING id",
+                "INSERT INTO approvals (deployment_id, approver, role, comment, created_at,"
+                " statement, signature) VALUES (:deployment_id, :approver, :role, :comment,"
+                " :at, :statement, :signature) RETURNING id",
                 {
                     "deployment_id": deployment_id,
                     "approver": approver,
                     "role": role,
                     "comment": comment,
                     "at": self.db.stamp(self.now()),
+                    "statement": statement,
+                    "signature": signature,
                 },
             )
             row = tx.one("SELECT * FROM approvals WHERE id = :id", {"id": new_id})

@@ -91,6 +91,10 @@ class ApprovalRecord:
     role: str | None
     comment: str | None
     created_at: datetime
+    statement: str | None = None
+    """The canonical statement the approver signed (None: an unsigned approval)."""
+    signature: str | None = None
+    """The armored SSH signature over `statement`."""
 
 
 class AuditAction(StrEnum):

@@ -8,6 +8,7 @@ from turnout.errors import ApprovalRequired
 from turnout.policy.approvals import approval_status
 from turnout.policy.flags import read_flags
 from turnout.policy.rules import WindowOverride
+from turnout.policy.signed_approvals import release_subject
 from turnout.policy.windows import decide_window, evaluate_window
 from turnout.runbook.outputs import WindowOutputs
 from turnout.runbook.step import Step, StepContext
@@ -33,13 +34,16 @@ class ApprovalStep(Step):
         else:
             verdict = evaluate_window(ctx.config, ctx.env, ctx.store, ctx.clock.now())
             overrides = decide_window(ctx.env, verdict, flags).overrides
+        approvals = ctx.store.approvals(dep_id)
+        row = ctx.store.deployment(dep_id) if approvals else None
         status = approval_status(
             ctx.config,
             ctx.env,
-            ctx.store.approvals(dep_id),
+            approvals,
             flags,
             deployment_id=dep_id,
             outside_window=WindowOverride.OUTSIDE_WINDOW in overrides,
+            subject=release_subject(ctx.config, row) if row is not None else None,
         )
         if not status.ok:
             message = status.waiting_message(ctx.env.name)

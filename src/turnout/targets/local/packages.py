@@ -61,9 +61,7 @@ def unpack_release(
     limits = limits or UnpackLimits()
     deadline = UnpackDeadline(package, limits.timeout)
     entries, from_zip = checked_entries(package, limits, deadline)
-    digest = (
-        _file_digest(package, deadline) if from_zip else _tree_digest(package, entries, deadline)
-    )
+    digest = _content_digest(package, entries, from_zip, deadline)
     venv = _venv_dir(entries)
     target = releases_dir / f"{safe_name(version)}-{digest[:12]}"
     if target.is_dir():
@@ -89,6 +87,23 @@ def unpack_release(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return UnpackedRelease(target, digest, venv)
+
+
+def package_digest(package: Path, limits: UnpackLimits | None = None) -> str:
+    """sha256 of a release package's content, as `unpack_release` computes it (the zip
+    file's bytes, or the directory tree): what a signed approval names as the release."""
+    limits = limits or UnpackLimits()
+    deadline = UnpackDeadline(package, limits.timeout)
+    entries, from_zip = checked_entries(package, limits, deadline)
+    return _content_digest(package, entries, from_zip, deadline)
+
+
+def _content_digest(
+    package: Path, entries: list[Entry], from_zip: bool, deadline: UnpackDeadline
+) -> str:
+    if from_zip:
+        return _file_digest(package, deadline)
+    return _tree_digest(package, entries, deadline)
 
 
 def limits_for(target: object) -> UnpackLimits:

@@ -1,0 +1,1 @@
+"""Signed decisions: canonical statements and SSH signatures over them (`ssh-keygen -Y`)."""

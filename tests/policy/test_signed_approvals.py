@@ -1,0 +1,354 @@
+"""Signed approvals: real ssh-keygen keys made here, checked by the gate every time it runs."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.policy_project import PolicyProject, clean_sarif, make_project
+from turnout.cli.main import main
+from turnout.config import load_config
+from turnout.errors import BadInput, ConfigError, Refused
+from turnout.policy.approvals import record_approval
+from turnout.policy.checklist import record_attestation
+from turnout.signatures.statement import Statement
+from turnout.store import Store, schema
+
+PEOPLE = ("dana", "sam", "vic", "mallory")
+"""mallory's key is made but never declared in the configuration."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Each person's private key file and public key line."""
+
+    folder: Path
+
+    def private(self, who: str) -> Path:
+        """The private key file."""
+        return self.folder / who
+
+    def public(self, who: str) -> str:
+        """The public key line."""
+        return (self.folder / f"{who}.pub").read_text().strip()
+
+
+def make_keys(folder: Path, people: tuple[str, ...] = PEOPLE) -> Keys:
+    """ed25519 keys without passphrases, one per person, by the real ssh-keygen."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for who in people:
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(folder / who)],
+            check=True,
+        )
+    return Keys(folder)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """One set of keys for the module (made once: key generation is the slow part)."""
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+def _people_with_keys(keys: Keys) -> dict[str, str]:
+    return {
+        f'name = "{who}"\n': f'name = "{who}"\nssh_keys = ["{keys.public(who)}"]\n'
+        for who in ("dana", "sam", "vic")
+    }
+
+
+def signed_project(root: Path, keys: Keys) -> PolicyProject:
+    """The policy project with production's default (signed approvals) and declared keys."""
+    replace = {"signed = false\n": "", **_people_with_keys(keys)}
+    return make_project(root, replace=replace)
+
+
+@pytest.fixture
+def project(tmp_path: Path, keys: Keys) -> Iterator[PolicyProject]:
+    """A project whose production counts only signed approvals, on a best window."""
+    made = signed_project(tmp_path / "shop", keys)
+    try:
+        yield made
+    finally:
+        made.store.close()
+
+
+def _waiting(project: PolicyProject, version: str = "1.1.0", **kw: Any) -> int:
+    project.record_verified("staging", version)
+    project.write_sarif(version, clean_sarif())
+    for item in ("code_reviewed", "change_notification"):
+        record_attestation(project.store, "production", version, item, "sam", "PR #12")
+    waiting = project.deploy("production", version, **kw)
+    assert waiting.exit_code == 3, waiting.message
+    return waiting.deployment_id
+
+
+def _gate_message(project: PolicyProject) -> str:
+    again = project.resume("production")
+    assert again.exit_code == 3, again.message
+    return again.message
+
+
+def test_a_signed_approval_passes_the_gate_and_is_audited(
+    project: PolicyProject, keys: Keys
+) -> None:
+    """sam's approval signed with sam's key counts; the audit entry holds the signature."""
+    dep = _waiting(project)
+    approval = record_approval(
+        project.config, project.store, dep, "sam", "ok", signing_key=keys.private("sam")
+    )
+    assert approval.signature is not None and approval.statement is not None
+    statement = Statement.parse(approval.statement)
+    assert (statement.deployment, statement.environment, statement.version) == (
+        dep,
+        "production",
+        "1.1.0",
+    )
+    assert statement.package_sha256 is not None and len(statement.package_sha256) == 64
+    project.resume("production")
+    assert project.passed_gates(dep)
+    granted = next(
+        e for e in project.store.audit_log(deployment_id=dep) if e.action == "approval.granted"
+    )
+    assert granted.details["met"]["environment"]["signature"] == "signed"
+    recorded = next(
+        e for e in project.store.audit_log(deployment_id=dep) if e.action == "approval.recorded"
+    )
+    assert recorded.details["signature"] == approval.signature
+    assert project.store.verify_audit() is None
+
+
+def test_as_alone_proves_nothing_and_another_persons_key_is_refused(
+    project: PolicyProject, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--as sam` without a key is exit 2; dana signing as sam is exit 3; nothing is recorded."""
+    dep = _waiting(project)
+    config = str(project.root / "turnout.toml")
+    capsys.readouterr()
+    assert main(["approve", str(dep), "--as", "sam", "--config", config]) == 2
+    assert "counts only signed approvals" in capsys.readouterr().err
+    forged = ["approve", str(dep), "--as", "sam", "--key", str(keys.private("dana"))]
+    assert main([*forged, "--config", config]) == 3
+    said = capsys.readouterr().err
+    assert "signed with dana's key" in said and "not sam's" in said
+    stranger = ["approve", str(dep), "--as", "sam", "--key", str(keys.private("mallory"))]
+    assert main([*stranger, "--config", config]) == 3
+    assert "which nobody in `people`" in capsys.readouterr().err
+    assert project.store.approvals(dep) == []
+    signed = ["approve", str(dep), "--as", "sam", "--key", str(keys.private("sam")), "--json"]
+    assert main([*signed, "--config", config]) == 0
+    assert '"signed": true' in capsys.readouterr().out
+
+
+def _forge(url: str, sql: str, values: dict[str, object]) -> None:
+    """Write straight into the store's database, as anyone who can write it could."""
+    engine = schema.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), values)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The state store's URL: a SQLite file, or a database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shop' / '.turnout' / 'state.db'}"
+    server = request.getfixturevalue("postgres")
+    url: str = server.url(request.getfixturevalue("pg_database"))
+    monkeypatch.setenv(schema.STATE_URL_VARIABLE, url)
+    return url
+
+
+def test_rows_written_straight_into_the_store_count_for_nothing(
+    store_url: str, tmp_path: Path, keys: Keys
+) -> None:
+    """A forged unsigned row and a valid signature copied onto another deployment are refused."""
+    project = signed_project(tmp_path / "shop", keys)
+    try:
+        dep = _waiting(project)
+        _forge(
+            store_url,
+            "INSERT INTO approvals (deployment_id, approver, role, created_at)"
+            " VALUES (:dep, 'sam', 'senior-engineer', CURRENT_TIMESTAMP)",
+            {"dep": dep},
+        )
+        message = _gate_message(project)
+        assert "not counted: sam's approval (unsigned, and production counts only signed" in message
+
+        # A real signature, for an earlier deployment of the same release, copied over.
+        genuine = record_approval(
+            project.config, project.store, dep, "sam", signing_key=keys.private("sam")
+        )
+        project.store.update_deployment(dep, status="refused")
+        project.clock.advance(60)
+        second = _waiting(project)
+        assert second != dep
+        _forge(
+            store_url,
+            "INSERT INTO approvals (deployment_id, approver, role, created_at, statement,"
+            " signature) VALUES (:dep, 'sam', 'senior-engineer', CURRENT_TIMESTAMP, :st, :sig)",
+            {"dep": second, "st": genuine.statement, "sig": genuine.signature},
+        )
+        message = _gate_message(project)
+        assert f"it approves deployment {dep}, not {second}" in message
+    finally:
+        project.store.close()
+
+
+def test_an_edited_statement_a_revoked_key_and_a_changed_package_are_refused(
+    project: PolicyProject, keys: Keys, tmp_path: Path
+) -> None:
+    """The gate re-checks a valid approval each time: edits, revocation and repackaging undo it."""
+    dep = _waiting(project)
+    approval = record_approval(
+        project.config, project.store, dep, "sam", "fine", signing_key=keys.private("sam")
+    )
+    assert approval.statement is not None
+    url = f"sqlite:///{project.root / '.turnout' / 'state.db'}"
+    edited = approval.statement.replace('"comment":"fine"', '"comment":"fine, and 1.2.0 too"')
+    _forge(url, "UPDATE approvals SET statement = :st WHERE id = :id", {"st": edited, "id": 1})
+    assert "does not match its statement" in _gate_message(project)
+    _forge(
+        url,
+        "UPDATE approvals SET statement = :st WHERE id = :id",
+        {"st": approval.statement, "id": 1},
+    )
+
+    # The key is replaced in the configuration: every signature made with it is revoked.
+    toml = project.root / "turnout.toml"
+    new = make_keys(tmp_path / "new-keys", ("sam",))
+    toml.write_text(toml.read_text().replace(keys.public("sam"), new.public("sam")))
+    project.config = load_config(toml)
+    assert "which nobody in `people` holds" in _gate_message(project)
+    toml.write_text(toml.read_text().replace(new.public("sam"), keys.public("sam")))
+    project.config = load_config(toml)
+
+    (project.root / "packages" / "1.1.0" / "VERSION").write_text("1.1.0 rebuilt")
+    assert "it approves release package sha256" in _gate_message(project)
+
+
+def test_a_new_commit_after_the_approval_is_another_release(
+    project: PolicyProject, keys: Keys
+) -> None:
+    """In a git repository the statement names HEAD; a commit made later voids the approval."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(project.root), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "a")
+    dep = _waiting(project)
+    approval = record_approval(
+        project.config, project.store, dep, "sam", signing_key=keys.private("sam")
+    )
+    assert approval.statement is not None and Statement.parse(approval.statement).commit
+    git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "b")
+    assert "it approves commit" in _gate_message(project)
+
+
+def test_an_emergency_needs_a_signed_vp_approval(project: PolicyProject, keys: Keys) -> None:
+    """A senior engineer cannot carry an emergency; the VP's signed approval does."""
+    dep = _waiting(project, "1.2.0", emergency=True, reason="payments failing")
+    with pytest.raises(Refused, match="cannot approve"):
+        record_approval(project.config, project.store, dep, "sam", signing_key=keys.private("sam"))
+    with pytest.raises(BadInput, match="counts only signed approvals"):
+        record_approval(project.config, project.store, dep, "vic")
+    record_approval(project.config, project.store, dep, "vic", signing_key=keys.private("vic"))
+    project.resume("production")
+    assert project.passed_gates(dep)
+
+
+def test_unsigned_approvals_count_where_policy_allows_and_are_shown_as_such(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """With `signed = false` an unsigned approval counts, and the gate says it is unsigned."""
+    project = make_project(tmp_path / "shop")
+    try:
+        dep = _waiting(project)
+        record_approval(project.config, project.store, dep, "sam")
+        project.resume("production")
+        assert project.passed_gates(dep)
+        granted = next(
+            e for e in project.store.audit_log(deployment_id=dep) if e.action == "approval.granted"
+        )
+        assert granted.details["met"]["environment"]["signature"] == "unsigned"
+    finally:
+        project.store.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("ssh-ed25519", "not an OpenSSH public key"),
+        ("ssh-dss AAAAB3NzaC1kc3M=", "is not one of"),
+        ("ssh-ed25519 AAAAB3NzaC1yc2E=", "not a ssh-ed25519 key"),
+        ("-----BEGIN OPENSSH PRIVATE KEY----- b3Blbn", "private key"),
+    ],
+)
+def test_a_bad_public_key_in_the_configuration_names_its_key(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    """A malformed `ssh_keys` entry is a configuration error naming people[1].ssh_keys[0]."""
+    project_root = tmp_path / "shop"
+    with pytest.raises(ConfigError) as raised:
+        make_project(
+            project_root, replace={'name = "sam"\n': f'name = "sam"\nssh_keys = ["{line}"]\n'}
+        )
+    assert "people" in str(raised.value) and "ssh_keys[0]" in str(raised.value)
+    assert problem in str(raised.value)
+
+
+def test_approvals_stored_before_signatures_read_as_unsigned(tmp_path: Path) -> None:
+    """A store at revision 0002 with an approval upgrades; the approval has no signature."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = schema.make_engine(url)
+    try:
+        cfg = schema._alembic_config()
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+            conn.commit()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO deployments (environment, version, type, status, deployer,"
+                    " emergency, changes, plan, created_at, data) VALUES ('production', '1.1.0',"
+                    " 'app', 'waiting-approval', 'ana', false, '', '[]', CURRENT_TIMESTAMP, '{}')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO approvals (deployment_id, approver, role, created_at)"
+                    " VALUES (1, 'sam', 'senior-engineer', CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        engine.dispose()
+    with Store.open(tmp_path, url=url) as store:
+        [approval] = store.approvals(1)
+    assert (approval.approver, approval.statement, approval.signature) == ("sam", None, None)
+
+
+def test_the_statement_reads_back_to_the_same_bytes() -> None:
+    """A statement parsed from its canonical bytes gives the same bytes (what is verified)."""
+    from datetime import UTC, datetime
+
+    from turnout.signatures.statement import ReleaseSubject
+
+    subject = ReleaseSubject(7, "production", "1.4.0", "ab" * 32, "cd" * 20, datetime.now(UTC))
+    statement = Statement.approval(subject, "sam", ("senior-engineer",), datetime.now(UTC), "é")
+    again = Statement.parse(statement.canonical().decode())
+    assert again == statement and again.canonical() == statement.canonical()
+    assert again.differs_from(subject) is None
