@@ -4,10 +4,13 @@ One HTTPS server (a certificate from the test's CA) plays every part the officia
 clients talk to, following the documented REST contracts:
 
 - ARM (`management_endpoint`): sites and slots (GET/PUT, list), app settings (list /
-  replace), slotConfigNames, `slotsswap` as a long-running operation (202 + Location
-  + Retry-After, 202 while running, 200 with the Site at the end, an ARM error body when
-  the platform stops it), applySlotConfig / resetSlotConfig (swap with preview),
-  Microsoft.Authorization permissions, resource-group deployments, and
+  replace), slotConfigNames, the site configuration (`config/web`: GET, PATCH merging
+  its properties, PUT replacing them) with routing rules (`experiments.rampUpRules`,
+  each with a unique `name`, an `actionHostName` that is a slot's host and a
+  `reroutePercentage` in [0, 100]; others are a 400), `slotsswap` as a long-running
+  operation (202 + Location + Retry-After, 202 while running, 200 with the Site at the
+  end, an ARM error body when the platform stops it), applySlotConfig / resetSlotConfig
+  (swap with preview), Microsoft.Authorization permissions, resource-group deployments, and
   Microsoft.Insights metrics (Requests, Http5xx, HttpResponseTime per slot resource).
   Bearer tokens map to principals whose actions are checked per route (403
   AuthorizationFailed names the action, as ARM does).
@@ -25,6 +28,11 @@ clients talk to, following the documented REST contracts:
   recorded (sampling weight in ItemCount), visible only `appinsights_delay` seconds after
   they happened, answering the KQL shape turnout sends; anything else is a 400.
 
+The production host's front door applies the routing rules as App Service does: a client
+whose `x-ms-routing-name` cookie names a rule (or `self`) keeps that slot; any other is
+given a rule's slot with its reroute percentage's chance, else production, and the answer
+sets the cookie to the rule's name (`self` for production).
+
 A swap exchanges the slots' processes (the content) and their non-sticky app settings;
 sticky names (slotConfigNames) stay. Before it does, it pings the source's
 WEBSITE_SWAP_WARMUP_PING_PATH like the platform and fails with 417 when that fails.
@@ -41,6 +49,7 @@ import fnmatch
 import http.client
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -96,6 +105,10 @@ class RequestRecord:
     status: int
     duration_ms: float
     item_count: int = 1
+
+
+ROUTING_COOKIE = "x-ms-routing-name"
+"""The cookie App Service pins a client to the slot a routing rule gave it with."""
 
 
 @dataclass
@@ -157,6 +170,8 @@ class FakeSlot:
     """Swap with preview: the slot's own sticky values while production's are applied."""
     deployments: list[KuduDeploymentRecord] = field(default_factory=list)
     swap_status: dict[str, Any] | None = None
+    site_config: dict[str, Any] = field(default_factory=dict)
+    """The slot's siteConfig properties a client set (`config/web`), e.g. `experiments`."""
 
 
 @dataclass
@@ -571,6 +586,14 @@ class AzureServer(FakeHttpServer):
                 return self._checked(principal, "Microsoft.Web/sites/config/write", scope) or (
                     self._put_sticky(request.json())
                 )
+        if joined == "config/web" and method == "GET":
+            return self._checked(principal, f"Microsoft.Web/{kind}/config/read", scope) or (
+                json_response(200, self._site_config_json(slot))
+            )
+        if joined == "config/web" and method in {"PATCH", "PUT"}:
+            return self._checked(principal, f"Microsoft.Web/{kind}/config/write", scope) or (
+                self._put_site_config(slot, request.json(), merge=method == "PATCH")
+            )
         if joined == "slotsswap" and method == "POST":
             return self._checked(principal, f"Microsoft.Web/{kind}/slotsswap/action", scope) or (
                 self._start_swap(slot, request.json())
@@ -660,6 +683,79 @@ class AzureServer(FakeHttpServer):
         with self.lock:
             self.sticky = [str(n) for n in names or []]
         return json_response(200, self._sticky_json())
+
+    def _site_config_json(self, slot: FakeSlot) -> dict[str, Any]:
+        with self.lock:
+            properties = {"numberOfWorkers": 1, "http20Enabled": True, **slot.site_config}
+            return {
+                "id": f"{self.slot_id(slot.name)}/config/web",
+                "name": "web",
+                "type": "Microsoft.Web/sites/config",
+                "location": self.location,
+                "properties": json.loads(json.dumps(properties)),
+            }
+
+    def _put_site_config(self, slot: FakeSlot, body: Any, *, merge: bool) -> Response:
+        properties = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(properties, dict):
+            return _arm_error(400, "BadRequest", "properties must be an object")
+        problem = self._bad_rules(properties.get("experiments"))
+        if problem:
+            return _arm_error(400, "BadRequest", problem)
+        with self.lock:
+            kept = dict(slot.site_config) if merge else {}
+            kept.update({k: v for k, v in properties.items() if v is not None})
+            slot.site_config = kept
+        return json_response(200, self._site_config_json(slot))
+
+    def _bad_rules(self, experiments: Any) -> str | None:
+        if experiments is None:
+            return None
+        rules = experiments.get("rampUpRules") if isinstance(experiments, dict) else None
+        if not isinstance(rules, list):
+            return "experiments.rampUpRules must be a list"
+        with self.lock:
+            hosts = {s.host for s in self.slots.values()}
+        names = [r.get("name") for r in rules if isinstance(r, dict)]
+        if len(names) != len(rules) or len(set(names)) != len(names) or None in names:
+            return "each routing rule needs a unique name"
+        for rule in rules:
+            percent = rule.get("reroutePercentage")
+            if not isinstance(percent, int | float) or not 0 <= percent <= 100:
+                return f"rule {rule['name']}: reroutePercentage must lie in [0, 100]"
+            if rule.get("actionHostName") not in hosts:
+                return f"rule {rule['name']}: actionHostName is not a host of this app"
+        return None
+
+    def routing_rules(self) -> list[dict[str, Any]]:
+        """The production site's routing rules (`experiments.rampUpRules`) now."""
+        with self.lock:
+            experiments = self.slots["production"].site_config.get("experiments") or {}
+            return [dict(r) for r in experiments.get("rampUpRules") or []]
+
+    def _routed(self, slot: FakeSlot, request: RecordedRequest) -> tuple[FakeSlot, str | None]:
+        """The slot a production request is served by, and the routing cookie to set."""
+        if slot.name != "production":
+            return slot, None
+        rules = self.routing_rules()
+        if not rules:
+            return slot, None
+        cookie = _cookie(request.headers.get("cookie", ""), ROUTING_COOKIE)
+        if cookie == "self":
+            return slot, None
+        chosen = next((r for r in rules if r["name"] == cookie), None)
+        given = None
+        if chosen is None:
+            draw, given = random.random() * 100, "self"
+            for rule in rules:
+                draw -= float(rule["reroutePercentage"])
+                if draw < 0:
+                    chosen, given = rule, str(rule["name"])
+                    break
+        if chosen is None:
+            return slot, given
+        served = self._slot_by("host", str(chosen["actionHostName"]))
+        return (served or slot), given
 
     # -- ARM: swaps ------------------------------------------------------------------------
     def _start_swap(self, source: FakeSlot, body: Any) -> Response:
@@ -936,6 +1032,7 @@ class AzureServer(FakeHttpServer):
         slot = self._slot_by("host", host)
         if slot is None:
             return 404, {"Content-Type": "text/html"}, b"<h1>404 Web Site not found.</h1>"
+        slot, routing = self._routed(slot, request)
         with self.lock:
             content = slot.content
         started = time.monotonic()
@@ -948,6 +1045,8 @@ class AzureServer(FakeHttpServer):
         else:
             status, headers, payload = _forward(content.port, request)
         self._record(slot, host, request.path, status, (time.monotonic() - started) * 1000)
+        if routing is not None:
+            headers = {**headers, "Set-Cookie": f"{ROUTING_COOKIE}={routing}; Path=/; HttpOnly"}
         return status, headers, payload
 
     def _record(self, slot: FakeSlot, host: str, path: str, status: int, ms: float) -> None:
@@ -1265,6 +1364,14 @@ def _forward(port: int, request: RecordedRequest) -> Response:
         return answer.status, kept, payload
     except OSError as exc:
         return 502, {"Content-Type": "text/plain"}, f"Bad Gateway: {exc}".encode()
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def query_of(url: str) -> dict[str, list[str]]:

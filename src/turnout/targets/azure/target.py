@@ -12,6 +12,11 @@
   poller's continuation token) as soon as Azure accepted them; the engine journals it
   before `follow` waits, so a later process follows the same operation instead of
   starting a second one. The swap's poller does not poll until `follow` is called.
+- A traffic share (the canary phase) is an App Service routing rule on the production
+  site's configuration (`siteConfig.experiments.rampUpRules`): named after the slot, to the
+  slot's host name, with the share as its reroute percentage. App Service pins each client
+  to the slot it was given with its own `x-ms-routing-name` cookie. Rules others set (with
+  other names) are kept as they are.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from turnout.targets.protocol import (
     OperationStatus,
     SlotState,
     SlotStatus,
+    Stickiness,
+    TrafficShare,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +57,8 @@ if TYPE_CHECKING:
     from turnout.targets.azure.sdk import AzureSession
 
 WARMUP_PATH = "WEBSITE_SWAP_WARMUP_PING_PATH"
+ROUTING_COOKIE = "x-ms-routing-name"
+"""The cookie App Service pins a client to the slot a routing rule gave it with."""
 WARMUP_STATUSES = "WEBSITE_SWAP_WARMUP_PING_STATUSES"
 
 
@@ -476,6 +485,68 @@ class AzureTarget(BlockingCalls):
         from turnout.targets.azure.platform import snapshot
 
         return snapshot(self.session)
+
+    # -- SharesTraffic (routing rules) -----------------------------------------------------
+    shares_traffic = True
+    """Routing rules send a share of production's clients to a slot, pinned by cookie."""
+
+    def _rules(self) -> list[Any]:
+        from azure.core.exceptions import HttpResponseError
+
+        s = self.settings
+        try:
+            config = self.session.web.web_apps.get_configuration(s.resource_group, s.app)
+        except HttpResponseError as exc:
+            raise integration_error(f"reading the site configuration of {s.app}", exc) from exc
+        properties = config.properties
+        experiments = properties.experiments if properties is not None else None
+        return list(experiments.ramp_up_rules or []) if experiments is not None else []
+
+    def route_share(self, share: TrafficShare) -> TrafficShare:
+        """Set (or, at 0 %, remove) the routing rule of `share.slot` on production; rules
+        of other names are kept. Takes effect for clients without a routing cookie."""
+        from azure.core.exceptions import HttpResponseError
+        from azure.mgmt.web.models import Experiments, RampUpRule, SiteConfig, SiteConfigResource
+
+        s = self.settings
+        staging = {share.slot, self.staging_slot} - {None, PRODUCTION}
+        rules = [r for r in self._rules() if r.name not in staging]
+        if share.active:
+            assert share.slot is not None
+            if share.slot == PRODUCTION:
+                raise StepError("production cannot take a share of its own traffic")
+            rules.append(
+                RampUpRule(
+                    name=share.slot,
+                    action_host_name=self.host_of(share.slot),
+                    reroute_percentage=share.percent,
+                )
+            )
+        try:
+            self.session.web.web_apps.update_configuration(
+                s.resource_group,
+                s.app,
+                SiteConfigResource(
+                    properties=SiteConfig(experiments=Experiments(ramp_up_rules=rules))
+                ),
+            )
+        except HttpResponseError as exc:
+            raise step_error(f"setting the routing rules of {s.app}", exc) from exc
+        return self.current_share()
+
+    def current_share(self) -> TrafficShare:
+        """The share the routing rule of the staging slot (or another slot) routes now."""
+        hosts = {
+            str(self.host_of(name)): name
+            for name in self.slots()
+            if name != PRODUCTION
+        }
+        for rule in self._rules():
+            slot = hosts.get(str(rule.action_host_name))
+            percent = float(rule.reroute_percentage or 0.0)
+            if slot is not None and percent > 0:
+                return TrafficShare(slot, percent, Stickiness.COOKIE, ROUTING_COOKIE)
+        return TrafficShare(None, 0.0, Stickiness.COOKIE, ROUTING_COOKIE)
 
     # -- the rest of the protocol ------------------------------------------------------
     def transport(self) -> httpx.BaseTransport | None:
