@@ -12,13 +12,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def _environment(cwd: Path, variables: dict[str, str]) -> Iterator[None]:
-    """Set these environment variables and the working directory, then put both back."""
+def environment(variables: dict[str, str], cwd: Path | None = None) -> Iterator[None]:
+    """Set these environment variables (and the working directory), then put both back."""
     saved = {name: os.environ.get(name) for name in variables}
     here = Path.cwd()
     os.environ.update(variables)
     try:
-        os.chdir(cwd)
+        if cwd is not None:
+            os.chdir(cwd)
         yield
     finally:
         os.chdir(here)
@@ -36,6 +37,6 @@ def turnout_in_process(
     from turnout.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
-    with _environment(cwd, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with environment(env, cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     return subprocess.CompletedProcess(["turnout", *argv], code, out.getvalue(), err.getvalue())

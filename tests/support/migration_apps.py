@@ -6,6 +6,9 @@ table, the second adds a `tier` column. Variants: a second migration that fails 
 its first operation, and one that waits (writing a marker file first) while a hold file
 exists, for kill tests. Every migration run appends its process's arguments to the file
 named by ARGV_LOG, so tests can check that no password was on its command line.
+
+`django_release` and `alembic_release` add what serves the app (a slot process of the local
+target): /health, and /rewards, which reads the table the migrations made.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ else:
         }
     }
 INSTALLED_APPS = ["shop"]
+ROOT_URLCONF = "urls"
+ALLOWED_HOSTS = ["*"]
 SECRET_KEY = "tests-only"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
@@ -189,6 +194,84 @@ ALEMBIC_TIERS_BROKEN = ALEMBIC_TIERS.replace(
 )
 
 
+DJANGO_URLS = """\
+import os
+
+from django.db import connection
+from django.http import JsonResponse
+from django.urls import path
+
+
+def health(request):
+    return JsonResponse({"status": "healthy", "version": os.environ.get("TURNOUT_VERSION")})
+
+
+def rewards(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tier, count(*) FROM shop_reward GROUP BY tier ORDER BY tier")
+        tiers = dict(cursor.fetchall())
+    return JsonResponse({"version": os.environ.get("TURNOUT_VERSION"), "tiers": tiers})
+
+
+urlpatterns = [path("health", health), path("rewards", rewards)]
+"""
+
+DJANGO_SERVE = """\
+import os
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+from django.core.wsgi import get_wsgi_application
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+port = int(os.environ["PORT"])
+make_server("127.0.0.1", port, get_wsgi_application(), handler_class=Quiet).serve_forever()
+"""
+
+ALEMBIC_SERVE = """\
+import json
+import os
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from sqlalchemy import create_engine, text
+
+engine = create_engine(os.environ["DATABASE_URL"])
+
+
+def app(environ, start_response):
+    version = os.environ.get("TURNOUT_VERSION")
+    if environ.get("PATH_INFO") == "/rewards":
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT tier, count(*) FROM rewards GROUP BY tier ORDER BY tier")
+            )
+            body = {"version": version, "tiers": {tier: count for tier, count in rows}}
+    else:
+        body = {"status": "healthy", "version": version}
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+make_server("127.0.0.1", int(os.environ["PORT"]), app, handler_class=Quiet).serve_forever()
+"""
+
+ALEMBIC_VERIFY = """\
+-- every user has a rewards row, and every row a tier
+SELECT count(*) = (SELECT count(*) FROM users) FROM rewards;
+SELECT id FROM rewards WHERE tier IS NULL;
+"""
+
+
 def write_files(root: Path, files: dict[str, str]) -> None:
     """Write each relative path's text under root."""
     for name, text in files.items():
@@ -224,3 +307,23 @@ def alembic_app(package: Path, second: str = ALEMBIC_TIERS) -> None:
             "migrations/versions/2b3c_add_tiers.py": second,
         },
     )
+
+
+def django_release(package: Path, *, migrations: bool) -> None:
+    """The Django app served by `python serve.py`; without `migrations`, its release
+    before the `shop` migrations were written."""
+    django_app(package)
+    write_files(package, {"urls.py": DJANGO_URLS, "serve.py": DJANGO_SERVE})
+    if not migrations:
+        for name in ("0001_rewards.py", "0002_tiers.py"):
+            (package / "shop" / "migrations" / name).unlink()
+
+
+def alembic_release(package: Path, *, migrations: bool) -> None:
+    """The Alembic app served by `python serve.py`, with deploy/verify.sql; without
+    `migrations`, its release before any revision was written."""
+    alembic_app(package)
+    write_files(package, {"serve.py": ALEMBIC_SERVE, "deploy/verify.sql": ALEMBIC_VERIFY})
+    if not migrations:
+        for revision in (package / "migrations" / "versions").glob("*.py"):
+            revision.unlink()

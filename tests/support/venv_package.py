@@ -3,14 +3,17 @@
 `python -m venv` makes the environment (its `bin/python` links to the system
 interpreter, outside the package); pip installs a wheel built here on disk — a
 stdlib-only WSGI app, `tinyserve`, with a console script — so nothing needs the
-network.
+network. `build_venv_with` copies distributions this test run has installed (Django,
+Alembic, psycopg) into a new venv, as pip would have installed them from their wheels.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -22,6 +25,7 @@ APP = '''\
 
 import json
 import os
+import shutil
 import sys
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -132,3 +136,27 @@ def _add_link(archive: zipfile.ZipFile, tree: Path, path: Path) -> None:
     info = zipfile.ZipInfo(path.relative_to(tree).as_posix())
     info.external_attr = (stat.S_IFLNK | 0o777) << 16
     archive.writestr(info, str(path.readlink()))
+
+
+def build_venv_with(tree: Path, distributions: list[str]) -> Path:
+    """`tree/.venv` made by `python -m venv`, holding these distributions as pip installed
+    them in this test run's environment (their RECORD's files, bytecode left out).
+
+    Offline and fast: pip would need their wheels, which are not on this machine."""
+    venv = tree / ".venv"
+    python = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run(
+        [python, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True
+    )
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = site / "site-packages"
+    for name in distributions:
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            # Scripts live outside site-packages (`../../../bin/x`); bytecode is rebuilt.
+            if file.parts[0] == ".." or "__pycache__" in file.parts:
+                continue
+            target = site / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(str(file.locate())), target)
+    return tree

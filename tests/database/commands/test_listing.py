@@ -44,6 +44,15 @@ def test_django_plan_splits_applied_and_pending() -> None:
     assert status.pending_names == ["shop.0002_tiers", "shop.0003_x"]
 
 
+def test_django_plan_of_a_project_without_migrations_is_empty() -> None:
+    """Django's `(no migrations)` means nothing applied and nothing pending; other text
+    without migration lines is not its plan."""
+    status = django_plan("(no migrations)\n")
+    assert status.applied == () and status.pending == ()
+    with pytest.raises(ListingError, match="no migration lines"):
+        django_plan("Traceback (most recent call last):\n")
+
+
 def test_alembic_pending_is_every_revision_not_under_current() -> None:
     """Revisions not reachable from `current` are pending, oldest first, with messages."""
     history = "a1 -> b2 (head), add tiers\n<base> -> a1, add rewards\n"

@@ -71,7 +71,8 @@ def django_plan(output: str) -> ToolStatus:
             applied.append(name)
         else:
             pending.append(ToolMigration(name))
-    if not applied and not pending and output.strip():
+    # A project without any migration yet: Django says so instead of listing none.
+    if not applied and not pending and output.strip() not in ("", "(no migrations)"):
         raise ListingError("showmigrations --plan printed no migration lines: " + _excerpt(output))
     return ToolStatus(tuple(pending), tuple(applied))
 
