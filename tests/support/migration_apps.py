@@ -44,8 +44,6 @@ else:
         }
     }
 INSTALLED_APPS = ["shop"]
-ROOT_URLCONF = "urls"
-ALLOWED_HOSTS = ["*"]
 SECRET_KEY = "tests-only"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
@@ -314,6 +312,8 @@ def django_release(package: Path, *, migrations: bool) -> None:
     before the `shop` migrations were written."""
     django_app(package)
     write_files(package, {"urls.py": DJANGO_URLS, "serve.py": DJANGO_SERVE})
+    with (package / "settings.py").open("a") as settings:
+        settings.write('ROOT_URLCONF = "urls"\nALLOWED_HOSTS = ["*"]\n')
     if not migrations:
         for name in ("0001_rewards.py", "0002_tiers.py"):
             (package / "shop" / "migrations" / name).unlink()
