@@ -289,3 +289,21 @@ def test_a_deployment_journaled_in_the_old_shape_resumes(
     assert "- [x] CI kept green — attested" in row.data.other["tracking"]["body"]
     journal = {step.name: step.outputs for step in sqlite_store.steps(cut.id)}
     assert journal["preflight"] == old["preflight"]
+
+
+def test_a_failure_reaches_the_result_and_the_hooks_as_recorded(
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed step's record is the result's details and what the issue's closing names."""
+    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, sqlite_store, target)
+    target.set_unhealthy("1.1.0")
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.ROLLED_BACK
+    row = sqlite_store.deployment(result.deployment_id)
+    assert row is not None and row.data.failure is not None
+    assert result.details == row.data.failure.to_dict()
+    tracking = row.data.other["tracking"]
+    closing = tracking["comments"][-1]["text"]
+    assert f"**Failed step:** `{row.data.failure.step}`: {row.data.failure.error}" in closing

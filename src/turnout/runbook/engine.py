@@ -284,8 +284,7 @@ class Engine:
                 ctx.outputs[step_row.name] = dict(step_row.outputs or {})
         load_operations(ctx, self.store.steps(row.id))
         ctx.keep_operation = Journal(self.store, ctx).keep_operation
-        if row.data.failure is not None:
-            ctx.failure = row.data.failure.to_dict()
+        ctx.failure_record = row.data.failure
         return ctx
 
     def _shared_target(self) -> Target:
@@ -393,7 +392,7 @@ class Engine:
             )
             return Result(dep_id, DeploymentStatus.WAITING_APPROVAL, exc.exit_code, exc.message)
         failure = FailureRecord(step.name, _error_text(exc), details=_details(exc))
-        ctx.failure = failure.to_dict()
+        ctx.failure_record = failure
         self.store.update_deployment_data(dep_id, failure=failure)
         if isinstance(exc, Refused | BadInput) and not changed:
             return self._settle(
@@ -406,14 +405,15 @@ class Engine:
             )
         if not isinstance(exc, TurnoutError):
             failure = replace(failure, traceback="".join(traceback.format_exception(exc))[-4000:])
-            ctx.failure = failure.to_dict()
+            ctx.failure_record = failure
             self.store.update_deployment_data(dep_id, failure=failure)
         self.store.update_deployment(dep_id, status=DeploymentStatus.COMPENSATING.value)
         return self._compensate_and_finish(dep_id, ctx)
 
     def _compensate_and_finish(self, dep_id: int, ctx: StepContext) -> Result:
-        failed_step = str(ctx.failure.get("step", "?"))
-        error = str(ctx.failure.get("error", "failed"))
+        failure = ctx.failure_record
+        failed_step = failure.step if failure is not None else "?"
+        error = failure.error if failure is not None else "failed"
         undo_failure = compensate(
             Journal(self.store, ctx),
             keep_lease=lambda: self._keep_lock(dep_id),
@@ -466,10 +466,11 @@ class Engine:
         if problems:
             message = f"{message}; " + "; ".join(problems)
             self.store.update_deployment(dep_id, message=message)
-        failure = (
-            ctx.failure if details is None and status is not DeploymentStatus.SUCCEEDED else {}
-        )
-        return Result(dep_id, status, code, message, details if details is not None else failure)
+        if details is None:
+            failure = ctx.failure_record
+            ended_badly = failure is not None and status is not DeploymentStatus.SUCCEEDED
+            details = failure.to_dict() if ended_badly and failure is not None else {}
+        return Result(dep_id, status, code, message, details)
 
     def _unposted(self, ctx: StepContext) -> list[str]:
         problems: list[str] = []
@@ -492,7 +493,7 @@ class Engine:
             environment=self.env.name,
             deployment_id=dep_id,
             message=message,
-            failure=ctx.failure or None,
+            failure=None if ctx.failure_record is None else ctx.failure_record.to_dict(),
         )
 
     def _phase_ended(self, ctx: StepContext, phase: str) -> None:

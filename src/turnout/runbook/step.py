@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from turnout.model import DeploymentInfo, PlannedDeployment
     from turnout.runbook.outputs import StepOutputs
     from turnout.store import Store
-    from turnout.store.deployment_data import DeploymentData
+    from turnout.store.deployment_data import DeploymentData, FailureRecord
     from turnout.targets.protocol import Operation, Target
 
 
@@ -107,7 +107,7 @@ class StepContext:
     """Journal status of every step of the plan, by step name."""
     progress: Callable[[str], None] = lambda _message: None
     """Report a line of live progress (the CLI shows it)."""
-    failure: dict[str, Any] = field(default_factory=dict)
+    failure_record: FailureRecord | None = None
     """While compensating or in `after`: the failed step, its error and evidence."""
     cut_off: set[str] = field(default_factory=set)
     """Steps an earlier run of this deployment started but never finished (a crash)."""
@@ -117,6 +117,12 @@ class StepContext:
     handles a later run follows instead of starting the work again."""
     keep_operation: Callable[[str, str, Operation], None] = lambda _step, _key, _op: None
     """How the engine journals a handle: (step, output key, operation)."""
+
+    @property
+    def failure(self) -> dict[str, Any]:
+        """The failure as the deployment's record stores it (`{}` when nothing failed): the
+        JSON form message templates are given."""
+        return {} if self.failure_record is None else self.failure_record.to_dict()
 
     def track_operation(self, step: str, operation: Operation, *, undo: bool = False) -> None:
         """Journal the handle of an operation the target accepted, before waiting on it."""

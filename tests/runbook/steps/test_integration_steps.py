@@ -27,6 +27,7 @@ from turnout.runbook.steps.infra import InfraStep
 from turnout.runbook.steps.release_record import LogStep, TagStep
 from turnout.runbook.steps.track import CloseStep, TrackStep
 from turnout.store import Store
+from turnout.store.deployment_data import FailureRecord
 
 GH_TOKEN = "ghp_STEPSTOKEN42"
 HOOK_PATH = "/hooks/HOOKSECRET"
@@ -195,11 +196,11 @@ def test_rollback_announcement_carries_the_evidence_once(world: World) -> None:
     ctx = world.context()
     step = AnnounceStartStep()
     step.run(ctx)
-    ctx.failure = {
-        "step": "verify",
-        "error": "error rate 4.1% above 0.1%",
-        "details": {"evidence": {"reasons": ["error rate 4.1% > 0.1%"], "error_rate": 0.041}},
-    }
+    ctx.failure_record = FailureRecord(
+        "verify",
+        "error rate 4.1% above 0.1%",
+        details={"evidence": {"reasons": ["error rate 4.1% > 0.1%"], "error_rate": 0.041}},
+    )
     step.after(ctx, Outcome.ROLLED_BACK)
     step.after(ctx, Outcome.ROLLED_BACK)
     step.after(ctx, Outcome.SUCCEEDED)
@@ -282,11 +283,9 @@ def test_failed_deployment_closes_its_issue_with_the_evidence(world: World) -> N
     """When the deployment fails, track's hook closes the issue as not planned, with evidence."""
     ctx = world.context()
     ctx.outputs["track"] = TrackStep().run(ctx).journal()
-    ctx.failure = {
-        "step": "smoke",
-        "error": "GET /health returned 500",
-        "details": {"evidence": {"status": 500}},
-    }
+    ctx.failure_record = FailureRecord(
+        "smoke", "GET /health returned 500", details={"evidence": {"status": 500}}
+    )
     TrackStep().after(ctx, Outcome.ROLLED_BACK)
     issue = _issue(world)
     assert issue["state"] == "closed" and issue["state_reason"] == "not_planned"
@@ -377,7 +376,9 @@ def test_refusal_after_the_start_is_announced_as_refused(world: World) -> None:
     """A gate refusing after the start announcement tells that nothing was changed."""
     ctx = world.context()
     AnnounceStartStep().run(ctx)
-    ctx.failure = {"step": "preconditions", "error": "active incident(s): pagerduty #Q1 'latency'"}
+    ctx.failure_record = FailureRecord(
+        "preconditions", "active incident(s): pagerduty #Q1 'latency'"
+    )
     AnnounceStartStep().after(ctx, Outcome.REFUSED)
     message = world.webhook.received[-1]
     assert message["title"] == "⛔ Production Deployment Refused"

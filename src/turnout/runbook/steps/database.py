@@ -401,10 +401,10 @@ class MigrateStep(_AsksTheTool, Step):
             ).journal()
         backup = svc.find_backup(int(backup_id))
         expected = backup.details.get(PRE_MIGRATION_KEY)
+        failed = ctx.failure_record.step if ctx.failure_record is not None else "?"
         result = svc.restore(
             backup.id,
-            reason=f"deployment {ctx.deployment.id} compensating ({ctx.failure.get('step', '?')}"
-            " failed)",
+            reason=f"deployment {ctx.deployment.id} compensating ({failed} failed)",
             expected=LogicalDump.from_dict(expected) if isinstance(expected, dict) else None,
             deployment_id=_dep_id(ctx),
         )

@@ -139,11 +139,11 @@ class TrackStep(Step):
         if text is None or issue is None:
             return
         lines = [text]
-        failure = ctx.failure or {}
-        if failure.get("step"):
-            lines.append(f"\n**Failed step:** `{failure['step']}`: {failure.get('error', '')}")
-        details = failure.get("details")
-        evidence = details.get("evidence") if isinstance(details, Mapping) else None
+        failure = ctx.failure_record
+        if failure is not None and failure.step:
+            lines.append(f"\n**Failed step:** `{failure.step}`: {failure.error}")
+        details = failure.details if failure is not None else None
+        evidence = details.get("evidence") if details is not None else None
         flat = evidence_lines(evidence if evidence is not None else details)
         if flat:
             lines += ["\n**Evidence:**", *(f"- {line}" for line in flat)]
