@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,azure,report]'
+	$(BIN)/pip install --quiet -e '.[dev,azure,report,dashboard]'
 	touch $@
 
 # Debian packages the tests drive for real: Chromium for the pages' browser tests, OpenSSH's

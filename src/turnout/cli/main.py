@@ -42,6 +42,7 @@ def _register(argv: list[str]) -> None:
     from turnout.cli import (
         audit_cmd,
         config_cmds,
+        dashboard_cmd,
         db_cmd,
         demo_cmd,
         deploy_cmds,
@@ -65,6 +66,7 @@ def _register(argv: list[str]) -> None:
         policy_cmds,
         watch_cmd,
         audit_cmd,
+        dashboard_cmd,
     ):
         module.register(app)
 

@@ -25,6 +25,9 @@ class Person(Section):
     notify: Secret | None = None
     """Secret reference to an Apprise URL reaching this person directly (a Slack DM
     webhook, mailto://…): how the on-call engineer is told of a production deployment."""
+    dashboard_token: Secret | None = None
+    """Secret reference to this person's sign-in token for `turnout dashboard`
+    (docs/dashboard.md); without one the person cannot sign in there."""
 
     ssh_keys: list[str] = Field(default_factory=list)
     """OpenSSH public key lines (`ssh-ed25519 AAAA… comment`) whose signatures stand for

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turnout.errors import BadInput
@@ -123,8 +124,11 @@ class SqliteDatabase(Database):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only and path is not None
+        """Open the file `mode=ro`; each transaction a deferred (read) one that takes no
+        lock against writers (a page polling the store must not queue a deployment)."""
         self.url = f"sqlite:///{path}" if path else "sqlite://"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -133,6 +137,8 @@ class SqliteDatabase(Database):
         self._kept: list[object] = []
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._connect_read_only()
         # isolation_level=None: transactions begin where this module says, not where
         # sqlite3 guesses.
         connection = sqlite3.connect(
@@ -143,6 +149,19 @@ class SqliteDatabase(Database):
         # it may lose the last commits on power loss.
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
+        with self._guard:
+            self._all.append(connection)
+        return connection
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        assert self.path is not None
+        connection = sqlite3.connect(
+            f"{Path(self.path).resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=60,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         with self._guard:
             self._all.append(connection)
         return connection
@@ -160,6 +179,10 @@ class SqliteDatabase(Database):
     def transaction(self) -> Iterator[Transaction]:
         with self._guard if self._shared is not None else _nothing():
             connection = self.connection()
+            if self.read_only:
+                with self._reading(connection) as tx:
+                    yield tx
+                return
             try:
                 # IMMEDIATE takes the write lock up front, so concurrent processes queue
                 # on the busy timeout instead of failing with "database is locked" later.
@@ -175,6 +198,17 @@ class SqliteDatabase(Database):
                 raise
             else:
                 connection.execute("COMMIT")
+
+    @staticmethod
+    @contextmanager
+    def _reading(connection: sqlite3.Connection) -> Iterator[Transaction]:
+        # Deferred: a snapshot of the file from the first read on (WAL lets writers commit
+        # meanwhile); nothing to commit, so it always ends in a rollback.
+        connection.execute("BEGIN")
+        try:
+            yield _SqliteTransaction(connection)
+        finally:
+            connection.execute("ROLLBACK")
 
     def stamp(self, moment: datetime) -> Any:
         return moment.astimezone(UTC).strftime(_SQLITE_STAMP)
@@ -218,17 +252,22 @@ class _CoreTransaction(Transaction):
 class CoreDatabase(Database):
     """Any other database (PostgreSQL) through a SQLAlchemy Core engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.url = engine.url.render_as_string(hide_password=True)
+        self.read_only = read_only
+        """Every transaction READ ONLY (PostgreSQL refuses any write in it)."""
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        from sqlalchemy import text
         from sqlalchemy.exc import DataError, IntegrityError
 
         try:
             with self.engine.begin() as connection:
+                if self.read_only and self.dialect == "postgresql":
+                    connection.execute(text("SET TRANSACTION READ ONLY"))
                 yield _CoreTransaction(connection)
         except IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc

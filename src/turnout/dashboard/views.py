@@ -1,0 +1,259 @@
+"""What the pages show, read from a (read-only) store and the configuration: typed views
+the templates render, so no template reaches into stored documents itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from turnout.api.outcome import what_happened
+from turnout.api.status_report import next_step
+from turnout.config import LoadedConfig
+from turnout.errors import TurnoutError
+from turnout.history import deployment_summary
+from turnout.model import DeploymentStatus, StepStatus
+from turnout.policy.approvals import eligible, requirements
+from turnout.policy.flags import is_production
+from turnout.runbook.steps import load_step
+from turnout.store import Store
+from turnout.store.records import DeploymentRecord, StepRecord
+
+
+@dataclass(frozen=True)
+class SlotLine:
+    """One slot as the target reported it at the last look."""
+
+    name: str
+    version: str | None
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One journal entry: its phase, status, timing and message."""
+
+    phase: str
+    name: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+
+    def elapsed(self, now: datetime) -> float | None:
+        """Seconds it ran (so far, while running)."""
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or now) - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    """What a deployment waiting for approval still needs, and who may give it."""
+
+    requirement: str
+    may_approve: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentLine:
+    """A deployment in a list: the row of the history table."""
+
+    id: int
+    environment: str
+    version: str
+    previous_version: str | None
+    status: str
+    deployer: str
+    emergency: bool
+    created_at: datetime
+    finished_at: datetime | None
+    message: str | None
+    rolled_back_later: bool
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """One deployment in full: its journal, the approvals it needs and has, its audit trail."""
+
+    line: DeploymentLine
+    steps: tuple[StepLine, ...]
+    running_step: StepLine | None
+    needs: tuple[ApprovalNeed, ...]
+    approvals: tuple[tuple[str, str | None, datetime], ...]
+    audit: tuple[tuple[datetime, str, str, str], ...]
+    """(at, actor, action, details in short), oldest first."""
+    checklist: tuple[dict[str, Any], ...]
+    gates: tuple[tuple[str, str, str], ...]
+    """(gate, verdict, message) of the window, approval and checklist steps."""
+    happened: str | None
+    next: str | None
+    record: DeploymentRecord
+
+
+@dataclass(frozen=True)
+class EnvironmentView:
+    """An environment: what is live, what is running, the step in progress, what is next."""
+
+    name: str
+    production: bool
+    slots: tuple[SlotLine, ...] | None
+    target_error: str | None
+    lock_holder: str | None
+    latest: DeploymentView | None
+    recent: tuple[DeploymentLine, ...] = field(default_factory=tuple)
+
+    @property
+    def live_version(self) -> str | None:
+        """The version in the production slot, as last seen."""
+        for slot in self.slots or ():
+            if slot.name == "production":
+                return slot.version
+        return None
+
+
+@cache
+def _phase(step: str) -> str:
+    """The runbook phase a step belongs to (as the terminal's progress shows it)."""
+    try:
+        return load_step(step).phase
+    except TurnoutError:  # a step of an older version: shown without a phase
+        return ""
+
+
+def _message(step: StepRecord) -> str:
+    summary = step.outputs.get("summary") or step.outputs.get("message")
+    if step.error:
+        return step.error
+    return str(summary) if summary else ""
+
+
+def step_line(step: StepRecord) -> StepLine:
+    """A journal entry as the page shows it."""
+    return StepLine(
+        phase=_phase(step.name),
+        name=step.name,
+        status=str(step.status),
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        message=_message(step),
+    )
+
+
+def deployment_line(row: DeploymentRecord) -> DeploymentLine:
+    """A deployment's row."""
+    return DeploymentLine(
+        id=row.id,
+        environment=row.environment,
+        version=row.version,
+        previous_version=row.previous_version,
+        status=str(row.status),
+        deployer=row.deployer,
+        emergency=row.emergency,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        message=row.message,
+        rolled_back_later=row.rolled_back_later is not None,
+    )
+
+
+def _needs(config: LoadedConfig, row: DeploymentRecord, store: Store) -> tuple[ApprovalNeed, ...]:
+    if row.status is not DeploymentStatus.WAITING_APPROVAL:
+        return ()
+    environment = config.env(row.environment)
+    given = {a.approver for a in store.approvals(row.id)}
+    needed = requirements(
+        environment, emergency=row.emergency, outside_window=row.data.outside_window
+    )
+    found = []
+    for need in needed:
+        names = eligible(config, tuple(need.roles), row.deployer)
+        if not set(names) & given:
+            found.append(ApprovalNeed(need.describe(), tuple(names)))
+    return tuple(found)
+
+
+def _gates(steps: list[StepRecord]) -> tuple[tuple[str, str, str], ...]:
+    found = []
+    for step in steps:
+        if step.name not in {"window", "approval", "checklist"} or not step.outputs:
+            continue
+        outputs = step.outputs
+        verdict = str(outputs.get("verdict") or ("ok" if outputs.get("ok") else "not met"))
+        message = str(outputs.get("message") or outputs.get("summary") or step.error or "")
+        found.append((step.name, verdict, message))
+    return tuple(found)
+
+
+def _audit_details(details: dict[str, Any]) -> str:
+    shown = []
+    for key in ("why", "reason", "comment", "role", "to", "summary"):
+        value = details.get(key)
+        if value:
+            shown.append(f"{key}: {value}")
+    return "; ".join(shown)
+
+
+def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -> DeploymentView:
+    """Everything the deployment's page shows."""
+    steps = store.steps(row.id)
+    lines = tuple(step_line(step) for step in steps)
+    running = next((s for s in lines if s.status in {StepStatus.RUNNING, StepStatus.UNDOING}), None)
+    checklist = next((s.outputs.get("items") for s in steps if s.name == "checklist"), None) or ()
+    summary = deployment_summary(store, row.id)
+    failure = row.data.failure
+    return DeploymentView(
+        line=deployment_line(row),
+        steps=lines,
+        running_step=running,
+        needs=_needs(config, row, store),
+        approvals=tuple((a.approver, a.role, a.created_at) for a in store.approvals(row.id)),
+        audit=tuple(
+            (entry.at, entry.actor, str(entry.action), _audit_details(dict(entry.details)))
+            for entry in store.audit_log(deployment_id=row.id, limit=200)
+        ),
+        checklist=tuple(dict(item) for item in checklist if isinstance(item, dict)),
+        gates=_gates(steps),
+        happened=what_happened(row.environment, summary),
+        next=next_step(
+            row.environment, row.status, row.id, None if failure is None else failure.step
+        ),
+        record=row,
+    )
+
+
+def environment_view(
+    config: LoadedConfig,
+    store: Store,
+    name: str,
+    slots: tuple[SlotLine, ...] | None,
+    target_error: str | None,
+) -> EnvironmentView:
+    """An environment's page: slots (as the feed last saw them), lock, latest deployment."""
+    environment = config.env(name)
+    rows = store.deployments(name, limit=6)
+    lock = store.lock(name)
+    return EnvironmentView(
+        name=name,
+        production=is_production(environment),
+        slots=slots,
+        target_error=target_error,
+        lock_holder=None if lock is None else lock.holder,
+        latest=deployment_view(config, store, rows[0]) if rows else None,
+        recent=tuple(deployment_line(row) for row in rows[1:]),
+    )
+
+
+def history_lines(
+    store: Store, environment: str | None, status: str | None, limit: int = 100
+) -> tuple[DeploymentLine, ...]:
+    """The history table, newest first, filtered by environment and status."""
+    rows = store.deployments(environment, limit=limit, status=status or None)
+    return tuple(deployment_line(row) for row in rows)
+
+
+def now() -> datetime:
+    """The page's clock (UTC)."""
+    return datetime.now(UTC)
