@@ -139,3 +139,24 @@ def test_a_read_only_dashboard_refuses_every_action(waiting: Project) -> None:
             assert client.post("/signin", data={"token": TOKEN, "next": "/"}).status_code == 303
             refused = client.post("/deployments/1/approve", data={})
     assert refused.status_code == 403 and "read-only" in refused.text
+
+
+def test_where_approvals_must_be_signed_the_page_gives_the_command(tmp_path: Path) -> None:
+    """With `policy.approvals.signed`, a signed-in person sees the exact command to run with
+    their SSH key instead of an approve button; a forged form is refused by the API."""
+    signed = PEOPLE.replace('["senior-engineer"] }', '["senior-engineer"], signed = true }')
+    project = fake_project(tmp_path / "shop", extra=signed)
+    project.set_slots({"production": "1.0.0", "staging": None})
+    done = project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes")
+    assert done.returncode == 3, done.stderr
+    with (
+        dashboard(project.config, "--actions", env={"LEAD_TOKEN": TOKEN}) as running,
+        httpx.Client(base_url=running.url, headers={"Origin": running.url}) as client,
+    ):
+        client.post("/signin", data={"token": TOKEN, "next": "/"})
+        page = client.get("/deployments/1").text
+        csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
+        forged = client.post("/deployments/1/approve", data={"csrf": csrf})
+    assert "turnout approve 1 --as lead --key YOUR_SSH_KEY" in page
+    assert 'class="approve"' not in page
+    assert forged.status_code == 400 and "--key" in forged.text

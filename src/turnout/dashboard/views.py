@@ -16,6 +16,7 @@ from turnout.history import deployment_summary
 from turnout.model import DeploymentStatus, StepStatus
 from turnout.policy.approvals import eligible, requirements
 from turnout.policy.flags import is_production
+from turnout.policy.signed_approvals import signatures_required
 from turnout.runbook.steps import load_step
 from turnout.store import Store
 from turnout.store.records import DeploymentRecord, StepRecord
@@ -91,6 +92,9 @@ class DeploymentView:
     happened: str | None
     next: str | None
     record: DeploymentRecord
+    signed_only: bool = False
+    """Only approvals signed with the approver's SSH key count here: the page shows the
+    command instead of a button (a signing key never reaches the page)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
             row.environment, row.status, row.id, None if failure is None else failure.step
         ),
         record=row,
+        signed_only=signatures_required(config.env(row.environment)),
     )
 
 
