@@ -35,6 +35,8 @@ def project(
         monkeypatch.setenv("TESORO_SQL_PASSWORD", "s3cret-Sql-pw")
         monkeypatch.setenv("TESORO_STORAGE_KEY", azurite.key)
         sql = FakeAzureSql(world.server, SERVER)
+        sql.retry_after = None  # the project's poll_interval (0.1 s) paces the SDK's looks
+        sql.operation_seconds = 0.1
         sql.add_database(DB, BEFORE)
         root = tmp_path / "project"
         root.mkdir()

@@ -10,9 +10,9 @@ documented Microsoft.Sql REST contract the official azure-mgmt-sql client expect
   PointInTimeRestore (sourceDatabaseId, restorePointInTime within the source's restore
   window): 202 with the new database (status Creating), `Azure-AsyncOperation`
   (`.../locations/{loc}/databaseAzureAsyncOperation/{id}`), `Location` and
-  `Retry-After: 1`; the operation runs `operation_seconds` (and until `gate` is set), then
-  the database is Online with the source's content at that point, or the operation is
-  Failed (an ARM error) and the database gone.
+  `Retry-After` (`retry_after`); the operation runs `operation_seconds` (and until
+  `gate` is set), then the database is Online with the source's content at that
+  point, or the operation is Failed (an ARM error) and the database gone.
 - `GET .../databases/{db}/backupShortTermRetentionPolicies/default`: `retentionDays`.
 - `POST .../databases/{db}/export` (ExportDatabaseDefinition): 202 with
   `importExportAzureAsyncOperation` and `importExportOperationResults` URLs; when it
@@ -107,6 +107,9 @@ class FakeAzureSql:
         # Knobs a test turns.
         self.operation_seconds = 0.3
         """How long a create, export or import runs."""
+        self.retry_after: str | None = "1"
+        """The Retry-After of operation answers (None: none sent, so the client's own
+        polling interval paces its looks, as the SDK does when Azure sends none)."""
         self.gate = threading.Event()
         """Operations finish only once this is set (a test holds them in progress)."""
         self.gate.set()
@@ -116,6 +119,8 @@ class FakeAzureSql:
         """The reason every export fails (None: exports succeed)."""
         self.on_move: Callable[[str, str], None] | None = None
         """Called with (name, new name) when a rename arrives, before it is applied."""
+        self.fail_move: dict[str, str] = {}
+        """Database name -> the reason renaming it fails."""
         self.moves: list[tuple[str, str]] = []
         self.creates: list[tuple[str, str]] = []
         """(name, createMode) of every create asked for."""
@@ -349,6 +354,8 @@ class FakeAzureSql:
             db = self.databases.get(name)
             if db is None:
                 return _not_found(name)
+            if name in self.fail_move:
+                return _error(400, "DatabaseRenameFailed", self.fail_move[name])
             if new_name in self.databases:
                 return _error(
                     409, "DatabaseAlreadyExists", f"Database '{new_name}' already exists."
@@ -464,11 +471,14 @@ class FakeAzureSql:
             f"{self.azure.url}/subscriptions/{self.azure.subscription}/providers/Microsoft.Sql"
             f"/locations/{self.azure.location}"
         )
-        return {
+        headers = {
             "Azure-AsyncOperation": f"{base}/{status_kind}/{operation.id}?api-version=2025-01-01",
             "Location": f"{base}/{result_kind}/{operation.id}?api-version=2025-01-01",
-            "Retry-After": "1",
         }
+        return self._paced(headers)
+
+    def _paced(self, headers: dict[str, str]) -> dict[str, str]:
+        return headers if self.retry_after is None else {**headers, "Retry-After": self.retry_after}
 
     def _operation(self, kind: str, operation_id: str) -> Response:
         with self.azure.lock:
@@ -485,9 +495,9 @@ class FakeAzureSql:
                 }
                 if operation.error is not None:
                     doc["error"] = operation.error
-                return json_response(200, doc, {"Retry-After": "1"})
+                return json_response(200, doc, self._paced({}))
             if operation.status == "InProgress":
-                return 202, {"Retry-After": "1"}, b""
+                return 202, self._paced({}), b""
             if operation.status == "Failed":
                 error = operation.error or {}
                 return _error(400, error.get("code", "Failed"), error.get("message", "failed"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,21 @@ from turnout.errors import Refused
 # The database layer is imported when a `db` command runs, not for every command's start.
 if TYPE_CHECKING:
     from turnout.api import DatabaseOperations
+    from turnout.azure_sql_record import RestoreSource
+
+class RestoreFrom(StrEnum):
+    """Where an Azure SQL restore comes from (`db restore --from`)."""
+
+    PITR = "pitr"
+    COPY = "copy"
+    BACPAC = "bacpac"
+
+
+_SOURCES: dict[RestoreFrom, RestoreSource] = {
+    RestoreFrom.PITR: "pitr",
+    RestoreFrom.COPY: "copy",
+    RestoreFrom.BACPAC: "bacpac",
+}
 
 PackageOption = Annotated[
     Path | None, typer.Option("--package", "-p", help="Release package (zip or directory).")
@@ -149,29 +165,47 @@ def restore(
         int | None, typer.Argument(help="Backup id (default: the newest one).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    source: Annotated[
+        RestoreFrom | None,
+        typer.Option(
+            "--from",
+            help="Azure SQL: restore from the point in time (pitr), the pre-migration copy"
+            " or the bacpac (default: the copy if one was taken, else pitr).",
+        ),
+    ] = None,
     actor: AsOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore a recorded backup (asks first; refuses a file whose checksum changed)."""
+    """Restore a recorded backup (asks first; refuses a file whose checksum changed).
+    Azure SQL: to a new database, verified, swapped in by rename."""
+    chosen = None if source is None else _SOURCES[source]
     with _operations(config, env, current_user(actor)) as ops:
         record = ops.find_backup(backup_id)
+        question = ops.describe_restore(record, chosen)
         if not yes:
             if not sys.stdin.isatty():
                 raise Refused("restore replaces the whole database: confirm with --yes")
             say(
-                f"Restore backup {record.id} ({record.created_at.isoformat(timespec='seconds')},"
-                f" {record.location}) into"
-                f" {ops.describe()}? Every change since then is lost; coordinate"
-                " with engineering leadership."
+                f"{question} Every change since then is lost; coordinate with engineering"
+                " leadership."
             )
             if not typer.confirm("Restore?", default=False):
                 raise Refused("restore not confirmed; nothing changed")
-        done = ops.restore(record.id)
+        done = ops.restore(record.id, chosen)
     if as_json:
         emit_json(done.to_dict())
         return
+    azure = done.result.azure_sql
+    if azure is not None:
+        say(
+            f"[green]✓[/] restored backup {record.id} into {azure.target} ({azure.source},"
+            f" verified, swapped in by rename); the database it replaced is kept as"
+            f" {azure.replaced_name}"
+        )
+        return
     say(f"[green]✓[/] restored backup {record.id} into {env}; row counts match the backup")
+
 
 
 def register(app: typer.Typer) -> None:

@@ -169,8 +169,9 @@ def check_restore_window(
     )
 
 
-class AzureSqlBackups:
-    """Takes the configured backup of one Azure SQL database."""
+class ServerWork:
+    """Work on one Azure SQL database through its server's management plane, which is
+    opened (credential, client) at first use."""
 
     def __init__(
         self,
@@ -192,6 +193,10 @@ class AzureSqlBackups:
         if self._management is None:
             self._management = open_management(self.location, self.clock, self.progress)
         return self._management
+
+
+class AzureSqlBackups(ServerWork):
+    """Takes the configured backup of one Azure SQL database."""
 
     def take(self, deployment_id: int | None) -> AzureSqlBackup:
         """Record and check the restore point; then the copy or the export, if configured."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turnout.azure_sql_record import AzureSqlRestore, RestoreSource
 from turnout.clock import Clock, SystemClock
 from turnout.database.backups import (
     AZURE_SQL_KEY,
@@ -44,16 +45,21 @@ class RestoreResult:
     row_counts: dict[str, int]
     equal_to_expected: bool | None = None
     differences: list[str] = field(default_factory=list)
+    azure_sql: AzureSqlRestore | None = None
+    """An Azure SQL restore: the new database, its verification, the renames."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
+        doc: dict[str, Any] = {
             "backup_id": self.backup.id,
             "location": self.backup.location,
             "row_counts": self.row_counts,
             "equal_to_pre_migration": self.equal_to_expected,
             "differences": self.differences,
         }
+        if self.azure_sql is not None:
+            doc["azure_sql"] = self.azure_sql.model_dump(mode="json")
+        return doc
 
 
 def verified_key(environment: str) -> str:
@@ -281,24 +287,30 @@ class DatabaseService:
         reason: str,
         expected: LogicalDump | None = None,
         deployment_id: int | None = None,
+        source: RestoreSource | None = None,
     ) -> RestoreResult:
-        """Restore a backup after checking its checksum; prove the result; record and audit."""
+        """Restore a backup after checking its checksum; prove the result; record and audit.
+        Azure SQL: to a new database from `source` (default: the copy, else point-in-time),
+        swapped in by rename; an unfinished restore of the backup is finished first."""
         record = self.find_backup(backup_id)
         row = self.store.backup(record.id)
         assert row is not None
-        path = usable_backup_file(row)
-        self.progress(f"restoring backup {record.id} ({path}) into {self.location.describe()}")
-        wanted = dict(record.details.get("row_counts", {}))
-        counts = self.driver.restore(path, record.checksum, wanted)
-        result = RestoreResult(record, counts)
-        if counts != wanted:
-            result.differences.append(
-                f"row counts after restore {counts} differ from the backup's {wanted}"
-            )
+        if self.location.engine == "mssql":
+            result = self._azure_restore(row, source, reason=reason, deployment_id=deployment_id)
+        else:
+            if source is not None:
+                raise BadInput(
+                    f"--from {source}: only an Azure SQL backup is restored from a copy,"
+                    " a bacpac or a point in time"
+                )
+            result = self._file_restore(row)
         if expected is not None:
             after = self.logical_dump()
             result.differences += expected.differences(after)
             result.equal_to_expected = not result.differences
+        row = self.store.backup(record.id)
+        assert row is not None
+        record = row
         restores = [
             *record.details.get("restores", []),
             {
@@ -331,6 +343,47 @@ class DatabaseService:
                 details=result.to_dict(),
             )
         return result
+
+    def _file_restore(self, record: BackupRecord) -> RestoreResult:
+        """SQLite, PostgreSQL: replace the database's content with the backup file's."""
+        path = usable_backup_file(record)
+        self.progress(f"restoring backup {record.id} ({path}) into {self.location.describe()}")
+        wanted = dict(record.details.get("row_counts", {}))
+        counts = self.driver.restore(path, record.checksum, wanted)
+        result = RestoreResult(record, counts)
+        if counts != wanted:
+            result.differences.append(
+                f"row counts after restore {counts} differ from the backup's {wanted}"
+            )
+        return result
+
+    def _azure_restore(
+        self,
+        record: BackupRecord,
+        source: RestoreSource | None,
+        *,
+        reason: str,
+        deployment_id: int | None,
+    ) -> RestoreResult:
+        """Azure SQL: restore to a new database, verify it, swap it in by rename."""
+        from turnout.database.azure_sql_restore import AzureSqlRestorer
+
+        restorer = AzureSqlRestorer(
+            self.location, self.store, clock=self.clock, progress=self.progress
+        )
+        planned = restorer.plan(
+            record, source, by=self.actor, reason=reason, deployment_id=deployment_id
+        )
+        done = restorer.run(record, planned)
+        # The data itself is compared through SQL, by the caller's `expected` dump.
+        return RestoreResult(record, {}, azure_sql=done)
+
+    def restore_in_progress(self, backup_id: int) -> bool:
+        """Whether an Azure SQL restore of this backup was left part-way by a killed run."""
+        from turnout.database.azure_sql_restore import unfinished_restore
+
+        row = self.store.backup(backup_id)
+        return row is not None and unfinished_restore(row) is not None
 
     # -- inspection -----------------------------------------------------------------------
     def logical_dump(self) -> LogicalDump:

@@ -20,6 +20,7 @@ from turnout.runbook.lease import Lease
 from turnout.store.records import AuditAction
 
 if TYPE_CHECKING:
+    from turnout.azure_sql_record import RestoreSource
     from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.database.commands.migrator import CommandMigrator
@@ -297,11 +298,25 @@ class DatabaseOperations:
         )
         return result
 
-    def restore(self, backup_id: int) -> RestoreDone:
-        """Restore a recorded backup (refuses a file whose checksum changed)."""
+    def restore(self, backup_id: int, source: RestoreSource | None = None) -> RestoreDone:
+        """Restore a recorded backup (refuses a file whose checksum changed). Azure SQL:
+        to a new database from `source`, swapped in by rename."""
         with self.lease.held(), database_errors():
-            result = self.service.restore(backup_id, reason="manual restore (turnout db restore)")
+            result = self.service.restore(
+                backup_id, reason="manual restore (turnout db restore)", source=source
+            )
         return RestoreDone(self.environment, self.actor, result)
+
+    def describe_restore(self, record: BackupRecord, source: RestoreSource | None) -> str:
+        """What restoring this backup does, for the person asked to confirm it."""
+        if self.service.location.engine == "mssql":
+            from turnout.database.azure_sql_restore import describe_restore
+
+            return describe_restore(record, source) + "."
+        return (
+            f"Restore backup {record.id} ({record.created_at.isoformat(timespec='seconds')},"
+            f" {record.location}) into {self.describe()}?"
+        )
 
     def _restore_after_failure(
         self,

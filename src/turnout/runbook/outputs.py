@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from turnout.azure_sql_record import AzureSqlBackup
+from turnout.azure_sql_record import AzureSqlBackup, AzureSqlRestore
 from turnout.command_record import CommandRun
 from turnout.policy.rules import WindowKind
 
@@ -298,6 +298,8 @@ class MigrateUndoOutputs(StepOutputs):
     equal_to_pre_migration: bool | None = None
     differences: list[str] | None = None
     resumed: ResumedCommand | None = None
+    azure_sql: AzureSqlRestore | None = None
+    """An Azure SQL restore: the new database, its verification, each stage and rename."""
 
 
 class VerifyDatabaseOutputs(StepOutputs):

@@ -23,7 +23,7 @@ from turnout.database.dump import LogicalDump
 from turnout.database.history import pending_migrations
 from turnout.database.migrations import MigrationSet
 from turnout.database.runner import MigrationFailed
-from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService
+from turnout.database.service import PRE_MIGRATION_KEY, DatabaseService, RestoreResult
 from turnout.database.verify import raise_if_failed
 from turnout.errors import NeedsPerson, StepError
 from turnout.model import StepStatus
@@ -376,6 +376,17 @@ class MigrateStep(_AsksTheTool, Step):
     def undo(self, ctx: StepContext) -> dict[str, Any]:
         svc = service(ctx)
         backup_id = _backup_id(ctx)
+        if backup_id is not None and svc.restore_in_progress(backup_id):
+            # An Azure SQL restore a killed run left part-way: the database may not even
+            # be under its name now, so finish the restore before asking it anything.
+            return _restored(
+                svc.restore(
+                    backup_id,
+                    reason=f"deployment {ctx.deployment.id}: finishing the interrupted restore",
+                    deployment_id=_dep_id(ctx),
+                ),
+                None,
+            )
         details = _backup_details(ctx, svc)
         tool = release_tool(ctx, svc)
         resumed: ResumedCommand | None = None
@@ -408,14 +419,24 @@ class MigrateStep(_AsksTheTool, Step):
             expected=LogicalDump.from_dict(expected) if isinstance(expected, dict) else None,
             deployment_id=_dep_id(ctx),
         )
-        fields: dict[str, Any] = {
-            **result.to_dict(),
-            "restored": True,
-            "summary": f"database restored from backup {backup.id}",
-        }
-        if resumed is not None:
-            fields["resumed"] = resumed
-        return MigrateUndoOutputs.model_validate(fields).journal()
+        return _restored(result, resumed)
+
+
+def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> dict[str, Any]:
+    """The undo's record of a restore it made."""
+    fields: dict[str, Any] = {
+        **result.to_dict(),
+        "restored": True,
+        "summary": f"database restored from backup {result.backup.id}",
+    }
+    if result.azure_sql is not None:
+        fields["summary"] += (
+            f" ({result.azure_sql.source}, swapped in by rename; the migrated database is"
+            f" kept as {result.azure_sql.replaced_name})"
+        )
+    if resumed is not None:
+        fields["resumed"] = resumed
+    return MigrateUndoOutputs.model_validate(fields).journal()
 
 
 def _backup_details(ctx: StepContext, svc: DatabaseService) -> dict[str, Any]:
