@@ -16,8 +16,9 @@ from turnout.cli.watch_cmd import parse_duration
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
 from turnout.errors import BadInput, RolledBack
-from turnout.model import Release
+from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 from turnout.targets.fake import FakeTarget
 from turnout.targets.protocol import PRODUCTION
 
@@ -60,14 +61,15 @@ def setup(
     clock.advance(600)
     baseline = measure_baseline(RouterProvider(target), PRODUCTION, clock.now().timestamp(), 600)
     row = store.create_deployment(
-        environment="web",
-        version=version,
-        previous_version="1.0",
-        type="app",
-        status="succeeded",
-        deployer="ana",
-        emergency=emergency,
-        data={},
+        NewDeployment(
+            environment="web",
+            version=version,
+            previous_version="1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.SUCCEEDED,
+            deployer="ana",
+            emergency=emergency,
+        )
     )
     store.write_plan(row.id, ["snapshot", "swap", "verify"])
     store.record_step(row.id, "snapshot", "succeeded", outputs={"baseline": baseline.to_dict()})

@@ -11,7 +11,9 @@ import pytest
 from tests.support.project import fake_project
 from turnout.cli.main import _crash_log, main
 from turnout.config import load_config
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,13 +51,15 @@ def test_resume_after_a_hold_says_what_to_do_instead(
         store.acquire_lock(project.env, None, "alice@host")
         row = store.start_deployment(
             "alice@host",
-            ["verify"],
-            environment=project.env,
-            version="1.1.0",
-            type="app",
-            status="running",
-            deployer="alice",
-            started_at=store.now(),
+            NewDeployment(
+                environment=project.env,
+                version="1.1.0",
+                type=DeploymentType.APP,
+                status=DeploymentStatus.RUNNING,
+                deployer="alice",
+                plan=("verify",),
+                started_at=store.now(),
+            ),
         )
         store.update_deployment(
             row.id, status="needs-person", exit_code=5, message="verify: [no decision] in 600 s"

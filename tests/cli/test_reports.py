@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from tests.support.project import Project, fake_project
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 
 MESSAGE = "stage failed: slot blue exited with code 3\n=== log tail\nTraceback: boom"
 
@@ -33,15 +35,17 @@ def _project_with_failures(root: Path, count: int) -> Project:
         for _ in range(count):
             now = store.now()
             store.create_deployment(
-                environment="web",
-                version="1.0.0",
-                type="app",
-                deployer="Ana Maria de la Cruz Fernandez",
-                status="rolled-back",
-                exit_code=4,
-                message=MESSAGE,
-                started_at=now,
-                finished_at=now,
+                NewDeployment(
+                    environment="web",
+                    version="1.0.0",
+                    type=DeploymentType.APP,
+                    deployer="Ana Maria de la Cruz Fernandez",
+                    status=DeploymentStatus.ROLLED_BACK,
+                    exit_code=4,
+                    message=MESSAGE,
+                    started_at=now,
+                    finished_at=now,
+                )
             )
     finally:
         store.close()

@@ -10,7 +10,9 @@ from turnout.analysis.postdeploy import watch_environment
 from turnout.clock import FrozenClock
 from turnout.config import load_config
 from turnout.errors import ConfigError
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 
 BASE = """
 [app]
@@ -50,14 +52,15 @@ def test_emergency_monitoring_length_is_analysis_emergency_watch_for(
     loaded = load_config(_write(tmp_path))
     clock = FrozenClock()
     row = sqlite_store.create_deployment(
-        environment="production",
-        version="1.1",
-        previous_version="1.0",
-        type="app",
-        status="succeeded",
-        deployer="ana",
-        emergency=emergency,
-        data={},
+        NewDeployment(
+            environment="production",
+            version="1.1",
+            previous_version="1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.SUCCEEDED,
+            deployer="ana",
+            emergency=emergency,
+        )
     )
     swapped_at = clock.now().timestamp()
     sqlite_store.write_plan(row.id, ["swap"])

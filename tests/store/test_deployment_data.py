@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
 from turnout.store.deployment_data import (
     AcceptanceRecord,
@@ -20,6 +21,7 @@ from turnout.store.deployment_data import (
     WatchRecord,
     WatchStatus,
 )
+from turnout.store.records import NewDeployment
 from turnout.store.sql import document
 
 # What earlier versions wrote for a release held by verification, accepted, then proven.
@@ -66,12 +68,14 @@ def _stored(store: Store, deployment_id: int) -> Any:
 def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: Store) -> None:
     """Every key an earlier version wrote reads into its typed field, the rest into `other`."""
     dep = any_store.create_deployment(
-        environment="staging",
-        version="1.1.0",
-        type="app",
-        status="succeeded",
-        deployer="ana",
-        data=EARLIER,
+        NewDeployment(
+            environment="staging",
+            version="1.1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.SUCCEEDED,
+            deployer="ana",
+            data=EARLIER,
+        )
     )
     row = any_store.deployment(dep.id)
     assert row is not None
@@ -104,12 +108,14 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
     """Writing back what was read leaves the JSON document exactly as earlier versions wrote
     it (same keys, same order, same values), so no migration is needed."""
     dep = any_store.create_deployment(
-        environment="staging",
-        version="1.1.0",
-        type="app",
-        status="succeeded",
-        deployer="ana",
-        data=EARLIER,
+        NewDeployment(
+            environment="staging",
+            version="1.1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.SUCCEEDED,
+            deployer="ana",
+            data=EARLIER,
+        )
     )
     row = any_store.deployment(dep.id)
     assert row is not None and row.data.verification is not None
@@ -135,12 +141,14 @@ def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store)
 def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> None:
     """A failure recorded then cleared, and a later proof, leave every other entry as it was."""
     dep = any_store.create_deployment(
-        environment="staging",
-        version="1.1.0",
-        type="app",
-        status="running",
-        deployer="ana",
-        data={"outside_window": True, "infra_run": {"run_id": 8}},
+        NewDeployment(
+            environment="staging",
+            version="1.1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="ana",
+            data={"outside_window": True, "infra_run": {"run_id": 8}},
+        )
     )
     any_store.update_deployment_data(dep.id, failure=FailureRecord("verify", "undecided"))
     any_store.update_deployment_data(dep.id, verification=VerificationRecord(proven=False))
@@ -165,7 +173,13 @@ def test_an_update_changes_only_the_records_it_is_given(any_store: Store) -> Non
 def test_typed_entries_are_not_written_as_free_keys(any_store: Store) -> None:
     """The free-form merge refuses the keys that have typed records."""
     dep = any_store.create_deployment(
-        environment="staging", version="1.1.0", type="app", status="running", deployer="ana"
+        NewDeployment(
+            environment="staging",
+            version="1.1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="ana",
+        )
     )
     with pytest.raises(ValueError, match="failure"):
         any_store.merge_deployment_data(dep.id, failure={"step": "verify"})
@@ -190,7 +204,13 @@ def test_the_traffic_series_round_trips_and_skips_unreadable_points(any_store: S
     """A verification's traffic series is stored as a list of intervals and read back as
     typed points; a point of the wrong shape is left out, the others kept."""
     dep = any_store.create_deployment(
-        environment="web", version="1.0.0", type="app", status="succeeded", deployer="dana"
+        NewDeployment(
+            environment="web",
+            version="1.0.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.SUCCEEDED,
+            deployer="dana",
+        )
     )
     points = (
         TrafficPoint(at=100.0, seconds=5.0, requests=50, errors=1, p95_ms=120.0),
@@ -215,7 +235,13 @@ def test_the_analysis_series_reads_back_as_typed_samples(any_store: Store) -> No
     from turnout.store.deployment_data import AnalysisSample, MetricLook
 
     row = any_store.create_deployment(
-        environment="production", version="1.0.0", type="app", status="running", deployer="sam"
+        NewDeployment(
+            environment="production",
+            version="1.0.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="sam",
+        )
     )
     look = MetricLook(1.5, 4.6, 0.2, 4.6, "continue")
     sample = AnalysisSample(

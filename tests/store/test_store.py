@@ -8,8 +8,9 @@ import pytest
 
 from tests.support.postgres_server import PostgresServer
 from turnout.errors import LockHeld
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
-from turnout.store.records import AuditAction
+from turnout.store.records import AuditAction, NewDeployment
 
 
 def test_lock_is_exclusive_and_names_holder(any_store: Store) -> None:
@@ -40,7 +41,13 @@ def test_audit_chain_detects_tampering(any_store: Store) -> None:
 def test_journal_records_transitions(any_store: Store) -> None:
     """Step transitions are stored in plan order with outputs and errors."""
     dep = any_store.create_deployment(
-        environment="production", version="1.0.0", type="app", status="running", deployer="alice"
+        NewDeployment(
+            environment="production",
+            version="1.0.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="alice",
+        )
     )
     any_store.write_plan(dep.id, ["stage", "swap"])
     any_store.record_step(dep.id, "stage", "succeeded", outputs={"slot": "blue"})

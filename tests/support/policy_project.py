@@ -11,9 +11,10 @@ from typing import Any
 from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
-from turnout.model import DeploymentType, Release
+from turnout.model import DeploymentStatus, DeploymentType, Release
 from turnout.runbook.engine import Engine, Result
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 
 CONFIG = """
 [app]
@@ -130,13 +131,15 @@ class PolicyProject:
     def record_verified(self, env: str, version: str) -> int:
         """Record a verified (succeeded) deployment of a version, as turnout's history has it."""
         row = self.store.create_deployment(
-            environment=env,
-            version=version,
-            type="app",
-            status="succeeded",
-            deployer="dana",
-            started_at=self.clock.now(),
-            finished_at=self.clock.now(),
+            NewDeployment(
+                environment=env,
+                version=version,
+                type=DeploymentType.APP,
+                status=DeploymentStatus.SUCCEEDED,
+                deployer="dana",
+                started_at=self.clock.now(),
+                finished_at=self.clock.now(),
+            )
         )
         return row.id
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from tests.support.project import Project, fake_project
 from turnout.clock import FrozenClock
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
 from turnout.store.deployment_data import (
     AcceptanceRecord,
@@ -23,6 +24,7 @@ from turnout.store.deployment_data import (
     TrafficPoint,
     VerificationRecord,
 )
+from turnout.store.records import NewDeployment
 
 UNTIL = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 """The report is asked for the 28 days before this (from Friday 2026-11-06 12:00)."""
@@ -94,14 +96,16 @@ class History:
     def _begin(self, version: str, at: datetime, *, emergency: bool = False) -> int:
         self.clock.set(at - timedelta(minutes=10))
         row = self.store.create_deployment(
-            environment="web",
-            version=version,
-            type="app",
-            status="running",
-            deployer="dana",
-            emergency=emergency,
-            reason="checkout is down" if emergency else None,
-            started_at=self.clock.now(),
+            NewDeployment(
+                environment="web",
+                version=version,
+                type=DeploymentType.APP,
+                status=DeploymentStatus.RUNNING,
+                deployer="dana",
+                emergency=emergency,
+                reason="checkout is down" if emergency else None,
+                started_at=self.clock.now(),
+            )
         )
         self.store.write_plan(row.id, PLAN)
         for step in ("window", "snapshot", "stage"):

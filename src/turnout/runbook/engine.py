@@ -35,7 +35,7 @@ from turnout.runbook.step import Outcome, Step, StepContext
 from turnout.runbook.steps import load_step
 from turnout.store import Store
 from turnout.store.deployment_data import FailureRecord
-from turnout.store.records import AuditAction, DeploymentRecord
+from turnout.store.records import AuditAction, DeploymentRecord, NewDeployment
 from turnout.targets.protocol import Target
 from turnout.versions import check_version
 
@@ -119,22 +119,22 @@ class Engine:
                     f" `turnout resume --env {self.env.name}`"
                 )
             self._supersede_waiting(deployer)
-            row = self.store.start_deployment(
-                lease.holder,
-                plan_steps(self.env, kind),
+            new = NewDeployment(
                 environment=self.env.name,
                 version=release.version,
                 previous_version=self.last_verified_version(),
-                type=kind.value,
-                status=DeploymentStatus.RUNNING.value,
+                type=kind,
+                status=DeploymentStatus.RUNNING,
                 deployer=deployer,
                 emergency=emergency,
                 reason=reason,
                 changes=changes,
                 package=str(release.package) if release.package else None,
+                plan=tuple(plan_steps(self.env, kind)),
                 started_at=self.clock.now(),
                 data=data or {},
             )
+            row = self.store.start_deployment(lease.holder, new)
             deployment_id = row.id
             self.store.audit(
                 deployer,

@@ -19,7 +19,7 @@ from turnout.store.deployment_data import (
     VerificationRecord,
     WatchRecord,
 )
-from turnout.store.records import DeploymentRecord, LaterRollback, StepRecord
+from turnout.store.records import DeploymentRecord, LaterRollback, NewDeployment, StepRecord
 from turnout.store.sql import Row, Transaction, document, dumps, when, when_or_none
 
 _ENDED = tuple(status.value for status in DeploymentStatus if status.finished)
@@ -85,126 +85,34 @@ def _step(row: Row) -> StepRecord:
 class DeploymentStore(StoreBase):
     """Deployments, newest first, and the journal of each."""
 
-    def create_deployment(
-        self,
-        *,
-        environment: str,
-        version: str,
-        type: DeploymentType | str,
-        status: DeploymentStatus | str,
-        deployer: str,
-        previous_version: str | None = None,
-        emergency: bool = False,
-        reason: str | None = None,
-        changes: str = "",
-        package: str | None = None,
-        started_at: datetime | None = None,
-        data: dict[str, Any] | None = None,
-        plan: Sequence[str] = (),
-        created_at: datetime | None = None,
-        finished_at: datetime | None = None,
-        exit_code: int | None = None,
-        message: str | None = None,
-    ) -> DeploymentRecord:
+    def create_deployment(self, deployment: NewDeployment) -> DeploymentRecord:
         """Insert a deployment (its plan not journaled: see `write_plan`) and return it.
         The fields of an ended one can be given, e.g. to bring in history kept elsewhere."""
         with self.db.transaction() as tx:
-            new_id = self._insert_deployment(
-                tx,
-                environment=environment,
-                version=version,
-                type=DeploymentType(type),
-                status=DeploymentStatus(status),
-                deployer=deployer,
-                previous_version=previous_version,
-                emergency=emergency,
-                reason=reason,
-                changes=changes,
-                package=package,
-                started_at=started_at,
-                data=data or {},
-                plan=tuple(plan),
-                created_at=created_at,
-                finished_at=finished_at,
-                exit_code=exit_code,
-                message=message,
-            )
+            new_id = self._insert_deployment(tx, deployment)
         found = self.deployment(new_id)
         assert found is not None
         return found
 
-    def start_deployment(
-        self,
-        holder: str,
-        plan: Sequence[str],
-        *,
-        environment: str,
-        version: str,
-        type: DeploymentType | str,
-        status: DeploymentStatus | str,
-        deployer: str,
-        previous_version: str | None = None,
-        emergency: bool = False,
-        reason: str | None = None,
-        changes: str = "",
-        package: str | None = None,
-        started_at: datetime | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> DeploymentRecord:
+    def start_deployment(self, holder: str, deployment: NewDeployment) -> DeploymentRecord:
         """Insert a deployment, its journal and its claim on the lock in one transaction.
 
         A process killed at any instant therefore leaves either no deployment or one
         whose whole plan is journaled and whose lock names it.
         """
         with self.db.transaction() as tx:
-            new_id = self._insert_deployment(
-                tx,
-                environment=environment,
-                version=version,
-                type=DeploymentType(type),
-                status=DeploymentStatus(status),
-                deployer=deployer,
-                previous_version=previous_version,
-                emergency=emergency,
-                reason=reason,
-                changes=changes,
-                package=package,
-                started_at=started_at,
-                data=data or {},
-                plan=tuple(plan),
-            )
-            self._journal(tx, new_id, plan)
+            new_id = self._insert_deployment(tx, deployment)
+            self._journal(tx, new_id, deployment.plan)
             tx.run(
                 "UPDATE locks SET deployment_id = :id"
                 " WHERE environment = :environment AND holder = :holder",
-                {"id": new_id, "environment": environment, "holder": holder},
+                {"id": new_id, "environment": deployment.environment, "holder": holder},
             )
         found = self.deployment(new_id)
         assert found is not None
         return found
 
-    def _insert_deployment(
-        self,
-        tx: Transaction,
-        *,
-        environment: str,
-        version: str,
-        type: DeploymentType,
-        status: DeploymentStatus,
-        deployer: str,
-        previous_version: str | None,
-        emergency: bool,
-        reason: str | None,
-        changes: str,
-        package: str | None,
-        started_at: datetime | None,
-        data: dict[str, Any],
-        plan: tuple[str, ...],
-        created_at: datetime | None = None,
-        finished_at: datetime | None = None,
-        exit_code: int | None = None,
-        message: str | None = None,
-    ) -> int:
+    def _insert_deployment(self, tx: Transaction, new: NewDeployment) -> int:
         return tx.insert(
             "INSERT INTO deployments (environment, version, previous_version, type, status,"
             " deployer, emergency, reason, changes, package, plan, created_at, started_at,"
@@ -213,23 +121,23 @@ class DeploymentStore(StoreBase):
             " :package, :plan, :created_at, :started_at, :finished_at, :exit_code, :message,"
             " :data) RETURNING id",
             {
-                "environment": environment,
-                "version": version,
-                "previous_version": previous_version,
-                "type": type.value,
-                "status": status.value,
-                "deployer": deployer,
-                "emergency": emergency,
-                "reason": reason,
-                "changes": changes,
-                "package": package,
-                "plan": dumps(list(plan)),
-                "created_at": self.db.stamp(created_at or self.now()),
-                "started_at": None if started_at is None else self.db.stamp(started_at),
-                "finished_at": None if finished_at is None else self.db.stamp(finished_at),
-                "exit_code": exit_code,
-                "message": message,
-                "data": dumps(data),
+                "environment": new.environment,
+                "version": new.version,
+                "previous_version": new.previous_version,
+                "type": new.type.value,
+                "status": new.status.value,
+                "deployer": new.deployer,
+                "emergency": new.emergency,
+                "reason": new.reason,
+                "changes": new.changes,
+                "package": new.package,
+                "plan": dumps(list(new.plan)),
+                "created_at": self.db.stamp(new.created_at or self.now()),
+                "started_at": None if new.started_at is None else self.db.stamp(new.started_at),
+                "finished_at": None if new.finished_at is None else self.db.stamp(new.finished_at),
+                "exit_code": new.exit_code,
+                "message": new.message,
+                "data": dumps(dict(new.data)),
             },
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,36 @@ class LaterRollback:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"to": self.to, "by": self.by, "at": self.at.isoformat(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class NewDeployment:
+    """A deployment to record: what goes where, by whom and why. History brought in from
+    elsewhere also gives when it was created and how it ended."""
+
+    environment: str
+    version: str
+    type: DeploymentType
+    status: DeploymentStatus
+    deployer: str
+    previous_version: str | None = None
+    """The version production ran before (the last verified one)."""
+    emergency: bool = False
+    reason: str | None = None
+    changes: str = ""
+    package: str | None = None
+    """The release package (a path)."""
+    plan: tuple[str, ...] = ()
+    """The plan's step names, in order (`start_deployment` journals each)."""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """The deployment's data as stored: the JSON document `DeploymentData` reads (e.g. the
+    `outside_window` flag)."""
+    created_at: datetime | None = None
+    """When it was created (default: now)."""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True)

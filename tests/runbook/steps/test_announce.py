@@ -16,10 +16,11 @@ from tests.fakes.webhook_server import WebhookServer, write_ca_bundle
 from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
-from turnout.model import DeploymentInfo, DeploymentType, StepStatus
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, StepStatus
 from turnout.runbook.step import StepContext
 from turnout.runbook.steps.announce import AnnounceSuccessStep
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 
 START = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 PD_TOKEN = "u+PDONCALLTOKEN55"
@@ -50,16 +51,16 @@ class Project:
     def context(self, env: str = "production") -> tuple[StepContext, list[str]]:
         """A step context of a finished deployment of 1.4.0, and its progress lines."""
         row = self.store.create_deployment(
-            environment=env,
-            version="1.4.0",
-            previous_version="1.3.0",
-            type="app",
-            status="running",
-            deployer="alice",
-            changes="rewards table",
-            plan=[],
-            created_at=self.clock.now(),
-            data={},
+            NewDeployment(
+                environment=env,
+                version="1.4.0",
+                previous_version="1.3.0",
+                type=DeploymentType.APP,
+                status=DeploymentStatus.RUNNING,
+                deployer="alice",
+                changes="rewards table",
+                created_at=self.clock.now(),
+            )
         )
         info = DeploymentInfo(
             id=row.id,

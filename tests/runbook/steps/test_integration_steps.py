@@ -20,7 +20,7 @@ from tests.support.fake_target import seed_fake_target
 from turnout.clock import FrozenClock
 from turnout.config import LoadedConfig, load_config
 from turnout.errors import NotSupported, StepError
-from turnout.model import DeploymentInfo, DeploymentType, StepStatus
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, StepStatus
 from turnout.runbook.step import Outcome, StepContext
 from turnout.runbook.steps.announce import AnnounceStartStep, AnnounceSuccessStep
 from turnout.runbook.steps.infra import InfraStep
@@ -28,6 +28,7 @@ from turnout.runbook.steps.release_record import LogStep, TagStep
 from turnout.runbook.steps.track import CloseStep, TrackStep
 from turnout.store import Store
 from turnout.store.deployment_data import FailureRecord
+from turnout.store.records import NewDeployment
 
 GH_TOKEN = "ghp_STEPSTOKEN42"
 HOOK_PATH = "/hooks/HOOKSECRET"
@@ -49,16 +50,16 @@ class World:
     def context(self, version: str = "1.4.0", env: str = "production") -> StepContext:
         """A step context for a new deployment."""
         row = self.store.create_deployment(
-            environment=env,
-            version=version,
-            previous_version="1.3.0",
-            type="app",
-            status="running",
-            deployer="alice",
-            changes="rewards table",
-            plan=[],
-            created_at=self.clock.now(),
-            data={},
+            NewDeployment(
+                environment=env,
+                version=version,
+                previous_version="1.3.0",
+                type=DeploymentType.APP,
+                status=DeploymentStatus.RUNNING,
+                deployer="alice",
+                changes="rewards table",
+                created_at=self.clock.now(),
+            )
         )
         info = DeploymentInfo(
             id=row.id,

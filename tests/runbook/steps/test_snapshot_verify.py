@@ -17,11 +17,12 @@ from turnout.analysis.watch import state_key
 from turnout.clock import FrozenClock
 from turnout.config import load_config
 from turnout.errors import NeedsPerson, StepError
-from turnout.model import DeploymentInfo, DeploymentType, Release
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.runbook.step import StepContext
 from turnout.runbook.steps.snapshot import SnapshotStep
 from turnout.runbook.steps.verify import VerifyStep
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 from turnout.targets.fake import FakeTarget
 from turnout.targets.protocol import PRODUCTION, Target
 
@@ -61,13 +62,14 @@ def context(
     path.write_text(CONFIG.format(max_observation=max_observation, extra=extra))
     loaded = load_config(path)
     row = store.create_deployment(
-        environment="web",
-        version=version,
-        previous_version="1.0",
-        type="app",
-        status="running",
-        deployer="tester",
-        data={},
+        NewDeployment(
+            environment="web",
+            version=version,
+            previous_version="1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="tester",
+        )
     )
     info = DeploymentInfo(
         id=row.id,

@@ -15,10 +15,11 @@ from tests.support.project import fake_project
 from turnout.clock import FrozenClock
 from turnout.config import load_config
 from turnout.errors import StepError
-from turnout.model import DeploymentInfo, DeploymentType, Release
+from turnout.model import DeploymentInfo, DeploymentStatus, DeploymentType, Release
 from turnout.runbook.step import StepContext
 from turnout.runbook.steps.warmup import WarmupStep
 from turnout.store import Store
+from turnout.store.records import NewDeployment
 from turnout.targets.fake import FakeTarget
 from turnout.targets.local.paths import local_settings
 from turnout.targets.protocol import SlotState
@@ -65,12 +66,13 @@ def _context(tmp_path: Path, store: Store, slot: Slot, warmup: str) -> StepConte
     config = load_config(project.config)
     clock = FrozenClock()
     row = store.create_deployment(
-        environment="web",
-        version="1.1.0",
-        type="app",
-        status="running",
-        deployer="tester",
-        data={},
+        NewDeployment(
+            environment="web",
+            version="1.1.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="tester",
+        )
     )
     info = DeploymentInfo(
         id=row.id,
