@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store
 from turnout.store.changes import change_mark, open_read_only
+from turnout.store.records import NewDeployment
 from turnout.store.schema import make_engine
 from turnout.store.sql import CoreDatabase, SqliteDatabase
 
@@ -35,7 +37,13 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store
 
 def _deployment(store: Store) -> int:
     row = store.create_deployment(
-        environment="web", version="1.0.0", type="app", status="running", deployer="ann"
+        NewDeployment(
+            environment="web",
+            version="1.0.0",
+            type=DeploymentType.APP,
+            status=DeploymentStatus.RUNNING,
+            deployer="ann",
+        )
     )
     store.write_plan(row.id, ["stage", "swap"])
     return row.id
