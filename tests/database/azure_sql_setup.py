@@ -4,14 +4,17 @@ server, a real Azurite for the bacpac's blob, a project whose database is on the
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.azure_sql import FakeAzureSql
 from tests.fakes.azure_world import AzureWorld, azure_target_toml
+from tests.support.waiting import wait_until
 from turnout.config import load_config
 from turnout.database.service import DatabaseService
 from turnout.store import Store
@@ -66,6 +69,17 @@ class SqlProject:
             if "/microsoft.sql/" in r.path.lower() and method in (None, r.method)
         ]
 
+    def run_service(self, call: str) -> subprocess.Popen[bytes]:
+        """A child process calling `DatabaseService(...)` + `call` on production's database."""
+        return self.run_python(
+            "from pathlib import Path\n"
+            "from turnout.config import load_config\n"
+            "from turnout.database.service import DatabaseService\n"
+            "from turnout.store import Store\n"
+            "c = load_config(Path('turnout.toml'))\n"
+            f"DatabaseService(c, c.env('production'), Store.open(c.state_dir)){call}\n"
+        )
+
     def run_python(self, code: str) -> subprocess.Popen[bytes]:
         """A child Python process in the project's environment running `code`."""
         return subprocess.Popen(
@@ -75,3 +89,11 @@ class SqlProject:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+
+
+def kill_when(child: subprocess.Popen[bytes], condition: Callable[[], object], what: str) -> None:
+    """SIGKILL the child once `condition` holds (failing with its output if it ended first)."""
+    wait_until(lambda: condition() or child.poll() is not None, what=what)
+    assert child.poll() is None, child.communicate()[0].decode()
+    child.send_signal(signal.SIGKILL)
+    child.wait()

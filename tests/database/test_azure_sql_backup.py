@@ -4,16 +4,14 @@ the bacpac export to a real Azurite, through the official SDK against the fake A
 from __future__ import annotations
 
 import json
-import signal
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import BlobClient
 
-from tests.database.azure_sql_setup import BEFORE, DB, SqlProject
+from tests.database.azure_sql_setup import BEFORE, DB, SqlProject, kill_when
 from tests.support.azurite import ACCOUNT, Azurite
-from tests.support.waiting import wait_until
 from turnout.azure_sql_record import AzureSqlBackup
 from turnout.database.driver import DatabaseError
 from turnout.errors import ConfigError
@@ -77,21 +75,8 @@ def test_a_killed_copy_is_followed_by_name_when_resumed(project: SqlProject) -> 
     of the same deployment follows that copy instead of starting a second one."""
     project.configure(backup="copy")
     project.sql.gate.clear()
-    child = project.run_python(
-        "from turnout.config import load_config\n"
-        "from turnout.database.service import DatabaseService\n"
-        "from pathlib import Path\n"
-        "from turnout.store import Store\n"
-        "c = load_config(Path('turnout.toml'))\n"
-        "DatabaseService(c, c.env('production'), Store.open(c.state_dir))"
-        ".backup(21, reason='x', applied=[])\n"
-    )
-    wait_until(
-        lambda: project.sql.creates or child.poll() is not None, what="the copy to be asked for"
-    )
-    assert child.poll() is None, child.communicate()[0].decode()
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    child = project.run_service(".backup(21, reason='x', applied=[])")
+    kill_when(child, lambda: project.sql.creates, "the copy to be asked for")
     assert project.store.backups("production") == []
     project.sql.gate.set()
     record = project.service().backup(21, reason="resumed", applied=[])

@@ -5,18 +5,24 @@ run is finished by the next; through the official SDK against the fake Azure."""
 from __future__ import annotations
 
 import json
-import signal
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.database.azure_sql_setup import BEFORE, DB, SqlProject
+from tests.database.azure_sql_setup import BEFORE, DB, SqlProject, kill_when
 from tests.support.azurite import Azurite
 from tests.support.in_process import turnout_in_process
 from tests.support.waiting import wait_until
 from turnout.azure_sql_record import RestoreStage
+from turnout.clock import SystemClock
+from turnout.config import load_config
 from turnout.database.azure_sql_restore import restores_of
 from turnout.database.driver import DatabaseError
+from turnout.model import DeploymentInfo, DeploymentType
+from turnout.runbook.outputs import BackupOutputs, MigrateUndoOutputs
+from turnout.runbook.step import StepContext
+from turnout.runbook.steps.database import MigrateStep
 from turnout.store.records import AuditAction
 
 AFTER = {"Customers": 3, "Rewards": 0, "schema": ["Customers", "Rewards"]}
@@ -139,10 +145,7 @@ def test_a_restore_killed_twice_is_finished_by_db_restore(project: SqlProject) -
     )
     project.sql.gate.clear()
     child = project.run_python(code)
-    wait_until(lambda: project.sql.creates or child.poll() is not None, what="the restore")
-    assert child.poll() is None, child.communicate()[0].decode()
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    kill_when(child, lambda: project.sql.creates, "the restore")
     project.sql.gate.set()
 
     renaming, release = threading.Event(), threading.Event()
@@ -153,10 +156,7 @@ def test_a_restore_killed_twice_is_finished_by_db_restore(project: SqlProject) -
 
     project.sql.on_move = hold
     child = project.run_python(code)
-    wait_until(lambda: renaming.is_set() or child.poll() is not None, what="the first rename")
-    assert child.poll() is None, child.communicate()[0].decode()
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    kill_when(child, lambda: renaming.is_set(), "the first rename")
     project.sql.on_move = None
     release.set()  # Azure carries out the rename it was asked for, though the caller died
 
@@ -165,8 +165,44 @@ def test_a_restore_killed_twice_is_finished_by_db_restore(project: SqlProject) -
     assert done.returncode == 0, done.stderr
     restore = json.loads(done.stdout)["azure_sql"]
     assert restore["stage"] == "swapped"
-    assert [c for c in project.sql.creates] == [(restore["restored_name"], "PointInTimeRestore")]
+    assert project.sql.creates == [(restore["restored_name"], "PointInTimeRestore")]
     assert project.sql.moves == [(DB, restore["replaced_name"]), (restore["restored_name"], DB)]
+    assert project.sql.content_of(DB) == BEFORE
+
+
+def test_the_migrate_steps_undo_finishes_a_restore_a_killed_run_left(
+    project: SqlProject,
+) -> None:
+    """Compensating a deployment whose restore was killed while Azure made the new
+    database finishes that restore (following the same database) before anything else."""
+    project.configure()
+    backup_id = _backup_then_migrate(project, 9)
+    project.sql.gate.clear()
+    child = project.run_service(
+        f".restore({backup_id}, reason='migration failed', deployment_id=9)"
+    )
+    kill_when(child, lambda: project.sql.creates, "the restore")
+    project.sql.gate.set()
+    config = load_config(project.config_path)
+    ctx = StepContext(
+        config=config,
+        env=config.env("production"),
+        deployment=DeploymentInfo(
+            id=9,
+            environment="production",
+            version="1.4.0",
+            type=DeploymentType.APP,
+            deployer="ana",
+            created_at=datetime.now(UTC),
+        ),
+        store=project.store,
+        clock=SystemClock(),
+    )
+    ctx.outputs["backup"] = BackupOutputs(backup_id=backup_id).journal()
+    undone = MigrateUndoOutputs.model_validate(MigrateStep().undo(ctx))
+    assert undone.restored and undone.azure_sql is not None
+    assert undone.azure_sql.stage == RestoreStage.SWAPPED and undone.azure_sql.deployment_id == 9
+    assert len(project.sql.creates) == 1
     assert project.sql.content_of(DB) == BEFORE
 
 
