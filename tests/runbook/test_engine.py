@@ -13,7 +13,7 @@ from turnout.config import load_config
 from turnout.errors import IntegrationError, LockHeld, LockLost
 from turnout.model import DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.checkpoint import Point
-from turnout.runbook.engine import Engine
+from turnout.runbook.engine import Engine, Result
 from turnout.store import Store
 from turnout.targets.fake import FakeTarget
 from turnout.targets.protocol import (
@@ -60,6 +60,17 @@ def _engine(tmp_path: Path, store: Store, target: FakeTarget) -> tuple[Engine, P
     target.swap("blue")
     engine = Engine(config, config.env(project.env), store, target_factory=lambda: target)
     return engine, project.root / "packages" / "1.1.0"
+
+
+def _deploy_unhealthy(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Engine, FakeTarget, Result]:
+    """Deploy 1.1.0 while it is unhealthy: it is staged in blue, fails there, never swapped."""
+    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
+    target = FakeTarget("web")
+    engine, package = _engine(tmp_path, store, target)
+    target.set_unhealthy("1.1.0")
+    return engine, target, engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
 
 
 def test_a_swap_that_failed_after_happening_is_undone(tmp_path: Path, sqlite_store: Store) -> None:
@@ -114,11 +125,7 @@ def test_rollback_refuses_a_version_production_never_ran(
     from turnout.errors import Refused
     from turnout.runbook.rollback import rollback
 
-    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
-    target = FakeTarget("web")
-    engine, package = _engine(tmp_path, sqlite_store, target)
-    target.set_unhealthy("1.1.0")  # its smoke tests fail: staged in blue, never swapped
-    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    engine, target, result = _deploy_unhealthy(tmp_path, sqlite_store, monkeypatch)
     assert result.status is DeploymentStatus.ROLLED_BACK
     assert target.slots()["blue"].version == "1.1.0"
     with pytest.raises(Refused, match=r"1\.1\.0, which was never verified"):
@@ -295,11 +302,7 @@ def test_a_failure_reaches_the_result_and_the_hooks_as_recorded(
     tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failed step's record is the result's details and what the issue's closing names."""
-    monkeypatch.setenv("TURNOUT__CHECKS__WARMUP__TIMEOUT", "0.2")
-    target = FakeTarget("web")
-    engine, package = _engine(tmp_path, sqlite_store, target)
-    target.set_unhealthy("1.1.0")
-    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    _, _, result = _deploy_unhealthy(tmp_path, sqlite_store, monkeypatch)
     assert result.status is DeploymentStatus.ROLLED_BACK
     row = sqlite_store.deployment(result.deployment_id)
     assert row is not None and row.data.failure is not None

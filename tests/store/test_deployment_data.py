@@ -57,6 +57,16 @@ EARLIER: dict[str, Any] = {
     "infra_run": {"run_id": 8, "conclusion": "success"},
 }
 
+HELD_THEN_PROVEN = NewDeployment(
+    environment="staging",
+    version="1.1.0",
+    type=DeploymentType.APP,
+    status=DeploymentStatus.SUCCEEDED,
+    deployer="ana",
+    data=EARLIER,
+)
+"""A deployment whose record is what earlier versions wrote."""
+
 
 def _stored(store: Store, deployment_id: int) -> Any:
     with store.db.transaction() as tx:
@@ -67,16 +77,7 @@ def _stored(store: Store, deployment_id: int) -> Any:
 
 def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: Store) -> None:
     """Every key an earlier version wrote reads into its typed field, the rest into `other`."""
-    dep = any_store.create_deployment(
-        NewDeployment(
-            environment="staging",
-            version="1.1.0",
-            type=DeploymentType.APP,
-            status=DeploymentStatus.SUCCEEDED,
-            deployer="ana",
-            data=EARLIER,
-        )
-    )
+    dep = any_store.create_deployment(HELD_THEN_PROVEN)
     row = any_store.deployment(dep.id)
     assert row is not None
     data = row.data
@@ -107,16 +108,7 @@ def test_a_record_written_by_earlier_versions_reads_as_typed_records(any_store: 
 def test_rewriting_the_typed_records_keeps_the_stored_document(any_store: Store) -> None:
     """Writing back what was read leaves the JSON document exactly as earlier versions wrote
     it (same keys, same order, same values), so no migration is needed."""
-    dep = any_store.create_deployment(
-        NewDeployment(
-            environment="staging",
-            version="1.1.0",
-            type=DeploymentType.APP,
-            status=DeploymentStatus.SUCCEEDED,
-            deployer="ana",
-            data=EARLIER,
-        )
-    )
+    dep = any_store.create_deployment(HELD_THEN_PROVEN)
     row = any_store.deployment(dep.id)
     assert row is not None and row.data.verification is not None
     assert row.data.accepted is not None and row.data.watch is not None
