@@ -3,9 +3,11 @@
 Each reads the database's location from DATABASE_URL, as turnout passes it, and has two
 migrations: the first creates `rewards` and fills it from the app's existing `users`
 table, the second adds a `tier` column. Variants: a second migration that fails after
-its first operation, and one that waits (writing a marker file first) while a hold file
-exists, for kill tests. Every migration run appends its process's arguments to the file
-named by ARGV_LOG, so tests can check that no password was on its command line.
+its first operation, and ones that wait (writing a marker file first) while a hold file
+exists, for kill tests: Django's in its transaction, Alembic's on SQLite after its DDL
+took effect (a half-applied revision). Every migration run appends its process's
+arguments to the file named by ARGV_LOG, so tests can check that no password was on its
+command line.
 
 `django_release` and `alembic_release` add what serves the app (a slot process of the local
 target): /health, and /rewards, which reads the table the migrations made.
@@ -191,6 +193,16 @@ ALEMBIC_TIERS_BROKEN = ALEMBIC_TIERS.replace(
     "    op.execute(\"UPDATE rewards SET tier = 'gold' WHER id = 1\")\n",
 )
 
+# The tier column is added (SQLite runs Alembic's DDL outside a transaction, so it stays),
+# then the revision waits: killed there, the database is half-way through it.
+ALEMBIC_TIERS_WAITS = ALEMBIC_TIERS.replace(
+    "import sqlalchemy as sa\n",
+    "import sqlalchemy as sa\nimport os, time\nfrom pathlib import Path\n",
+) + (
+    '    Path(os.environ["STARTED_FILE"]).write_text("started")\n'
+    '    while Path(os.environ["HOLD_FILE"]).exists():\n'
+    "        time.sleep(0.05)\n"
+)
 
 DJANGO_URLS = """\
 import os

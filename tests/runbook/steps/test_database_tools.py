@@ -19,6 +19,7 @@ from tests.support.database_dump import full_dump
 from tests.support.in_process import turnout_in_process
 from tests.support.migration_apps import (
     ALEMBIC_TIERS_BROKEN,
+    ALEMBIC_TIERS_WAITS,
     DJANGO_0002_BROKEN,
     DJANGO_0002_WAITS,
     alembic_app,
@@ -277,6 +278,60 @@ def test_kill_during_the_command_is_resumed_by_asking_the_tool(tmp_path: Path) -
     }
     assert migrate["applied"] == ["shop.0001_rewards", "shop.0002_tiers"]
     assert app.project.slots()["production"] == "1.1.0"
+
+
+def kill_during_the_command(app: ToolApp) -> None:
+    """Start `turnout deploy`, SIGKILL it once the tool's waiting migration has started."""
+    proc = app.project.start("deploy", "--env", app.project.env, "--version", "1.1.0", "--yes")
+    try:
+        wait_until(lambda: (app.project.root / "started").exists(), timeout=60)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_kill_leaving_a_half_applied_revision_is_restored_on_resume(tmp_path: Path) -> None:
+    """turnout killed while Alembic's second revision is half-applied (its column added on
+    SQLite, the revision not recorded): resume asks Alembic, runs it again, the revision
+    fails on its own column, and the backup is restored and proven equal; exit 4, and the
+    journal keeps what Alembic said and that the resumed run restored."""
+    app = make_tool_app(
+        tmp_path, "sqlite", None, "alembic", lambda p: alembic_app(p, ALEMBIC_TIERS_WAITS)
+    )
+    before = app.dump()
+    hold = tmp_path / "hold"
+    hold.write_text("hold")
+    kill_during_the_command(app)
+    # The tool died with turnout, half-way through the second revision.
+    wait_until(
+        lambda: app.query("SELECT version_num FROM alembic_version") == [("1a2b3c4d5e6f",)],
+        timeout=30,
+    )
+    assert ("tier",) in app.query("SELECT name FROM pragma_table_info('rewards')")
+    hold.unlink()
+    resumed = app.turnout("resume", "--env", app.project.env)
+    assert resumed.returncode == 4, resumed.stderr
+    assert "alembic reports 1a2b3c4d5e6f applied, 2b3c4d5e6f7a pending" in resumed.stderr
+    assert "restored from backup" in resumed.stderr and "checked equal" in resumed.stderr
+    assert app.dump() == before
+    assert app.project.slots()["production"] == "1.0.0"
+    status, migrate = app.journal()["migrate"]
+    assert status == "undone"
+    said = {"applied": ["1a2b3c4d5e6f"], "pending": ["2b3c4d5e6f7a"], "action": "restored"}
+    undo = migrate["undo"]
+    assert isinstance(undo, dict) and undo["resumed"] == said
+    assert "when the migration failed" in str(undo["summary"])
+    store = Store.open(app.project.root / ".turnout")
+    try:
+        failure = store.deployments(app.project.env)[0].data.failure
+        assert failure is not None and failure.details is not None
+        evidence = failure.details["evidence"]
+        assert evidence["resumed"] == said and evidence["restored"] is True
+        assert any("duplicate column" in line for line in evidence["command"]["output"])
+    finally:
+        store.close()
 
 
 def test_plan_and_db_status_list_what_the_tool_says_is_pending(tmp_path: Path) -> None:

@@ -323,7 +323,13 @@ class MigrateStep(_AsksTheTool, Step):
             run = tool.apply()
         except CommandMigrationFailed as failure:
             self._after_failure(
-                ctx, svc, backup.id, failure, expected, f"migration command failed: {tool.tool}"
+                ctx,
+                svc,
+                backup.id,
+                failure,
+                expected,
+                f"migration command failed: {tool.tool}",
+                resumed=resumed,
             )
         after = tool.status()
         before = list(backup.details.get("applied_versions", []))
@@ -347,8 +353,14 @@ class MigrateStep(_AsksTheTool, Step):
         failure: DatabaseError,
         expected: LogicalDump,
         reason: str,
+        *,
+        resumed: ResumedCommand | None = None,
     ) -> NoReturn:
         evidence = {**failure.details, "backup_id": backup_id}
+        if resumed is not None:
+            # A cut-off run ran again and failed (a half-applied migration, say): the
+            # journal keeps what the tool said then, and what became of it.
+            evidence["resumed"] = resumed.model_dump()
         if traffic_moved(ctx):
             raise StepError(
                 f"{failure.message}; the failed migration was rolled back, earlier ones stay"
@@ -367,6 +379,8 @@ class MigrateStep(_AsksTheTool, Step):
                 f" {_manual_restore_hint(ctx, backup_id)}",
                 details={**evidence, "restored": False, "restore_error": str(exc)},
             ) from exc
+        if resumed is not None:
+            evidence["resumed"] = resumed.model_copy(update={"action": "restored"}).model_dump()
         raise StepError(
             f"{failure.message}; database restored from backup {backup_id} and checked equal"
             " to its pre-migration state",
@@ -387,6 +401,16 @@ class MigrateStep(_AsksTheTool, Step):
                 ),
                 None,
             )
+        failed = _failure_that_restored(ctx)
+        if backup_id is not None and failed is not None:
+            said = failed.get("resumed")
+            return MigrateUndoOutputs(
+                restored=False,
+                backup_id=int(backup_id),
+                resumed=ResumedCommand.model_validate(said) if isinstance(said, dict) else None,
+                summary=f"restored from backup {backup_id} when the migration failed;"
+                " nothing more to undo",
+            ).journal()
         details = _backup_details(ctx, svc)
         tool = release_tool(ctx, svc)
         resumed: ResumedCommand | None = None
@@ -437,6 +461,18 @@ def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> dict[str
     if resumed is not None:
         fields["resumed"] = resumed
     return MigrateUndoOutputs.model_validate(fields).journal()
+
+
+def _failure_that_restored(ctx: StepContext) -> dict[str, Any] | None:
+    """The migrate step's failure evidence when that failure already restored the backup
+    (and proved it equal); None otherwise."""
+    if ctx.failure.get("step") != MigrateStep.name:
+        return None
+    details = ctx.failure.get("details")
+    evidence = details.get("evidence") if isinstance(details, dict) else None
+    if isinstance(evidence, dict) and evidence.get("restored") is True:
+        return evidence
+    return None
 
 
 def _backup_details(ctx: StepContext, svc: DatabaseService) -> dict[str, Any]:
