@@ -401,9 +401,9 @@ class MigrateStep(_AsksTheTool, Step):
                 ),
                 None,
             )
-        failed = _failure_that_restored(ctx)
-        if backup_id is not None and failed is not None:
-            said = failed.get("resumed")
+        restoring_failure = _failure_that_restored(ctx)
+        if backup_id is not None and restoring_failure is not None:
+            said = restoring_failure.get("resumed")
             return MigrateUndoOutputs(
                 restored=False,
                 backup_id=int(backup_id),
@@ -466,10 +466,10 @@ def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> dict[str
 def _failure_that_restored(ctx: StepContext) -> dict[str, Any] | None:
     """The migrate step's failure evidence when that failure already restored the backup
     (and proved it equal); None otherwise."""
-    if ctx.failure.get("step") != MigrateStep.name:
+    record = ctx.failure_record
+    if record is None or record.step != MigrateStep.name or record.details is None:
         return None
-    details = ctx.failure.get("details")
-    evidence = details.get("evidence") if isinstance(details, dict) else None
+    evidence = record.details.get("evidence")
     if isinstance(evidence, dict) and evidence.get("restored") is True:
         return evidence
     return None
