@@ -89,6 +89,16 @@ class Verdict:
             "evidence": dict(self.evidence),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """Inverse of to_dict (a verdict kept in the journal or the state store)."""
+        return cls(
+            VerdictKind(data["kind"]),
+            str(data.get("summary", "")),
+            list(data.get("reasons", [])),
+            dict(data.get("evidence", {})),
+        )
+
 
 @dataclass(frozen=True)
 class PlannedDeployment:

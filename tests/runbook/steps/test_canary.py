@@ -19,9 +19,13 @@ from tests.support.waiting import wait_until
 from turnout.config import load_config
 from turnout.demo.story import TRAFFIC_PATH, prepare_workdir
 from turnout.demo.traffic import TrafficDriver
+from turnout.model import DeploymentStatus, DeploymentType, Release, StepStatus
 from turnout.runbook.canary_record import stored_record
+from turnout.runbook.engine import Engine
 from turnout.runbook.outputs import CanaryOutputs
 from turnout.store import Store
+from turnout.targets.fake import FakeTarget
+from turnout.targets.protocol import PRODUCTION
 
 CANARY = """
 [environments.staging.canary]
@@ -30,7 +34,7 @@ seconds = 3
 requests = [60, 150]
 max_seconds = 60
 """
-RATE = 100.0
+RATE = 150.0
 """Requests per second of live traffic, each from a new client."""
 NO_PROBES = {OVERRIDE + "PROBE__MODE": '"off"'}
 """Live traffic decides every verification here: no verification traffic to wait on."""
@@ -193,20 +197,24 @@ def test_plan_shows_the_shares_and_a_marked_migration_skips_the_canary(tesoro: T
     assert tesoro.live() == "1.3.0"
 
 
-def test_a_target_that_cannot_share_traffic_skips_the_canary(tmp_path: Path) -> None:
+def test_a_target_that_cannot_share_traffic_skips_the_canary(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
     """On the fake target (it routes no share) plan says the canary would be skipped, and a
     deployment's canary step says why it was, then the swap moves the traffic."""
     project = fake_project(tmp_path / "p", extra="[environments.web.canary]\nsteps = [5]\n")
     project.set_slots({"production": "1.0.0", "blue": None})
     planned = project.read("plan", "--env", "web", "--version", "1.1.0")
     assert "skipped: the fake target cannot route a share" in planned.stderr
-    done = project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert project.slots()["production"] == "1.1.0"
-    store = Store.open(load_config(project.config).state_dir)
-    try:
-        canary = next(s for s in store.steps(1) if s.name == "canary")
-    finally:
-        store.close()
-    assert str(canary.status) == "succeeded"
+    config = load_config(project.config)
+    target = FakeTarget("web")
+    target.ensure_slot("blue")
+    target.deploy(PRODUCTION, Release("1.0.0"))
+    engine = Engine(config, config.env("web"), sqlite_store, target_factory=lambda: target)
+    package = project.root / "packages" / "1.1.0"
+    result = engine.deploy(Release("1.1.0", package), DeploymentType.APP, "alice")
+    assert result.status is DeploymentStatus.SUCCEEDED, result.message
+    assert target.slots()[PRODUCTION].version == "1.1.0"
+    canary = next(s for s in sqlite_store.steps(result.deployment_id) if s.name == "canary")
+    assert canary.status is StepStatus.SUCCEEDED
     assert "cannot route a share of production's traffic" in (canary.outputs or {})["skipped"]

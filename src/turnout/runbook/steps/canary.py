@@ -172,7 +172,7 @@ class _Canary:
         ]
         if earlier is not None and earlier.outcome == "regressed" and earlier.verdict:
             # Decided before the interruption: a rejection is final.
-            decided = _stored_verdict(earlier.verdict)
+            decided = Verdict.from_dict(earlier.verdict)
             self._regressed(self._record(state, steps, decided, 0.0, "regressed"), decided)
         live = ctx.target.slots().get(PRODUCTION)
         side = SideBySide(
@@ -361,12 +361,3 @@ def _zero(ctx: StepContext) -> bool:
 
 def _keep(ctx: StepContext, record: CanaryOutputs) -> None:
     keep_record(ctx.store, ctx.env.name, ctx.deployment.id, record)
-
-
-def _stored_verdict(data: dict[str, Any]) -> Verdict:
-    return Verdict(
-        VerdictKind(data["kind"]),
-        str(data.get("summary", "")),
-        list(data.get("reasons", [])),
-        dict(data.get("evidence", {})),
-    )

@@ -294,7 +294,7 @@ def _analyse(
         state, judge = observation.state, observation.judge
         if observation.continued and state.status == "regressed" and state.verdict:
             # A run that was stopped after its test crossed: a rejection is final.
-            _failed(_stored_verdict(state.verdict), outputs, choice.note)
+            _failed(Verdict.from_dict(state.verdict), outputs, choice.note)
         elif observation.continued:
             # Resumed (after a crash, a timeout or a hold): the same test goes on.
             state.status = "watching"
@@ -400,15 +400,6 @@ def _failed(verdict: Verdict, outputs: dict[str, Any], provider: str) -> NoRetur
     raise StepError(
         f"metric analysis: {verdict.summary}",
         details={**headline(verdict), **outputs, "analysis": record},
-    )
-
-
-def _stored_verdict(data: dict[str, Any]) -> Verdict:
-    return Verdict(
-        VerdictKind(data["kind"]),
-        str(data.get("summary", "")),
-        list(data.get("reasons", [])),
-        dict(data.get("evidence", {})),
     )
 
 
