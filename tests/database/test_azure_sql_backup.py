@@ -13,8 +13,13 @@ from azure.storage.blob import BlobClient
 from tests.database.azure_sql_setup import BEFORE, DB, SqlProject, kill_when
 from tests.support.azurite import ACCOUNT, Azurite
 from turnout.azure_sql_record import AzureSqlBackup
+from turnout.config import load_config
+from turnout.config.policy import ChecklistItemConfig
 from turnout.database.driver import DatabaseError
 from turnout.errors import ConfigError
+from turnout.model import DeploymentType, PlannedDeployment
+from turnout.policy.checklist import CheckInput, _rollback_plan
+from turnout.policy.flags import DeploymentFlags
 from turnout.runbook.outputs import BackupOutputs
 from turnout.runbook.steps.database import _backup_outputs
 
@@ -145,3 +150,31 @@ def test_bacpac_without_a_password_is_refused_before_any_request(
     assert "environments.production.database.password" in str(raised.value)
     assert str(project.config_path) in str(raised.value)
     assert project.sql_requests() == []
+
+
+def test_the_checklists_rollback_plan_names_the_azure_sql_backup(project: SqlProject) -> None:
+    """The rollback-plan item says the database's way back is Azure SQL's restore point
+    (and the configured mode), not a backup folder of this machine."""
+    project.configure(backup="copy")
+    config = load_config(project.config_path)
+    planned = PlannedDeployment(
+        environment="production",
+        version="1.4.0",
+        type=DeploymentType.APP,
+        deployer="ana",
+        created_at=datetime.now(UTC),
+        previous_version="1.3.0",
+    )
+    inp = CheckInput(
+        config=config,
+        env=config.env("production"),
+        store=project.store,
+        deployment=planned,
+        flags=DeploymentFlags(deployer="ana"),
+        at=datetime.now(UTC),
+        window=None,
+    )
+    kind, summary, evidence = _rollback_plan(inp, "rollback_plan", ChecklistItemConfig())
+    assert kind == "pass"
+    assert "Azure SQL restore point (copy)" in summary
+    assert "backups" not in str(evidence["database"])

@@ -523,7 +523,16 @@ def _rollback_plan(
         "application": f"swap back to {previous}, kept warm in the staging slot",
     }
     summary = f"swap back to {previous} (kept warm in the staging slot)"
-    if inp.env.database.url is not None:
+    azure_sql = inp.env.database.azure_sql
+    if inp.env.database.url is not None and inp.env.database.url.startswith("mssql:"):
+        mode = azure_sql.backup if azure_sql is not None else "pitr"
+        evidence["database"] = (
+            f"Azure SQL backup ({mode}): the restore point checked inside point-in-time"
+            " restore's window before migrations; a restore goes to a new database swapped"
+            " in by rename"
+        )
+        summary += f"; Azure SQL restore point ({mode}) before migrations"
+    elif inp.env.database.url is not None:
         backup_dir = inp.env.database.backup_dir or (
             inp.config.state_dir / "backups" / inp.env.name
         )
