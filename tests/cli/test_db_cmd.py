@@ -22,6 +22,8 @@ from tests.runbook.steps.test_database import (
     AppDb,
     make_app_db,
 )
+from tests.runbook.steps.test_database_tools import make_tool_app
+from tests.support.migration_apps import DJANGO_0002_BROKEN, django_app
 from tests.support.postgres_server import PostgresServer, query_running
 from tests.support.waiting import wait_until
 from turnout.config import load_config
@@ -274,3 +276,42 @@ def test_killed_migrate_never_leaves_a_half_applied_migration(app_db: AppDb) -> 
     rerun = app_db.turnout("db", "migrate", "--env", "prod", "--version", "1.1.0", "--json")
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["applied"] == ["2"]
+
+
+def test_db_migrate_runs_the_apps_own_tool(tmp_path: Path) -> None:
+    """`db migrate` with `migrations = { tool = "django" }` backs up, runs `manage.py
+    migrate`, verifies, and says what Django applied; run again, nothing is pending."""
+    app = make_tool_app(tmp_path, "sqlite", None, "django", django_app)
+    done = app.turnout("db", "migrate", "--env", app.project.env, "--version", "1.1.0", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["tool"] == "django"
+    assert doc["applied"] == ["shop.0001_rewards", "shop.0002_tiers"]
+    assert doc["command"]["argv"][1:3] == ["manage.py", "migrate"]
+    assert doc["command"]["exit_code"] == 0 and doc["verify"]["ok"] is True
+    assert app.query("SELECT count(*) FROM shop_reward") == [(3,)]
+    with Store.open(app.project.root / ".turnout") as store:
+        backups = store.backups(app.project.env)
+        assert [b.id for b in backups] == [doc["backup_id"]]
+    again = app.turnout("db", "migrate", "--env", app.project.env, "--version", "1.1.0")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to migrate" in again.stderr
+    with Store.open(app.project.root / ".turnout") as store:
+        assert len(store.backups(app.project.env)) == 1  # nothing pending: no backup
+
+
+def test_db_migrate_with_a_failing_tool_restores_and_exits_4(tmp_path: Path) -> None:
+    """The tool's second migration fails: exit 4 naming the command and its last lines,
+    and the database equals its state before."""
+    app = make_tool_app(
+        tmp_path, "sqlite", None, "django", lambda p: django_app(p, DJANGO_0002_BROKEN)
+    )
+    before = app.dump()
+    failed = app.turnout("db", "migrate", "--env", app.project.env, "--version", "1.1.0")
+    assert failed.returncode == 4, failed.stderr
+    assert "manage.py migrate --noinput --no-color` exited with 1" in failed.stderr
+    assert "Applying shop.0002_tiers..." in failed.stderr
+    assert "restored from backup" in failed.stderr and "checked equal" in failed.stderr
+    # The tool's own traceback is streamed as its output (`  | ...`); turnout prints none.
+    assert not any(line.startswith("Traceback") for line in failed.stderr.splitlines())
+    assert app.dump() == before
