@@ -5,6 +5,7 @@ with a token that is nobody's, from another origin or without the CSRF token are
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,7 +62,8 @@ def test_a_signed_in_person_approves_in_the_page(
     waiting: Project, board: Dashboard, browser: Browser, tmp_path: Path
 ) -> None:
     """Signed in with lead's token, the page's approve button (confirmed) records lead's
-    approval through the API, audited, and the page shows it without a reload."""
+    approval through the API, audited, and the page shows it; its resume button then runs
+    the deployment to its end as lead, followed live."""
     with viewer(browser, board.url) as seen:
         page = seen.context.new_page()
         page.goto(f"{board.url}/deployments/1")
@@ -90,10 +92,17 @@ def test_a_signed_in_person_approves_in_the_page(
         expect(page.locator("table.audit")).to_contain_text("approval")
         shot = tmp_path / "dashboard-approved.png"
         page.screenshot(path=str(shot), full_page=True)
-        assert questions == ["Approve deployment 1 (1.1.0 to web) as lead?"]
+        # Approved: resume from the page runs the deployment to its end, shown live.
+        page.click("button.resume")
+        expect(page.locator(".latest .status")).to_have_text("succeeded", timeout=60_000)
+        assert questions == [
+            "Approve deployment 1 (1.1.0 to web) as lead?",
+            "Resume deployment 1 (1.1.0 to web) as lead?",
+        ]
     keep_shot(shot)
     assert seen.blocked == []
     assert _approvals(waiting) == ["lead"]
+    assert waiting.slots()["production"] == "1.1.0"
 
 
 def test_actions_are_refused_without_sign_in_across_origins_and_without_csrf(
@@ -131,32 +140,41 @@ def test_actions_are_refused_without_sign_in_across_origins_and_without_csrf(
     assert _audit_size(waiting) == before
 
 
-def test_a_read_only_dashboard_refuses_every_action(waiting: Project) -> None:
-    """Started without --actions, the page refuses an action even from a signed-in person."""
-    with dashboard(waiting.config, env={"LEAD_TOKEN": TOKEN}) as running:
-        own = {"Origin": running.url}
-        with httpx.Client(base_url=running.url, headers=own) as client:
-            assert client.post("/signin", data={"token": TOKEN, "next": "/"}).status_code == 303
-            refused = client.post("/deployments/1/approve", data={})
-    assert refused.status_code == 403 and "read-only" in refused.text
-
-
-def test_where_approvals_must_be_signed_the_page_gives_the_command(tmp_path: Path) -> None:
-    """With `policy.approvals.signed`, a signed-in person sees the exact command to run with
-    their SSH key instead of an approve button; a forged form is refused by the API."""
+@pytest.fixture(scope="module")
+def signed_read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A read-only dashboard over a deployment waiting where only signed approvals count."""
     signed = PEOPLE.replace('["senior-engineer"] }', '["senior-engineer"], signed = true }')
-    project = fake_project(tmp_path / "shop", extra=signed)
+    project = fake_project(tmp_path_factory.mktemp("signed") / "shop", extra=signed)
     project.set_slots({"production": "1.0.0", "staging": None})
     done = project.turnout("deploy", "--env", "web", "--version", "1.1.0", "--yes")
     assert done.returncode == 3, done.stderr
-    with (
-        dashboard(project.config, "--actions", env={"LEAD_TOKEN": TOKEN}) as running,
-        httpx.Client(base_url=running.url, headers={"Origin": running.url}) as client,
-    ):
-        client.post("/signin", data={"token": TOKEN, "next": "/"})
+    with dashboard(project.config, env={"LEAD_TOKEN": TOKEN}) as running:
+        yield running
+
+
+@contextmanager
+def _signed_in(board: Dashboard) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=board.url, headers={"Origin": board.url}) as client:
+        assert client.post("/signin", data={"token": TOKEN, "next": "/"}).status_code == 303
+        yield client
+
+
+def test_a_read_only_dashboard_refuses_every_action(signed_read_only: Dashboard) -> None:
+    """Started without --actions, the page refuses an action even from a signed-in person
+    with the session's CSRF token."""
+    with _signed_in(signed_read_only) as client:
         page = client.get("/deployments/1").text
         csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
-        forged = client.post("/deployments/1/approve", data={"csrf": csrf})
+        refused = client.post("/deployments/1/approve", data={"csrf": csrf})
+    assert refused.status_code == 403 and "read-only" in refused.text
+
+
+def test_where_approvals_must_be_signed_the_page_gives_the_command(
+    signed_read_only: Dashboard,
+) -> None:
+    """With `policy.approvals.signed`, a signed-in person sees the exact command to run with
+    their SSH key, and no approve button."""
+    with _signed_in(signed_read_only) as client:
+        page = client.get("/deployments/1").text
     assert "turnout approve 1 --as lead --key YOUR_SSH_KEY" in page
     assert 'class="approve"' not in page
-    assert forged.status_code == 400 and "--key" in forged.text

@@ -5,6 +5,7 @@ real dashboard process watched by Chromium with every other host blocked."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -132,6 +133,10 @@ def test_the_steps_appear_live_and_the_evidence_is_drawn_with_its_limits(
         assert page.evaluate("window.__running !== undefined")  # the same page, never reloaded
         expect(page.locator("tr[data-slot=production] .slot-version")).to_have_text(
             "1.0.0", timeout=5_000
+        )
+        # Production's last minute as the router counted it (probes and E2E included).
+        expect(page.locator("p.traffic")).to_contain_text(
+            re.compile(r"[1-9][0-9]* requests \(.*, [1-9][0-9]* of them probes"), timeout=15_000
         )
         page.screenshot(path=str(tmp_path / "dashboard-environment.png"), full_page=True)
 

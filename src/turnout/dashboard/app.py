@@ -37,7 +37,9 @@ from turnout.dashboard import chart
 from turnout.dashboard.auth import COOKIE, Session, Sessions, csrf_matches, same_origin
 from turnout.dashboard.evidence import evidence
 from turnout.dashboard.feed import Feed
+from turnout.dashboard.resuming import start_resume
 from turnout.dashboard.views import (
+    EnvironmentView,
     deployment_view,
     environment_view,
     history_lines,
@@ -95,20 +97,28 @@ class Dashboard:
             **context,
         )
 
+    def environment(self, name: str) -> EnvironmentView:
+        """An environment's view with what the feed last saw of its target."""
+        seen = self.feed.slots.get(name)
+        if seen is None:
+            return environment_view(self.config, self.store, name, None, "not asked yet")
+        return environment_view(
+            self.config,
+            self.store,
+            name,
+            seen.slots,
+            seen.error,
+            seen.traffic,
+            seen.traffic_note,
+        )
+
     # -- regions ------------------------------------------------------------------------
     def regions(self, page: str, session: Session | None) -> dict[str, str]:
         """The live parts of a page, rendered now (blocking: reads the store)."""
         kind, _, rest = page.partition(":")
         context: dict[str, Any] = {"session": session}
         if kind == "env":
-            seen = self.feed.slots.get(rest)
-            view = environment_view(
-                self.config,
-                self.store,
-                rest,
-                None if seen is None else seen.slots,
-                None if seen is None else seen.error,
-            )
+            view = self.environment(rest)
             return {"live": self.render("regions/environment.html", env=view, **context)}
         if kind == "deployment":
             row = self.store.deployment(int(rest))
@@ -130,18 +140,7 @@ class Dashboard:
             env, _, status = rest.partition(":")
             lines = history_lines(self.store, env or None, status or None)
             return {"live": self.render("regions/history.html", lines=lines, **context)}
-        views = []
-        for name in self.config.root.environments:
-            seen = self.feed.slots.get(name)
-            views.append(
-                environment_view(
-                    self.config,
-                    self.store,
-                    name,
-                    None if seen is None else seen.slots,
-                    None if seen is None else seen.error,
-                )
-            )
+        views = [self.environment(name) for name in self.config.root.environments]
         return {"live": self.render("regions/overview.html", envs=views, **context)}
 
     async def shared_regions(
@@ -418,6 +417,15 @@ def build_app(
 
         return await act(request, f"/env/{name}", run)
 
+    async def resume(request: Request) -> Response:
+        name = request.path_params["name"]
+
+        def run(person: str, _fields: Mapping[str, str]) -> str:
+            log = start_resume(config, name, person)
+            return f"{person} resumed {name}: `turnout resume` runs (its output: {log})"
+
+        return await act(request, f"/env/{name}", run)
+
     async def health(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -446,6 +454,7 @@ def build_app(
             Route("/deployments/{number:int}/approve", approve, methods=["POST"]),
             Route("/env/{name}/accept", accept, methods=["POST"]),
             Route("/env/{name}/rollback", rollback, methods=["POST"]),
+            Route("/env/{name}/resume", resume, methods=["POST"]),
             Route("/healthz", health),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],

@@ -13,42 +13,83 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from turnout.config import LoadedConfig
-from turnout.dashboard.views import SlotLine
+from turnout.dashboard.views import LiveTraffic, SlotLine
 from turnout.errors import TurnoutError
 from turnout.store import Store
 from turnout.store.changes import change_mark
+from turnout.traffic import merge, quantile_ms
+
+TRAFFIC_WINDOW = 60.0
+"""Seconds of production's traffic the environment's page shows."""
 
 
 @dataclass(frozen=True)
 class SlotsSeen:
-    """An environment's slots at the last look, or why the target could not say."""
+    """An environment's slots and production's live traffic at the last look, or why the
+    target (or its metrics source) could not say."""
 
     slots: tuple[SlotLine, ...] | None
     error: str | None
+    traffic: LiveTraffic | None = None
+    traffic_note: str = ""
 
 
-def read_slots(config: LoadedConfig, name: str) -> SlotsSeen:
-    """Ask the environment's target for its slots (its error in words when it cannot)."""
+def _traffic(config: LoadedConfig, name: str, target: object) -> tuple[LiveTraffic | None, str]:
+    from turnout.analysis.provider import choose_provider
+    from turnout.targets.protocol import PRODUCTION
+
+    choice = choose_provider(config, config.env(name), target)
+    if choice.provider is None:
+        return None, choice.note
+    try:
+        until = time.time()
+        buckets = choice.provider.buckets(PRODUCTION, until - TRAFFIC_WINDOW, until)
+    finally:
+        choice.provider.close()
+    total = merge(buckets)
+    return (
+        LiveTraffic(
+            seconds=TRAFFIC_WINDOW,
+            requests=total.count,
+            probes=total.probes,
+            errors=total.errors,
+            p95_ms=quantile_ms(total.latency, 0.95),
+        ),
+        "",
+    )
+
+
+def read_slots(config: LoadedConfig, name: str, *, traffic: bool = True) -> SlotsSeen:
+    """Ask the environment's target for its slots and, with `traffic`, its metrics source
+    for production's last minute (each one's error in words when it cannot)."""
     from turnout.targets.registry import create_target
 
     try:
         target = create_target(config, config.env(name))
-        try:
-            found = target.slots()
-        finally:
-            target.close()
     except TurnoutError as exc:
         return SlotsSeen(None, exc.message)
-    return SlotsSeen(
-        tuple(
-            SlotLine(str(slot), info.version, str(info.state), info.detail)
-            for slot, info in sorted(found.items())
-        ),
-        None,
+    try:
+        try:
+            found = target.slots()
+        except TurnoutError as exc:
+            return SlotsSeen(None, exc.message)
+        seen, note = None, ""
+        if traffic:
+            try:
+                seen, note = _traffic(config, name, target)
+            except TurnoutError as exc:
+                note = exc.message
+    finally:
+        target.close()
+    slots = tuple(
+        SlotLine(str(slot), info.version, str(info.state), info.detail)
+        for slot, info in sorted(found.items())
     )
+    return SlotsSeen(slots, None, seen, note)
 
 
 class Feed:
@@ -61,11 +102,15 @@ class Feed:
         *,
         interval: float = 0.2,
         slot_interval: float = 2.0,
+        traffic_interval: float = 10.0,
     ) -> None:
         self.config = config
         self.store = store
         self.interval = interval
         self.slot_interval = slot_interval
+        self.traffic_interval = traffic_interval
+        """Production's traffic is asked for less often than the slots: a cloud metrics
+        source is a query each time."""
         self.boot = secrets.token_hex(4)
         self.generation = 0
         self.slots: dict[str, SlotsSeen] = {}
@@ -77,13 +122,21 @@ class Feed:
         """The id of the current snapshot."""
         return f"{self.boot}-{self.generation}"
 
-    async def refresh_slots(self) -> bool:
-        """Look at every environment's slots; whether anything changed."""
+    async def refresh_slots(self, *, traffic: bool = True) -> bool:
+        """Look at every environment's slots (and, with `traffic`, production's traffic;
+        otherwise the last figures stay); whether anything changed."""
         names = list(self.config.root.environments)
         seen = await asyncio.gather(
-            *(asyncio.to_thread(read_slots, self.config, name) for name in names)
+            *(asyncio.to_thread(read_slots, self.config, n, traffic=traffic) for n in names)
         )
         fresh = dict(zip(names, seen, strict=True))
+        if not traffic:
+            for name, now in fresh.items():
+                before = self.slots.get(name)
+                if before is not None and now.slots is not None:
+                    fresh[name] = replace(
+                        now, traffic=before.traffic, traffic_note=before.traffic_note
+                    )
         changed = fresh != self.slots
         self.slots = fresh
         return changed
@@ -104,12 +157,15 @@ class Feed:
     async def run(self) -> None:
         """Watch until cancelled."""
         loop = asyncio.get_running_loop()
-        next_slots = 0.0
+        next_slots = next_traffic = loop.time() + self.slot_interval
         while True:
             changed = await self.look()
             if loop.time() >= next_slots:
-                changed = await self.refresh_slots() or changed
+                traffic = loop.time() >= next_traffic
+                changed = await self.refresh_slots(traffic=traffic) or changed
                 next_slots = loop.time() + self.slot_interval
+                if traffic:
+                    next_traffic = loop.time() + self.traffic_interval
             if changed:
                 self.bump()
             await asyncio.sleep(self.interval)

@@ -33,6 +33,27 @@ class SlotLine:
 
 
 @dataclass(frozen=True)
+class LiveTraffic:
+    """Production's traffic over the last minute, from the environment's metrics source."""
+
+    seconds: float
+    requests: int
+    probes: int
+    errors: int
+    p95_ms: float | None
+
+    @property
+    def per_second(self) -> float:
+        """Requests per second over the window."""
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors over requests (None without requests)."""
+        return self.errors / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
 class StepLine:
     """One journal entry: its phase, status, timing and message."""
 
@@ -92,6 +113,8 @@ class DeploymentView:
     happened: str | None
     next: str | None
     record: DeploymentRecord
+    resumable: bool = False
+    """Approved and waiting, or cut off with nobody holding the lock: `resume` continues it."""
     signed_only: bool = False
     """Only approvals signed with the approver's SSH key count here: the page shows the
     command instead of a button (a signing key never reaches the page)."""
@@ -105,6 +128,8 @@ class EnvironmentView:
     production: bool
     slots: tuple[SlotLine, ...] | None
     target_error: str | None
+    traffic: LiveTraffic | None
+    traffic_note: str
     lock_holder: str | None
     latest: DeploymentView | None
     recent: tuple[DeploymentLine, ...] = field(default_factory=tuple)
@@ -179,6 +204,13 @@ def _needs(config: LoadedConfig, row: DeploymentRecord, store: Store) -> tuple[A
     return tuple(found)
 
 
+def _resumable(row: DeploymentRecord, needs: tuple[ApprovalNeed, ...], store: Store) -> bool:
+    if row.status is DeploymentStatus.WAITING_APPROVAL:
+        return not needs
+    cut_off = row.status in {DeploymentStatus.RUNNING, DeploymentStatus.COMPENSATING}
+    return cut_off and store.lock(row.environment) is None
+
+
 def _gates(steps: list[StepRecord]) -> tuple[tuple[str, str, str], ...]:
     found = []
     for step in steps:
@@ -208,11 +240,15 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
     checklist = next((s.outputs.get("items") for s in steps if s.name == "checklist"), None) or ()
     summary = deployment_summary(store, row.id)
     failure = row.data.failure
+    needs = _needs(config, row, store)
+    hint = next_step(row.environment, row.status, row.id, None if failure is None else failure.step)
+    if row.status is DeploymentStatus.WAITING_APPROVAL and not needs:
+        hint = f"approved: `turnout resume --env {row.environment}` continues it"
     return DeploymentView(
         line=deployment_line(row),
         steps=lines,
         running_step=running,
-        needs=_needs(config, row, store),
+        needs=needs,
         approvals=tuple((a.approver, a.role, a.created_at) for a in store.approvals(row.id)),
         audit=tuple(
             (entry.at, entry.actor, str(entry.action), _audit_details(dict(entry.details)))
@@ -221,10 +257,9 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
         checklist=tuple(dict(item) for item in checklist if isinstance(item, dict)),
         gates=_gates(steps),
         happened=what_happened(row.environment, summary),
-        next=next_step(
-            row.environment, row.status, row.id, None if failure is None else failure.step
-        ),
+        next=hint,
         record=row,
+        resumable=_resumable(row, needs, store),
         signed_only=signatures_required(config.env(row.environment)),
     )
 
@@ -235,6 +270,8 @@ def environment_view(
     name: str,
     slots: tuple[SlotLine, ...] | None,
     target_error: str | None,
+    traffic: LiveTraffic | None = None,
+    traffic_note: str = "",
 ) -> EnvironmentView:
     """An environment's page: slots (as the feed last saw them), lock, latest deployment."""
     environment = config.env(name)
@@ -245,6 +282,8 @@ def environment_view(
         production=is_production(environment),
         slots=slots,
         target_error=target_error,
+        traffic=traffic,
+        traffic_note=traffic_note,
         lock_holder=None if lock is None else lock.holder,
         latest=deployment_view(config, store, rows[0]) if rows else None,
         recent=tuple(deployment_line(row) for row in rows[1:]),
