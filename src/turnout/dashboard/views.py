@@ -17,6 +17,8 @@ from turnout.model import DeploymentStatus, StepStatus
 from turnout.policy.approvals import eligible, requirements
 from turnout.policy.flags import is_production
 from turnout.policy.signed_approvals import signatures_required
+from turnout.runbook.canary_record import stored_record
+from turnout.runbook.outputs import CanaryOutputs
 from turnout.runbook.steps import load_step
 from turnout.store import Store
 from turnout.store.records import DeploymentRecord, StepRecord
@@ -118,6 +120,9 @@ class DeploymentView:
     signed_only: bool = False
     """Only approvals signed with the approver's SSH key count here: the page shows the
     command instead of a button (a signing key never reaches the page)."""
+    canary: CanaryOutputs | None = None
+    """The deployment's canary as last recorded: the share in force, each step, the blast
+    radius and the side-by-side verdict (None: no canary ran)."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,7 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
         record=row,
         resumable=_resumable(row, needs, store),
         signed_only=signatures_required(config.env(row.environment)),
+        canary=stored_record(store, row.environment, row.id),
     )
 
 

@@ -12,8 +12,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.runbook.steps.test_verify_traffic import ENV, OVERRIDE, Tesoro
+from tests.support.dashboard_process import SHOTS, chromium, dashboard, viewer
 from tests.support.project import fake_project
 from tests.support.waiting import wait_until
 from turnout.config import load_config
@@ -128,6 +130,23 @@ def test_the_regression_is_caught_at_a_small_share_and_never_swapped(tesoro: Tes
     assert "before any traffic moved" not in done.stderr
     assert "Canary Rolled Back" in done.stderr
     assert f"{record.served} user requests served by the new version" in done.stderr
+    _dashboard_shows_the_canary(tesoro, number, record)
+
+
+def _dashboard_shows_the_canary(app: Tesoro, number: int, record: CanaryOutputs) -> None:
+    """The deployment's page of `turnout dashboard` shows the share, the blast radius and
+    each step (looked at in Chromium, other hosts blocked; the screenshot is kept)."""
+    shot = SHOTS / "canary-deployment.png"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with dashboard(app.config) as board, chromium() as browser, viewer(browser, board.url) as seen:
+        page = seen.context.new_page()
+        page.goto(f"{board.url}/deployments/{number}")
+        expect(page.locator(".canary-state")).to_contain_text("regressed: share in force 0 %")
+        expect(page.locator(".canary-served")).to_have_text(str(record.served))
+        expect(page.locator(".canary-failed")).to_have_text(str(record.failed))
+        expect(page.locator("table.canary-steps tr.o-regressed")).to_have_count(1)
+        page.screenshot(path=str(shot), full_page=True)
+        assert seen.blocked == []
 
 
 def _share_in_force(app: Tesoro, deployment: int) -> bool:
