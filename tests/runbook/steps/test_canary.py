@@ -212,7 +212,7 @@ def test_plan_shows_the_shares_and_a_marked_migration_skips_the_canary(tesoro: T
     assert done.returncode == 0, done.stderr[-3000:]
     outputs = tesoro.outputs(_latest_id(tesoro), "canary")
     assert "not backward compatible" in outputs["skipped"]
-    assert "canary skipped: the release's migrations V002" in done.stderr
+    assert "warning: canary skipped: the release's migrations V002" in done.stderr
     assert tesoro.live() == "1.3.0"
 
 

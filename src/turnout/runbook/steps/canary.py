@@ -90,7 +90,9 @@ class CanaryPhaseStep(Step):
         why = None if config is None else _why_skip(ctx)
         if config is None or why is not None:
             reason = why or "no [canary] is configured for this environment"
-            ctx.progress(f"canary skipped: {reason}")
+            # Incompatible migrations are a warning: the release goes out with no canary.
+            warning = "warning: " if "not backward compatible" in reason else ""
+            ctx.progress(f"{warning}canary skipped: {reason}")
             skipped = CanaryOutputs(
                 skipped=reason, outcome="skipped", share=0.0, summary=f"skipped: {reason}"
             )
