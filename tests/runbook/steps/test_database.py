@@ -274,7 +274,7 @@ def test_phase_applies_verifies_and_undo_restores(app_db: AppDb, ctx_for: StepCo
     assert app_db.full_dump() != before
     ctx_for.statuses["swap"] = StepStatus.PENDING
     undone = MigrateStep().undo(ctx_for)
-    assert undone["restored"] is True and undone["equal_to_pre_migration"] is True
+    assert undone.restored is True and undone.equal_to_pre_migration is True
     assert app_db.full_dump() == before
 
 
@@ -286,8 +286,8 @@ def test_undo_after_traffic_moved_keeps_the_migrated_database(sqlite_db: AppDb) 
         _run(ctx, MigrateStep())
         ctx.statuses["swap"] = StepStatus.UNDONE
         undone = MigrateStep().undo(ctx)
-        assert undone["restored"] is False
-        assert "turnout db restore" in str(undone["summary"])
+        assert undone.restored is False
+        assert "turnout db restore" in str(undone.summary)
     assert any("rewards" in line for line in sqlite_db.full_dump())
 
 
@@ -302,7 +302,7 @@ def test_undo_after_a_swap_that_moved_nothing_restores_the_database(sqlite_db: A
         ctx.statuses["swap"] = StepStatus.UNDONE
         ctx.outputs["swap"] = {"undo": {"production": "1.0.0", "swapped_back": False}}
         undone = MigrateStep().undo(ctx)
-        assert undone["restored"] is True
+        assert undone.restored is True
     assert sqlite_db.full_dump() == before
 
 

@@ -387,7 +387,7 @@ class MigrateStep(_AsksTheTool, Step):
             details={**evidence, "restored": True, "restore": result.to_dict()},
         ) from failure
 
-    def undo(self, ctx: StepContext) -> dict[str, Any]:
+    def undo(self, ctx: StepContext) -> MigrateUndoOutputs:
         svc = service(ctx)
         backup_id = _backup_id(ctx)
         if backup_id is not None and svc.restore_in_progress(backup_id):
@@ -425,7 +425,7 @@ class MigrateStep(_AsksTheTool, Step):
         if backup_id is None or applied == list(details.get("applied_versions", [])):
             return MigrateUndoOutputs(
                 restored=False, summary="no migration was applied; nothing to restore"
-            ).journal()
+            )
         if traffic_moved(ctx):
             return MigrateUndoOutputs(
                 restored=False,
@@ -433,7 +433,7 @@ class MigrateStep(_AsksTheTool, Step):
                     "the database stays migrated: traffic moved to the new version, and"
                     f" restoring would lose its writes; {_manual_restore_hint(ctx, backup_id)}"
                 ),
-            ).journal()
+            )
         backup = svc.find_backup(int(backup_id))
         expected = backup.details.get(PRE_MIGRATION_KEY)
         failed = ctx.failure_record.step if ctx.failure_record is not None else "?"
@@ -446,7 +446,7 @@ class MigrateStep(_AsksTheTool, Step):
         return _restored(result, resumed)
 
 
-def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> dict[str, Any]:
+def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> MigrateUndoOutputs:
     """The undo's record of a restore it made."""
     fields: dict[str, Any] = {
         **result.to_dict(),
@@ -460,7 +460,7 @@ def _restored(result: RestoreResult, resumed: ResumedCommand | None) -> dict[str
         )
     if resumed is not None:
         fields["resumed"] = resumed
-    return MigrateUndoOutputs.model_validate(fields).journal()
+    return MigrateUndoOutputs.model_validate(fields)
 
 
 def _failure_that_restored(ctx: StepContext) -> dict[str, Any] | None:
