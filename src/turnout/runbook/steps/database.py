@@ -410,7 +410,7 @@ class MigrateStep(_AsksTheTool, Step):
                 resumed=ResumedCommand.model_validate(said) if isinstance(said, dict) else None,
                 summary=f"restored from backup {backup_id} when the migration failed;"
                 " nothing more to undo",
-            ).journal()
+            )
         details = _backup_details(ctx, svc)
         tool = release_tool(ctx, svc)
         resumed: ResumedCommand | None = None
