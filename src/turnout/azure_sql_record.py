@@ -99,6 +99,8 @@ class AzureSqlBackup(_Record):
 
 
 RestoreSource = Literal["pitr", "copy", "bacpac"]
+RESTORE_SOURCES: dict[str, RestoreSource] = {"pitr": "pitr", "copy": "copy", "bacpac": "bacpac"}
+"""Each restore source by its name (what `db restore --from` takes)."""
 
 
 class RestoreStage(StrEnum):

@@ -39,14 +39,18 @@ class SqlProject:
         """The project's turnout.toml."""
         return self.root / "turnout.toml"
 
-    def configure(self, **azure_sql: Any) -> None:
-        """Write turnout.toml with these [database.azure_sql] keys."""
+    def configure(
+        self, host: str = f"{SERVER}.database.windows.net", **azure_sql: Any
+    ) -> None:
+        """Write turnout.toml with these [database.azure_sql] keys (the server's SQL
+        endpoint at `host`)."""
         table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in azure_sql.items())
         self.config_path.write_text(
             '[app]\nname = "tesoro"\n\n'
             + azure_target_toml(self.world)
             + "\n[environments.production.database]\n"
-            + f'url = "mssql://sqladmin@{SERVER}.database.windows.net/{DB}"\n'
+            + f'url = "mssql://sqladmin@{host}/{DB}"\n'
+            + "timeout_seconds = 1\n"
             + 'password = "env:TESORO_SQL_PASSWORD"\n'
             + "\n[environments.production.database.azure_sql]\n"
             + "poll_interval = 0.1\n"

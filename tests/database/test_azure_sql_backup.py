@@ -75,6 +75,15 @@ def test_copy_is_followed_until_online_and_recorded(project: SqlProject) -> None
     assert record.location == project.sql.database_id(f"{DB}-copy-d12")
 
 
+def test_a_database_sql_cannot_reach_fails_before_the_copy(project: SqlProject) -> None:
+    """The backup asks the database what is applied before it asks Azure for a copy, so an
+    unreachable SQL endpoint fails the backup with nothing created."""
+    project.configure(host="127.0.0.1:1", server="tesoro-production-sql", backup="copy")
+    with pytest.raises(DatabaseError, match="cannot connect"):
+        project.service().backup(13, reason="before migrating")
+    assert project.sql.creates == [] and project.store.backups("production") == []
+
+
 def test_a_killed_copy_is_followed_by_name_when_resumed(project: SqlProject) -> None:
     """A run killed while Azure copies the database leaves the copy running; the next run
     of the same deployment follows that copy instead of starting a second one."""

@@ -26,7 +26,6 @@ from turnout.errors import Refused
 # The database layer is imported when a `db` command runs, not for every command's start.
 if TYPE_CHECKING:
     from turnout.api import DatabaseOperations
-    from turnout.azure_sql_record import RestoreSource
 
 class RestoreFrom(StrEnum):
     """Where an Azure SQL restore comes from (`db restore --from`)."""
@@ -35,12 +34,6 @@ class RestoreFrom(StrEnum):
     COPY = "copy"
     BACPAC = "bacpac"
 
-
-_SOURCES: dict[RestoreFrom, RestoreSource] = {
-    RestoreFrom.PITR: "pitr",
-    RestoreFrom.COPY: "copy",
-    RestoreFrom.BACPAC: "bacpac",
-}
 
 PackageOption = Annotated[
     Path | None, typer.Option("--package", "-p", help="Release package (zip or directory).")
@@ -122,12 +115,11 @@ def backup(
     """Back up the database now, verify it, record it (retention applies)."""
     with _operations(config, env, current_user(actor)) as ops:
         record = ops.backup()
+        summary = ops.backup_summary(record)
     if as_json:
         emit_json(record.to_dict())
         return
-    from turnout.database.backups import backup_summary
-
-    say(f"[green]✓[/] {backup_summary(record)}: {record.location}")
+    say(f"[green]✓[/] {summary}: {record.location}")
 
 
 def migrate(
@@ -179,7 +171,7 @@ def restore(
 ) -> None:
     """Restore a recorded backup (asks first; refuses a file whose checksum changed).
     Azure SQL: to a new database, verified, swapped in by rename."""
-    chosen = None if source is None else _SOURCES[source]
+    chosen = None if source is None else source.value
     with _operations(config, env, current_user(actor)) as ops:
         record = ops.find_backup(backup_id)
         question = ops.describe_restore(record, chosen)

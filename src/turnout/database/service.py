@@ -211,11 +211,12 @@ class DatabaseService:
         """Azure SQL: the restore point (checked), and the copy or bacpac if configured."""
         from turnout.database.azure_sql_backup import AzureSqlBackups
 
+        if applied is None:
+            # Asked first: a database SQL cannot reach fails here, before a copy or export.
+            applied = [a.version for a in self.applied()]
         taken = AzureSqlBackups(self.location, clock=self.clock, progress=self.progress).take(
             deployment_id
         )
-        if applied is None:
-            applied = [a.version for a in self.applied()]
         now = self.clock.now()
         archive = taken.bacpac
         row = self.store.add_backup(

@@ -298,25 +298,32 @@ class DatabaseOperations:
         )
         return result
 
-    def restore(self, backup_id: int, source: RestoreSource | None = None) -> RestoreDone:
+    def restore(self, backup_id: int, source: str | None = None) -> RestoreDone:
         """Restore a recorded backup (refuses a file whose checksum changed). Azure SQL:
-        to a new database from `source`, swapped in by rename."""
+        to a new database from `source` (pitr, copy or bacpac), swapped in by rename."""
+        chosen = _restore_source(source)
         with self.lease.held(), database_errors():
             result = self.service.restore(
-                backup_id, reason="manual restore (turnout db restore)", source=source
+                backup_id, reason="manual restore (turnout db restore)", source=chosen
             )
         return RestoreDone(self.environment, self.actor, result)
 
-    def describe_restore(self, record: BackupRecord, source: RestoreSource | None) -> str:
+    def describe_restore(self, record: BackupRecord, source: str | None) -> str:
         """What restoring this backup does, for the person asked to confirm it."""
         if self.service.location.engine == "mssql":
             from turnout.database.azure_sql_restore import describe_restore
 
-            return describe_restore(record, source) + "."
+            return describe_restore(record, _restore_source(source)) + "."
         return (
             f"Restore backup {record.id} ({record.created_at.isoformat(timespec='seconds')},"
             f" {record.location}) into {self.describe()}?"
         )
+
+    def backup_summary(self, record: BackupRecord) -> str:
+        """What a recorded backup is, in one phrase (the file, or Azure SQL's restore point)."""
+        from turnout.database.backups import backup_summary
+
+        return backup_summary(record)
 
     def _restore_after_failure(
         self,
@@ -338,3 +345,15 @@ class DatabaseOperations:
             f"{problem}; database restored from backup {backup_id} and checked equal to its"
             " pre-migration state"
         ) from cause
+
+
+def _restore_source(name: str | None) -> RestoreSource | None:
+    """A restore source by name; BadInput naming the choices for any other."""
+    from turnout.azure_sql_record import RESTORE_SOURCES
+
+    if name is None:
+        return None
+    found = RESTORE_SOURCES.get(name)
+    if found is None:
+        raise BadInput(f"--from {name}: expected one of {', '.join(RESTORE_SOURCES)}")
+    return found
