@@ -9,11 +9,12 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # Debian packages the tests drive for real: Chromium for the pages' browser tests, OpenSSH's
-# ssh-keygen for signatures, and libltdl7 that the ODBC driver inside mssql-python loads.
-# Installed once per machine (as root, or through sudo).
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen /usr/lib/x86_64-linux-gnu/libltdl.so.7
+# ssh-keygen for signatures, libltdl7 that the ODBC driver inside mssql-python loads, and
+# nginx as the reverse proxy in front of the dashboard (run by the test as its own process;
+# the package's service is not used). Installed once per machine (as root, or through sudo).
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/ssh-keygen /usr/lib/x86_64-linux-gnu/libltdl.so.7 /usr/sbin/nginx
 $(SYSTEM_TOOLS):
-	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client libltdl7'
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium openssh-client libltdl7 nginx-light'
 
 # npm (Debian's nodejs) installs the storage emulator the bacpac tests write blobs to.
 /usr/bin/npm:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -29,6 +30,8 @@ QUICK = {
     OVERRIDE + "MIN_OBSERVATION": "1",
     OVERRIDE + "PROBE__BEFORE_SWAP": "2",
     OVERRIDE + "PROBE__DECIDE_WITHIN": "2",
+    # Warm up without pauses: the runbook's 2 s of it are not what these tests are about.
+    "TURNOUT__CHECKS__WARMUP__INTERVAL": "0",
     "TURNOUT_USER": "tester",
 }
 
@@ -127,9 +130,9 @@ def test_the_steps_appear_live_and_the_evidence_is_drawn_with_its_limits(
             _out, err = deploy.communicate(timeout=120)
         assert deploy.returncode == 0, err[-3000:]
         running = _seen_running(page)
-        # Every long step was seen running, in order (the short ones may pass between looks).
-        assert {"stage", "warmup", "verify"} <= set(running), running
-        assert running.index("stage") < running.index("verify")
+        # The long steps were seen running, in order (short ones may pass between looks).
+        assert {"probe", "verify"} <= set(running) and len(running) >= 4, running
+        assert running.index("probe") < running.index("verify")
         assert page.evaluate("window.__running !== undefined")  # the same page, never reloaded
         expect(page.locator("tr[data-slot=production] .slot-version")).to_have_text(
             "1.0.0", timeout=5_000
@@ -198,3 +201,10 @@ def test_a_regression_rolled_back_shows_within_a_second(
         page.screenshot(path=str(tmp_path / "dashboard-rolled-back.png"), full_page=True)
     assert seen.blocked == []
     keep_shot(tmp_path / "dashboard-rolled-back.png")
+
+
+def test_a_read_only_dashboard_refuses_every_action(board: Dashboard) -> None:
+    """Started without --actions, the page refuses an action from its own origin (403,
+    read-only) before anything else is looked at."""
+    refused = httpx.post(f"{board.url}/env/{ENV}/rollback", headers={"Origin": board.url})
+    assert refused.status_code == 403 and "read-only" in refused.text

@@ -30,6 +30,29 @@ ARGS = [
 ]
 _URL = re.compile(r"dashboard on (\S+)")
 
+# A project where `tester` deploys and only `lead` (senior-engineer, with a dashboard token)
+# may approve, in `web` and in `vault`, where only signed approvals count: the extra
+# configuration of tests/support/project.py's fake project.
+TOKEN = "lead-token-0123456789abcdef"
+PEOPLE = """
+[[people]]
+name = "lead"
+roles = ["senior-engineer"]
+dashboard_token = "env:LEAD_TOKEN"
+
+[[people]]
+name = "tester"
+
+[environments.web.policy]
+approvals = { required_roles = ["senior-engineer"] }
+
+[environments.vault]
+target = { kind = "fake", state_file = "vault-target.json" }
+
+[environments.vault.policy]
+approvals = { required_roles = ["senior-engineer"], signed = true }
+"""
+
 
 @dataclass
 class Dashboard:

@@ -32,6 +32,7 @@ def dashboard(
     tls_key: Path | None = None,
     plain_http: bool = False,
     origins: Sequence[str] = (),
+    keepalive: float = 15.0,
     config: ConfigSource = None,
     on_ready: Callable[[str], None] = lambda _url: None,
 ) -> None:
@@ -46,5 +47,6 @@ def dashboard(
         tls_key=tls_key,
         plain_http=plain_http,
         origins=tuple(origins),
+        keepalive=keepalive,
     )
     serve(load(config), options, on_ready)

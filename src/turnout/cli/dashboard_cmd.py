@@ -39,6 +39,15 @@ def dashboard(
             "--origin", help="Another origin actions may come from (a proxy's public URL)."
         ),
     ] = None,
+    keepalive: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between keep-alive comments on an idle stream (below a proxy's"
+            " read timeout).",
+            min=0.5,
+            max=300.0,
+        ),
+    ] = 15.0,
     config: ConfigOption = None,
 ) -> None:
     """Serve a live page of every environment, deployment and its evidence (read-only
@@ -59,6 +68,7 @@ def dashboard(
         tls_key=tls_key,
         plain_http=plain_http,
         origins=origin or (),
+        keepalive=keepalive,
         config=config,
         on_ready=ready,
     )
