@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
-from tests.support.dashboard_process import ARGS, CHROMIUM
+from tests.support.chromium_args import ARGS, CHROMIUM
 from tests.support.project import fake_project
 from turnout.model import DeploymentStatus, DeploymentType
 from turnout.store import Store

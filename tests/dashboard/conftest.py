@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
+from tests.support.chromium_args import CHROMIUM
 from tests.support.dashboard_process import (
-    CHROMIUM,
     PEOPLE,
     TOKEN,
     Dashboard,

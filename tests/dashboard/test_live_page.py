@@ -18,18 +18,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.dashboard_process import Dashboard, dashboard, keep_shot, viewer
+from tests.support.tesoro_overrides import QUICK as QUICK_ANALYSIS
 from turnout.demo.story import prepare_workdir
 from turnout.model import DeploymentStatus, StepStatus
 from turnout.store import Store
 
 ENV = "staging"
-OVERRIDE = "TURNOUT__ENVIRONMENTS__STAGING__ANALYSIS__"
 QUICK = {
-    # Decide in seconds, not minutes: a 5 % limit needs about 200 clean requests.
-    OVERRIDE + "MAX_ERROR_RATE": "0.05",
-    OVERRIDE + "MIN_OBSERVATION": "1",
-    OVERRIDE + "PROBE__BEFORE_SWAP": "2",
-    OVERRIDE + "PROBE__DECIDE_WITHIN": "2",
+    **QUICK_ANALYSIS,
     # Warm up without pauses: the runbook's 2 s of it are not what these tests are about.
     "TURNOUT__CHECKS__WARMUP__INTERVAL": "0",
     "TURNOUT_USER": "tester",

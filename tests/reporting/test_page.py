@@ -10,22 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Request, Route, sync_playwright
 
+from tests.support.chromium_args import ARGS, CHROMIUM
 from tests.support.report_history import DAYS, UNTIL, untidy_month
 from turnout import api
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/report-shots")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def _umask() -> int:
     mask = os.umask(0)

@@ -15,19 +15,10 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, Request, Route, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.support.chromium_args import ARGS, CHROMIUM
+
 SHOTS = Path("/tmp/dashboard-shots")
 """Where the tests keep their screenshots (to be looked at)."""
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 _URL = re.compile(r"dashboard on (\S+)")
 
 # A project where `tester` deploys and only `lead` (senior-engineer, with a dashboard token)

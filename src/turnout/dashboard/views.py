@@ -82,27 +82,11 @@ class ApprovalNeed:
 
 
 @dataclass(frozen=True)
-class DeploymentLine:
-    """A deployment in a list: the row of the history table."""
-
-    id: int
-    environment: str
-    version: str
-    previous_version: str | None
-    status: str
-    deployer: str
-    emergency: bool
-    created_at: datetime
-    finished_at: datetime | None
-    message: str | None
-    rolled_back_later: bool
-
-
-@dataclass(frozen=True)
 class DeploymentView:
     """One deployment in full: its journal, the approvals it needs and has, its audit trail."""
 
-    line: DeploymentLine
+    line: DeploymentRecord
+    """The deployment as stored (its row)."""
     steps: tuple[StepLine, ...]
     running_step: StepLine | None
     needs: tuple[ApprovalNeed, ...]
@@ -114,7 +98,6 @@ class DeploymentView:
     """(gate, verdict, message) of the window, approval and checklist steps."""
     happened: str | None
     next: str | None
-    record: DeploymentRecord
     resumable: bool = False
     """Approved and waiting, or cut off with nobody holding the lock: `resume` continues it."""
     signed_only: bool = False
@@ -137,7 +120,7 @@ class EnvironmentView:
     traffic_note: str
     lock_holder: str | None
     latest: DeploymentView | None
-    recent: tuple[DeploymentLine, ...] = field(default_factory=tuple)
+    recent: tuple[DeploymentRecord, ...] = field(default_factory=tuple)
 
     @property
     def live_version(self) -> str | None:
@@ -173,23 +156,6 @@ def step_line(step: StepRecord) -> StepLine:
         started_at=step.started_at,
         finished_at=step.finished_at,
         message=_message(step),
-    )
-
-
-def deployment_line(row: DeploymentRecord) -> DeploymentLine:
-    """A deployment's row."""
-    return DeploymentLine(
-        id=row.id,
-        environment=row.environment,
-        version=row.version,
-        previous_version=row.previous_version,
-        status=str(row.status),
-        deployer=row.deployer,
-        emergency=row.emergency,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        message=row.message,
-        rolled_back_later=row.rolled_back_later is not None,
     )
 
 
@@ -250,7 +216,7 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
     if row.status is DeploymentStatus.WAITING_APPROVAL and not needs:
         hint = f"approved: `turnout resume --env {row.environment}` continues it"
     return DeploymentView(
-        line=deployment_line(row),
+        line=row,
         steps=lines,
         running_step=running,
         needs=needs,
@@ -263,7 +229,6 @@ def deployment_view(config: LoadedConfig, store: Store, row: DeploymentRecord) -
         gates=_gates(steps),
         happened=what_happened(row.environment, summary),
         next=hint,
-        record=row,
         resumable=_resumable(row, needs, store),
         signed_only=signatures_required(config.env(row.environment)),
         canary=stored_record(store, row.environment, row.id),
@@ -292,16 +257,16 @@ def environment_view(
         traffic_note=traffic_note,
         lock_holder=None if lock is None else lock.holder,
         latest=deployment_view(config, store, rows[0]) if rows else None,
-        recent=tuple(deployment_line(row) for row in rows[1:]),
+        recent=tuple(rows[1:]),
     )
 
 
 def history_lines(
     store: Store, environment: str | None, status: str | None, limit: int = 100
-) -> tuple[DeploymentLine, ...]:
+) -> tuple[DeploymentRecord, ...]:
     """The history table, newest first, filtered by environment and status."""
     rows = store.deployments(environment, limit=limit, status=status or None)
-    return tuple(deployment_line(row) for row in rows)
+    return tuple(rows)
 
 
 def now() -> datetime:

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.runbook.steps.test_verify_traffic import ENV, OVERRIDE, Tesoro
+from tests.runbook.steps.test_verify_traffic import ENV, Tesoro
 from tests.support.dashboard_process import SHOTS, chromium, dashboard, viewer
 from tests.support.project import fake_project
+from tests.support.tesoro_overrides import OVERRIDE
 from tests.support.waiting import wait_until
 from turnout.config import load_config
 from turnout.demo.story import TRAFFIC_PATH, prepare_workdir

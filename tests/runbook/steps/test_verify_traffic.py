@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.in_process import turnout_in_process
 from tests.support.local_fixtures import running_host
+from tests.support.tesoro_overrides import OVERRIDE, QUICK
 from tests.support.waiting import wait_until
 from turnout.analysis.watch import state_key
 from turnout.config import load_config
@@ -32,14 +33,6 @@ from turnout.targets.local import LocalTarget
 from turnout.targets.protocol import PRODUCTION
 
 ENV = "staging"
-OVERRIDE = "TURNOUT__ENVIRONMENTS__STAGING__ANALYSIS__"
-QUICK = {
-    # Decide in seconds, not minutes: a 5 % limit needs about 200 clean requests.
-    OVERRIDE + "MAX_ERROR_RATE": "0.05",
-    OVERRIDE + "MIN_OBSERVATION": "1",
-    OVERRIDE + "PROBE__BEFORE_SWAP": "2",
-    OVERRIDE + "PROBE__DECIDE_WITHIN": "2",
-}
 NO_PROBES_SHORT = {OVERRIDE + "PROBE__MODE": '"off"', OVERRIDE + "MAX_OBSERVATION": "2"}
 
 
