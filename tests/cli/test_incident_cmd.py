@@ -116,7 +116,8 @@ def test_dead_notification_endpoints_do_not_change_the_outcome(
     assert [label["name"] for label in issue["labels"]] == ["deployment", "web"]
     assert issue["state"] == "closed" and issue["state_reason"] == "completed"
     log = (project.root / "deployments.log").read_text().splitlines()
-    assert len(log) == 1 and log[0].endswith(" - v1.1.0 deployed to web")
+    # The runbook's line, then the audit chain's head it anchors.
+    assert len(log) == 1 and " - v1.1.0 deployed to web [audit " in log[0]
     _no_secret(done.stdout, done.stderr, github.bodies_text(), webhook.bodies_text())
 
 

@@ -4,69 +4,25 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from tests.support.policy_project import PolicyProject, clean_sarif, make_project
+from tests.support.policy_project import PolicyProject, make_project
+from tests.support.ssh_keys import Keys, make_keys, signed_project, waiting_for_approval
 from turnout.cli.main import main
 from turnout.config import load_config
 from turnout.errors import BadInput, ConfigError, Refused
 from turnout.policy.approvals import record_approval
-from turnout.policy.checklist import record_attestation
 from turnout.signatures.statement import Statement
 from turnout.store import Store, schema
-
-PEOPLE = ("dana", "sam", "vic", "mallory")
-"""mallory's key is made but never declared in the configuration."""
-
-
-@dataclass(frozen=True)
-class Keys:
-    """Each person's private key file and public key line."""
-
-    folder: Path
-
-    def private(self, who: str) -> Path:
-        """The private key file."""
-        return self.folder / who
-
-    def public(self, who: str) -> str:
-        """The public key line."""
-        return (self.folder / f"{who}.pub").read_text().strip()
-
-
-def make_keys(folder: Path, people: tuple[str, ...] = PEOPLE) -> Keys:
-    """ed25519 keys without passphrases, one per person, by the real ssh-keygen."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for who in people:
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(folder / who)],
-            check=True,
-        )
-    return Keys(folder)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     """One set of keys for the module (made once: key generation is the slow part)."""
     return make_keys(tmp_path_factory.mktemp("keys"))
-
-
-def _people_with_keys(keys: Keys) -> dict[str, str]:
-    return {
-        f'name = "{who}"\n': f'name = "{who}"\nssh_keys = ["{keys.public(who)}"]\n'
-        for who in ("dana", "sam", "vic")
-    }
-
-
-def signed_project(root: Path, keys: Keys) -> PolicyProject:
-    """The policy project with production's default (signed approvals) and declared keys."""
-    replace = {"signed = false\n": "", **_people_with_keys(keys)}
-    return make_project(root, replace=replace)
 
 
 @pytest.fixture
@@ -79,16 +35,6 @@ def project(tmp_path: Path, keys: Keys) -> Iterator[PolicyProject]:
         made.store.close()
 
 
-def _waiting(project: PolicyProject, version: str = "1.1.0", **kw: Any) -> int:
-    project.record_verified("staging", version)
-    project.write_sarif(version, clean_sarif())
-    for item in ("code_reviewed", "change_notification"):
-        record_attestation(project.store, "production", version, item, "sam", "PR #12")
-    waiting = project.deploy("production", version, **kw)
-    assert waiting.exit_code == 3, waiting.message
-    return waiting.deployment_id
-
-
 def _gate_message(project: PolicyProject) -> str:
     again = project.resume("production")
     assert again.exit_code == 3, again.message
@@ -99,7 +45,7 @@ def test_a_signed_approval_passes_the_gate_and_is_audited(
     project: PolicyProject, keys: Keys
 ) -> None:
     """sam's approval signed with sam's key counts; the audit entry holds the signature."""
-    dep = _waiting(project)
+    dep = waiting_for_approval(project)
     approval = record_approval(
         project.config, project.store, dep, "sam", "ok", signing_key=keys.private("sam")
     )
@@ -128,7 +74,7 @@ def test_as_alone_proves_nothing_and_another_persons_key_is_refused(
     project: PolicyProject, keys: Keys, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--as sam` without a key is exit 2; dana signing as sam is exit 3; nothing is recorded."""
-    dep = _waiting(project)
+    dep = waiting_for_approval(project)
     config = str(project.root / "turnout.toml")
     capsys.readouterr()
     assert main(["approve", str(dep), "--as", "sam", "--config", config]) == 2
@@ -175,7 +121,7 @@ def test_rows_written_straight_into_the_store_count_for_nothing(
     """A forged unsigned row and a valid signature copied onto another deployment are refused."""
     project = signed_project(tmp_path / "shop", keys)
     try:
-        dep = _waiting(project)
+        dep = waiting_for_approval(project)
         _forge(
             store_url,
             "INSERT INTO approvals (deployment_id, approver, role, created_at)"
@@ -191,7 +137,7 @@ def test_rows_written_straight_into_the_store_count_for_nothing(
         )
         project.store.update_deployment(dep, status="refused")
         project.clock.advance(60)
-        second = _waiting(project)
+        second = waiting_for_approval(project)
         assert second != dep
         _forge(
             store_url,
@@ -209,7 +155,7 @@ def test_an_edited_statement_a_revoked_key_and_a_changed_package_are_refused(
     project: PolicyProject, keys: Keys, tmp_path: Path
 ) -> None:
     """The gate re-checks a valid approval each time: edits, revocation and repackaging undo it."""
-    dep = _waiting(project)
+    dep = waiting_for_approval(project)
     approval = record_approval(
         project.config, project.store, dep, "sam", "fine", signing_key=keys.private("sam")
     )
@@ -247,7 +193,7 @@ def test_a_new_commit_after_the_approval_is_another_release(
 
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "a")
-    dep = _waiting(project)
+    dep = waiting_for_approval(project)
     approval = record_approval(
         project.config, project.store, dep, "sam", signing_key=keys.private("sam")
     )
@@ -258,7 +204,7 @@ def test_a_new_commit_after_the_approval_is_another_release(
 
 def test_an_emergency_needs_a_signed_vp_approval(project: PolicyProject, keys: Keys) -> None:
     """A senior engineer cannot carry an emergency; the VP's signed approval does."""
-    dep = _waiting(project, "1.2.0", emergency=True, reason="payments failing")
+    dep = waiting_for_approval(project, "1.2.0", emergency=True, reason="payments failing")
     with pytest.raises(Refused, match="cannot approve"):
         record_approval(project.config, project.store, dep, "sam", signing_key=keys.private("sam"))
     with pytest.raises(BadInput, match="counts only signed approvals"):
@@ -274,7 +220,7 @@ def test_unsigned_approvals_count_where_policy_allows_and_are_shown_as_such(
     """With `signed = false` an unsigned approval counts, and the gate says it is unsigned."""
     project = make_project(tmp_path / "shop")
     try:
-        dep = _waiting(project)
+        dep = waiting_for_approval(project)
         record_approval(project.config, project.store, dep, "sam")
         project.resume("production")
         assert project.passed_gates(dep)

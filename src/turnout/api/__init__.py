@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from turnout.api.audit_chain import AuditCheckResult as AuditCheckResult
     from turnout.api.audit_chain import verify_audit as verify_audit
+    from turnout.api.audit_listing import AuditShowResult as AuditShowResult
+    from turnout.api.audit_listing import show_audit as show_audit
     from turnout.api.context import ConfigSource as ConfigSource
     from turnout.api.context import acting_user as acting_user
     from turnout.api.database_access import database as database
@@ -84,6 +86,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "AuditCheckResult": "audit_chain",
     "verify_audit": "audit_chain",
+    "AuditShowResult": "audit_listing",
+    "show_audit": "audit_listing",
     "ConfigSource": "context",
     "acting_user": "context",
     "StatusResult": "status_report",

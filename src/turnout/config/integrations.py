@@ -202,6 +202,9 @@ class VcsConfig(Section):
     """Appended one line per deployment; relative to the app repository."""
     log_format: str = "{time} - {tag} deployed to {environment}"
     """{time} is UTC as YYYY-MM-DD HH:MM:SS; {tag}, {version}, {environment} are filled in."""
+    anchor_audit: bool = True
+    """Write the audit log's newest row and hash (`[audit ROW HASH]`) into the log line and
+    the tag message, so `turnout audit verify` notices rows deleted or rewritten since."""
 
     @field_validator("tag_format")
     @classmethod

@@ -75,6 +75,8 @@ class ApprovalProof:
     valid: bool
     fingerprint: str | None = None
     problem: str | None = None
+    unknown_key: bool = False
+    """Signed with a key nobody in the configuration holds (now)."""
 
     @property
     def kind(self) -> str:
@@ -93,6 +95,30 @@ def people_keys(people: list[Person]) -> dict[str, list[str]]:
     return {p.name: list(p.ssh_keys) for p in people if p.ssh_keys}
 
 
+def verify_statement(
+    statement_text: str, signature: str, person: Person, people: list[Person]
+) -> tuple[ApprovalProof, Statement | None]:
+    """Check a signed statement on its own: readable, an approval by `person`, signed with
+    one of `person`'s configured keys (what it is about is not checked here)."""
+    try:
+        statement = Statement.parse(statement_text)
+    except StatementError as exc:
+        return ApprovalProof(True, False, problem=f"its statement is unreadable: {exc}"), None
+    if statement.decision != "approve":
+        problem = f"it signs {statement.decision!r}, not approve"
+        return ApprovalProof(True, False, problem=problem), statement
+    if statement.signer != person.name:
+        problem = f"its statement is signed for {statement.signer}, not {person.name}"
+        return ApprovalProof(True, False, problem=problem), statement
+    try:
+        check = sshsig.check(statement_text.encode(), signature, person.name, people_keys(people))
+    except TurnoutError as exc:
+        problem = f"it cannot be verified here: {exc.message}"
+        return ApprovalProof(True, False, problem=problem), statement
+    proof = ApprovalProof(True, check.valid, check.fingerprint, check.problem, check.unknown_key)
+    return proof, statement
+
+
 def prove(
     statement_text: str,
     signature: str,
@@ -102,30 +128,15 @@ def prove(
 ) -> ApprovalProof:
     """Check a signed statement: readable, by `person`, about `subject`, signed with one of
     `person`'s configured keys."""
-    try:
-        statement = Statement.parse(statement_text)
-    except StatementError as exc:
-        return ApprovalProof(True, False, problem=f"its statement is unreadable: {exc}")
-    if statement.decision != "approve":
-        return ApprovalProof(True, False, problem=f"it signs {statement.decision!r}, not approve")
-    if statement.signer != person.name:
-        return ApprovalProof(
-            True,
-            False,
-            problem=f"its statement is signed for {statement.signer}, not {person.name}",
-        )
-    try:
-        check = sshsig.check(statement_text.encode(), signature, person.name, people_keys(people))
-    except TurnoutError as exc:
-        return ApprovalProof(True, False, problem=f"it cannot be verified here: {exc.message}")
-    if not check.valid:
-        return ApprovalProof(True, False, check.fingerprint, check.problem)
+    proof, statement = verify_statement(statement_text, signature, person, people)
+    if statement is None or not proof.valid:
+        return proof
     if subject is None:
-        return ApprovalProof(True, False, check.fingerprint, "there is no deployment to match")
+        return ApprovalProof(True, False, proof.fingerprint, "there is no deployment to match")
     differs = statement.differs_from(subject)
     if differs is not None:
-        return ApprovalProof(True, False, check.fingerprint, differs)
-    return ApprovalProof(True, True, check.fingerprint)
+        return ApprovalProof(True, False, proof.fingerprint, differs)
+    return proof
 
 
 def prove_approval(

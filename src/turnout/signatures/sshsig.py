@@ -36,6 +36,9 @@ class SignatureCheck:
     """The SHA256 fingerprint of the key that made the signature (None: unreadable)."""
     problem: str | None = None
     """Why it does not count, in words (None when valid)."""
+    unknown_key: bool = False
+    """The signature itself holds but its key is nobody's in the configuration (removed:
+    revoked, or never declared)."""
 
 
 def _run(args: list[str], data: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
@@ -139,6 +142,7 @@ def _check(
             fingerprint,
             f"it is signed with key {fingerprint or '(unreadable)'}, which nobody in `people`"
             " holds (a key removed from the configuration, or one never declared)",
+            unknown_key=True,
         )
     if signer not in who:
         return SignatureCheck(

@@ -115,6 +115,18 @@ class AuditStore(StoreBase):
             rows = tx.rows(f"SELECT * FROM audit{clause} ORDER BY id DESC LIMIT :limit", params)
         return [_entry(row) for row in reversed(rows)]
 
+    def audit_head(self) -> tuple[int, str] | None:
+        """The newest entry's id and hash (None: the log is empty): what is anchored."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        return None if row is None else (int(row["id"]), str(row["hash"]))
+
+    def audit_hashes(self) -> dict[int, str]:
+        """Every entry's hash by id."""
+        with self.db.transaction() as tx:
+            rows = tx.rows("SELECT id, hash FROM audit ORDER BY id")
+        return {int(row["id"]): str(row["hash"]) for row in rows}
+
     def check_audit_chain(self) -> ChainCheck:
         """Check every entry, oldest first: it follows the one before and matches its hash.
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from turnout.errors import TurnoutError
+from turnout.integrations.audit_anchors import LOG_DIGITS, anchor_text
 from turnout.integrations.vcs import (
     append_log_line,
     ensure_tag,
@@ -37,15 +38,26 @@ def tag_name(ctx: StepContext) -> str:
 
 
 def tag_message(ctx: StepContext) -> str:
-    """The annotated tag's message, e.g. "Production release 2026-11-17"."""
+    """The annotated tag's message, e.g. "Production release 2026-11-17", and the audit
+    chain's head below it (unless integrations.vcs.anchor_audit is off)."""
     local = ctx.clock.now().astimezone(ZoneInfo(ctx.env.policy.timezone))
     env = ctx.deployment.environment
-    return ctx.env.integrations.vcs.tag_message.format(
+    message = ctx.env.integrations.vcs.tag_message.format(
         Environment=env.title(),
         environment=env,
         version=ctx.deployment.version,
         date=f"{local:%Y-%m-%d}",
     )
+    anchor = _anchor(ctx, 64)
+    return f"{message}\n\n{anchor}" if anchor else message
+
+
+def _anchor(ctx: StepContext, digits: int) -> str | None:
+    """The audit chain's head as an anchor, when anchoring is on and the log has rows."""
+    if not ctx.env.integrations.vcs.anchor_audit:
+        return None
+    head = ctx.store.audit_head()
+    return None if head is None else anchor_text(head[0], head[1], digits)
 
 
 def _tagger(ctx: StepContext, repo: Path) -> tuple[str, str] | None:
@@ -127,7 +139,8 @@ def log_path(ctx: StepContext) -> Path:
 
 
 def log_line(ctx: StepContext) -> str:
-    """The runbook's line, `YYYY-MM-DD HH:MM:SS - v1.2.3 deployed to production` (UTC).
+    """The runbook's line, `YYYY-MM-DD HH:MM:SS - v1.2.3 deployed to production` (UTC),
+    then the audit chain's head, `[audit 412 9f3a…]` (unless anchor_audit is off).
 
     Fixed once per deployment (kept in its record) so a resumed step finds the line it
     wrote instead of writing a second one with a later time.
@@ -141,6 +154,9 @@ def log_line(ctx: StepContext) -> str:
         version=ctx.deployment.version,
         environment=ctx.deployment.environment,
     )
+    anchor = _anchor(ctx, LOG_DIGITS)
+    if anchor:
+        line = f"{line} {anchor}"
     ctx.store.update_deployment_data(ctx.deployment.id, log_line=line)
     return line
 
