@@ -156,8 +156,19 @@ def test_the_steps_appear_live_and_the_evidence_is_drawn_with_its_limits(
         box = chart.bounding_box()
         assert box is not None and box["width"] > 600 and box["height"] > 400
         page.screenshot(path=str(tmp_path / "dashboard-deployment.png"), full_page=True)
+        page.goto(f"{board.url}/")
+        expect(page.locator(".card[data-env=staging] .live-version")).to_have_text("1.0.0")
+        page.screenshot(path=str(tmp_path / "dashboard-overview.png"), full_page=True)
+        page.goto(f"{board.url}/history?env={ENV}&status=succeeded")
+        expect(page.locator("table.history tbody tr")).to_have_count(1)
+        page.screenshot(path=str(tmp_path / "dashboard-history.png"), full_page=True)
     assert seen.blocked == []
-    for name in ("dashboard-environment.png", "dashboard-deployment.png"):
+    for name in (
+        "dashboard-environment.png",
+        "dashboard-deployment.png",
+        "dashboard-overview.png",
+        "dashboard-history.png",
+    ):
         keep_shot(tmp_path / name)
 
 
@@ -194,6 +205,7 @@ def test_a_regression_rolled_back_shows_within_a_second(
         # Why it was rolled back, in the page: the E2E walk met the fault first.
         expect(page.locator("p.message")).to_contain_text("rolled back")
         expect(page.locator("p.message")).to_contain_text("E2E")
+        expect(page.locator("svg.evidence line.swap-back").first).to_be_attached()
         page.screenshot(path=str(tmp_path / "dashboard-rolled-back.png"), full_page=True)
     assert seen.blocked == []
     keep_shot(tmp_path / "dashboard-rolled-back.png")

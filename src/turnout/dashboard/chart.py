@@ -106,6 +106,8 @@ def _plain(value: float) -> str:
 def _marks(panel: Panel, evidence: Evidence, zero: float) -> None:
     if evidence.swapped_at is not None:
         panel.moment(evidence.swapped_at - zero, "#222", "swap", "swap")
+    if evidence.swapped_back_at is not None and evidence.swapped_back_at - zero <= panel.x_high:
+        panel.moment(evidence.swapped_back_at - zero, "#c62828", "swap-back", "swapped back")
     if evidence.decided_at is not None:
         colour = KIND_COLOURS.get(evidence.decision or "", "#555")
         panel.moment(
@@ -125,6 +127,10 @@ def draw(evidence: Evidence) -> str:
     ]
     times += [look.at - zero for look in evidence.looks]
     x_low, x_high = min([*times, 0.0]), max([*times, 1.0])
+    back = evidence.swapped_back_at
+    if back is not None and back - zero <= x_high + 60:
+        # A swap back soon after is drawn; one days later would squash the rest to a line.
+        x_high = max(x_high, back - zero + 0.5)
     limits = evidence.limits
     panels = []
 
@@ -234,14 +240,17 @@ def draw(evidence: Evidence) -> str:
     for panel in panels:
         _marks(panel, evidence, zero)
     height = top + PANEL_HEIGHT + 24
-    height += 14
-    legend = (
-        f'<text x="{LEFT}" y="{height - 18}" class="legend">grey: production per interval;'
-        " blue: what the analysis judged at each look (dots: green pass, red fail, amber"
-        " inconclusive)</text>"
-        f'<text x="{LEFT}" y="{height - 4}" class="legend">red dashed: absolute limit; orange'
-        " dashed: baseline x factor; tests: red/purple regression evidence, green healthy"
-        " evidence; requests: blue live, orange probes</text>"
+    lines = (
+        "grey: production per interval; blue: what the analysis judged at each look (dots:",
+        "green pass, red fail, amber inconclusive); red dashed: absolute limit; orange dashed:",
+        "baseline x factor; tests: red/purple regression evidence, green healthy evidence;",
+        "requests: blue live, orange probes",
+    )
+    height += 14 * len(lines)
+    legend = "".join(
+        f'<text x="{LEFT}" y="{height - 14 * (len(lines) - n) + 10}" class="legend">'
+        f"{escape(line)}</text>"
+        for n, line in enumerate(lines)
     )
     return (
         f'<svg class="evidence" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH}'

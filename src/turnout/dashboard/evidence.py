@@ -59,6 +59,9 @@ class Evidence:
     decided_at: float | None
     decision: str | None
     rows: tuple[MetricRow, ...]
+    swapped_back_at: float | None = None
+    """When production went back to the version before (the swap undone, or a later
+    rollback)."""
 
     @property
     def empty(self) -> bool:
@@ -76,6 +79,14 @@ def _swapped_at(steps: list[StepRecord]) -> float | None:
         if step.name == "swap":
             return _number(step.outputs.get("swapped_at"))
     return None
+
+
+def _swapped_back_at(row: DeploymentRecord, steps: list[StepRecord]) -> float | None:
+    for step in steps:
+        if step.name == "swap" and str(step.status) == "undone" and step.finished_at:
+            return step.finished_at.timestamp()
+    later = row.rolled_back_later
+    return None if later is None else later.at.timestamp()
 
 
 def _pct(value: float | None) -> str:
@@ -173,4 +184,5 @@ def evidence(config: LoadedConfig, row: DeploymentRecord, steps: list[StepRecord
         decided_at=None if decided is None else decided.at,
         decision=None if decided is None else decided.kind,
         rows=_rows(looks[-1] if looks else None, limits),
+        swapped_back_at=_swapped_back_at(row, steps),
     )
