@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from turnout.model import DeploymentType as DeploymentType
     from turnout.runbook.database_operations import DatabaseOperations as DatabaseOperations
     from turnout.runbook.engine import StepEvent as StepEvent
+    from turnout.runbook.steps.infra_arm import PlannedInfra as PlannedInfra
 
 # name -> module that defines it; read by __getattr__ on first use.
 _EXPORTS = {
@@ -154,6 +155,7 @@ _EXPORTS = {
     "DeploymentType": "turnout.model",
     "StepEvent": "turnout.runbook.engine",
     "DatabaseOperations": "turnout.runbook.database_operations",
+    "PlannedInfra": "turnout.runbook.steps.infra_arm",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turnout.analysis.budget import EvidenceBudget, evidence_budget
 from turnout.api.canary_plan import PlannedCanary
@@ -20,6 +20,9 @@ from turnout.runbook.engine import Engine
 from turnout.runbook.plan import plan_steps
 from turnout.runbook.steps import load_step
 from turnout.versions import check_version
+
+if TYPE_CHECKING:
+    from turnout.runbook.steps.infra_arm import PlannedInfra
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class PlanResult:
     """What the database phase would migrate (None: no database phase in the plan)."""
     canary: PlannedCanary | None = None
     """The canary phase's shares and whether it would be skipped (None: no canary)."""
+    infra: PlannedInfra | None = None
+    """ARM's what-if of the infrastructure phase (None: no ARM phase in the plan)."""
 
     @property
     def blocking(self) -> tuple[GateResult, ...]:
@@ -79,6 +84,7 @@ class PlanResult:
             "evidence_budget": self.evidence_budget.to_dict() if self.evidence_budget else None,
             "database": self.database.to_dict() if self.database else None,
             "canary": self.canary.to_dict() if self.canary else None,
+            "infra": self.infra.to_dict() if self.infra else None,
         }
 
 
@@ -134,6 +140,14 @@ def plan(
             from turnout.api.canary_plan import planned_canary
 
             canary = planned_canary(loaded, environment, store, release_package, names)
+        infra = None
+        if "infra" in names:
+            from turnout.runbook.steps.infra_arm import arm_settings, planned_infra
+
+            settings = arm_settings(environment)
+            if settings is not None:
+                infra, gate = planned_infra(loaded, environment, store, planned, settings)
+                gates.insert(0, gate)
         if "stage" in names:  # what the deployment's first step, preflight, would say
             from turnout.runbook.steps.preflight import preflight_gate
 
@@ -148,4 +162,5 @@ def plan(
         evidence_budget=evidence_budget(loaded, environment),
         database=database,
         canary=canary,
+        infra=infra,
     )

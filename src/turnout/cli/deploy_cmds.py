@@ -210,6 +210,12 @@ def plan(
             f"  the window verdict is shown, not enforced, on {env}"
             " (policy.enforce_window = false); active incidents still freeze"
         )
+    if result.infra is not None:
+        from turnout.cli.whatif import what_if_lines
+
+        say("infrastructure (ARM what-if):")
+        for line in what_if_lines(result.infra):
+            say(f"  {line}")
     if result.database is not None:
         say("database:")
         for line in result.database.lines():

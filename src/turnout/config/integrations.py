@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
+from turnout.config.arm import ArmInfraConfig
 from turnout.config.base import MAX_SECONDS, Section
 from turnout.config.plugins import ChannelPlugin
 from turnout.config.secrets import Secret
@@ -225,6 +226,15 @@ class VcsConfig(Section):
 class InfraConfig(Section):
     """Infrastructure phase through a GitHub Actions workflow (runbook Phase 2)."""
 
+    kind: Literal["github"] = "github"
+    """github (a workflow dispatch, the default) or arm (ArmInfraConfig)."""
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        if value != "github":
+            raise ValueError("github (a workflow, the default) or arm (a template)")
+        return value
     workflow: str = "deploy-infrastructure.yml"
     repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
     """owner/name holding the workflow; default: github.repository."""
@@ -244,6 +254,22 @@ class InfraConfig(Section):
     poll_interval: float = Field(default=10.0, gt=0.0, le=MAX_SECONDS)
 
 
+# The loader leaves union branch tags in angle brackets out of the keys it names.
+_WORKFLOW, _ARM = "<workflow>", "<arm>"
+
+
+def _infra_kind(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return _ARM if kind == "arm" else _WORKFLOW
+
+
+Infra = Annotated[
+    Annotated[InfraConfig, Tag(_WORKFLOW)] | Annotated[ArmInfraConfig, Tag(_ARM)],
+    Discriminator(_infra_kind),
+]
+"""The infrastructure phase: a GitHub workflow (no kind, or kind github) or an ARM template."""
+
+
 class IntegrationsConfig(Section):
     """Every external system turnout may talk to."""
 
@@ -254,7 +280,7 @@ class IntegrationsConfig(Section):
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     vcs: VcsConfig = Field(default_factory=VcsConfig)
     github: GitHubConfig = Field(default_factory=GitHubConfig)
-    infra: InfraConfig | None = None
+    infra: Infra | None = None
     """Absent: this environment has no infrastructure phase (infra/full deployments refuse)."""
 
     @model_validator(mode="after")
@@ -265,7 +291,7 @@ class IntegrationsConfig(Section):
                 raise ValueError("tracker.repo (or github.repository) is required for kind github")
             if not (self.tracker.token or self.github.token):
                 raise ValueError("tracker.token (or github.token) is required for kind github")
-        if self.infra is not None:
+        if isinstance(self.infra, InfraConfig):
             if not (self.infra.repository or self.github.repository):
                 raise ValueError("infra.repository (or github.repository) is required")
             if self.github.token is None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from turnout.azure_sql_record import AzureSqlBackup, AzureSqlRestore
 from turnout.command_record import CommandRun
 from turnout.policy.rules import WindowKind
+from turnout.store.deployment_data import ArmDeploymentRecord
 
 
 class StepOutputs(BaseModel):
@@ -140,6 +141,8 @@ class PreflightOutputs(StepOutputs):
     """The version production ran (None: nothing live yet)."""
     pending_migrations: list[str] | None = None
     """The file names of the release's migrations the database has not applied."""
+    infra: dict[str, Any] | None = None
+    """ARM's what-if of the infrastructure phase (`PlannedInfra.to_dict()`), when it has one."""
 
 
 class StageOutputs(StepOutputs):
@@ -412,6 +415,16 @@ class CanaryOutputs(StepOutputs):
     def exposed(self) -> bool:
         """Whether the new version served any user request during the canary."""
         return bool(self.served)
+class InfraArmOutputs(StepOutputs):
+    """The infrastructure phase on Azure Resource Manager."""
+
+    step = "infra"
+    deployment: ArmDeploymentRecord | None = None
+    """The ARM deployment as it ended (its outputs, resources, and ARM's roll back)."""
+    template: str | None = None
+    """Where the template came from."""
+    checked_outputs: list[str] | None = None
+    """The expected outputs and resources found as configured."""
 
 
 class ChecklistOutputs(StepOutputs):

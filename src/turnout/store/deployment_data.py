@@ -30,6 +30,7 @@ TYPED_KEYS = frozenset(
         "tracking_problems",
         "announcements",
         "analysis_series",
+        "arm_deployment",
     }
 )
 """The stored keys `DeploymentData` reads into typed fields."""
@@ -527,6 +528,120 @@ def _incidents(value: Any) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class ArmOperationFailure:
+    """A resource an ARM deployment failed to deploy, with ARM's error."""
+
+    resource: str
+    """TYPE/NAME of the resource."""
+    code: str
+    message: str
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArmOperationFailure | None:
+        """The record as stored (None when unreadable)."""
+        if not isinstance(data, Mapping) or "resource" not in data:
+            return None
+        return cls(str(data["resource"]), str(data.get("code", "")), str(data.get("message", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {"resource": self.resource, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ArmRollbackRecord:
+    """ARM's own roll back of a failed deployment: the earlier deployment it redeployed."""
+
+    type: str
+    """LastSuccessful (what turnout asks for)."""
+    deployment_name: str | None
+    """The successful deployment ARM redeployed (None: ARM found none to go back to)."""
+    provisioning_state: str | None
+    """How the redeployment ended (Succeeded: the resource group is as it was then)."""
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether ARM put the last successful deployment back."""
+        return self.deployment_name is not None and self.provisioning_state == "Succeeded"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArmRollbackRecord | None:
+        """The record as stored (None when there was no roll back)."""
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            str(data.get("type", "LastSuccessful")),
+            _text(data.get("deployment_name")),
+            _text(data.get("provisioning_state")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "type": self.type,
+            "deployment_name": self.deployment_name,
+            "provisioning_state": self.provisioning_state,
+        }
+
+
+@dataclass(frozen=True)
+class ArmDeploymentRecord:
+    """The infrastructure phase's ARM deployment: its name (a resumed run follows it by
+    that name), how it ended, what it produced and, after a failure, ARM's roll back."""
+
+    name: str
+    resource_group: str
+    provisioning_state: str
+    """Accepted or Running while ARM works; Succeeded, Failed or Canceled at the end."""
+    mode: str = "Incremental"
+    correlation_id: str | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    """The template's outputs, name -> value."""
+    resources: tuple[str, ...] = ()
+    """Resource ids ARM deployed (outputResources)."""
+    error: str | None = None
+    """ARM's error when it failed."""
+    failures: tuple[ArmOperationFailure, ...] = ()
+    """The resources whose operations failed."""
+    rollback: ArmRollbackRecord | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArmDeploymentRecord | None:
+        """The record as stored (None when missing or unreadable)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            return None
+        outputs = data.get("outputs")
+        failures = (ArmOperationFailure.from_dict(f) for f in data.get("failures") or ())
+        return cls(
+            name=data["name"],
+            resource_group=str(data.get("resource_group", "")),
+            provisioning_state=str(data.get("provisioning_state", "NotSpecified")),
+            mode=str(data.get("mode", "Incremental")),
+            correlation_id=_text(data.get("correlation_id")),
+            outputs=dict(outputs) if isinstance(outputs, Mapping) else {},
+            resources=tuple(str(r) for r in data.get("resources") or ()),
+            error=_text(data.get("error")),
+            failures=tuple(f for f in failures if f is not None),
+            rollback=ArmRollbackRecord.from_dict(data.get("rollback")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (and JSON-ready) form."""
+        return {
+            "name": self.name,
+            "resource_group": self.resource_group,
+            "provisioning_state": self.provisioning_state,
+            "mode": self.mode,
+            "correlation_id": self.correlation_id,
+            "outputs": dict(self.outputs),
+            "resources": list(self.resources),
+            "error": self.error,
+            "failures": [f.to_dict() for f in self.failures],
+            "rollback": None if self.rollback is None else self.rollback.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
 class DeploymentData:
     """What steps and later commands recorded about one deployment."""
 
@@ -552,6 +667,8 @@ class DeploymentData:
     analysis_series: tuple[AnalysisSample, ...] = ()
     """Every look of the metric analysis from the swap on (verify's, then a watch's), oldest
     first and thinned evenly when long: what the evidence chart draws."""
+    arm_deployment: ArmDeploymentRecord | None = None
+    """The infrastructure phase's ARM deployment, when it has one."""
     other: Mapping[str, Any] = field(default_factory=dict)
     """Entries not typed here (snapshot, watch, tracking …, and keys of older versions), as
     stored."""
@@ -579,5 +696,6 @@ class DeploymentData:
             tracking_problems=tuple(str(p) for p in document.get("tracking_problems") or ()),
             announcements=_announcements(document.get("announcements")),
             analysis_series=read_samples(document.get("analysis_series")),
+            arm_deployment=ArmDeploymentRecord.from_dict(document.get("arm_deployment")),
             other={k: v for k, v in document.items() if k not in TYPED_KEYS},
         )

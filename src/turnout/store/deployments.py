@@ -13,6 +13,7 @@ from turnout.store.deployment_data import (
     AcceptanceRecord,
     AnalysisSample,
     AnnouncementRecord,
+    ArmDeploymentRecord,
     DeploymentData,
     FailureRecord,
     SnapshotRecord,
@@ -238,6 +239,7 @@ class DeploymentStore(StoreBase):
         tracking_problems: Sequence[str] = _UNSET,
         announcements: Mapping[str, AnnouncementRecord] = _UNSET,
         analysis_series: Sequence[AnalysisSample] = _UNSET,
+        arm_deployment: ArmDeploymentRecord = _UNSET,
     ) -> None:
         """Record (or replace) what is known about a deployment, in one transaction; an
         argument not given stays as it is, `failure=None` clears the failure."""
@@ -262,6 +264,8 @@ class DeploymentStore(StoreBase):
             entries["announcements"] = {k: a.to_dict() for k, a in announcements.items()}
         if analysis_series is not _UNSET:
             entries["analysis_series"] = [sample.to_dict() for sample in analysis_series]
+        if arm_deployment is not _UNSET:
+            entries["arm_deployment"] = arm_deployment.to_dict()
         self._merge_data(deployment_id, entries)
 
     def merge_deployment_data(self, deployment_id: int, **entries: Any) -> None:

@@ -345,7 +345,7 @@ def test_infra_dispatches_the_workflow_and_follows_it(world: World) -> None:
     step = InfraStep()
     assert step.observe(ctx) is None
     outputs = step.run(ctx)
-    assert outputs["conclusion"] == "success"
+    assert isinstance(outputs, dict) and outputs["conclusion"] == "success"
     assert world.github.run_inputs("acme/shop") == [
         {"environment": "production", "version": "1.4.0"}
     ]

@@ -1,4 +1,5 @@
-"""Phase 2: the infrastructure deployment, as the runbook's GitHub Actions workflow.
+"""Phase 2: the infrastructure deployment, as the runbook's GitHub Actions workflow (or an
+ARM template, `kind = "arm"`: infra_arm.py).
 
 The run id is kept in the deployment record as soon as GitHub names it, so a resumed
 deployment follows the same run instead of dispatching a second one.
@@ -8,15 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from turnout.config.arm import ArmInfraConfig
 from turnout.errors import NotSupported, StepError, TurnoutError
 from turnout.integrations.gh import github_client, repository
 from turnout.integrations.workflows import dispatch, follow, get_workflow
+from turnout.runbook.outputs import StepOutputs
 from turnout.runbook.step import Step, StepContext
+from turnout.runbook.steps.infra_arm import ArmInfraStep
 from turnout.runbook.steps.track import note_phase
 
 
 class InfraStep(Step):
-    """Dispatch the configured workflow (deploy-infrastructure.yml) and follow it."""
+    """Dispatch the configured workflow (deploy-infrastructure.yml) and follow it, or
+    deploy the ARM template (`kind = "arm"`)."""
 
     name = "infra"
     phase = "infrastructure"
@@ -45,15 +50,18 @@ class InfraStep(Step):
         assert name is not None  # enforced when the configuration loads
         return repository(client, name)
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        self._settings(ctx)
+    def observe(self, ctx: StepContext) -> dict[str, Any] | StepOutputs | None:
+        if isinstance(self._settings(ctx), ArmInfraConfig):
+            return ArmInfraStep().observe(ctx)
         recorded = ctx.recorded_data().other.get("infra_run")
         if not isinstance(recorded, dict) or recorded.get("conclusion") != "success":
             return None
         return {"summary": f"workflow run {recorded.get('run_id')} already succeeded", **recorded}
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> dict[str, Any] | StepOutputs:
         settings = self._settings(ctx)
+        if isinstance(settings, ArmInfraConfig):
+            return ArmInfraStep().run(ctx)
         values = {"environment": ctx.deployment.environment, "version": ctx.deployment.version}
         inputs = {key: value.format(**values) for key, value in settings.inputs.items()}
         try:

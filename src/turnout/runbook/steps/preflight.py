@@ -110,10 +110,22 @@ class PreflightStep(Step):
     gate = True
 
     def run(self, ctx: StepContext) -> PreflightOutputs:
+        infra = None
+        if "infra" in ctx.statuses:
+            from turnout.runbook.steps.infra_arm import infra_preflight
+
+            infra = infra_preflight(ctx)  # ARM's what-if: deletes not allowed refuse here
         if "stage" not in ctx.statuses:
             # An infrastructure-only deployment has no package or slot to check.
-            return PreflightOutputs(summary="no application release in this plan; nothing to check")
-        return check_release(ctx).to_outputs()
+            summary = "no application release in this plan; nothing to check"
+            if infra is not None:
+                counts = ", ".join(f"{n} {k}" for k, n in infra["counts"].items())
+                summary = f"no application release in this plan; ARM's what-if: {counts}"
+            return PreflightOutputs(summary=summary, infra=infra)
+        outputs = check_release(ctx).to_outputs()
+        if infra is None:
+            return outputs
+        return PreflightOutputs(**outputs.model_dump(exclude_unset=True), infra=infra)
 
 
 @dataclass
