@@ -130,7 +130,9 @@ def test_plan_shows_what_if_and_deletes_refuse_until_allowed(arm: ArmProject) ->
     assert "Create Microsoft.Web/sites/tesoro-production-app" in text
     assert "Modify Microsoft.Web/serverfarms/tesoro-plan ~ properties.sku" in text
     assert "DELETE Microsoft.Storage/storageAccounts/tesorologs" in text
-    assert "deploy would be refused" in text and "allow_deletes = true" in text
+    assert "deploy would be refused" in text
+    # The gate line and the what-if both say which key lets it through.
+    assert text.count("set allow_deletes = true in [environments.web.integrations.infra]") == 2
 
     code, said = arm.deploy("1.0.0")
     assert code == 3, said
@@ -256,6 +258,11 @@ BAD = {
         ("", ""),
         "environments.web.integrations.infra.template: infra/main.json: not valid JSON",
     ),
+    "bicep without its CLI": (
+        ('template = "infra/main.json"', 'template = "infra/main.bicep"'),
+        "environments.web.integrations.infra.template: infra/main.bicep: a Bicep file needs"
+        " the bicep CLI on PATH",
+    ),
     "unknown parameter": (
         ('values = { release = "{version}" }', 'values = { release = "{version}", tier = 1 }'),
         "environments.web.integrations.infra.values: infra/main.json declares no parameter 'tier'",
@@ -265,9 +272,11 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_template_settings_name_file_and_key(arm: ArmProject, case: str) -> None:
-    """A template that cannot be read, or values it does not declare, refuse `plan` and
-    `deploy` with exit 2 naming turnout.toml, the key and the file; nothing is sent."""
+    """A template that cannot be read (or compiled: no bicep CLI here), or values it does
+    not declare, refuse `plan` with exit 2 naming turnout.toml, the key and the file;
+    nothing is sent."""
     (old, new), expected = BAD[case]
+    (arm.root / "infra" / "main.bicep").write_text("param appName string\n")
     if case == "template not JSON":
         (arm.root / "infra" / "main.json").write_text('{"resources": [,]}')
     else:

@@ -204,7 +204,7 @@ def plan(
     for gate in result.gates:
         mark = "✗" if gate.blocking else "·"
         name = gate.item or gate.gate
-        say(f"  {mark} {name:<20} {gate.verdict:<15} {gate.summary}")
+        say(f"  {mark} {name:<20} {gate.verdict:<15} {escape(gate.summary)}")
     if not result.window_enforced:
         say(
             f"  the window verdict is shown, not enforced, on {env}"

@@ -69,7 +69,9 @@ def read_template(
     where = _Where(str(config_file), f"{key}.template", settings.template)
     text = _read(settings.template, settings, config_file, package, where)
     if settings.template.lower().endswith(".bicep"):
-        text = _compile_bicep(text, where)
+        # In the repository the file is compiled where it is, so its modules resolve.
+        here = None if settings.from_release else _local(settings.template, config_file)
+        text = _compile_bicep(text, where, here)
     template = _json_object(text, where)
     if not isinstance(template.get("resources"), list | dict):
         raise where.error("not an ARM template (it has no `resources`)")
@@ -124,8 +126,7 @@ def _read(
     name: str, settings: ArmInfraConfig, config_file: Path, package: Path | None, where: _Where
 ) -> str:
     if not settings.from_release:
-        path = Path(name).expanduser()
-        path = path if path.is_absolute() else config_file.parent / path
+        path = _local(name, config_file)
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -146,6 +147,12 @@ def _read(
         raise where.error(f"not in the release package {package.name}") from None
     except (OSError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise where.error(f"cannot read it from {package.name}: {exc}") from None
+
+
+def _local(name: str, config_file: Path) -> Path:
+    """A path from the configuration, relative to turnout.toml's folder."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else config_file.parent / path
 
 
 def _json_object(text: str, where: _Where) -> dict[str, Any]:
@@ -173,14 +180,17 @@ def _parameters_of(document: dict[str, Any], where: _Where) -> dict[str, dict[st
     return out
 
 
-def _compile_bicep(text: str, where: _Where) -> str:
-    """The JSON `bicep build --stdout` makes of a Bicep file (the CLI must be installed)."""
+def _compile_bicep(text: str, where: _Where, path: Path | None) -> str:
+    """The JSON `bicep build --stdout` makes of a Bicep file (the CLI must be installed):
+    the file at `path`, or `text` written to a temporary file (from a release package)."""
     program = shutil.which("bicep")
     if program is None:
         raise where.error("a Bicep file needs the bicep CLI on PATH (or give the compiled JSON)")
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "main.bicep"
-        source.write_text(text, encoding="utf-8")
+        source = path
+        if source is None:
+            source = Path(folder) / "main.bicep"
+            source.write_text(text, encoding="utf-8")
         try:
             done = subprocess.run(
                 [program, "build", "--stdout", str(source)],
