@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from turnout.runbook.outputs import CanaryOutputs
     from turnout.store import Store
     from turnout.store.records import DeploymentRecord
-    from turnout.targets.protocol import TrafficShare
+    from turnout.targets.protocol import SharesTraffic, TrafficShare
 
 NEXT_STEPS = {
     DeploymentStatus.RUNNING.value: "a deployment is running (or was interrupted): "
@@ -227,7 +227,7 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
             )
             if can_share_traffic(target) and environment.canary is not None:
                 assert isinstance(target, SharesTraffic)
-                routed = target.current_share()
+                routed = _routed(target)
         finally:
             target.close()
     except TurnoutError as exc:
@@ -270,6 +270,14 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         pending=pending,
         canary=canary,
     )
+
+
+def _routed(target: SharesTraffic) -> TrafficShare | None:
+    """The share the target routes now; None when it cannot say (the slots still show)."""
+    try:
+        return target.current_share()
+    except TurnoutError:
+        return None
 
 
 def _canary(store: Store, row: DeploymentRecord, routed: TrafficShare | None) -> CanaryView | None:
