@@ -16,7 +16,7 @@ from turnout.config import load_config
 from turnout.errors import BadInput, ConfigError, Refused
 from turnout.policy.approvals import record_approval
 from turnout.signatures.statement import Statement
-from turnout.store import Store, schema
+from turnout.store import schema
 
 
 @pytest.fixture(scope="module")
@@ -252,39 +252,6 @@ def test_a_bad_public_key_in_the_configuration_names_its_key(
         )
     assert "people" in str(raised.value) and "ssh_keys[0]" in str(raised.value)
     assert problem in str(raised.value)
-
-
-def test_approvals_stored_before_signatures_read_as_unsigned(tmp_path: Path) -> None:
-    """A store at revision 0002 with an approval upgrades; the approval has no signature."""
-    from alembic import command
-
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    engine = schema.make_engine(url)
-    try:
-        cfg = schema._alembic_config()
-        with engine.connect() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0002")
-            conn.commit()
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO deployments (environment, version, type, status, deployer,"
-                    " emergency, changes, plan, created_at, data) VALUES ('production', '1.1.0',"
-                    " 'app', 'waiting-approval', 'ana', false, '', '[]', CURRENT_TIMESTAMP, '{}')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO approvals (deployment_id, approver, role, created_at)"
-                    " VALUES (1, 'sam', 'senior-engineer', CURRENT_TIMESTAMP)"
-                )
-            )
-    finally:
-        engine.dispose()
-    with Store.open(tmp_path, url=url) as store:
-        [approval] = store.approvals(1)
-    assert (approval.approver, approval.statement, approval.signature) == ("sam", None, None)
 
 
 def test_the_statement_reads_back_to_the_same_bytes() -> None:

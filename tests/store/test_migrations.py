@@ -24,15 +24,27 @@ OLD_DATA = {
 }
 
 
-def _store_at_first_revision(url: str) -> None:
-    """A store at revision 0001 holding one deployment rolled back later, the old way."""
+def _store_at(url: str, revision: str, *rows: str) -> None:
+    """A store brought up to `revision` only, holding what `rows` (SQL) insert."""
     engine = schema.make_engine(url)
     try:
         cfg = schema._alembic_config()
         with engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0001")
+            command.upgrade(cfg, revision)
             conn.commit()
+        with engine.begin() as conn:
+            for row in rows:
+                conn.execute(text(row))
+    finally:
+        engine.dispose()
+
+
+def _store_at_first_revision(url: str) -> None:
+    """A store at revision 0001 holding one deployment rolled back later, the old way."""
+    _store_at(url, "0001")
+    engine = schema.make_engine(url)
+    try:
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -68,3 +80,20 @@ def test_a_later_rollback_moves_from_the_data_record_to_its_columns(old_store_ur
         assert later.at == datetime(2026, 11, 30, 10, 15, 0, 123456, tzinfo=UTC)
         assert not {"rolled_back", "rolled_back_to", "rollback_reason"} & set(row.data.other)
         assert row.data == DeploymentData()
+
+
+def test_approvals_stored_before_signatures_read_as_unsigned(tmp_path: Path) -> None:
+    """A store at revision 0002 with an approval upgrades; the approval has no signature."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    _store_at(
+        url,
+        "0002",
+        "INSERT INTO deployments (environment, version, type, status, deployer, emergency,"
+        " changes, plan, created_at, data) VALUES ('production', '1.1.0', 'app',"
+        " 'waiting-approval', 'ana', false, '', '[]', CURRENT_TIMESTAMP, '{}')",
+        "INSERT INTO approvals (deployment_id, approver, role, created_at)"
+        " VALUES (1, 'sam', 'senior-engineer', CURRENT_TIMESTAMP)",
+    )
+    with Store.open(tmp_path, url=url) as store:
+        [approval] = store.approvals(1)
+    assert (approval.approver, approval.statement, approval.signature) == ("sam", None, None)
