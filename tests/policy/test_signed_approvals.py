@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from tests.support.policy_project import PolicyProject, make_project
 from tests.support.ssh_keys import Keys, make_keys, signed_project, waiting_for_approval
+from turnout import api
 from turnout.cli.main import main
 from turnout.config import load_config
 from turnout.errors import BadInput, ConfigError, Refused
@@ -57,6 +58,8 @@ def test_a_signed_approval_passes_the_gate_and_is_audited(
         "1.1.0",
     )
     assert statement.package_sha256 is not None and len(statement.package_sha256) == 64
+    [shown] = api.status("production", config=project.config).approvals
+    assert (shown.approver, shown.signature, shown.problem) == ("sam", "signed", None)
     project.resume("production")
     assert project.passed_gates(dep)
     granted = next(
@@ -181,6 +184,8 @@ def test_an_edited_statement_a_revoked_key_and_a_changed_package_are_refused(
 
     (project.root / "packages" / "1.1.0" / "VERSION").write_text("1.1.0 rebuilt")
     assert "it approves release package sha256" in _gate_message(project)
+    [shown] = api.status("production", config=project.config).approvals
+    assert shown.signature == "bad-signature" and "release package" in (shown.problem or "")
 
 
 def test_a_new_commit_after_the_approval_is_another_release(
@@ -222,6 +227,8 @@ def test_unsigned_approvals_count_where_policy_allows_and_are_shown_as_such(
     try:
         dep = waiting_for_approval(project)
         record_approval(project.config, project.store, dep, "sam")
+        [shown] = api.status("production", config=project.config).approvals
+        assert shown.signature == "unsigned" and "unsigned" in shown.line
         project.resume("production")
         assert project.passed_gates(dep)
         granted = next(

@@ -12,6 +12,7 @@ from turnout.history import DeploymentDocument, deployment_summary
 from turnout.model import DeploymentStatus
 
 if TYPE_CHECKING:
+    from turnout.config import LoadedConfig
     from turnout.runbook.outputs import CanaryOutputs
     from turnout.store import Store
     from turnout.store.records import DeploymentRecord
@@ -83,6 +84,35 @@ class OpenPostmortem:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"id": self.id, "deployment": self.deployment, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """An approval recorded for the latest deployment and what its signature proves now."""
+
+    approver: str
+    role: str | None
+    at: str
+    signature: str
+    """"signed" (verified against the configured keys and this release), "unsigned",
+    "bad-signature" or "unknown-approver"."""
+    problem: str | None
+
+    @property
+    def line(self) -> str:
+        """One line for people."""
+        why = f" ({self.problem})" if self.problem else ""
+        return f"approval by {self.approver} ({self.role or 'no role'}): {self.signature}{why}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "approver": self.approver,
+            "role": self.role,
+            "at": self.at,
+            "signature": self.signature,
+            "problem": self.problem,
+        }
 
 
 @dataclass(frozen=True)
@@ -176,6 +206,8 @@ class StatusResult:
     """What the latest deployment, cut off mid-way, left running on the target."""
     canary: CanaryView | None = None
     """The latest deployment's canary, when it has one."""
+    approvals: tuple[ApprovalView, ...] = ()
+    """The latest deployment's approvals, each signature checked as the gate checks it."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout status --json` prints)."""
@@ -194,6 +226,7 @@ class StatusResult:
                 "postmortems_open": [p.to_dict() for p in self.postmortems_open],
                 "pending": [p.to_dict() for p in self.pending],
                 "canary": self.canary.to_dict() if self.canary is not None else None,
+                "approvals": [a.to_dict() for a in self.approvals],
             }
         )
         return document
@@ -254,6 +287,7 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
             hint = next_step(environment.name, rows[0].status, rows[0].id, step)
         pending = _pending(store, rows[0]) if rows else ()
         canary = _canary(store, rows[0], routed) if rows else None
+        approvals = _approvals(loaded, store, rows[0]) if rows else ()
         postmortems = tuple(
             OpenPostmortem(p.id, p.deployment_id, p.reason)
             for p in store.postmortems(environment.name, open_only=True)
@@ -269,6 +303,7 @@ def status(env: str, *, config: ConfigSource = None) -> StatusResult:
         postmortems_open=postmortems,
         pending=pending,
         canary=canary,
+        approvals=approvals,
     )
 
 
@@ -278,6 +313,33 @@ def _routed(target: SharesTraffic) -> TrafficShare | None:
         return target.current_share()
     except TurnoutError:
         return None
+
+
+def _approvals(
+    config: LoadedConfig, store: Store, row: DeploymentRecord
+) -> tuple[ApprovalView, ...]:
+    """The deployment's approvals with what each signature proves (only computed when it
+    has any: checking runs ssh-keygen and reads the release package)."""
+    recorded = store.approvals(row.id)
+    if not recorded:
+        return ()
+    from turnout.config.people import find_person
+    from turnout.policy.signed_approvals import prove_approval, release_subject
+
+    subject = release_subject(config, row)
+    views = []
+    for approval in recorded:
+        person = find_person(config.root.people, approval.approver)
+        at = approval.created_at.isoformat(timespec="seconds")
+        if person is None:
+            why = "no longer in `people`"
+            views.append(
+                ApprovalView(approval.approver, approval.role, at, "unknown-approver", why)
+            )
+            continue
+        proof = prove_approval(approval, person, config.root.people, subject)
+        views.append(ApprovalView(person.name, approval.role, at, proof.kind, proof.problem))
+    return tuple(views)
 
 
 def _canary(store: Store, row: DeploymentRecord, routed: TrafficShare | None) -> CanaryView | None:

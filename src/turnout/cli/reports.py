@@ -57,6 +57,8 @@ def print_status(result: StatusResult) -> None:
                 console.print(f"    {line}", markup=False)
     if result.canary is not None:
         console.print(f"  {result.canary.line()}", markup=False)
+    for approval in result.approvals:
+        console.print(f"  {approval.line}", markup=False)
     for operation in result.pending:
         console.print(f"  {operation.line}", markup=False)
     for pm in document.get("postmortems_open", []):
