@@ -247,6 +247,8 @@ def test_resume_after_a_kill_follows_the_same_deployment(arm: ArmProject) -> Non
     record = arm.record(1)
     assert record.name == name
     assert record.provisioning_state == "Succeeded"
+    doctor = arm.project.read("doctor", "--env", "web")
+    assert f"deployments readable; latest {name} (Succeeded)" in " ".join(doctor.stderr.split())
 
 
 BAD = {

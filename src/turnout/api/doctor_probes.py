@@ -192,6 +192,23 @@ def _target_probes(
         return [(f"{env.target.kind} probes", failed)]
 
 
+def _arm(config: LoadedConfig, env: EnvironmentConfig) -> str:
+    """The ARM infrastructure phase's resource group: its deployments can be read."""
+    from turnout.config.arm import ArmInfraConfig
+    from turnout.integrations.arm import open_client
+
+    settings = env.integrations.infra
+    assert isinstance(settings, ArmInfraConfig)
+    key = f"environments.{env.name}.integrations.infra"
+    client = open_client(settings, env, file=str(config.path), key=key)
+    try:
+        recent = client.recent()
+    finally:
+        client.close()
+    latest = f"; latest {recent[0].name} ({recent[0].provisioning_state})" if recent else ""
+    return f"resource group {settings.resource_group}: deployments readable{latest}"
+
+
 def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
     """Every probe that applies to the environment's configuration."""
     integrations = env.integrations
@@ -214,6 +231,8 @@ def probes(config: LoadedConfig, env: EnvironmentConfig) -> list[Probe]:
         found.append(_run("pagerduty routing key", lambda: _change_events(config, env)))
     if integrations.incidents.azure is not None:
         found.append(_run("azure service health", lambda: _azure_health(config, env)))
+    if integrations.infra is not None and integrations.infra.kind == "arm":
+        found.append(_run("arm deployments", lambda: _arm(config, env)))
     if integrations.vcs.tag or integrations.vcs.push_remote:
         found.append(_run("git repository", lambda: _git(config, env)))
     from turnout.integrations.keyvault import doctor_checks

@@ -224,6 +224,16 @@ class ArmClient:
                 last = state.provisioning_state
             clock.sleep(self.poll_interval)
 
+    def recent(self) -> list[DeploymentState]:
+        """The group's deployments, newest first (ARM lists them in no order)."""
+        found = self._call(
+            "listing",
+            lambda: list(self.sdk.deployments.list_by_resource_group(self.resource_group)),
+        )
+        listed = [(d.properties.timestamp, _state(d)) for d in found if d.properties is not None]
+        listed.sort(key=lambda pair: pair[0].timestamp() if pair[0] else 0.0, reverse=True)
+        return [state for _when, state in listed]
+
     def failed_operations(self, name: str) -> list[FailedOperation]:
         """The deployment's resource operations that failed, with ARM's own errors."""
         operations = self._call(
