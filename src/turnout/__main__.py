@@ -1,5 +1,5 @@
 """`python -m turnout` runs the command line."""
 
-from turnout.cli.main import run
+from turnout.cli.entry import run
 
 run()

@@ -155,3 +155,32 @@ def test_reading_a_deployment_that_succeeded_loads_no_step_outputs_records(tmp_p
         loaded = _loaded(tmp_path, project.root, *command, *config)
         assert not loaded & records, (command, sorted(loaded & records))
     assert "turnout.api.status_report" not in loaded
+
+
+def test_the_console_script_pauses_the_cycle_collector_only_for_reading_commands(
+    tmp_path: Path,
+) -> None:
+    """Started as the console script starts it, `history` runs with the cycle collector
+    paused and `--help` (any other command) with it running again."""
+    project = fake_project(tmp_path / "project")
+    state = tmp_path / "collector.txt"
+    probe = (
+        "import atexit, gc, os\n"
+        "atexit.register(lambda: open(os.environ['STATE'], 'w').write(str(gc.isenabled())))\n"
+        "from turnout.cli.entry import run\n"
+        "run()\n"
+    )
+    enabled = {}
+    for command in (["history", "--config", str(project.config)], ["--help"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *command],
+            cwd=project.root,
+            env={**os.environ, "STATE": str(state)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        enabled[command[0]] = state.read_text()
+    assert enabled == {"history": "False", "--help": "True"}

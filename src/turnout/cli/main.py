@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -85,9 +86,15 @@ def _crash_log(exc: BaseException) -> Path:
     return Path(name)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run a command; every error becomes one line and an exit code."""
-    _register(sys.argv[1:] if argv is None else argv)
+def main(argv: list[str] | None = None, *, resume_collection: bool = False) -> int:
+    """Entry point: run a command; every error becomes one line and an exit code.
+
+    `resume_collection`: the cycle collector was paused for the start (cli.entry); it is
+    resumed before the command runs, except for the short reading commands."""
+    args = sys.argv[1:] if argv is None else argv
+    _register(args)
+    if resume_collection and not (args and args[0] in FAST_COMMANDS):
+        gc.enable()
     try:
         # Standalone mode: usage errors are printed by Typer and end with exit 2, and every
         # command's exit code arrives here as SystemExit.
