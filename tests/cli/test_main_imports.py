@@ -23,9 +23,10 @@ raise SystemExit(code)
 ENGINE = {"alembic", "turnout.runbook.engine", "turnout.database", "turnout.integrations.notify"}
 MODELS_AND_STORE = {"sqlalchemy", "pydantic", "turnout.config.root", "holidays", "httpx"}
 # What reading a SQLite store and showing it costs nothing of: the SQL toolkit (the store
-# reads through sqlite3), the HTTP client (the fake target's slot table is a file), and the
-# holiday calendars (a calendar validated once, and a year's holidays, are remembered).
-HEAVY_FOR_READING = {"sqlalchemy", "alembic", "httpx", "holidays"}
+# reads through sqlite3), the HTTP client (the fake target's slot table is a file), the
+# holiday calendars (a calendar validated once, and a year's holidays, are remembered) and
+# the TOML parser (the remembered configuration is read instead of turnout.toml).
+HEAVY_FOR_READING = {"sqlalchemy", "alembic", "httpx", "holidays", "tomllib"}
 
 
 def _loaded(tmp_path: Path, cwd: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:

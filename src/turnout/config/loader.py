@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +112,10 @@ def load_config(
         raise ConfigError(file, None, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, None, f"cannot read: {exc}") from None
+    # The TOML parser is imported by what parses: a command reading the remembered
+    # configuration (config.remembered) never does.
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -328,6 +331,8 @@ def apply_overrides(data: dict[str, Any], environ: Mapping[str, str], file: str)
 
 
 def _parse_override(value: str) -> Any:
+    import tomllib
+
     try:
         return tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
