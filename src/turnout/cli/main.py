@@ -34,11 +34,21 @@ app = typer.Typer(
 FAST_COMMANDS = {"status": "deploy_cmds", "history": "deploy_cmds", "window": "policy_cmds"}
 
 
+def _group() -> None:
+    """No options of its own: the commands have them."""
+
+
 def _register(argv: list[str]) -> None:
     # command groups: each module adds its commands to `app`.
     fast = FAST_COMMANDS.get(argv[0]) if argv else None
     if fast is not None:
         import_module(f"turnout.cli.{fast}").register(app)
+        # Typer builds every registered command's parameters before it parses: only the
+        # command run is kept. The empty callback keeps the app a group, so the command's
+        # name is still expected (a lone command would take it for an argument).
+        app.registered_commands = [c for c in app.registered_commands if c.name == argv[0]]
+        app.registered_groups = []
+        app.callback()(_group)
         return
     from turnout.cli import (
         audit_cmd,
