@@ -185,3 +185,29 @@ def test_the_console_script_pauses_the_cycle_collector_only_for_reading_commands
         assert done.returncode == 0, done.stderr[-2000:]
         enabled[command[0]] = state.read_text()
     assert enabled == {"history": "False", "--help": "True"}
+
+
+def test_a_reading_command_builds_only_its_own_command(tmp_path: Path) -> None:
+    """`window` registers no other command of its module (approve, attest, postmortem), so
+    Typer builds the parameters of the one command run, and it still runs by its name."""
+    project = fake_project(tmp_path / "project")
+    listing = tmp_path / "commands.txt"
+    probe = (
+        "import sys\n"
+        "from turnout.cli.main import app, main\n"
+        "code = main(sys.argv[2:])\n"
+        "names = [*app.registered_commands, *app.registered_groups]\n"
+        "open(sys.argv[1], 'w').write(' '.join(str(n.name) for n in names))\n"
+        "raise SystemExit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(listing), "window", "--env", "web"],
+        cwd=project.root,
+        env={**os.environ, "TURNOUT_CONFIG": str(project.config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert listing.read_text() == "window"
