@@ -30,7 +30,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 def approved(tmp_path: Path, keys: Keys) -> PolicyProject:
     """A production deployment with sam's signed approval recorded (store closed after)."""
     project = signed_project(tmp_path / "shop", keys)
-    dep = waiting_for_approval(project)
+    dep = waiting_for_approval(project, keys)
     record_approval(
         project.config, project.store, dep, "sam", "ok", signing_key=keys.private("sam")
     )
@@ -68,7 +68,8 @@ def test_audit_verify_checks_the_signatures_and_show_lists_them(
 ) -> None:
     """The signed approval verifies in the log; `audit show` marks it signed with its key."""
     checked = api.verify_audit(config=approved.config)
-    assert [s.signature for s in checked.signed] == ["signed"]
+    # sam's two signed attestations, then sam's signed approval.
+    assert [s.signature for s in checked.signed] == ["signed"] * 3
     shown = api.show_audit(env="production", config=approved.config)
     recorded = [line for line in shown.lines if line.action == "approval.recorded"]
     assert len(recorded) == 1 and recorded[0].signature == "signed"
@@ -80,7 +81,7 @@ def test_audit_verify_checks_the_signatures_and_show_lists_them(
     said = capsys.readouterr().err
     assert f"sam approval.recorded #{recorded[0].deployment} [signed SHA256:" in said
     assert main(["audit", "verify", "--config", config]) == 0
-    assert "1 of 1 signed statements verify" in capsys.readouterr().err
+    assert "3 of 3 signed statements verify" in capsys.readouterr().err
 
 
 def test_a_statement_rewritten_in_the_log_is_reported(approved: PolicyProject) -> None:
@@ -108,7 +109,7 @@ def test_a_revoked_key_is_shown_not_failed(approved: PolicyProject, tmp_path: Pa
     toml.write_text(toml.read_text().replace(old, f'ssh_keys = ["{other.public("sam")}"]'))
     config = load_config(toml)
     checked = api.verify_audit(config=config)
-    assert [s.signature for s in checked.signed] == ["unknown-key"]
+    assert [s.signature for s in checked.signed] == ["unknown-key"] * 3
     assert (
         checked.signed[0].problem is not None and "nobody in `people`" in checked.signed[0].problem
     )

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.support.policy_project import PolicyProject, make_project
+from tests.support.policy_project import PolicyProject, clean_sarif, make_project
 from tests.support.ssh_keys import Keys, make_keys, signed_project, waiting_for_approval
 from turnout import api
 from turnout.cli.main import main
 from turnout.config import load_config
 from turnout.errors import BadInput, ConfigError, Refused
 from turnout.policy.approvals import record_approval
+from turnout.policy.checklist import record_attestation
 from turnout.signatures.statement import Statement
 from turnout.store import schema
 
@@ -46,7 +47,7 @@ def test_a_signed_approval_passes_the_gate_and_is_audited(
     project: PolicyProject, keys: Keys
 ) -> None:
     """sam's approval signed with sam's key counts; the audit entry holds the signature."""
-    dep = waiting_for_approval(project)
+    dep = waiting_for_approval(project, keys)
     approval = record_approval(
         project.config, project.store, dep, "sam", "ok", signing_key=keys.private("sam")
     )
@@ -77,7 +78,7 @@ def test_as_alone_proves_nothing_and_another_persons_key_is_refused(
     project: PolicyProject, keys: Keys, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--as sam` without a key is exit 2; dana signing as sam is exit 3; nothing is recorded."""
-    dep = waiting_for_approval(project)
+    dep = waiting_for_approval(project, keys)
     config = str(project.root / "turnout.toml")
     capsys.readouterr()
     assert main(["approve", str(dep), "--as", "sam", "--config", config]) == 2
@@ -124,7 +125,7 @@ def test_rows_written_straight_into_the_store_count_for_nothing(
     """A forged unsigned row and a valid signature copied onto another deployment are refused."""
     project = signed_project(tmp_path / "shop", keys)
     try:
-        dep = waiting_for_approval(project)
+        dep = waiting_for_approval(project, keys)
         _forge(
             store_url,
             "INSERT INTO approvals (deployment_id, approver, role, created_at)"
@@ -140,7 +141,7 @@ def test_rows_written_straight_into_the_store_count_for_nothing(
         )
         project.store.update_deployment(dep, status="refused")
         project.clock.advance(60)
-        second = waiting_for_approval(project)
+        second = waiting_for_approval(project, keys)
         assert second != dep
         _forge(
             store_url,
@@ -158,7 +159,7 @@ def test_an_edited_statement_a_revoked_key_and_a_changed_package_are_refused(
     project: PolicyProject, keys: Keys, tmp_path: Path
 ) -> None:
     """The gate re-checks a valid approval each time: edits, revocation and repackaging undo it."""
-    dep = waiting_for_approval(project)
+    dep = waiting_for_approval(project, keys)
     approval = record_approval(
         project.config, project.store, dep, "sam", "fine", signing_key=keys.private("sam")
     )
@@ -182,8 +183,8 @@ def test_an_edited_statement_a_revoked_key_and_a_changed_package_are_refused(
     toml.write_text(toml.read_text().replace(new.public("sam"), keys.public("sam")))
     project.config = load_config(toml)
 
+    # (sam's attestations were revoked with the key: the checklist refused the deployment.)
     (project.root / "packages" / "1.1.0" / "VERSION").write_text("1.1.0 rebuilt")
-    assert "it approves release package sha256" in _gate_message(project)
     [shown] = api.status("production", config=project.config).approvals
     assert shown.signature == "bad-signature" and "release package" in (shown.problem or "")
 
@@ -198,18 +199,19 @@ def test_a_new_commit_after_the_approval_is_another_release(
 
     git("init", "-q")
     git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "a")
-    dep = waiting_for_approval(project)
+    dep = waiting_for_approval(project, keys)
     approval = record_approval(
         project.config, project.store, dep, "sam", signing_key=keys.private("sam")
     )
     assert approval.statement is not None and Statement.parse(approval.statement).commit
     git("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "b")
-    assert "it approves commit" in _gate_message(project)
+    # The signed attestations name the commit too: the checklist refuses first.
+    assert "it attests commit" in _gate_message(project)
 
 
 def test_an_emergency_needs_a_signed_vp_approval(project: PolicyProject, keys: Keys) -> None:
     """A senior engineer cannot carry an emergency; the VP's signed approval does."""
-    dep = waiting_for_approval(project, "1.2.0", emergency=True, reason="payments failing")
+    dep = waiting_for_approval(project, keys, "1.2.0", emergency=True, reason="payments failing")
     with pytest.raises(Refused, match="cannot approve"):
         record_approval(project.config, project.store, dep, "sam", signing_key=keys.private("sam"))
     with pytest.raises(BadInput, match="counts only signed approvals"):
@@ -225,7 +227,7 @@ def test_unsigned_approvals_count_where_policy_allows_and_are_shown_as_such(
     """With `signed = false` an unsigned approval counts, and the gate says it is unsigned."""
     project = make_project(tmp_path / "shop")
     try:
-        dep = waiting_for_approval(project)
+        dep = waiting_for_approval(project, None)
         record_approval(project.config, project.store, dep, "sam")
         [shown] = api.status("production", config=project.config).approvals
         assert shown.signature == "unsigned" and "unsigned" in shown.line
@@ -272,3 +274,28 @@ def test_the_statement_reads_back_to_the_same_bytes() -> None:
     again = Statement.parse(statement.canonical().decode())
     assert again == statement and again.canonical() == statement.canonical()
     assert again.differs_from(subject) is None
+
+
+def test_attestations_in_production_are_signed_and_checked_by_the_checklist(
+    project: PolicyProject, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """attest needs the person's key; an unsigned record put in the store fails the item."""
+    config = str(project.root / "turnout.toml")
+    attest = ["attest", "code-reviewed", "--env", "production", "--version", "1.1.0"]
+    capsys.readouterr()
+    assert main([*attest, "--as", "sam", "--config", config]) == 2
+    assert "counts only signed attestations" in capsys.readouterr().err
+    forged = [*attest, "--as", "sam", "--key", str(keys.private("dana")), "--config", config]
+    assert main(forged) == 3
+    assert "signed with dana's key" in capsys.readouterr().err
+    signed = [*attest, "--as", "sam", "--key", str(keys.private("sam")), "--json"]
+    assert main([*signed, "--config", config]) == 0
+    assert '"signed": true' in capsys.readouterr().out
+
+    project.record_verified("staging", "1.1.0")
+    project.write_sarif("1.1.0", clean_sarif())
+    # change_notification written straight into the store, unsigned, as anyone could.
+    record_attestation(project.store, "production", "1.1.0", "change_notification", "sam")
+    refused = project.deploy("production", "1.1.0")
+    assert refused.exit_code == 3
+    assert "the attestation by sam does not count: unsigned" in refused.message

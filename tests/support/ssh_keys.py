@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.policy_project import PolicyProject, clean_sarif, make_project
+from turnout.policy.attestations import attest
 from turnout.policy.checklist import record_attestation
 
 PEOPLE = ("dana", "sam", "vic", "mallory")
@@ -53,12 +54,22 @@ def signed_project(root: Path, keys: Keys) -> PolicyProject:
     return make_project(root, replace=replace)
 
 
-def waiting_for_approval(project: PolicyProject, version: str = "1.1.0", **kw: Any) -> int:
-    """A production deployment of `version`, ready but for its approval; its id."""
+def waiting_for_approval(
+    project: PolicyProject, keys: Keys | None, version: str = "1.1.0", **kw: Any
+) -> int:
+    """A production deployment of `version`, ready but for its approval (its checklist
+    attested by sam, signed with `keys`, unsigned without); its id."""
     project.record_verified("staging", version)
     project.write_sarif(version, clean_sarif())
+    production = project.config.env("production")
     for item in ("code_reviewed", "change_notification"):
-        record_attestation(project.store, "production", version, item, "sam", "PR #12")
+        if keys is None:
+            record_attestation(project.store, "production", version, item, "sam", "PR #12")
+            continue
+        attest(
+            project.config, production, project.store, version, item, "sam", "PR #12",
+            keys.private("sam"),
+        )  # fmt: skip
     waiting = project.deploy("production", version, **kw)
     assert waiting.exit_code == 3, waiting.message
     return waiting.deployment_id

@@ -115,7 +115,7 @@ def check_signed_entry(entry: AuditEntry, people: list[Person]) -> SignedEntry |
     if person is None:
         why = f"{entry.actor} is no longer in `people`: nothing to check the key against"
         return SignedEntry(entry.id, entry.actor, entry.action, "unknown-key", None, why)
-    proof, _ = verify_statement(statement, signature, person, people)
+    proof, _ = verify_statement(statement, signature, person, people, decision=None)
     kind = "signed" if proof.valid else ("unknown-key" if proof.unknown_key else "bad-signature")
     return SignedEntry(entry.id, entry.actor, entry.action, kind, proof.fingerprint, proof.problem)
 

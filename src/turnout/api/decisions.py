@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from turnout.api.context import ConfigSource, acting_user, load, open_store
-from turnout.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,8 @@ class AttestationResult:
     by: str
     at: str
     note: str | None
+    signed: bool = False
+    """Whether the attestation is a statement signed with the person's key."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what `turnout attest --json` prints)."""
@@ -80,6 +81,7 @@ class AttestationResult:
             "by": self.by,
             "at": self.at,
             "note": self.note,
+            "signed": self.signed,
         }
 
 
@@ -138,22 +140,21 @@ def attest(
     *,
     note: str | None = None,
     actor: str | None = None,
+    signing_key: Path | None = None,
     config: ConfigSource = None,
 ) -> AttestationResult:
     """Record that the actor vouches for a checklist item of a release (source
-    "attestation"); the actor must be one of the configuration's people, when it has any."""
-    from turnout.config.people import find_person
-    from turnout.policy.checklist import normalise_item, record_attestation
+    "attestation"); the actor must be one of the configuration's people, when it has any.
+    Signed with `signing_key` when given (required where only signed decisions count)."""
+    from turnout.policy.attestations import attest as record_attestation
 
     loaded = load(config)
     environment = loaded.env(env)
-    key = normalise_item(item)
     who = acting_user(actor)
-    if loaded.root.people and find_person(loaded.root.people, who) is None:
-        known = ", ".join(p.name for p in loaded.root.people)
-        raise BadInput(f"{who} is not in `people` of {loaded.path} (known: {known})")
     with open_store(loaded) as store:
-        record = record_attestation(store, environment.name, version, key, who, note)
+        record = record_attestation(
+            loaded, environment, store, version, item, who, note, signing_key
+        )
     return AttestationResult(
         item=str(record["item"]),
         environment=str(record["environment"]),
@@ -161,4 +162,5 @@ def attest(
         by=str(record["by"]),
         at=str(record["at"]),
         note=record["note"],
+        signed=record.get("signature") is not None,
     )

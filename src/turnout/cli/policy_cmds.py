@@ -70,19 +70,22 @@ def _print_verdict(result: WindowResult) -> None:
         )
 
 
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        envvar="TURNOUT_SIGNING_KEY",
+        help="Your SSH key to sign with: a private key file, or the .pub of a key in"
+        " ssh-agent (required where only signed decisions count).",
+    ),
+]
+
+
 def approve(
     deployment_id: Annotated[int, typer.Argument(help="Deployment id (turnout status/history).")],
     as_: AsOption = None,
     comment: Annotated[str | None, typer.Option("--comment", help="Why you approve.")] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option(
-            "--key",
-            envvar="TURNOUT_SIGNING_KEY",
-            help="Your SSH key to sign the approval with: a private key file, or the .pub"
-            " of a key in ssh-agent (required where only signed approvals count).",
-        ),
-    ] = None,
+    key: KeyOption = None,
     json_output: JsonOption = False,
     config_path: ConfigOption = None,
 ) -> None:
@@ -109,17 +112,22 @@ def attest(
     version: Annotated[str, typer.Option("--version", help="Release version it is about.")],
     as_: AsOption = None,
     note: Annotated[str | None, typer.Option("--note", help="Evidence: a link, a ticket.")] = None,
+    key: KeyOption = None,
     json_output: JsonOption = False,
     config_path: ConfigOption = None,
 ) -> None:
-    """Record that you vouch for a checklist item of a release (source "attestation")."""
+    """Record that you vouch for a checklist item of a release (source "attestation");
+    --as names whose key signs it."""
     from turnout.api import attest as record_attestation
 
-    record = record_attestation(item, env, version, note=note, actor=as_, config=config_path)
+    record = record_attestation(
+        item, env, version, note=note, actor=as_, signing_key=key, config=config_path
+    )
     if json_output:
         emit_json(record.to_dict())
     else:
-        say(f"attested {record.item} for {version} on {record.environment} as {record.by}")
+        kind = "signed" if record.signed else "unsigned"
+        say(f"attested {record.item} for {version} on {record.environment} as {record.by} ({kind})")
 
 
 postmortem_app = typer.Typer(help="Post-mortems opened by emergency deployments.")

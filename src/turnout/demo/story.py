@@ -42,6 +42,8 @@ the host follow the configuration."""
 DEMO_DEPLOYER = "demo"
 APPROVER = "devops-lead"
 """The senior engineer who approves production, with a signing key made for the demo."""
+ATTESTER = "eng-manager"
+"""Who attests production's checklist items, with a key of their own."""
 
 
 class Reporter(Protocol):
@@ -255,6 +257,7 @@ class Story:
     def _promote(self, config: LoadedConfig, env: EnvironmentConfig, version: str) -> None:
         self.reporter.section(f"production: promoting {version}")
         config, signing_key = self._signing_key(config, APPROVER)
+        config, attesting_key = self._signing_key(config, ATTESTER)
         self.config = config
         env = config.env(env.name)
         self._host_up(config, env)
@@ -266,7 +269,8 @@ class Story:
                 env.name,
                 version,
                 note="attested by the demo's engineering manager",
-                actor="eng-manager",
+                actor=ATTESTER,
+                signing_key=attesting_key,
                 config=config,
             )
             self.reporter.line(f"eng-manager attests {item} for {version}")

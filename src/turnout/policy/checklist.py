@@ -130,16 +130,23 @@ def record_attestation(
     item: str,
     by: str,
     note: str | None = None,
+    *,
+    at: datetime | None = None,
+    statement: str | None = None,
+    signature: str | None = None,
 ) -> dict[str, Any]:
-    """Record that `by` vouches for a checklist item of a release in an environment."""
+    """Record that `by` vouches for a checklist item of a release in an environment
+    (signed: with the statement and the SSH signature over it, policy/attestations.py)."""
     key = normalise_item(item)
     record = {
         "item": key,
         "environment": environment,
         "version": version,
         "by": by,
-        "at": store.now().isoformat(),
+        "at": (at or store.now()).isoformat(),
         "note": note,
+        "statement": statement,
+        "signature": signature,
     }
     store.put(attestation_key(environment, version, key), record)
     store.audit(
@@ -149,6 +156,8 @@ def record_attestation(
         item=key,
         version=version,
         note=note,
+        statement=statement,
+        signature=signature,
     )
     return record
 
@@ -162,8 +171,14 @@ def _attestation(inp: CheckInput, key: str) -> tuple[VerdictKind, str, dict[str,
             f" {inp.env.name} --version {inp.deployment.version} --as NAME)",
             {},
         )
+    from turnout.policy.signed_approvals import attestation_problem
+
+    problem = attestation_problem(inp.config, inp.env, record, key, inp.deployment)
+    if problem is not None:
+        return FAIL, f"the attestation by {record.get('by')} does not count: {problem}", {}
     note = f": {record['note']}" if record.get("note") else ""
-    return ATTESTED, f"attested by {record['by']} at {record['at']}{note}", record
+    signed = "signed " if record.get("signature") else ""
+    return ATTESTED, f"{signed}attested by {record['by']} at {record['at']}{note}", record
 
 
 # -- generic sources --------------------------------------------------------------------

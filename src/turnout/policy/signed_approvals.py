@@ -20,6 +20,7 @@ from turnout.signatures.statement import ReleaseSubject, Statement, StatementErr
 if TYPE_CHECKING:
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.config.people import Person
+    from turnout.model import PlannedDeployment
     from turnout.store.records import ApprovalRecord, DeploymentRecord
 
 
@@ -96,7 +97,11 @@ def people_keys(people: list[Person]) -> dict[str, list[str]]:
 
 
 def verify_statement(
-    statement_text: str, signature: str, person: Person, people: list[Person]
+    statement_text: str,
+    signature: str,
+    person: Person,
+    people: list[Person],
+    decision: str | None = "approve",
 ) -> tuple[ApprovalProof, Statement | None]:
     """Check a signed statement on its own: readable, an approval by `person`, signed with
     one of `person`'s configured keys (what it is about is not checked here)."""
@@ -104,8 +109,8 @@ def verify_statement(
         statement = Statement.parse(statement_text)
     except StatementError as exc:
         return ApprovalProof(True, False, problem=f"its statement is unreadable: {exc}"), None
-    if statement.decision != "approve":
-        problem = f"it signs {statement.decision!r}, not approve"
+    if decision is not None and statement.decision != decision:
+        problem = f"it signs {statement.decision!r}, not {decision}"
         return ApprovalProof(True, False, problem=problem), statement
     if statement.signer != person.name:
         problem = f"its statement is signed for {statement.signer}, not {person.name}"
@@ -146,3 +151,36 @@ def prove_approval(
     if not row.signature or not row.statement:
         return ApprovalProof(signed=False, valid=False)
     return prove(row.statement, row.signature, person, people, subject)
+
+
+def attestation_problem(
+    config: LoadedConfig,
+    env: EnvironmentConfig,
+    record: dict[str, Any],
+    item: str,
+    deployment: PlannedDeployment,
+) -> str | None:
+    """Why a recorded attestation does not count for this deployment (None: it counts)."""
+    statement_text, signature = record.get("statement"), record.get("signature")
+    if not isinstance(statement_text, str) or not isinstance(signature, str):
+        if signatures_required(env):
+            return f"unsigned, and {env.name} counts only signed attestations"
+        return None
+    from turnout.config.people import find_person
+
+    person = find_person(config.root.people, str(record.get("by")))
+    if person is None:
+        return f"{record.get('by')} is no longer in `people`"
+    proof, statement = verify_statement(
+        statement_text, signature, person, config.root.people, "attest"
+    )
+    if not proof.valid or statement is None:
+        return f"bad signature: {proof.problem}"
+    package = str(deployment.package) if deployment.package is not None else None
+    return statement.attestation_differs(
+        env.name,
+        deployment.version,
+        item,
+        package_sha256(package) if statement.package_sha256 is not None else None,
+        release_commit(config) if statement.commit is not None else None,
+    )

@@ -41,14 +41,16 @@ class ReleaseSubject:
 
 @dataclass(frozen=True)
 class Statement:
-    """One signed decision (an approval of a deployment)."""
+    """One signed decision: an approval of a deployment, or an attestation of a checklist
+    item for a release."""
 
     decision: str
-    """What was decided: "approve"."""
+    """What was decided: "approve" or "attest"."""
     signer: str
     """The person's name in the configuration's `people`."""
     at: datetime
-    deployment: int
+    deployment: int | None
+    """The deployment approved (None for an attestation: it comes before the deployment)."""
     environment: str
     version: str
     package_sha256: str | None
@@ -56,6 +58,60 @@ class Statement:
     roles: tuple[str, ...]
     """The roles the signer approves in (the requirement approved)."""
     comment: str | None = None
+    item: str | None = None
+    """The checklist item attested."""
+
+    @classmethod
+    def attestation(
+        cls,
+        *,
+        environment: str,
+        version: str,
+        item: str,
+        signer: str,
+        at: datetime,
+        note: str | None,
+        package_sha256: str | None,
+        commit: str | None,
+    ) -> Statement:
+        """The statement of `signer` vouching for a checklist item of a release."""
+        return cls(
+            decision="attest",
+            signer=signer,
+            at=at,
+            deployment=None,
+            environment=environment,
+            version=version,
+            package_sha256=package_sha256,
+            commit=commit,
+            roles=(),
+            comment=note,
+            item=item,
+        )
+
+    def attestation_differs(
+        self,
+        environment: str,
+        version: str,
+        item: str,
+        package_sha256: str | None,
+        commit: str | None,
+    ) -> str | None:
+        """Why this attestation is not about this item of this release (None: it is); the
+        package and commit are compared when the statement names them."""
+        if (self.environment, self.version, self.item) != (environment, version, item):
+            return (
+                f"it attests {self.item} of {self.version} in {self.environment},"
+                f" not {item} of {version} in {environment}"
+            )
+        if self.package_sha256 is not None and self.package_sha256 != package_sha256:
+            return (
+                f"it attests release package sha256 {_short(self.package_sha256)},"
+                f" the package is {_short(package_sha256)}"
+            )
+        if self.commit is not None and self.commit != commit:
+            return f"it attests commit {_short(self.commit)}, the release is on {_short(commit)}"
+        return None
 
     @classmethod
     def approval(
@@ -111,13 +167,14 @@ class Statement:
                 decision=_text(body["decision"]),
                 signer=_text(body["signer"]),
                 at=datetime.fromisoformat(_text(body["at"])),
-                deployment=_integer(body["deployment"]),
+                deployment=None if body.get("deployment") is None else _integer(body["deployment"]),
                 environment=_text(body["environment"]),
                 version=_text(body["version"]),
                 package_sha256=_optional_text(body.get("package_sha256")),
                 commit=_optional_text(body.get("commit")),
                 roles=tuple(_text(role) for role in body.get("roles") or ()),
                 comment=_optional_text(body.get("comment")),
+                item=_optional_text(body.get("item")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StatementError(f"missing or malformed field ({exc})") from None
