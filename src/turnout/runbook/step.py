@@ -93,6 +93,25 @@ class ReleaseContext(Protocol):
 
 
 @dataclass
+class PlannedRelease:
+    """A release's context before any deployment is recorded (`turnout plan`)."""
+
+    config: LoadedConfig
+    env: EnvironmentConfig
+    store: Store
+    deployment: PlannedDeployment
+    clock: Clock
+    progress: Callable[[str], None] = lambda _message: None
+
+    @cached_property
+    def target(self) -> Target:
+        """The environment's target client, created on first use."""
+        from turnout.targets.registry import create_target
+
+        return create_target(self.config, self.env)
+
+
+@dataclass
 class StepContext:
     """Everything a step may use. Built by the engine; steps never print."""
 

@@ -216,7 +216,7 @@ def planned_infra(
     """ARM's what-if for `turnout plan`, and the gate line it makes (changes nothing)."""
     from turnout.clock import SystemClock
     from turnout.policy.gates import GateResult
-    from turnout.runbook.steps.preflight import PlannedRelease
+    from turnout.runbook.step import PlannedRelease
 
     planned = what_if(PlannedRelease(config, env, store, deployment, SystemClock()), settings)
     refused = planned.refused

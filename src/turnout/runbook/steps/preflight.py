@@ -11,19 +11,16 @@ never started, and the warm previous version stays in its slot for a swap back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from turnout.errors import BadInput, GateFailed, Refused, TurnoutError, Unavailable
 from turnout.runbook.outputs import PreflightOutputs
-from turnout.runbook.step import ReleaseContext, Step, StepContext
+from turnout.runbook.step import PlannedRelease, ReleaseContext, Step, StepContext
 from turnout.runbook.steps.database import release_package, service
-from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState, Target
+from turnout.targets.protocol import PRODUCTION, FollowsConfiguration, SlotState
 
 if TYPE_CHECKING:
-    from turnout.clock import Clock
     from turnout.config import EnvironmentConfig, LoadedConfig
     from turnout.model import PlannedDeployment
     from turnout.policy.gates import GateResult
@@ -126,25 +123,6 @@ class PreflightStep(Step):
         if infra is None:
             return outputs
         return PreflightOutputs(**outputs.model_dump(exclude_unset=True), infra=infra)
-
-
-@dataclass
-class PlannedRelease:
-    """A release's context before any deployment is recorded (`turnout plan`)."""
-
-    config: LoadedConfig
-    env: EnvironmentConfig
-    store: Store
-    deployment: PlannedDeployment
-    clock: Clock
-    progress: Callable[[str], None] = lambda _message: None
-
-    @cached_property
-    def target(self) -> Target:
-        """The environment's target client, created on first use."""
-        from turnout.targets.registry import create_target
-
-        return create_target(self.config, self.env)
 
 
 def preflight_gate(
