@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.local_fixtures import Host, running_host
+from tests.support.waiting import wait_until
 from turnout.errors import StepError
 from turnout.model import Release
 from turnout.targets.protocol import (
@@ -85,8 +86,13 @@ def test_header_share_keeps_each_client_value_on_one_slot(two_versions: Host) ->
             for user in list(seen)[:40]:
                 again = client.get(url, headers={"X-Client-Id": f"user-{user}"})
                 assert _version(again) == seen[user]
-        counted = target.traffic("blue", 0, None, version="2.0.0")
-        assert sum(b.count for b in counted) >= canary  # counted under the canary's slot
+        # Only finished seconds are handed out: wait for the one still being counted to end.
+        wait_until(
+            lambda: sum(b.count for b in target.traffic("blue", 0, None, version="2.0.0"))
+            >= canary,
+            timeout=10,
+            what="the canary's requests counted under its slot",
+        )
     finally:
         target.route_share(NO_SHARE)
 
