@@ -24,9 +24,10 @@ required_roles = ["senior-engineer"]
 
 
 def _timeless(document: dict[str, Any]) -> dict[str, Any]:
-    """The document without the instant the window was judged at (each call's own now)."""
+    """The document without the instant the window was judged at (each call's own now; inside
+    an acceptable window the next acceptable moment is that instant too)."""
     for gate in document["gates"]:
-        for key in ("at", "at_utc"):
+        for key in ("at", "at_utc", "next_acceptable"):
             gate["evidence"].pop(key, None)
     return document
 

@@ -126,8 +126,9 @@ def test_the_steps_appear_live_and_the_evidence_is_drawn_with_its_limits(
             _out, err = deploy.communicate(timeout=120)
         assert deploy.returncode == 0, err[-3000:]
         running = _seen_running(page)
-        # The long steps were seen running, in order (short ones may pass between looks).
-        assert {"probe", "verify"} <= set(running) and len(running) >= 4, running
+        # The long steps were seen running, in order (short ones may pass between the store's
+        # looks, so how many others were seen depends on the machine's speed).
+        assert {"probe", "verify"} <= set(running), running
         assert running.index("probe") < running.index("verify")
         assert page.evaluate("window.__running !== undefined")  # the same page, never reloaded
         expect(page.locator("tr[data-slot=production] .slot-version")).to_have_text(
