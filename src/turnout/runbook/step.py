@@ -137,12 +137,6 @@ class StepContext:
     keep_operation: Callable[[str, str, Operation], None] = lambda _step, _key, _op: None
     """How the engine journals a handle: (step, output key, operation)."""
 
-    @property
-    def failure(self) -> dict[str, Any]:
-        """The failure as the deployment's record stores it (`{}` when nothing failed): the
-        JSON form message templates are given."""
-        return {} if self.failure_record is None else self.failure_record.to_dict()
-
     def track_operation(self, step: str, operation: Operation, *, undo: bool = False) -> None:
         """Journal the handle of an operation the target accepted, before waiting on it."""
         self.operations[f"{step}:undo" if undo else step] = operation

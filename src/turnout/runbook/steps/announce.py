@@ -163,14 +163,14 @@ def traffic_moved(ctx: StepContext) -> bool | None:
 
 def failure_context(ctx: StepContext) -> dict[str, Any]:
     """Context of a rollback, refusal or needs-person message: what failed and the evidence."""
-    failure = ctx.failure or {}
-    details = failure.get("details") or {}
-    evidence = details.get("evidence") if isinstance(details, Mapping) else None
+    failure = ctx.failure_record
+    details = dict(failure.details or {}) if failure is not None else {}
+    evidence = details.get("evidence")
     return {
         **base_context(ctx),
         "live_version": live_version(ctx),
-        "failed_step": failure.get("step"),
-        "error": failure.get("error"),
+        "failed_step": None if failure is None else failure.step,
+        "error": None if failure is None else failure.error,
         "evidence": evidence if evidence is not None else details or None,
         "oncall": oncall_backup(ctx),
         "traffic_moved": traffic_moved(ctx),
