@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from turnout.integrations.messages import MessageKind
 from turnout.runbook.outputs import (
+    AnnounceOutputs,
+    AnnounceSuccessOutputs,
     BackupOutputs,
     ChecklistOutputs,
     CloseOutputs,
@@ -138,6 +142,52 @@ OLD_JOURNALS: list[tuple[type[StepOutputs], dict[str, Any]]] = [
             "error": "tracker down",
         },
     ),
+    (
+        AnnounceOutputs,
+        {
+            "summary": "start announcement delivered to 1 of 2 channels",
+            "kind": "start",
+            "deliveries": [
+                {"channel": "slack", "ok": True, "attempts": 1, "error": None, "seconds": 0.012},
+                {"channel": "env:HOOK", "ok": False, "attempts": 1, "error": "503", "seconds": 0.2},
+            ],
+        },
+    ),
+    (
+        AnnounceOutputs,
+        {
+            "summary": "start announcement already sent",
+            "kind": "start",
+            "at": "2026-12-02T09:00:00+00:00",
+            "delivered": ["slack"],
+        },
+    ),
+    (
+        AnnounceSuccessOutputs,
+        {
+            "summary": "success announcement delivered to 1 of 1 channels",
+            "kind": "success",
+            "deliveries": [
+                {"channel": "slack", "ok": True, "attempts": 1, "error": None, "seconds": 0.01}
+            ],
+            "oncall": {
+                "person": "bob.s",
+                "source": "roster",
+                "oncall_now": "bob.s",
+                "oncall_reached": "json, people[1].notify",
+                "oncall_unreached": None,
+            },
+        },
+    ),
+    (
+        AnnounceSuccessOutputs,
+        {
+            "summary": "success announcement already sent",
+            "kind": "success",
+            "at": "2026-12-02T09:14:00.250000+00:00",
+            "delivered": [],
+        },
+    ),
 ]
 
 
@@ -159,9 +209,21 @@ def test_old_journals_read_as_typed_fields() -> None:
     checklist = ChecklistOutputs.from_journal(OLD_JOURNALS[2][1])
     warmup = WarmupOutputs.from_journal(OLD_JOURNALS[5][1])
     tag = TagOutputs.from_journal(OLD_JOURNALS[6][1])
-    close = CloseOutputs.from_journal(OLD_JOURNALS[-1][1])
+    close = CloseOutputs.from_journal(OLD_JOURNALS[12][1])
     assert checklist is not None and checklist.ok is False and checklist.items
     assert checklist.items[0]["title"] == "CI passing"
     assert warmup is not None and (warmup.ok, warmup.requests) == (3, 4)
     assert tag is not None and tag.commit == "0123456789abcdef" and tag.created is True
     assert close is not None and close.closed is False and close.error == "tracker down"
+
+
+def test_old_announcement_journals_read_as_typed_fields() -> None:
+    """An announcement's kind reads as its MessageKind, when it was sent as an aware time and
+    the on-call engineer as a record."""
+    sent = AnnounceOutputs.from_journal(OLD_JOURNALS[14][1])
+    success = AnnounceSuccessOutputs.from_journal(OLD_JOURNALS[15][1])
+    assert sent is not None and sent.kind is MessageKind.START and sent.delivered == ["slack"]
+    assert sent.at == datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert success is not None and success.kind is MessageKind.SUCCESS
+    assert success.oncall is not None and success.oncall.person == "bob.s"
+    assert success.oncall.oncall_reached == "json, people[1].notify"

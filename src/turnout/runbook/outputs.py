@@ -10,12 +10,14 @@ written by hand) reads as absent rather than as something it is not.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_serializer
 
 from turnout.azure_sql_record import AzureSqlBackup, AzureSqlRestore
 from turnout.command_record import CommandRun
+from turnout.integrations.messages import MessageKind
 from turnout.policy.rules import WindowKind
 from turnout.store.deployment_data import ArmDeploymentRecord
 
@@ -435,6 +437,47 @@ class ChecklistOutputs(StepOutputs):
     """Whether no required item fails."""
     items: list[dict[str, Any]] | None = None
     """Each item's result (`ItemResult.to_dict()`: item, title, result, summary, ...)."""
+
+
+class AnnounceOutputs(StepOutputs):
+    """The start announcement: its kind and how each channel took it."""
+
+    step = "announce"
+    kind: MessageKind | None = None
+    deliveries: list[dict[str, Any]] | None = None
+    """Each channel's delivery as this run sent it (`Delivery.to_dict()`)."""
+    at: datetime | None = None
+    """When an earlier run sent it (a resumed step does not send again)."""
+    delivered: list[str] | None = None
+    """The channels the earlier run got it through."""
+
+    @field_serializer("at", when_used="json")
+    def _at_as_stored(self, at: datetime | None) -> str | None:
+        # The journal keeps `datetime.isoformat()` ("+00:00"), as the deployment record does.
+        return None if at is None else at.isoformat()
+
+
+class OnCallOutputs(BaseModel):
+    """Who was on call when a production deployment finished, and whether they were told."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    person: str | None = None
+    """As announced (their Slack handle when known); None when nobody was found."""
+    source: str | None = None
+    """Where the answer came from (`roster`, `pagerduty`; `unknown` when the lookup failed)."""
+    oncall_now: str | None = None
+    oncall_reached: str | None = None
+    """How they were told directly: the URL's kind and the setting (never the URL)."""
+    oncall_unreached: str | None = None
+    """Why they were not told directly."""
+
+
+class AnnounceSuccessOutputs(AnnounceOutputs):
+    """The success announcement; in production also who was on call and whether told."""
+
+    step = "announce-success"
+    oncall: OnCallOutputs | None = None
 
 
 MigrateOutputs.model_rebuild()

@@ -146,8 +146,9 @@ def test_production_success_names_the_oncall_engineer_who_is_told_directly(
     announced = "\n".join(lines)
     assert "Deployment Complete" in announced
     assert "On-call: @bob.s, told directly (json, people[1].notify)" in announced
-    assert outputs["oncall"]["person"] == "bob.s" and outputs["oncall"]["source"] == "roster"
-    assert f"{direct.port}" not in json.dumps(outputs), "the URL is a secret"
+    assert outputs.oncall is not None
+    assert outputs.oncall.person == "bob.s" and outputs.oncall.source == "roster"
+    assert f"{direct.port}" not in json.dumps(outputs.journal()), "the URL is a secret"
 
 
 def test_an_oncall_engineer_without_a_direct_channel_is_named_as_not_told(
@@ -159,7 +160,7 @@ def test_an_oncall_engineer_without_a_direct_channel_is_named_as_not_told(
     outputs = AnnounceSuccessStep().run(ctx)
     assert direct.received == []
     assert "On-call: @carol, not told directly: no people[].notify for carol" in "\n".join(lines)
-    assert outputs["oncall"]["oncall_reached"] is None
+    assert outputs.oncall is not None and outputs.oncall.oncall_reached is None
 
 
 def test_a_staging_success_neither_names_nor_tells_oncall(
@@ -168,7 +169,7 @@ def test_a_staging_success_neither_names_nor_tells_oncall(
     """Outside production the success announcement has no on-call line and nobody is told."""
     ctx, lines = roster.context("staging")
     outputs = AnnounceSuccessStep().run(ctx)
-    assert direct.received == [] and "oncall" not in outputs
+    assert direct.received == [] and "oncall" not in outputs.journal()
     assert "On-call" not in "\n".join(lines)
 
 
@@ -191,6 +192,6 @@ ca_bundle = "{bundle.name}"
         for project in _project(tmp_path, 'escalation_policy_ids = ["PESC"]', extra):
             ctx, lines = project.context()
             outputs = AnnounceSuccessStep().run(ctx)
-    assert outputs["oncall"]["source"] == "pagerduty"
+    assert outputs.oncall is not None and outputs.oncall.source == "pagerduty"
     assert "On-call: @bob.s, told directly (json, people[1].notify)" in "\n".join(lines)
     assert len(direct.received) == 1

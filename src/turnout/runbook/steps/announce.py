@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from turnout.errors import TurnoutError
@@ -16,6 +16,9 @@ from turnout.integrations.messages import MessageKind
 from turnout.integrations.notify import AppriseChannel, Delivery, Notifier, notifier_for
 from turnout.policy.flags import is_production
 from turnout.runbook.outputs import (
+    AnnounceOutputs,
+    AnnounceSuccessOutputs,
+    OnCallOutputs,
     SnapshotOutputs,
     StageOutputs,
     SwapOutputs,
@@ -27,6 +30,7 @@ from turnout.runbook.traffic import SWAP_STEP, swap_moved_traffic
 from turnout.store.deployment_data import AnnouncementRecord
 from turnout.store.records import AuditAction
 
+Announced = TypeVar("Announced", bound=AnnounceOutputs)
 HEALTH_STEPS = ("warmup", "smoke", "verify-db", "verify")
 _OUTCOME_KIND = {
     Outcome.ROLLED_BACK: MessageKind.ROLLBACK,
@@ -197,8 +201,10 @@ def canary_context(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) -> dict[str, Any]:
-    """Send, remember that it was sent, audit failures; the step outputs."""
+def announce(
+    ctx: StepContext, kind: MessageKind, context: Mapping[str, Any], record: type[Announced]
+) -> Announced:
+    """Send, remember that it was sent, audit failures; the step outputs, as `record`."""
     notifier = notifier_for(ctx.config, ctx.env, clock=ctx.clock, console=ctx.progress)
     deliveries = notifier.send(kind, context)
     _remember(ctx, kind, deliveries)
@@ -213,12 +219,12 @@ def announce(ctx: StepContext, kind: MessageKind, context: Mapping[str, Any]) ->
             failures=[d.to_dict() for d in failed],
         )
     delivered = len(deliveries) - len(failed)
-    return {
-        "summary": f"{kind.value} announcement delivered to {delivered} of {len(deliveries)}"
+    return record(
+        summary=f"{kind.value} announcement delivered to {delivered} of {len(deliveries)}"
         " channels",
-        "kind": kind.value,
-        "deliveries": [d.to_dict() for d in deliveries],
-    }
+        kind=kind,
+        deliveries=[d.to_dict() for d in deliveries],
+    )
 
 
 def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -> None:
@@ -229,10 +235,24 @@ def _remember(ctx: StepContext, kind: MessageKind, deliveries: list[Delivery]) -
     ctx.store.update_deployment_data(ctx.deployment.id, announcements=sent)
 
 
-def already_sent(ctx: StepContext, kind: MessageKind) -> dict[str, Any] | None:
+def already_sent(ctx: StepContext, kind: MessageKind) -> AnnouncementRecord | None:
     """The record of an announcement of this kind for the deployment, if one was sent."""
-    found = ctx.recorded_data().announcements.get(kind.value)
-    return None if found is None else found.to_dict()
+    return ctx.recorded_data().announcements.get(kind.value)
+
+
+def sent_earlier(
+    ctx: StepContext, kind: MessageKind, record: type[Announced]
+) -> Announced | None:
+    """The step outputs of an announcement an earlier run already sent (None: not sent)."""
+    sent = already_sent(ctx, kind)
+    if sent is None:
+        return None
+    return record(
+        summary=f"{kind.value} announcement already sent",
+        kind=kind,
+        at=sent.at,
+        delivered=list(sent.delivered),
+    )
 
 
 class AnnounceStartStep(Step):
@@ -242,21 +262,18 @@ class AnnounceStartStep(Step):
     changes_production = False
     phase = "pre-deployment"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        sent = already_sent(ctx, MessageKind.START)
-        if sent is None:
-            return None
-        return {"summary": "start announcement already sent", "kind": "start", **sent}
+    def observe(self, ctx: StepContext) -> AnnounceOutputs | None:
+        return sent_earlier(ctx, MessageKind.START, AnnounceOutputs)
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
-        return announce(ctx, MessageKind.START, start_context(ctx))
+    def run(self, ctx: StepContext) -> AnnounceOutputs:
+        return announce(ctx, MessageKind.START, start_context(ctx), AnnounceOutputs)
 
     def after(self, ctx: StepContext, outcome: Outcome) -> None:
         # Success has its own step (announce-success); any other ending is told here once.
         kind = _OUTCOME_KIND.get(outcome)
         if kind is None or already_sent(ctx, kind) is not None:
             return
-        announce(ctx, kind, failure_context(ctx))
+        announce(ctx, kind, failure_context(ctx), AnnounceOutputs)
 
 
 @dataclass(frozen=True)
@@ -280,9 +297,15 @@ class OnCallNotice:
             "oncall_unreached": self.unreached,
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (step outputs)."""
-        return {"person": self.person, "source": self.source, **self.context()}
+    def outputs(self) -> OnCallOutputs:
+        """Its record in the success step's outputs."""
+        return OnCallOutputs(
+            person=self.person,
+            source=self.source,
+            oncall_now=self.person,
+            oncall_reached=self.reached,
+            oncall_unreached=self.unreached,
+        )
 
 
 def tell_oncall(ctx: StepContext, context: Mapping[str, Any]) -> OnCallNotice:
@@ -342,17 +365,16 @@ class AnnounceSuccessStep(Step):
     name = "announce-success"
     phase = "communication"
 
-    def observe(self, ctx: StepContext) -> dict[str, Any] | None:
-        sent = already_sent(ctx, MessageKind.SUCCESS)
-        if sent is None:
-            return None
-        return {"summary": "success announcement already sent", "kind": "success", **sent}
+    def observe(self, ctx: StepContext) -> AnnounceSuccessOutputs | None:
+        return sent_earlier(ctx, MessageKind.SUCCESS, AnnounceSuccessOutputs)
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> AnnounceSuccessOutputs:
         context = success_context(ctx)
         if not is_production(ctx.env):
-            return announce(ctx, MessageKind.SUCCESS, context)
+            return announce(ctx, MessageKind.SUCCESS, context, AnnounceSuccessOutputs)
         # The runbook's "on-call engineer aware": told first, so the announcement can say so.
         notice = tell_oncall(ctx, context)
-        outputs = announce(ctx, MessageKind.SUCCESS, {**context, **notice.context()})
-        return {**outputs, "oncall": notice.to_dict()}
+        outputs = announce(
+            ctx, MessageKind.SUCCESS, {**context, **notice.context()}, AnnounceSuccessOutputs
+        )
+        return outputs.model_copy(update={"oncall": notice.outputs()})
