@@ -11,11 +11,13 @@ from turnout.integrations.messages import MessageKind
 from turnout.runbook.outputs import (
     AnnounceOutputs,
     AnnounceSuccessOutputs,
+    ApprovalOutputs,
     BackupOutputs,
     ChecklistOutputs,
     CloseOutputs,
     LogOutputs,
     PreflightOutputs,
+    SmokeOutputs,
     StageOutputs,
     StepOutputs,
     SwapOutputs,
@@ -188,6 +190,44 @@ OLD_JOURNALS: list[tuple[type[StepOutputs], dict[str, Any]]] = [
             "delivered": [],
         },
     ),
+    (
+        SmokeOutputs,
+        {
+            "checks": [
+                {
+                    "url": "http://127.0.0.1:8001/health",
+                    "ok": True,
+                    "status": 200,
+                    "problem": None,
+                    "elapsed_ms": 3.2,
+                }
+            ],
+            "summary": "1 smoke checks passed",
+        },
+    ),
+    (
+        ApprovalOutputs,
+        {
+            "ok": True,
+            "requirements": [{"why": "environment", "roles": ["senior"]}],
+            "met": {
+                "environment": {
+                    "approver": "bob",
+                    "role": "senior",
+                    "at": "2026-12-02T08:50:00+00:00",
+                    "comment": None,
+                    "signature": "unsigned",
+                }
+            },
+            "missing": [],
+            "ignored": [{"approver": "alice", "why": "the deployer cannot approve"}],
+            "may_approve": {},
+            "deployer_only": [],
+            "signed_required": False,
+            "postmortem": 3,
+        },
+    ),
+    (ApprovalOutputs, {"ok": True, "requirements": [], "met": {}, "missing": []}),
 ]
 
 
@@ -227,3 +267,13 @@ def test_old_announcement_journals_read_as_typed_fields() -> None:
     assert success is not None and success.kind is MessageKind.SUCCESS
     assert success.oncall is not None and success.oncall.person == "bob.s"
     assert success.oncall.oncall_reached == "json, people[1].notify"
+
+
+def test_old_smoke_and_approval_journals_read_as_typed_fields() -> None:
+    """Smoke checks read as their results; an approval as its verdict, approver and post-mortem."""
+    smoke = SmokeOutputs.from_journal(OLD_JOURNALS[17][1])
+    approval = ApprovalOutputs.from_journal(OLD_JOURNALS[18][1])
+    assert smoke is not None and smoke.checks and smoke.checks[0]["status"] == 200
+    assert approval is not None and approval.ok is True and approval.postmortem == 3
+    assert approval.met is not None and approval.met["environment"]["approver"] == "bob"
+    assert approval.signed_required is False and approval.deployer_only == []

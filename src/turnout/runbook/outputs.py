@@ -480,4 +480,35 @@ class AnnounceSuccessOutputs(AnnounceOutputs):
     oncall: OnCallOutputs | None = None
 
 
+class SmokeOutputs(StepOutputs):
+    """The smoke checks on the staging slot before any traffic moves."""
+
+    step = "smoke"
+    checks: list[dict[str, Any]] | None = None
+    """Each smoke check's result (`CheckResult.to_dict()`)."""
+
+
+class ApprovalOutputs(StepOutputs):
+    """The approvals the deployment needed and which recorded approval met each."""
+
+    step = "approval"
+    ok: bool | None = None
+    """Whether every requirement is met."""
+    requirements: list[dict[str, Any]] | None = None
+    """What the policy asks for (`Requirement.to_dict()`)."""
+    met: dict[str, dict[str, Any]] | None = None
+    """The approval that met each requirement, by the requirement's reason."""
+    missing: list[dict[str, Any]] | None = None
+    ignored: list[dict[str, Any]] | None = None
+    """Recorded approvals that do not count, with the reason."""
+    may_approve: dict[str, list[str]] | None = None
+    """Who may give each missing approval, by the requirement's reason."""
+    deployer_only: list[str] | None = None
+    """Requirements whose role only the deployer holds."""
+    signed_required: bool | None = None
+    """Whether only signed approvals counted (`policy.approvals.signed`)."""
+    postmortem: int | None = None
+    """An approved emergency deployment: the id of the post-mortem record it opened."""
+
+
 MigrateOutputs.model_rebuild()

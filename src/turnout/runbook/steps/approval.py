@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.errors import ApprovalRequired
 from turnout.policy.approvals import approval_status
 from turnout.policy.flags import read_flags
 from turnout.policy.rules import WindowOverride
 from turnout.policy.signed_approvals import release_subject
 from turnout.policy.windows import decide_window, evaluate_window
-from turnout.runbook.outputs import WindowOutputs
+from turnout.runbook.outputs import ApprovalOutputs, WindowOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.store.records import AuditAction
 
@@ -25,7 +23,7 @@ class ApprovalStep(Step):
     phase = "pre-deployment"
     gate = True
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> ApprovalOutputs:
         flags = read_flags(ctx.store, ctx.deployment)
         dep_id = ctx.deployment.id
         window = ctx.output(WindowOutputs)
@@ -57,7 +55,7 @@ class ApprovalStep(Step):
                 ignored=status.ignored,
             )
             raise ApprovalRequired(message, details=status.to_dict())
-        outputs = status.to_dict()
+        outputs = ApprovalOutputs.model_validate(status.to_dict())
         if status.requirements:
             ctx.store.audit(
                 flags.deployer,
@@ -67,7 +65,8 @@ class ApprovalStep(Step):
                 met=status.met,
             )
         if flags.emergency:
-            outputs["postmortem"] = self._postmortem(ctx, dep_id, flags.reason, flags.deployer)
+            postmortem = self._postmortem(ctx, dep_id, flags.reason, flags.deployer)
+            return outputs.model_copy(update={"postmortem": postmortem})
         return outputs
 
     @staticmethod

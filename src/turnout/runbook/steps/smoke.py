@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from turnout.errors import StepError
 from turnout.runbook.http_checks import failures, run_checks
+from turnout.runbook.outputs import SmokeOutputs
 from turnout.runbook.step import Step, StepContext
 from turnout.runbook.steps.stage import staging_slot
 from turnout.runbook.steps.warmup import slot_url
@@ -17,12 +16,14 @@ class SmokeStep(Step):
     name = "smoke"
     phase = "application"
 
-    def run(self, ctx: StepContext) -> dict[str, Any]:
+    def run(self, ctx: StepContext) -> SmokeOutputs:
         base = slot_url(ctx, staging_slot(ctx))
         with ctx.http_client() as client:
             results = run_checks(client, base, ctx.env.checks.smoke, version=ctx.deployment.version)
-        outputs = {"checks": [r.to_dict() for r in results]}
+        checks = [r.to_dict() for r in results]
         problem = failures(results)
         if problem:
-            raise StepError(f"smoke tests failed: {problem}", details=outputs)
-        return {**outputs, "summary": f"{len(results)} smoke checks passed"}
+            raise StepError(
+                f"smoke tests failed: {problem}", details=SmokeOutputs(checks=checks).journal()
+            )
+        return SmokeOutputs(checks=checks, summary=f"{len(results)} smoke checks passed")
