@@ -24,11 +24,15 @@ required_roles = ["senior-engineer"]
 
 
 def _timeless(document: dict[str, Any]) -> dict[str, Any]:
-    """The document without the instant the window was judged at (each call's own now; inside
-    an acceptable window the next acceptable moment is that instant too)."""
+    """The document without the instant the window was judged at: each call has its own now,
+    inside a best or acceptable window the next such moment is that instant too, and the
+    summary names the minute (which may turn between the two calls)."""
     for gate in document["gates"]:
-        for key in ("at", "at_utc", "next_acceptable"):
+        for key in ("at", "at_utc", "next_best", "next_acceptable"):
             gate["evidence"].pop(key, None)
+        if gate["gate"] == "window":
+            gate.pop("summary")
+            gate["evidence"].pop("message")
     return document
 
 
