@@ -39,9 +39,7 @@ class SqlProject:
         """The project's turnout.toml."""
         return self.root / "turnout.toml"
 
-    def configure(
-        self, host: str = f"{SERVER}.database.windows.net", **azure_sql: Any
-    ) -> None:
+    def configure(self, host: str = f"{SERVER}.database.windows.net", **azure_sql: Any) -> None:
         """Write turnout.toml with these [database.azure_sql] keys (the server's SQL
         endpoint at `host`)."""
         table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in azure_sql.items())

@@ -16,6 +16,7 @@ from turnout import api
 
 SHOTS = Path("/tmp/report-shots")
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

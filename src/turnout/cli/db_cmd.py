@@ -27,6 +27,7 @@ from turnout.errors import Refused
 if TYPE_CHECKING:
     from turnout.api import DatabaseOperations
 
+
 class RestoreFrom(StrEnum):
     """Where an Azure SQL restore comes from (`db restore --from`)."""
 
@@ -197,7 +198,6 @@ def restore(
         )
         return
     say(f"[green]✓[/] restored backup {record.id} into {env}; row counts match the backup")
-
 
 
 def register(app: typer.Typer) -> None:

@@ -105,7 +105,7 @@ class DatabaseConfig(Section):
         if self.azure_sql is not None and scheme != "mssql":
             raise ValueError(
                 "azure_sql: these settings belong to an Azure SQL database; set"
-                " url = \"mssql://SERVER.database.windows.net/DATABASE\""
+                ' url = "mssql://SERVER.database.windows.net/DATABASE"'
             )
         if self.azure_sql is not None:
             self._bacpac_can_sign_in(self.azure_sql)

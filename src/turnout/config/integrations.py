@@ -235,6 +235,7 @@ class InfraConfig(Section):
         if value != "github":
             raise ValueError("github (a workflow, the default) or arm (a template)")
         return value
+
     workflow: str = "deploy-infrastructure.yml"
     repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
     """owner/name holding the workflow; default: github.repository."""

@@ -417,6 +417,8 @@ class CanaryOutputs(StepOutputs):
     def exposed(self) -> bool:
         """Whether the new version served any user request during the canary."""
         return bool(self.served)
+
+
 class InfraArmOutputs(StepOutputs):
     """The infrastructure phase on Azure Resource Manager."""
 

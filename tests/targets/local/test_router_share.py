@@ -88,8 +88,9 @@ def test_header_share_keeps_each_client_value_on_one_slot(two_versions: Host) ->
                 assert _version(again) == seen[user]
         # Only finished seconds are handed out: wait for the one still being counted to end.
         wait_until(
-            lambda: sum(b.count for b in target.traffic("blue", 0, None, version="2.0.0"))
-            >= canary,
+            lambda: (
+                sum(b.count for b in target.traffic("blue", 0, None, version="2.0.0")) >= canary
+            ),
             timeout=10,
             what="the canary's requests counted under its slot",
         )

@@ -220,8 +220,7 @@ def announce(
         )
     delivered = len(deliveries) - len(failed)
     return record(
-        summary=f"{kind.value} announcement delivered to {delivered} of {len(deliveries)}"
-        " channels",
+        summary=f"{kind.value} announcement delivered to {delivered} of {len(deliveries)} channels",
         kind=kind,
         deliveries=[d.to_dict() for d in deliveries],
     )
@@ -240,9 +239,7 @@ def already_sent(ctx: StepContext, kind: MessageKind) -> AnnouncementRecord | No
     return ctx.recorded_data().announcements.get(kind.value)
 
 
-def sent_earlier(
-    ctx: StepContext, kind: MessageKind, record: type[Announced]
-) -> Announced | None:
+def sent_earlier(ctx: StepContext, kind: MessageKind, record: type[Announced]) -> Announced | None:
     """The step outputs of an announcement an earlier run already sent (None: not sent)."""
     sent = already_sent(ctx, kind)
     if sent is None:

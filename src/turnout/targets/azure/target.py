@@ -536,11 +536,7 @@ class AzureTarget(BlockingCalls):
 
     def current_share(self) -> TrafficShare:
         """The share the routing rule of the staging slot (or another slot) routes now."""
-        hosts = {
-            str(self.host_of(name)): name
-            for name in self.slots()
-            if name != PRODUCTION
-        }
+        hosts = {str(self.host_of(name)): name for name in self.slots() if name != PRODUCTION}
         for rule in self._rules():
             slot = hosts.get(str(rule.action_host_name))
             percent = float(rule.reroute_percentage or 0.0)
